@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::message::{Message, Target};
 
@@ -62,10 +62,8 @@ impl std::error::Error for LimitViolation {}
 
 /// The payload size as the server counts it: the UTF-8 bytes of every `data` key plus its
 /// value (strings as they are, other values as their JSON text).
-pub fn payload_size(message: &Message) -> usize {
-    message
-        .data
-        .iter()
+pub fn payload_size(data: &Map<String, Value>) -> usize {
+    data.iter()
         .map(|(key, value)| {
             key.len()
                 + match value {
@@ -106,7 +104,7 @@ impl Message {
         if let Some(seconds) = self.options.time_to_live.filter(|&s| s > MAX_TIME_TO_LIVE) {
             violations.push(LimitViolation::TimeToLive { seconds });
         }
-        let bytes = payload_size(self);
+        let bytes = payload_size(&self.data);
         if bytes > MAX_PAYLOAD_BYTES {
             violations.push(LimitViolation::PayloadTooBig { bytes });
         }

@@ -1,0 +1,101 @@
+//! `gcm-mock`: the mock GCM server as a program, for clients in any language.
+//!
+//! Prints the send URL as the first line on stdout once it accepts connections, logs to
+//! stderr, and exits cleanly on SIGTERM or Ctrl-C.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use gcm_mock::{MockServer, Scenario};
+
+/// A deterministic mock of the GCM / FCM legacy HTTP server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// API key to accept (repeat for several).
+    #[arg(long = "api-key", required = true)]
+    api_keys: Vec<String>,
+    /// Scenario file (TOML, or JSON when it ends in .json).
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Seed of the random faults and the ids (overrides the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Largest request body in bytes; larger ones get 413.
+    #[arg(long, default_value_t = gcm_mock::DEFAULT_BODY_LIMIT)]
+    max_body: usize,
+    /// Log every request on stderr.
+    #[arg(long)]
+    log_requests: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let level = if args.log_requests { tracing::Level::DEBUG } else { tracing::Level::INFO };
+    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_target(false).init();
+    let scenario = match &args.scenario {
+        Some(path) => match Scenario::from_file(path) {
+            Ok(scenario) => scenario,
+            Err(error) => {
+                eprintln!("gcm-mock: {}: {error}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => Scenario::default(),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("gcm-mock: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args, scenario))
+}
+
+async fn run(args: Args, scenario: Scenario) -> ExitCode {
+    let mut builder = MockServer::builder().scenario(scenario).listen(args.listen).body_limit(args.max_body);
+    for key in args.api_keys {
+        builder = builder.api_key(key);
+    }
+    if let Some(seed) = args.seed {
+        builder = builder.seed(seed);
+    }
+    let server = match builder.start().await {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("gcm-mock: cannot listen on {}: {error}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout();
+    if writeln!(stdout, "{}", server.url()).and_then(|()| stdout.flush()).is_err() {
+        return ExitCode::FAILURE;
+    }
+    tracing::info!(url = %server.url(), "listening");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,41 @@
+//! A deterministic mock of the Google Cloud Messaging HTTP server (GCM, and the FCM legacy
+//! endpoint), for offline tests of any GCM client, in Rust or in any other language.
+//!
+//! It speaks the protocol from the server's side — JSON and plain-text requests, the real
+//! status codes and bodies, per-token errors, `Retry-After` — and does what a
+//! [`Scenario`] scripts: per-token behaviours, whole-request replies, and seeded random
+//! faults. The same scenario, seed and request sequence give the same response bytes.
+//! Every delivered message lands in an inbox, so a test can prove that nothing was lost
+//! or sent twice.
+//!
+//! ```
+//! use gcm_mock::{MockServer, Scenario, TokenRule, Behaviour};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let scenario = Scenario::default()
+//!     .token("gone", TokenRule::new(Behaviour::NotRegistered))
+//!     .token("flaky", TokenRule::unavailable_times(1));
+//! let server = MockServer::builder().api_key("KEY").scenario(scenario).start().await?;
+//! let url = server.url(); // http://127.0.0.1:PORT/gcm/send: point your client here
+//! # assert!(url.starts_with("http://127.0.0.1:"));
+//! // … send messages …
+//! assert!(server.inbox().is_empty());
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Besides `POST /gcm/send` and `POST /fcm/send`, the server answers `GET /_mock/inbox`,
+//! `DELETE /_mock/inbox`, `GET /_mock/requests` and `POST /_mock/reset`, for clients that
+//! drive it from another process (see the `gcm-mock` binary).
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+mod engine;
+mod scenario;
+mod server;
+
+pub use engine::{Delivery, Engine, REQUEST_LOG_CAPACITY, ReceivedRequest, UNAUTHORIZED_HTML};
+pub use scenario::{Behaviour, Faults, Reply, Scenario, ScenarioError, TokenRule};
+pub use server::{Builder, DEFAULT_BODY_LIMIT, MockServer};

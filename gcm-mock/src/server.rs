@@ -1,0 +1,275 @@
+//! The HTTP side: a hyper server on a loopback port that hands each request to the engine.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Body as _, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::engine::{Delivery, Engine, ReceivedRequest};
+use crate::scenario::Scenario;
+
+/// Largest request body accepted by default (a 1000-token multicast with a full payload is
+/// well under 300 KiB); larger bodies get 413.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How long a client may take to send a request's headers before the connection is closed.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Configures and starts a [`MockServer`].
+#[derive(Debug, Clone)]
+pub struct Builder {
+    scenario: Scenario,
+    api_keys: Vec<String>,
+    listen: SocketAddr,
+    body_limit: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self {
+            scenario: Scenario::default(),
+            api_keys: Vec::new(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+impl Builder {
+    /// Accepts this API key (call again for more). With none, any `key=…` is accepted.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_keys.push(key.into());
+        self
+    }
+
+    /// Scripts the server's behaviour.
+    pub fn scenario(mut self, scenario: Scenario) -> Self {
+        self.scenario = scenario;
+        self
+    }
+
+    /// Overrides the scenario's seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.scenario.seed = seed;
+        self
+    }
+
+    /// Listens on this address instead of `127.0.0.1:0` (a free loopback port).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Answers bodies over this many bytes with 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Binds the port and starts serving on the current tokio runtime.
+    pub async fn start(self) -> io::Result<MockServer> {
+        let listener = TcpListener::bind(self.listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            engine: Mutex::new(Engine::new(self.scenario, self.api_keys)),
+            connections: AtomicU64::new(0),
+            body_limit: self.body_limit,
+        });
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(serve(listener, Arc::clone(&shared), stopped));
+        Ok(MockServer { addr, shared, stop: Some(stop), task: Some(task) })
+    }
+}
+
+struct Shared {
+    engine: Mutex<Engine>,
+    connections: AtomicU64,
+    body_limit: usize,
+}
+
+impl Shared {
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        // The engine never panics while locked; if it ever did, keep serving.
+        self.engine.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A running mock GCM server on a loopback port. One per test; it stops when dropped or
+/// when [`shutdown`](MockServer::shutdown) is awaited.
+pub struct MockServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockServer").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl MockServer {
+    /// A builder, for API keys, a scenario, a seed or an address.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Starts a server that accepts any API key and delivers to every token.
+    pub async fn start() -> io::Result<Self> {
+        Builder::default().start().await
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The GCM send URL, `http://127.0.0.1:PORT/gcm/send`.
+    pub fn url(&self) -> String {
+        format!("http://{}/gcm/send", self.addr)
+    }
+
+    /// The FCM legacy send URL, `http://127.0.0.1:PORT/fcm/send` (same protocol).
+    pub fn fcm_url(&self) -> String {
+        format!("http://{}/fcm/send", self.addr)
+    }
+
+    /// Every delivery so far, in order.
+    pub fn inbox(&self) -> Vec<Delivery> {
+        self.shared.engine().inbox().to_vec()
+    }
+
+    /// Empties the inbox.
+    pub fn clear_inbox(&self) {
+        self.shared.engine().clear_inbox();
+    }
+
+    /// The send requests received so far (the most recent 10 000), oldest first.
+    pub fn requests(&self) -> Vec<ReceivedRequest> {
+        self.shared.engine().requests()
+    }
+
+    /// How many TCP connections the server has accepted.
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// Back to the state right after start: inbox, log, attempts, replies, ids and faults.
+    pub fn reset(&self) {
+        self.shared.engine().reset();
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to 5 s), and returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let connection = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+                let shared = Arc::clone(&shared);
+                let service = service_fn(move |request| handle(Arc::clone(&shared), request, connection));
+                let conn = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    // No `Date` header: the same requests give the same response bytes.
+                    .auto_date_header(false)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(error) = conn.await {
+                        tracing::debug!(%error, connection, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut stopped => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+    connection: u64,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = request.into_parts();
+    // A declared length over the limit is refused before the body arrives.
+    if body.size_hint().lower() > shared.body_limit as u64 {
+        return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large\n"));
+    }
+    let body = match Limited::new(body, shared.body_limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large\n"));
+        }
+        Err(error) => return Ok(plain(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {error}\n"))),
+    };
+    let request = Request::from_parts(parts, body);
+    let response = shared.engine().handle(&request, connection);
+    tracing::debug!(
+        method = %request.method(),
+        path = request.uri().path(),
+        status = response.status().as_u16(),
+        connection,
+        "request"
+    );
+    Ok(response.map(Full::new))
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::copy_from_slice(text.as_bytes())));
+    *response.status_mut() = status;
+    response
+}

@@ -1,0 +1,60 @@
+//! The `gcm-mock` binary: the URL on the first stdout line, a scenario file, clean exit on
+//! SIGTERM, and clear errors for a bad scenario file.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gcm-mock");
+
+fn example() -> String {
+    format!("{}/scenario.example.toml", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test]
+async fn prints_the_url_serves_the_scenario_and_exits_on_sigterm() {
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--api-key", KEY, "--scenario", &example(), "--seed", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/gcm/send"), "{url}");
+
+    // The example scenario starts with two 503s and a 500, then per-token rules.
+    for status in [503, 503, 500] {
+        assert_eq!(send_json(&url, r#"{"to":"a"}"#).await.status, status);
+    }
+    let answer = send_json(&url, r#"{"registration_ids":["tok-canonical","tok-gone","tok-flaky"]}"#).await;
+    assert!(answer.body.contains(r#""registration_id":"tok-canonical-new""#), "{}", answer.body);
+    assert!(answer.body.contains(r#"{"error":"NotRegistered"},{"error":"Unavailable"}"#), "{}", answer.body);
+
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().await.unwrap().success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn a_bad_scenario_file_names_the_line_and_the_field() {
+    let dir = std::env::temp_dir().join(format!("gcm-mock-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "seed = 1\n\n[tokens.a]\nresult = \"vanished\"\n").unwrap();
+    let output = Command::new(BIN).args(["--api-key", KEY, "--scenario"]).arg(&path).output().await.unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 4") && stderr.contains("vanished") && stderr.contains("result"), "{stderr}");
+    assert!(output.stdout.is_empty());
+    let missing = Command::new(BIN).args(["--api-key", KEY, "--scenario", "/nonexistent.toml"]).output().await.unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    std::fs::remove_dir_all(dir).unwrap();
+}
