@@ -56,9 +56,9 @@ pub enum RetryCause {
     Error(ErrorCode),
     /// The whole request failed with this 5xx status.
     Status(u16),
-    /// The request may not have reached the server (a transport failure or timeout), or a
-    /// retry loop gave up before resending it.
-    NotSent,
+    /// No answer for this recipient: the request failed in transit or timed out, or was
+    /// refused as a whole (the error that came with it says which).
+    Unanswered,
 }
 
 /// The outcome of a send, modelled on the Python gcm-client's `Result`: every recipient's

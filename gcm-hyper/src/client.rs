@@ -1,0 +1,262 @@
+//! The client: encode with gcm-proto, send with a pooled hyper client, collect the body
+//! within limits, decode with gcm-proto. No protocol logic lives here.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use gcm_proto::{Gcm, Message, Outcome};
+use http::header::USER_AGENT;
+use http::{HeaderValue, Uri};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Body as _;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tracing::Instrument;
+
+use crate::connector::{DefaultConnector, Transport};
+use crate::error::Error;
+
+/// Default time to establish a TCP (and TLS) connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time for a whole send: connecting, writing the request, reading the response.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on a response body (a 1000-result response is about 61 KB).
+pub const DEFAULT_MAX_RESPONSE_BODY: usize = 1024 * 1024;
+/// How long an idle pooled connection is kept.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT_VALUE: &str = concat!("gcm-hyper/", env!("CARGO_PKG_VERSION"));
+
+/// The hyper-util client type a [`Client`] runs on.
+pub type HttpClient<C> = HyperClient<C, Full<Bytes>>;
+
+/// Sends GCM messages over hyper. Cheap to clone; clones share the connection pool, so one
+/// client serves many concurrent tasks over a few keep-alive connections.
+///
+/// `send` never sleeps and never retries: see [`RetryLoop`](crate::RetryLoop) for an
+/// opt-in loop.
+#[derive(Clone)]
+pub struct Client<C = DefaultConnector> {
+    gcm: Arc<Gcm>,
+    http: HttpClient<C>,
+    limits: Limits,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    request_timeout: Duration,
+    max_response_body: usize,
+}
+
+impl<C> std::fmt::Debug for Client<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("gcm", &self.gcm).field("limits", &self.limits).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client with the defaults: rustls with the webpki roots, no proxy, the default
+    /// timeouts and body cap.
+    pub fn new(gcm: Gcm) -> Result<Self, Error> {
+        Self::builder(gcm).build()
+    }
+
+    /// A builder for timeouts, the body cap, a proxy or a TLS configuration.
+    pub fn builder(gcm: Gcm) -> Builder {
+        Builder {
+            gcm,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_response_body: DEFAULT_MAX_RESPONSE_BODY,
+            pool_idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,
+            proxy: None,
+            tls: None,
+        }
+    }
+}
+
+impl<C> Client<C>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    /// Brings your own hyper-util client (a custom connector for TLS, DNS or a proxy).
+    /// The default timeout and body cap apply; see [`Client::with_limits`].
+    pub fn from_hyper(gcm: Gcm, http: HttpClient<C>) -> Self {
+        Self {
+            gcm: Arc::new(gcm),
+            http,
+            limits: Limits { request_timeout: DEFAULT_REQUEST_TIMEOUT, max_response_body: DEFAULT_MAX_RESPONSE_BODY },
+        }
+    }
+
+    /// Sets the request timeout and the response body cap.
+    pub fn with_limits(mut self, request_timeout: Duration, max_response_body: usize) -> Self {
+        self.limits = Limits { request_timeout, max_response_body };
+        self
+    }
+
+    /// The protocol configuration: endpoint, API key, backoff.
+    pub fn gcm(&self) -> &Gcm {
+        &self.gcm
+    }
+
+    /// Sends `message` once and decodes the answer. 200 and 5xx responses give an
+    /// [`Outcome`]; anything else is an [`Error`]. Never sleeps, never retries.
+    pub async fn send(&self, message: &Message) -> Result<Outcome, Error> {
+        let span = tracing::debug_span!(
+            "gcm.send",
+            endpoint = %self.gcm.endpoint(),
+            tokens = message.tokens().len(),
+            format = ?message.format,
+        );
+        self.send_inner(message).instrument(span).await
+    }
+
+    async fn send_inner(&self, message: &Message) -> Result<Outcome, Error> {
+        let mut request = self.gcm.encode(message)?.map(|body| Full::new(Bytes::from(body)));
+        request.headers_mut().insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| Error::Transport { connect: e.is_connect(), source: Box::new(e) })?;
+            let (parts, body) = response.into_parts();
+            let limit = self.limits.max_response_body;
+            let too_large = Error::BodyTooLarge { limit, status: parts.status.as_u16() };
+            if body.size_hint().lower() > limit as u64 {
+                return Err(too_large);
+            }
+            let body = match Limited::new(body, limit).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large),
+                Err(source) => return Err(Error::Transport { connect: false, source }),
+            };
+            Ok((parts, body))
+        };
+        let (parts, body) =
+            tokio::time::timeout(self.limits.request_timeout, exchange).await.map_err(|_| Error::Timeout)??;
+        let decoded = self.gcm.decode_parts(message, parts.status, &parts.headers, &body, SystemTime::now());
+        match &decoded {
+            Ok(outcome) => tracing::debug!(
+                status = parts.status.as_u16(),
+                success = outcome.success().count(),
+                not_registered = outcome.not_registered().count(),
+                failed = outcome.failed().count(),
+                retry = outcome.to_retry().count(),
+                retry_after = ?outcome.retry_after(),
+                "gcm response"
+            ),
+            Err(error) => tracing::debug!(status = parts.status.as_u16(), %error, "gcm error response"),
+        }
+        Ok(decoded?)
+    }
+}
+
+/// Configures a [`Client`] with the default connector.
+#[derive(Debug)]
+pub struct Builder {
+    gcm: Gcm,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    max_response_body: usize,
+    pool_idle_timeout: Duration,
+    proxy: Option<(Uri, Option<HeaderValue>)>,
+    tls: Option<rustls::ClientConfig>,
+}
+
+impl Builder {
+    /// Time to establish a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Time for a whole send, from connecting to the last byte of the response (default 30 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Largest response body accepted (default 1 MiB).
+    pub fn max_response_body(mut self, bytes: usize) -> Self {
+        self.max_response_body = bytes;
+        self
+    }
+
+    /// How long an idle connection stays in the pool (default 90 s).
+    pub fn pool_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_idle_timeout = timeout;
+        self
+    }
+
+    /// Sends through an HTTP proxy (`http://host:port`), tunnelling with `CONNECT`; TLS to
+    /// an `https://` endpoint runs inside the tunnel.
+    pub fn proxy(mut self, proxy: Uri) -> Self {
+        self.proxy = Some((proxy, None));
+        self
+    }
+
+    /// Sends through an HTTP proxy that wants this `Proxy-Authorization` value
+    /// (e.g. `Basic …`). The value is marked sensitive and never logged.
+    pub fn proxy_with_authorization(mut self, proxy: Uri, authorization: HeaderValue) -> Self {
+        self.proxy = Some((proxy, Some(authorization)));
+        self
+    }
+
+    /// Uses this rustls configuration (custom roots, client certificates) instead of the
+    /// webpki roots.
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Builds the client. Fails only on a TLS configuration that rustls refuses.
+    pub fn build(self) -> Result<Client, Error> {
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(self.connect_timeout));
+        let transport = match self.proxy {
+            Some((proxy, authorization)) => {
+                if proxy.host().is_none() {
+                    return Err(Error::Config(format!("the proxy {proxy} has no host")));
+                }
+                Transport::proxy(proxy, tcp, authorization)
+            }
+            None => Transport::direct(tcp),
+        };
+        let tls = match self.tls {
+            Some(config) => config,
+            None => default_tls()?,
+        };
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(transport);
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(self.pool_idle_timeout)
+            .build(connector);
+        Ok(Client {
+            gcm: Arc::new(self.gcm),
+            http,
+            limits: Limits { request_timeout: self.request_timeout, max_response_body: self.max_response_body },
+        })
+    }
+}
+
+/// rustls with the ring provider and the webpki roots: no OpenSSL, no system files.
+fn default_tls() -> Result<rustls::ClientConfig, Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}

@@ -1,0 +1,92 @@
+//! What can go wrong with a send, told apart so a caller knows what to do.
+
+use std::fmt;
+
+use gcm_proto::{BuildError, ResponseError};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why [`Client::send`](crate::Client::send) returned no outcome.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The message could not be turned into a request; nothing was sent.
+    Build(BuildError),
+    /// The client could not be configured (TLS, proxy).
+    Config(String),
+    /// The connection failed or broke. `source()` is hyper's error.
+    Transport {
+        /// True when the failure happened while connecting: the request was certainly not
+        /// written, so resending it cannot deliver anything twice.
+        connect: bool,
+        /// hyper's error.
+        source: BoxError,
+    },
+    /// No complete response within the request timeout.
+    Timeout,
+    /// The response body is larger than the configured cap.
+    BodyTooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+        /// The response's status.
+        status: u16,
+    },
+    /// The server answered, but not with an outcome: 400, 401, an unexpected status, or a
+    /// malformed body (see [`ResponseError`]).
+    Response(ResponseError),
+}
+
+impl Error {
+    /// False only when the request was certainly never sent (a build error, a
+    /// configuration error, or a failure to connect): then a resend cannot duplicate a
+    /// delivery. Everything else may have reached the server.
+    pub fn may_have_reached_server(&self) -> bool {
+        !matches!(self, Self::Build(_) | Self::Config(_) | Self::Transport { connect: true, .. })
+    }
+
+    /// True for failures worth retrying unchanged after a delay: transport failures,
+    /// timeouts and truncated responses. 400, 401, other statuses and malformed bodies are
+    /// not.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transport { .. } | Self::Timeout)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Build(e) => write!(f, "cannot build the request: {e}"),
+            Self::Config(reason) => write!(f, "invalid client configuration: {reason}"),
+            Self::Transport { connect: true, .. } => f.write_str("cannot connect to the GCM server"),
+            Self::Transport { connect: false, .. } => f.write_str("the connection to the GCM server failed"),
+            Self::Timeout => f.write_str("the GCM server did not answer in time"),
+            Self::BodyTooLarge { limit, status } => {
+                write!(f, "the response body (status {status}) is larger than {limit} bytes")
+            }
+            Self::Response(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Build(e) => Some(e),
+            Self::Transport { source, .. } => Some(source.as_ref()),
+            Self::Response(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<BuildError> for Error {
+    fn from(e: BuildError) -> Self {
+        Self::Build(e)
+    }
+}
+
+impl From<ResponseError> for Error {
+    fn from(e: ResponseError) -> Self {
+        Self::Response(e)
+    }
+}

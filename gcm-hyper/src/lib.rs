@@ -1,0 +1,46 @@
+//! Sends GCM (and FCM legacy) messages with hyper 1.x on tokio: a thin adapter over the
+//! sans-IO [`gcm_proto`] core.
+//!
+//! [`Client::send`] builds the request with gcm-proto, sends it over a pooled keep-alive
+//! connection (rustls for `https://`, plain TCP for a loopback mock, optionally through an
+//! HTTP proxy), collects the body within a size and time limit, and decodes it with
+//! gcm-proto. It never sleeps and never retries: the [`Outcome`](gcm_proto::Outcome) says
+//! which tokens need a retry and after how long, so you can schedule it in your own job
+//! queue. [`RetryLoop`] is an opt-in loop for callers who would rather wait in place.
+//!
+//! ```no_run
+//! use gcm_hyper::{Client, Gcm, Message};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::new(Gcm::new("my-api-key")?.with_endpoint(gcm_hyper::FCM_URL)?)?;
+//! let message = Message::multicast(["token-1", "token-2"]).data("kind", "sync");
+//! let outcome = client.send(&message).await?;
+//! for (token, canonical) in outcome.canonical() { /* replace token by canonical */ }
+//! for token in outcome.not_registered() { /* remove token */ }
+//! if let Some(retry) = outcome.retry(&message) {
+//!     let delay = outcome.delay(0, &mut rand::rng());
+//!     /* schedule `retry` after `delay` */
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Each send is a `tracing` span (`gcm.send`) with the endpoint, the token count, the
+//! status and the counts of each fate; the API key never appears in it.
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+mod client;
+mod connector;
+mod error;
+mod retry;
+
+pub use client::{
+    Builder, Client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_POOL_IDLE_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT, HttpClient, USER_AGENT_VALUE,
+};
+pub use connector::{DefaultConnector, Transport};
+pub use error::Error;
+pub use retry::{DEFAULT_MAX_ATTEMPTS, Report, RetryLoop, Sleeper, TokioSleep};
+
+pub use gcm_proto::{self, FCM_URL, GCM_HTTP_URL, GCM_URL, Gcm, Message, Outcome};

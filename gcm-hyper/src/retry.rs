@@ -1,0 +1,189 @@
+//! An opt-in retry loop built only on `Client::send` and gcm-proto's outcome: send, wait
+//! what the outcome suggests, resend the tokens that need it, merge every attempt.
+
+use std::future::Future;
+use std::time::Duration;
+
+use gcm_proto::{Fate, Message, Outcome, RetryCause};
+use hyper_util::client::legacy::connect::Connect;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand_core::Rng;
+
+use crate::client::Client;
+use crate::error::Error;
+
+/// Waits before a retry. [`TokioSleep`] is the default; a closure
+/// `|delay| async move { … }` works too.
+pub trait Sleeper {
+    /// Waits `delay`.
+    fn sleep(&mut self, delay: Duration) -> impl Future<Output = ()> + Send;
+}
+
+/// `tokio::time::sleep`: real time, or the paused clock of a `start_paused` test.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokioSleep;
+
+impl Sleeper for TokioSleep {
+    fn sleep(&mut self, delay: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(delay)
+    }
+}
+
+impl<F, Fut> Sleeper for F
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: Future<Output = ()> + Send,
+{
+    fn sleep(&mut self, delay: Duration) -> impl Future<Output = ()> + Send {
+        self(delay)
+    }
+}
+
+/// What a retry loop ended with.
+#[derive(Debug)]
+pub struct Report {
+    /// Every attempt merged: successes and canonical ids from every attempt, not
+    /// registered, failed, and — as [`Outcome::to_retry`] — the tokens still pending when
+    /// the loop stopped. `outcome.retry(&message)` is the message to schedule for them.
+    pub outcome: Outcome,
+    /// How many requests were sent.
+    pub attempts: u32,
+    /// The error of the last attempt, if it failed: a fatal one (400, 401, …) stops the
+    /// loop at once; a transient one (transport, timeout) was retried until the limits.
+    pub error: Option<Error>,
+}
+
+/// Sends a message until every token has a final fate, or until `max_attempts` requests
+/// or the deadline. Between attempts it waits [`Outcome::delay`] (the server's
+/// `Retry-After`, else exponential backoff with jitter) and resends only the tokens that
+/// need it. Transport failures and timeouts are retried like a 5xx (set
+/// [`retry_transport_errors`](RetryLoop::retry_transport_errors) to `false` to stop on them,
+/// since the request may have reached the server).
+///
+/// The random generator and the sleeper are injectable, so a test runs it on a paused
+/// tokio clock with a seeded generator.
+#[derive(Debug)]
+pub struct RetryLoop<R = StdRng, S = TokioSleep> {
+    max_attempts: u32,
+    deadline: Option<Duration>,
+    retry_transport_errors: bool,
+    rng: R,
+    sleeper: S,
+}
+
+/// Default number of requests (the first send and 5 retries, as most GCM clients do).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
+
+impl RetryLoop {
+    /// Six attempts, no deadline, a generator seeded from the OS, `tokio::time::sleep`.
+    pub fn new() -> Self {
+        Self {
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            deadline: None,
+            retry_transport_errors: true,
+            rng: StdRng::from_rng(&mut rand::rng()),
+            sleeper: TokioSleep,
+        }
+    }
+}
+
+impl Default for RetryLoop {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
+    /// At most this many requests (at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Gives up rather than wait past this much time after the first send.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Whether transport failures and timeouts are retried (default true).
+    pub fn retry_transport_errors(mut self, retry: bool) -> Self {
+        self.retry_transport_errors = retry;
+        self
+    }
+
+    /// Draws jitter from this generator.
+    pub fn rng<R2: Rng>(self, rng: R2) -> RetryLoop<R2, S> {
+        RetryLoop {
+            max_attempts: self.max_attempts,
+            deadline: self.deadline,
+            retry_transport_errors: self.retry_transport_errors,
+            rng,
+            sleeper: self.sleeper,
+        }
+    }
+
+    /// Waits with this sleeper.
+    pub fn sleeper<S2: Sleeper>(self, sleeper: S2) -> RetryLoop<R, S2> {
+        RetryLoop {
+            max_attempts: self.max_attempts,
+            deadline: self.deadline,
+            retry_transport_errors: self.retry_transport_errors,
+            rng: self.rng,
+            sleeper,
+        }
+    }
+
+    /// Runs the loop for `message` and returns one merged report.
+    pub async fn run<C>(&mut self, client: &Client<C>, message: &Message) -> Report
+    where
+        C: Connect + Clone + Send + Sync + 'static,
+    {
+        let started = tokio::time::Instant::now();
+        let mut merged = Outcome::new(client.gcm().backoff());
+        let mut pending = message.clone();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (outcome, error) = match client.send(&pending).await {
+                Ok(outcome) => (outcome, None),
+                Err(error) if error.is_transient() && self.retry_transport_errors => {
+                    (not_sent(&pending, client.gcm().backoff()), Some(error))
+                }
+                Err(error) => {
+                    // Recipients heard of for the first time are pending; the others keep
+                    // what earlier attempts told.
+                    for token in pending.tokens() {
+                        if merged.fate(token).is_none() {
+                            merged.record(token.as_str(), Fate::Retry(RetryCause::Unanswered));
+                        }
+                    }
+                    return Report { outcome: merged, attempts, error: Some(error) };
+                }
+            };
+            merged.merge(outcome);
+            let Some(next) = merged.retry(message) else {
+                return Report { outcome: merged, attempts, error };
+            };
+            let delay = merged.delay(attempts - 1, &mut self.rng);
+            let out_of_time = self.deadline.is_some_and(|deadline| started.elapsed() + delay > deadline);
+            if attempts >= self.max_attempts || out_of_time {
+                tracing::debug!(attempts, pending = next.tokens().len(), "gcm retry loop gave up");
+                return Report { outcome: merged, attempts, error };
+            }
+            tracing::debug!(attempt = attempts, pending = next.tokens().len(), ?delay, "gcm retry scheduled");
+            self.sleeper.sleep(delay).await;
+            pending = next;
+        }
+    }
+}
+
+/// The outcome of an attempt that got no answer: every recipient still pending.
+fn not_sent(message: &Message, backoff: gcm_proto::Backoff) -> Outcome {
+    let mut outcome = Outcome::new(backoff);
+    for token in message.tokens() {
+        outcome.record(token.as_str(), Fate::Retry(RetryCause::Unanswered));
+    }
+    outcome
+}

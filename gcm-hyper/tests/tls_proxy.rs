@@ -1,0 +1,174 @@
+//! HTTPS through rustls with an explicitly trusted self-signed certificate, an HTTP proxy's
+//! CONNECT tunnel (to plain and TLS endpoints), the User-Agent, and tracing without secrets.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use gcm_hyper::gcm_proto::Fate;
+use gcm_hyper::{Client, Gcm, Message, USER_AGENT_VALUE};
+use gcm_mock::MockServer;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const KEY: &str = "tls-key";
+const ONE_RESULT: &str =
+    r#"{"multicast_id":5,"success":1,"failure":0,"canonical_ids":0,"results":[{"message_id":"0:tls"}]}"#;
+
+/// A TLS server for 127.0.0.1 answering every request with [`ONE_RESULT`]; it records the
+/// `User-Agent` of each request.
+async fn tls_server() -> (String, CertificateDer<'static>, Arc<Mutex<Vec<String>>>) {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = certified.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}/gcm/send", listener.local_addr().unwrap());
+    let agents = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&agents);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let seen = Arc::clone(&seen);
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else { return };
+                let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                    let agent = request.headers().get("user-agent").map(|v| v.to_str().unwrap().to_owned());
+                    seen.lock().unwrap().push(agent.unwrap_or_default());
+                    async {
+                        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(ONE_RESULT.as_bytes()))))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
+            });
+        }
+    });
+    (url, cert, agents)
+}
+
+fn trusting(cert: CertificateDer<'static>) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+/// A CONNECT-only HTTP proxy on loopback; counts the tunnels it opened.
+async fn connect_proxy() -> (http::Uri, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri: http::Uri = format!("http://{}", listener.local_addr().unwrap()).parse().unwrap();
+    let tunnels = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&tunnels);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let count = Arc::clone(&count);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let mut byte = [0u8; 1];
+                    if client.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head);
+                let Some(target) = head.strip_prefix("CONNECT ").and_then(|rest| rest.split(' ').next()) else {
+                    let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n").await;
+                    return;
+                };
+                let Ok(mut upstream) = TcpStream::connect(target).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                let _ = client.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").await;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (uri, tunnels)
+}
+
+#[tokio::test]
+async fn https_through_rustls_with_an_explicitly_trusted_certificate() {
+    let (url, cert, agents) = tls_server().await;
+    let gcm = Gcm::new(KEY).unwrap().with_endpoint(&url).unwrap();
+    let client = Client::builder(gcm.clone()).tls_config(trusting(cert)).build().unwrap();
+    let outcome = client.send(&Message::to("a")).await.unwrap();
+    assert_eq!(outcome.fate("a"), Some(&Fate::Delivered { message_id: "0:tls".into(), canonical: None }));
+    assert_eq!(*agents.lock().unwrap(), [USER_AGENT_VALUE]);
+    assert!(USER_AGENT_VALUE.starts_with("gcm-hyper/"));
+    // Without trusting it, the certificate is refused (no check is disabled).
+    let error = Client::new(gcm).unwrap().send(&Message::to("a")).await.unwrap_err();
+    assert!(matches!(error, gcm_hyper::Error::Transport { connect: true, .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn through_an_http_proxy_to_plain_and_tls_endpoints() {
+    let (proxy, tunnels) = connect_proxy().await;
+    let mock = MockServer::builder().api_key(KEY).start().await.unwrap();
+    let gcm = Gcm::new(KEY).unwrap().with_endpoint(&mock.url()).unwrap();
+    let client = Client::builder(gcm).proxy(proxy.clone()).build().unwrap();
+    for i in 0..3 {
+        client.send(&Message::to(format!("t{i}"))).await.unwrap();
+    }
+    assert_eq!(mock.inbox().len(), 3);
+    assert_eq!(tunnels.load(Ordering::SeqCst), 1, "one tunnel, reused");
+
+    let (url, cert, agents) = tls_server().await;
+    let gcm = Gcm::new(KEY).unwrap().with_endpoint(&url).unwrap();
+    let client = Client::builder(gcm).proxy(proxy).tls_config(trusting(cert)).build().unwrap();
+    assert!(client.send(&Message::to("a")).await.unwrap().success().count() == 1);
+    assert_eq!(tunnels.load(Ordering::SeqCst), 2);
+    assert_eq!(agents.lock().unwrap().len(), 1);
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tracing_reports_each_send_without_the_api_key() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mock = MockServer::builder().api_key("very-secret-api-key").start().await.unwrap();
+    let gcm = Gcm::new("very-secret-api-key").unwrap().with_endpoint(&mock.url()).unwrap();
+    let client = Client::new(gcm).unwrap();
+    client.send(&Message::multicast(["a", "b"])).await.unwrap();
+    let wrong = Client::new(Gcm::new("other-secret-key").unwrap().with_endpoint(&mock.url()).unwrap()).unwrap();
+    let _ = wrong.send(&Message::to("a")).await;
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("gcm.send") && text.contains("status=200") && text.contains("success=2"), "{text}");
+    assert!(text.contains("status=401"), "{text}");
+    assert!(!text.contains("very-secret-api-key") && !text.contains("other-secret-key"), "{text}");
+}
