@@ -4,7 +4,7 @@
 //! [`Client::send`] builds the request with gcm-proto, sends it over a pooled keep-alive
 //! connection (rustls for `https://`, plain TCP for a loopback mock, optionally through an
 //! HTTP proxy), collects the body within a size and time limit, and decodes it with
-//! gcm-proto. It never sleeps and never retries: the [`Outcome`](gcm_proto::Outcome) says
+//! gcm-proto. It never sleeps and never retries: the [`Outcome`] says
 //! which tokens need a retry and after how long, so you can schedule it in your own job
 //! queue. [`RetryLoop`] is an opt-in loop for callers who would rather wait in place.
 //!
