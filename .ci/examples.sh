@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs every example offline and checks what it prints, so none of them rots.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+expect() { # expect NAME OUTPUT PATTERN...
+  local name=$1 out=$2; shift 2
+  for pattern in "$@"; do
+    if ! grep -qF -- "$pattern" <<<"$out"; then
+      echo "example $name: missing '$pattern' in:"; echo "$out"; exit 1
+    fi
+  done
+  echo "example $name: ok"
+}
+
+cargo build -q --locked --examples --workspace
+cargo build -q --locked -p gcm-mock --bin gcm-mock
+
+expect walkthrough "$(cargo run -q --locked --example walkthrough)" \
+  "canonical     replace 23 with 32 in your database" "unregistered  remove 42" \
+  "failed        15: InvalidRegistration" 'retry         ["8"] after 10.0s' "authentication failed"
+
+expect quickstart "$(cargo run -q --locked --example quickstart)" \
+  "canonical      device-moved → device-moved-new" "not registered device-uninstalled" \
+  "failed         device-corrupt: InvalidRegistration" 'retry          ["device-busy"] (Retry-After 1s)' \
+  "success        device-busy: message id" "device-busy    attempt 2"
+
+expect bring_your_own_client "$(cargo run -q --locked --example bring_your_own_client)" \
+  "← 200 OK" "delivered to device-1: message id 0:"
+
+expect queued_retry "$(cargo run -q --locked --example queued_retry)" \
+  '"not_before"' "canonical      device-moved → device-moved-new" "success        device-slow" "still pending  0"
+
+# The mock binary for other languages: the README's curl lines, then the `send` example.
+log=$(mktemp)
+target/debug/gcm-mock --listen 127.0.0.1:0 --api-key ci-key --scenario gcm-mock/scenario.example.toml >"$log" 2>/dev/null &
+mock=$!
+trap 'kill $mock 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$log" ] && break; sleep 0.1; done
+url=$(head -n1 "$log")
+base=${url%/gcm/send}
+send() { cargo run -q --locked --example send -- --endpoint "$url" --api-key ci-key "$@"; }
+
+set +e
+out=$(send --to tok-1); code=$?
+set -e
+[ "$code" = 3 ] || { echo "send: expected exit 3 on a scripted 503, got $code: $out"; exit 1; }
+expect "send (503)" "$out" '"retry":["tok-1"]' '"retry_delay_seconds":30.0'
+curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: key=ci-key' -d 'registration_id=x' "$url" | grep -q 503
+curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: key=ci-key' -d 'registration_id=x' "$url" | grep -q 500
+expect "curl json" "$(curl -s -H 'Authorization: key=ci-key' -H 'Content-Type: application/json' \
+  -d '{"registration_ids":["tok-1","tok-gone"],"data":{"hello":"world"}}' "$url")" \
+  '"success":1,"failure":1' '{"error":"NotRegistered"}'
+expect "curl plain text" "$(curl -s -H 'Authorization: key=ci-key' -d 'registration_id=tok-canonical&data.hello=world' "$url")" \
+  "registration_id=tok-canonical-new"
+expect "send (mixed)" "$(send --to tok-1 --to tok-canonical --to tok-gone --to tok-invalid --data hello=world)" \
+  '"canonical":{"tok-canonical":"tok-canonical-new"}' '"not_registered":["tok-gone"]' \
+  '"failed":{"tok-invalid":"InvalidRegistration"}'
+expect "inbox" "$(curl -s "$base/_mock/inbox")" '"token":"tok-1"' '"hello":"world"'
+kill -TERM $mock
+wait $mock
+trap - EXIT
+echo "mock binary: clean exit on SIGTERM"
