@@ -83,9 +83,9 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     data.extend(args.data.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))));
 
     let mut message = match (args.plain_text, tokens.as_slice()) {
-        (true, [one]) => Message::plain_text(one),
+        (true, [one]) => Message::plain_text(one.as_str()),
         (true, _) => return Err("--plain-text sends to exactly one token".into()),
-        (false, [one]) => Message::to(one),
+        (false, [one]) => Message::to(one.as_str()),
         (false, _) => Message::multicast(tokens),
     };
     message.data = data;

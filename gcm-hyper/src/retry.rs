@@ -152,12 +152,10 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
                     (not_sent(&pending, client.gcm().backoff()), Some(error))
                 }
                 Err(error) => {
-                    // Recipients heard of for the first time are pending; the others keep
-                    // what earlier attempts told.
-                    for token in pending.tokens() {
-                        if merged.fate(token).is_none() {
-                            merged.record(token.as_str(), Fate::Retry(RetryCause::Unanswered));
-                        }
+                    // On the first attempt every recipient is still pending; later, the
+                    // pending ones keep the cause an earlier attempt gave them.
+                    if attempts == 1 {
+                        merged = not_sent(&pending, client.gcm().backoff());
                     }
                     return Report { outcome: merged, attempts, error: Some(error) };
                 }
@@ -181,9 +179,5 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
 
 /// The outcome of an attempt that got no answer: every recipient still pending.
 fn not_sent(message: &Message, backoff: gcm_proto::Backoff) -> Outcome {
-    let mut outcome = Outcome::new(backoff);
-    for token in message.tokens() {
-        outcome.record(token.as_str(), Fate::Retry(RetryCause::Unanswered));
-    }
-    outcome
+    Outcome::for_all(message, Fate::Retry(RetryCause::Unanswered), backoff)
 }

@@ -5,6 +5,7 @@
 //! another process.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -25,7 +26,8 @@ pub enum Format {
 #[serde(rename_all = "snake_case")]
 pub enum Target {
     /// `registration_ids`: a multicast to 1..=1000 registration tokens (JSON only).
-    RegistrationIds(Vec<String>),
+    /// Shared, so that cloning a message and decoding its outcome copy no token.
+    RegistrationIds(Arc<[String]>),
     /// `to`: one registration token, a device-group notification key, or `/topics/<name>`.
     /// In plain text this is the `registration_id` field.
     To(String),
@@ -226,11 +228,20 @@ impl Message {
         }
     }
 
+    /// The recipients as a shared list: free for a multicast, one small allocation for a
+    /// single recipient.
+    pub(crate) fn shared_tokens(&self) -> Arc<[String]> {
+        match &self.target {
+            Target::RegistrationIds(tokens) => Arc::clone(tokens),
+            Target::To(one) | Target::Condition(one) => Arc::from([one.clone()]),
+        }
+    }
+
     /// The same message (payload, notification, options, format) to other recipients.
     /// A multicast keeps `registration_ids`; a single-recipient message keeps its target.
     pub fn with_tokens(&self, tokens: Vec<String>) -> Self {
         let target = match &self.target {
-            Target::RegistrationIds(_) => Target::RegistrationIds(tokens),
+            Target::RegistrationIds(_) => Target::RegistrationIds(tokens.into()),
             single => single.clone(),
         };
         Self { target, ..self.clone() }
@@ -313,6 +324,7 @@ mod tests {
     fn topic_adds_the_prefix_once() {
         assert_eq!(Message::topic("news").target, Target::To("/topics/news".into()));
         assert_eq!(Message::topic("/topics/news").target, Target::To("/topics/news".into()));
+        assert_eq!(Message::to(String::from("t")).tokens(), ["t"]);
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The outcome of a send: one [`Fate`] per recipient, and what to do next.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand_core::Rng;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::backoff::Backoff;
 use crate::error::{ErrorCode, ErrorKind};
@@ -61,19 +63,22 @@ pub enum RetryCause {
     Unanswered,
 }
 
-/// The outcome of a send, modelled on the Python gcm-client's `Result`: every recipient's
-/// [`Fate`], the server's `Retry-After`, and what a retry needs.
+/// The outcome of a send, modelled on the Python gcm-client's `Result`: one [`Fate`] per
+/// recipient of the request, in request order, the server's `Retry-After`, and what a retry
+/// needs.
 ///
 /// Outcomes of several attempts [`merge`](Outcome::merge) into one report in which nothing
-/// learned earlier (a success, a canonical id, a failure) is lost.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// learned earlier (a success, a canonical id, a failure) is lost. A token listed twice in
+/// a request has two entries, as the server answers each position.
+#[derive(Clone, Default)]
 pub struct Outcome {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     multicast_id: Option<i64>,
-    fates: BTreeMap<String, Fate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The request's recipients, shared with its message: `fates[i]` belongs to `recipients[i]`.
+    recipients: Arc<[String]>,
+    /// Recipients recorded or merged in later; their fates follow those of `recipients`.
+    added: Vec<String>,
+    fates: Vec<Fate>,
     retry_after: Option<Duration>,
-    #[serde(default)]
     backoff: Backoff,
 }
 
@@ -83,21 +88,28 @@ impl Outcome {
         Self { backoff, ..Self::default() }
     }
 
-    /// Records a recipient's fate. A final fate is never replaced: if the same token appears
-    /// twice in a request, a delivery (or any final fate) wins over a retry, and the first
-    /// final fate wins over later ones, so no token is both delivered and retried.
+    /// The same fate for every recipient of `message` (a 5xx, or a request that got no
+    /// answer).
+    pub fn for_all(message: &Message, fate: Fate, backoff: Backoff) -> Self {
+        let recipients = message.shared_tokens();
+        Self { fates: vec![fate; recipients.len()], recipients, ..Self::new(backoff) }
+    }
+
+    /// One fate per recipient of `message`, in order. The caller guarantees the lengths match.
+    pub(crate) fn from_fates(message: &Message, fates: Vec<Fate>, backoff: Backoff) -> Self {
+        debug_assert_eq!(fates.len(), message.tokens().len());
+        Self { recipients: message.shared_tokens(), fates, ..Self::new(backoff) }
+    }
+
+    /// Appends a recipient's fate.
     pub fn record(&mut self, token: impl Into<String>, fate: Fate) {
-        use std::collections::btree_map::Entry;
-        match self.fates.entry(token.into()) {
-            Entry::Vacant(slot) => {
-                slot.insert(fate);
-            }
-            Entry::Occupied(mut slot) => {
-                if !slot.get().is_final() {
-                    slot.insert(fate);
-                }
-            }
-        }
+        self.added.push(token.into());
+        self.fates.push(fate);
+    }
+
+    /// Every recipient with its fate, in order.
+    fn entries(&self) -> impl Iterator<Item = (&str, &Fate)> {
+        self.recipients.iter().chain(&self.added).map(String::as_str).zip(&self.fates)
     }
 
     /// Sets the server's `Retry-After`.
@@ -110,12 +122,36 @@ impl Outcome {
         self.multicast_id = multicast_id;
     }
 
-    /// Folds a later attempt's outcome into this one: recipients waiting for a retry take
-    /// their new fate; final fates (successes with their canonical ids, not registered,
-    /// failures) stay as they are. `Retry-After` becomes the later one's; the first
+    /// Folds a later attempt's outcome into this one: each recipient waiting for a retry
+    /// takes its new fate (matched by token, in order); final fates (successes with their
+    /// canonical ids, not registered, failures) stay as they are; recipients this outcome
+    /// never named are appended. `Retry-After` becomes the later one's; the first
     /// `multicast_id` is kept.
     pub fn merge(&mut self, later: Outcome) {
-        for (token, fate) in later.fates {
+        let mut appended = Vec::new();
+        {
+            let mut pending: HashMap<&str, VecDeque<usize>> = HashMap::new();
+            let tokens = self.recipients.iter().chain(&self.added);
+            for (index, (token, fate)) in tokens.zip(&self.fates).enumerate() {
+                if !fate.is_final() {
+                    pending.entry(token.as_str()).or_default().push_back(index);
+                }
+            }
+            let Outcome { recipients, added, fates, .. } = later;
+            for (token, fate) in recipients.iter().chain(&added).zip(fates) {
+                match pending.get_mut(token.as_str()).and_then(VecDeque::pop_front) {
+                    Some(index) => {
+                        if let Some(slot) = self.fates.get_mut(index) {
+                            *slot = fate;
+                        }
+                    }
+                    // Already final here: the first word stands.
+                    None if self.recipients.iter().chain(&self.added).any(|known| known == token) => {}
+                    None => appended.push((token.clone(), fate)),
+                }
+            }
+        }
+        for (token, fate) in appended {
             self.record(token, fate);
         }
         self.retry_after = later.retry_after;
@@ -127,20 +163,30 @@ impl Outcome {
         self.multicast_id
     }
 
-    /// Every recipient's fate, by token.
-    pub fn fates(&self) -> &BTreeMap<String, Fate> {
-        &self.fates
+    /// Every recipient's fate, in request order.
+    pub fn fates(&self) -> impl Iterator<Item = (&str, &Fate)> {
+        self.entries()
     }
 
-    /// One recipient's fate.
+    /// How many recipients the outcome accounts for.
+    pub fn len(&self) -> usize {
+        self.fates.len()
+    }
+
+    /// True when the outcome names no recipient.
+    pub fn is_empty(&self) -> bool {
+        self.fates.is_empty()
+    }
+
+    /// The fate of a recipient (the first, if the request listed it twice).
     pub fn fate(&self, token: &str) -> Option<&Fate> {
-        self.fates.get(token)
+        self.entries().find(|(t, _)| *t == token).map(|(_, fate)| fate)
     }
 
     /// Delivered recipients: token → message id.
     pub fn success(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.fates.iter().filter_map(|(token, fate)| match fate {
-            Fate::Delivered { message_id, .. } => Some((token.as_str(), message_id.as_str())),
+        self.entries().filter_map(|(token, fate)| match fate {
+            Fate::Delivered { message_id, .. } => Some((token, message_id.as_str())),
             _ => None,
         })
     }
@@ -148,32 +194,32 @@ impl Outcome {
     /// Delivered recipients with a new token: old token → canonical token. Replace the old
     /// token in your database.
     pub fn canonical(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.fates.iter().filter_map(|(token, fate)| match fate {
-            Fate::Delivered { canonical: Some(canonical), .. } => Some((token.as_str(), canonical.as_str())),
+        self.entries().filter_map(|(token, fate)| match fate {
+            Fate::Delivered { canonical: Some(canonical), .. } => Some((token, canonical.as_str())),
             _ => None,
         })
     }
 
     /// Tokens that are no longer registered: remove them from your database.
     pub fn not_registered(&self) -> impl Iterator<Item = &str> {
-        self.fates.iter().filter_map(|(token, fate)| match fate {
-            Fate::NotRegistered => Some(token.as_str()),
+        self.entries().filter_map(|(token, fate)| match fate {
+            Fate::NotRegistered => Some(token),
             _ => None,
         })
     }
 
     /// Unrecoverable failures: token → error code.
     pub fn failed(&self) -> impl Iterator<Item = (&str, &ErrorCode)> {
-        self.fates.iter().filter_map(|(token, fate)| match fate {
-            Fate::Failed(code) => Some((token.as_str(), code)),
+        self.entries().filter_map(|(token, fate)| match fate {
+            Fate::Failed(code) => Some((token, code)),
             _ => None,
         })
     }
 
     /// Recipients to resend to, with the reason.
     pub fn to_retry(&self) -> impl Iterator<Item = (&str, &RetryCause)> {
-        self.fates.iter().filter_map(|(token, fate)| match fate {
-            Fate::Retry(cause) => Some((token.as_str(), cause)),
+        self.entries().filter_map(|(token, fate)| match fate {
+            Fate::Retry(cause) => Some((token, cause)),
             _ => None,
         })
     }
@@ -189,20 +235,14 @@ impl Outcome {
 
     /// True when some recipient must be resent to.
     pub fn needs_retry(&self) -> bool {
-        self.fates.values().any(|fate| !fate.is_final())
+        self.fates.iter().any(|fate| !fate.is_final())
     }
 
-    /// The message to resend: `original` with only the recipients that need a retry, in
-    /// their original order, with the same payload and options. `None` when nothing needs one.
+    /// The message to resend: `original`'s payload, options and format, to the recipients
+    /// that need a retry, in request order. `None` when nothing needs one.
     pub fn retry(&self, original: &Message) -> Option<Message> {
-        let mut seen = BTreeSet::new();
-        let tokens: Vec<String> = original
-            .tokens()
-            .iter()
-            .filter(|token| matches!(self.fates.get(token.as_str()), Some(Fate::Retry(_))))
-            .filter(|token| seen.insert(token.as_str()))
-            .cloned()
-            .collect();
+        let tokens: Vec<String> =
+            self.entries().filter(|(_, fate)| !fate.is_final()).map(|(token, _)| token.to_owned()).collect();
         (!tokens.is_empty()).then(|| original.with_tokens(tokens))
     }
 
@@ -226,6 +266,67 @@ impl Outcome {
     }
 }
 
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Self) -> bool {
+        self.multicast_id == other.multicast_id
+            && self.retry_after == other.retry_after
+            && self.backoff == other.backoff
+            && self.entries().eq(other.entries())
+    }
+}
+
+impl Eq for Outcome {}
+
+impl fmt::Debug for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Outcome")
+            .field("multicast_id", &self.multicast_id)
+            .field("fates", &self.entries().collect::<Vec<_>>())
+            .field("retry_after", &self.retry_after)
+            .field("backoff", &self.backoff)
+            .finish()
+    }
+}
+
+/// The serialized form: the fates as `[token, fate]` pairs in request order.
+#[derive(Serialize, Deserialize)]
+struct Stored<T> {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    multicast_id: Option<i64>,
+    fates: Vec<T>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after: Option<Duration>,
+    #[serde(default)]
+    backoff: Backoff,
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Stored {
+            multicast_id: self.multicast_id,
+            fates: self.entries().collect(),
+            retry_after: self.retry_after,
+            backoff: self.backoff,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = Stored::<(String, Fate)>::deserialize(deserializer)?;
+        let (recipients, fates): (Vec<String>, Vec<Fate>) = stored.fates.into_iter().unzip();
+        Ok(Self {
+            multicast_id: stored.multicast_id,
+            recipients: recipients.into(),
+            added: Vec::new(),
+            fates,
+            retry_after: stored.retry_after,
+            backoff: stored.backoff,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,17 +336,7 @@ mod tests {
     }
 
     #[test]
-    fn a_final_fate_is_never_replaced() {
-        let mut outcome = Outcome::default();
-        outcome.record("a", Fate::from_error(ErrorCode::Unavailable));
-        outcome.record("a", delivered("1", Some("a2")));
-        outcome.record("a", Fate::NotRegistered);
-        outcome.record("a", Fate::Retry(RetryCause::Status(503)));
-        assert_eq!(outcome.fate("a"), Some(&delivered("1", Some("a2"))));
-    }
-
-    #[test]
-    fn merge_keeps_earlier_facts_and_fills_retries() {
+    fn merge_fills_retries_and_never_replaces_a_final_fate() {
         let mut first = Outcome::default();
         first.set_multicast_id(Some(7));
         first.record("a", delivered("1", Some("a2")));
@@ -254,29 +345,49 @@ mod tests {
         let mut second = Outcome::default();
         second.set_multicast_id(Some(8));
         second.record("b", delivered("2", None));
+        second.record("a", Fate::from_error(ErrorCode::Unavailable)); // a stray word on a final token
+        second.record("d", Fate::NotRegistered); // a recipient the first never named
         second.set_retry_after(Some(Duration::from_secs(3)));
         first.merge(second);
         assert_eq!(first.multicast_id(), Some(7));
         assert_eq!(first.success().collect::<Vec<_>>(), [("a", "1"), ("b", "2")]);
         assert_eq!(first.canonical().collect::<Vec<_>>(), [("a", "a2")]);
-        assert_eq!(first.not_registered().collect::<Vec<_>>(), ["c"]);
+        assert_eq!(first.not_registered().collect::<Vec<_>>(), ["c", "d"]);
         assert!(!first.needs_retry());
         assert_eq!(first.retry_after(), Some(Duration::from_secs(3)));
     }
 
     #[test]
-    fn retry_keeps_original_order_once_per_token() {
-        let message = Message::multicast(["c", "a", "b", "a"]).data("k", "v");
+    fn a_token_listed_twice_is_matched_position_by_position() {
+        let mut first = Outcome::default();
+        first.record("a", Fate::from_error(ErrorCode::Unavailable));
+        first.record("a", Fate::from_error(ErrorCode::Unavailable));
+        let mut second = Outcome::default();
+        second.record("a", delivered("1", None));
+        first.merge(second);
+        assert_eq!(first.fates().map(|(_, f)| f.is_final()).collect::<Vec<_>>(), [true, false]);
+        let message = Message::multicast(["a", "a"]);
+        assert_eq!(first.retry(&message).map(|m| m.tokens().len()), Some(1));
+        // Stored and read back, it is the same outcome.
+        let text = serde_json::to_string(&first).unwrap();
+        assert_eq!(serde_json::from_str::<Outcome>(&text).unwrap(), first);
+    }
+
+    #[test]
+    fn retry_keeps_request_order_and_the_payload() {
+        let message = Message::multicast(["c", "a", "b"]).data("k", "v");
         let mut outcome = Outcome::default();
+        outcome.record("c", Fate::from_error(ErrorCode::DeviceMessageRateExceeded));
         outcome.record("a", Fate::from_error(ErrorCode::InternalServerError));
         outcome.record("b", delivered("1", None));
-        outcome.record("c", Fate::from_error(ErrorCode::DeviceMessageRateExceeded));
         let retry = outcome.retry(&message).expect("a retry");
         assert_eq!(retry.tokens(), ["c", "a"]);
         assert_eq!(retry.data, message.data);
         assert_eq!(outcome.rate_limited().collect::<Vec<_>>(), [("c", &ErrorCode::DeviceMessageRateExceeded)]);
-        outcome.record("a", delivered("2", None));
-        outcome.record("c", delivered("3", None));
+        let mut later = Outcome::default();
+        later.record("c", delivered("2", None));
+        later.record("a", delivered("3", None));
+        outcome.merge(later);
         assert_eq!(outcome.retry(&message), None);
     }
 }

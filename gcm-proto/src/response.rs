@@ -46,21 +46,21 @@ impl Gcm {
         now: SystemTime,
     ) -> Result<Outcome, ResponseError> {
         let raw = || RawBody(body.to_vec());
-        let mut outcome = Outcome::new(self.backoff);
-        match status.as_u16() {
-            200 => match message.format {
-                Format::Json => read_json(message, body, &mut outcome)?,
-                Format::PlainText => read_plain_text(message, body, &mut outcome)?,
-            },
+        let mut outcome = match status.as_u16() {
+            200 => {
+                let (multicast_id, fates) = match message.format {
+                    Format::Json => read_json(message, body)?,
+                    Format::PlainText => (None, vec![read_plain_text(message, body)?]),
+                };
+                let mut outcome = Outcome::from_fates(message, fates, self.backoff);
+                outcome.set_multicast_id(multicast_id);
+                outcome
+            }
             400 => return Err(ResponseError::BadRequest { body: raw() }),
             401 => return Err(ResponseError::Authentication { body: raw() }),
-            code @ 500..=599 => {
-                for token in message.tokens() {
-                    outcome.record(token.as_str(), Fate::Retry(RetryCause::Status(code)));
-                }
-            }
+            code @ 500..=599 => Outcome::for_all(message, Fate::Retry(RetryCause::Status(code)), self.backoff),
             code => return Err(ResponseError::UnexpectedStatus { status: code, body: raw() }),
-        }
+        };
         let retry_after = headers.get(RETRY_AFTER).and_then(|value| parse_retry_after(value, now));
         outcome.set_retry_after(retry_after);
         Ok(outcome)
@@ -78,8 +78,8 @@ fn malformed(reason: impl Into<String>, body: &[u8]) -> ResponseError {
 struct JsonBody<'a> {
     #[serde(default)]
     multicast_id: Option<i64>,
-    #[serde(default, borrow)]
-    results: Option<Vec<JsonResult<'a>>>,
+    #[serde(default)]
+    results: Option<Results>,
     #[serde(default, borrow)]
     message_id: Option<MessageId<'a>>,
     #[serde(default, borrow)]
@@ -96,6 +96,40 @@ struct JsonResult<'a> {
     error: Option<Cow<'a, str>>,
 }
 
+/// The `results` array, each entry turned into its [`Fate`] as it is parsed (no
+/// intermediate tree of values).
+struct Results(Vec<Fate>);
+
+impl<'de> Deserialize<'de> for Results {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ResultsVisitor;
+
+        impl<'de> Visitor<'de> for ResultsVisitor {
+            type Value = Results;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of results")
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Results, A::Error> {
+                let mut fates = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_PREALLOCATED));
+                while let Some(result) = seq.next_element::<JsonResult<'de>>()? {
+                    let fate = result.into_fate().ok_or_else(|| {
+                        de::Error::custom(format_args!("result {} has neither `message_id` nor `error`", fates.len()))
+                    })?;
+                    fates.push(fate);
+                }
+                Ok(Results(fates))
+            }
+        }
+
+        deserializer.deserialize_seq(ResultsVisitor)
+    }
+}
+
+/// Enough for a full multicast; a longer array grows as it is read.
+const MAX_PREALLOCATED: usize = 1024;
+
 impl JsonResult<'_> {
     fn into_fate(self) -> Option<Fate> {
         match (self.message_id, self.error) {
@@ -109,44 +143,37 @@ impl JsonResult<'_> {
     }
 }
 
-fn read_json(message: &Message, body: &[u8], outcome: &mut Outcome) -> Result<(), ResponseError> {
+/// The `multicast_id` and one fate per recipient, in request order.
+fn read_json(message: &Message, body: &[u8]) -> Result<(Option<i64>, Vec<Fate>), ResponseError> {
     let parsed: JsonBody<'_> =
         serde_json::from_slice(body).map_err(|e| malformed(format!("not a GCM JSON response: {e}"), body))?;
-    outcome.set_multicast_id(parsed.multicast_id);
     let tokens = message.tokens();
-    let results = match parsed.results {
-        Some(results) => results,
+    let fates = match parsed.results {
+        Some(Results(fates)) => fates,
         // A topic or condition response: one result for the single recipient.
         None => {
-            let [token] = tokens else {
+            if tokens.len() != 1 {
                 return Err(malformed(format!("expected `results` for {} recipients", tokens.len()), body));
-            };
+            }
             let single = JsonResult { message_id: parsed.message_id, registration_id: None, error: parsed.error };
             let fate =
                 single.into_fate().ok_or_else(|| malformed("neither `results`, `message_id` nor `error`", body))?;
-            outcome.record(token.as_str(), fate);
-            return Ok(());
+            vec![fate]
         }
     };
-    if results.len() != tokens.len() {
-        return Err(malformed(format!("{} results for {} recipients", results.len(), tokens.len()), body));
+    if fates.len() != tokens.len() {
+        return Err(malformed(format!("{} results for {} recipients", fates.len(), tokens.len()), body));
     }
-    for (index, (token, result)) in tokens.iter().zip(results).enumerate() {
-        let fate = result
-            .into_fate()
-            .ok_or_else(|| malformed(format!("result {index} has neither `message_id` nor `error`"), body))?;
-        outcome.record(token.as_str(), fate);
-    }
-    Ok(())
+    Ok((parsed.multicast_id, fates))
 }
 
 /// The plain-text body of a 200: `id=…` (optionally followed by `registration_id=…`) or
 /// `Error=…`. Lines split on the first `=`.
-fn read_plain_text(message: &Message, body: &[u8], outcome: &mut Outcome) -> Result<(), ResponseError> {
+fn read_plain_text(message: &Message, body: &[u8]) -> Result<Fate, ResponseError> {
     let text = std::str::from_utf8(body).map_err(|_| malformed("the body is not UTF-8", body))?;
-    let [token] = message.tokens() else {
+    if message.tokens().len() != 1 {
         return Err(malformed("a plain-text response for several recipients", body));
-    };
+    }
     let mut lines = text.trim().lines().map(|line| line.trim_end_matches('\r'));
     let first = lines.next().filter(|line| !line.is_empty());
     let fate = match first.and_then(|line| line.split_once('=')) {
@@ -167,8 +194,7 @@ fn read_plain_text(message: &Message, body: &[u8], outcome: &mut Outcome) -> Res
     if let Some(line) = lines.next() {
         return Err(malformed(format!("unexpected line {line:?}"), body));
     }
-    outcome.record(token.as_str(), fate);
-    Ok(())
+    Ok(fate)
 }
 
 /// A message id: a string in results, a JSON number in topic responses. Numbers are kept

@@ -1,7 +1,6 @@
 //! Invariants over generated inputs: every token lands in exactly one bucket, merging never
 //! loses a canonical id, messages and outcomes round-trip through serde, and no input panics.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
 use gcm_proto::http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
@@ -50,10 +49,10 @@ fn decode_ok(message: &Message, results: &[Value]) -> Outcome {
     gcm().decode(message, &response, now()).unwrap()
 }
 
-/// Tokens whose fate, as the buckets report it.
-fn buckets(outcome: &Outcome) -> Vec<BTreeSet<String>> {
-    let own = |it: &mut dyn Iterator<Item = &str>| it.map(str::to_owned).collect::<BTreeSet<_>>();
-    vec![
+/// The tokens of each bucket, in request order: success, not registered, failed, retry.
+fn buckets(outcome: &Outcome) -> [Vec<String>; 4] {
+    let own = |it: &mut dyn Iterator<Item = &str>| it.map(str::to_owned).collect::<Vec<_>>();
+    [
         own(&mut outcome.success().map(|(t, _)| t)),
         own(&mut outcome.not_registered()),
         own(&mut outcome.failed().map(|(t, _)| t)),
@@ -61,27 +60,29 @@ fn buckets(outcome: &Outcome) -> Vec<BTreeSet<String>> {
     ]
 }
 
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+    items.sort();
+    items
+}
+
 proptest! {
     #[test]
-    fn every_token_lands_in_exactly_one_bucket((tokens, results) in multicast()) {
+    fn every_recipient_lands_in_exactly_one_bucket((tokens, results) in multicast()) {
         let message = Message::multicast(tokens.clone());
         let outcome = decode_ok(&message, &results);
+        // One fate per position, in request order.
+        let named: Vec<&str> = outcome.fates().map(|(t, _)| t).collect();
+        prop_assert_eq!(&named, &tokens.iter().map(String::as_str).collect::<Vec<_>>());
+        // The buckets partition the request's recipients.
         let buckets = buckets(&outcome);
-        let distinct: BTreeSet<String> = tokens.iter().cloned().collect();
-        let mut seen = BTreeSet::new();
-        for bucket in &buckets {
-            for token in bucket {
-                prop_assert!(seen.insert(token.clone()), "{} is in two buckets", token);
-            }
-        }
-        prop_assert_eq!(&seen, &distinct);
+        prop_assert_eq!(sorted(buckets.concat()), sorted(tokens.clone()));
         // Canonical ids only ever accompany successes.
         for (token, _) in outcome.canonical() {
-            prop_assert!(buckets[0].contains(token));
+            prop_assert!(buckets[0].iter().any(|t| t == token));
         }
-        // The retry message holds exactly the retry bucket.
-        let retry: BTreeSet<String> =
-            outcome.retry(&message).map(|m| m.tokens().iter().cloned().collect()).unwrap_or_default();
+        // The retry message holds exactly the retry bucket, in order.
+        let retry: Vec<String> =
+            outcome.retry(&message).map(|m| m.tokens().iter().map(|t| t.to_string()).collect()).unwrap_or_default();
         prop_assert_eq!(&retry, &buckets[3]);
     }
 
@@ -90,27 +91,21 @@ proptest! {
         (tokens, first) in multicast(),
         later in prop::collection::vec(prop::collection::vec(result_entry(), 40), 1..4),
     ) {
-        let message = Message::multicast(tokens);
+        let message = Message::multicast(tokens.clone());
         let mut report = decode_ok(&message, &first);
-        let mut known_canonical: Vec<(String, String)> =
-            report.canonical().map(|(a, b)| (a.to_owned(), b.to_owned())).collect();
-        let mut known_success: Vec<(String, String)> =
-            report.success().map(|(a, b)| (a.to_owned(), b.to_owned())).collect();
+        let owned = |it: &mut dyn Iterator<Item = (&str, &str)>| it.map(|(a, b)| (a.to_owned(), b.to_owned())).collect::<Vec<_>>();
+        let mut known_canonical = owned(&mut report.canonical());
+        let mut known_success = owned(&mut report.success());
         for results in later {
             let Some(retry) = report.retry(&message) else { break };
             let attempt = decode_ok(&retry, &results[..retry.tokens().len()]);
-            known_canonical.extend(attempt.canonical().map(|(a, b)| (a.to_owned(), b.to_owned())));
-            known_success.extend(attempt.success().map(|(a, b)| (a.to_owned(), b.to_owned())));
+            known_canonical.extend(owned(&mut attempt.canonical()));
+            known_success.extend(owned(&mut attempt.success()));
             report.merge(attempt);
         }
-        let canonical: Vec<(String, String)> = report.canonical().map(|(a, b)| (a.to_owned(), b.to_owned())).collect();
-        let success: Vec<(String, String)> = report.success().map(|(a, b)| (a.to_owned(), b.to_owned())).collect();
-        known_canonical.sort();
-        known_success.sort();
-        prop_assert_eq!(canonical, known_canonical);
-        prop_assert_eq!(success, known_success);
-        let total: usize = buckets(&report).iter().map(BTreeSet::len).sum();
-        prop_assert_eq!(total, message.tokens().iter().collect::<BTreeSet<_>>().len());
+        prop_assert_eq!(sorted(owned(&mut report.canonical())), sorted(known_canonical));
+        prop_assert_eq!(sorted(owned(&mut report.success())), sorted(known_success));
+        prop_assert_eq!(sorted(buckets(&report).concat()), sorted(tokens));
     }
 
     #[test]
@@ -184,7 +179,7 @@ proptest! {
             let response = Response::builder().status(200).body(bytes.clone()).unwrap();
             if let Ok(outcome) = gcm().decode(&message, &response, now()) {
                 // Whatever was accepted accounts for every recipient.
-                prop_assert_eq!(outcome.fates().len(), message.tokens().iter().collect::<BTreeSet<_>>().len());
+                prop_assert_eq!(outcome.len(), message.tokens().len());
             }
         }
     }

@@ -1,0 +1,142 @@
+//! gcm-proto against in-run baselines: encoding beside `serde_json::to_vec` of a plain serde
+//! struct of the same shape plus building the same `http::Request`, decoding beside
+//! `serde_json::from_slice` into a plain owned struct of the response shape.
+//!
+//! `cargo bench -p gcm-proto --bench core`
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use gcm_proto::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use gcm_proto::http::{HeaderValue, Method, Request, Response};
+use gcm_proto::{Gcm, Message};
+use serde::{Deserialize, Serialize};
+
+/// A registration token of realistic length (152 characters).
+fn token(i: usize) -> String {
+    format!("{i:08}:APA91bH{}", "x".repeat(137))
+}
+
+fn data() -> BTreeMap<String, String> {
+    [
+        ("title", "Hello"),
+        ("body", "You have 3 new messages"),
+        ("kind", "sync"),
+        ("id", "123456789"),
+        ("url", "https://example.com/inbox"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn message(tokens: &[String]) -> Message {
+    let mut message = Message::multicast(tokens.iter().cloned());
+    for (k, v) in data() {
+        message = message.data(k, v);
+    }
+    message
+}
+
+/// A 200 body for `n` recipients: 35-character message ids, ~5% canonical ids, ~3% errors.
+fn response_body(n: usize) -> String {
+    let results: Vec<String> = (0..n)
+        .map(|i| match i % 100 {
+            0..=2 => r#"{"error":"NotRegistered"}"#.to_owned(),
+            3..=7 => format!(r#"{{"message_id":"0:{:016}%9ea3c721f9fd7ecd","registration_id":"{}"}}"#, i, token(i + n)),
+            _ => format!(r#"{{"message_id":"0:{:016}%9ea3c721f9fd7ecd"}}"#, i),
+        })
+        .collect();
+    format!(
+        r#"{{"multicast_id":6782339717028231855,"success":{},"failure":{},"canonical_ids":{},"results":[{}]}}"#,
+        n,
+        0,
+        0,
+        results.join(",")
+    )
+}
+
+#[derive(Serialize)]
+struct BaselineRequest<'a> {
+    registration_ids: &'a [String],
+    data: &'a BTreeMap<String, String>,
+}
+
+fn baseline_encode(body: &BaselineRequest<'_>, uri: &gcm_proto::http::Uri, auth: &HeaderValue) -> Request<Vec<u8>> {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let mut request = Request::new(Vec::new());
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri.clone();
+    request.headers_mut().insert(AUTHORIZATION, auth.clone());
+    request.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    request.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    *request.body_mut() = bytes;
+    request
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct BaselineResponse {
+    multicast_id: i64,
+    success: u32,
+    failure: u32,
+    canonical_ids: u32,
+    results: Vec<BaselineResult>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct BaselineResult {
+    message_id: Option<String>,
+    registration_id: Option<String>,
+    error: Option<String>,
+}
+
+fn encode(c: &mut Criterion) {
+    let gcm = Gcm::new("AIzaSyBenchmarkKey0123456789").unwrap();
+    let auth = HeaderValue::from_static("key=AIzaSyBenchmarkKey0123456789");
+    let data = data();
+    let mut group = c.benchmark_group("encode");
+    for n in [1usize, 100, 1000] {
+        let tokens: Vec<String> = (0..n).map(token).collect();
+        let message = message(&tokens);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("gcm-proto", n), &message, |b, m| {
+            b.iter(|| gcm.encode(black_box(m)).unwrap())
+        });
+        let body = BaselineRequest { registration_ids: &tokens, data: &data };
+        group.bench_with_input(BenchmarkId::new("baseline", n), &body, |b, body| {
+            b.iter(|| baseline_encode(black_box(body), gcm.endpoint(), &auth))
+        });
+    }
+    let plain = Message::plain_text(token(0)).data("title", "Hello").data("kind", "sync");
+    group.bench_function("gcm-proto/plain-text", |b| b.iter(|| gcm.encode(black_box(&plain)).unwrap()));
+    group.finish();
+}
+
+fn decode(c: &mut Criterion) {
+    let gcm = Gcm::new("k").unwrap();
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let mut group = c.benchmark_group("decode");
+    for n in [1usize, 1000] {
+        let tokens: Vec<String> = (0..n).map(token).collect();
+        let message = message(&tokens);
+        let response = Response::new(response_body(n).into_bytes());
+        group.throughput(Throughput::Bytes(response.body().len() as u64));
+        group.bench_with_input(BenchmarkId::new("gcm-proto", n), &response, |b, r| {
+            b.iter(|| gcm.decode(&message, black_box(r), now).unwrap())
+        });
+        group.bench_with_input(BenchmarkId::new("baseline", n), &response, |b, r| {
+            b.iter(|| serde_json::from_slice::<BaselineResponse>(black_box(r.body())).unwrap())
+        });
+    }
+    let plain = Message::plain_text(token(0));
+    let response = Response::new(b"id=0:1429899784497926%9ea3c721f9fd7ecd\nregistration_id=abc\n".to_vec());
+    group.bench_function("gcm-proto/plain-text", |b| b.iter(|| gcm.decode(&plain, black_box(&response), now).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, encode, decode);
+criterion_main!(benches);
