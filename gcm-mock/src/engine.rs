@@ -1,7 +1,9 @@
 //! The mock's protocol logic, without IO: a request in, a response out, deliveries recorded.
 //! Given the same scenario, seed and request sequence it gives the same response bytes.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::io::Write as _;
 
 use bytes::Bytes;
 use gcm_proto::{MAX_PAYLOAD_BYTES, MAX_REGISTRATION_IDS, MAX_TIME_TO_LIVE, is_reserved_data_key, payload_size};
@@ -73,12 +75,80 @@ pub struct Engine {
     id_base: u64,
     inbox: Vec<Delivery>,
     log: VecDeque<ReceivedRequest>,
+    recording: bool,
 }
 
 /// One recipient's result.
 enum TokenResult {
-    Delivered { message_id: String, canonical: Option<String> },
+    Delivered { id: MessageId, canonical: Option<String> },
     Error { code: String, retry_after: Option<String> },
+}
+
+impl TokenResult {
+    fn error(code: &str) -> Self {
+        Self::Error { code: code.to_owned(), retry_after: None }
+    }
+}
+
+/// A message id, written out only when answering: devices get `0:<16 digits>%<16 hex>`
+/// (the shape of real ids), topics a JSON number, dry runs `fake_message_id`.
+#[derive(Clone, Copy)]
+enum MessageId {
+    Device(u64),
+    Topic(u64),
+    Fake,
+}
+
+impl MessageId {
+    fn write(self, base: u64, out: &mut Vec<u8>) {
+        // Writing into a Vec cannot fail.
+        let _ = match self {
+            Self::Device(n) => write!(out, "0:{:016}%{base:016x}", 1_400_000_000_000_000 + n),
+            Self::Topic(n) => write!(out, "{}", base % 1_000_000_000_000 + n),
+            Self::Fake => write!(out, "fake_message_id"),
+        };
+    }
+
+    fn text(self, base: u64) -> String {
+        let mut out = Vec::with_capacity(36);
+        self.write(base, &mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// The fields of a JSON send that drive the mock's behaviour. Strings are borrowed from
+/// the body; `null` counts as absent. Anything this does not accept is looked at again by
+/// [`json_rejection`] for the service's 400 reason.
+#[derive(Deserialize)]
+struct JsonSend<'a> {
+    #[serde(default, borrow)]
+    registration_ids: Option<Vec<Cow<'a, str>>>,
+    #[serde(default, borrow)]
+    to: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    condition: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    restricted_package_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "collapse_key")]
+    _collapse_key: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "priority")]
+    _priority: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "notification_key")]
+    _notification_key: Option<Cow<'a, str>>,
+    #[serde(default)]
+    time_to_live: Option<serde_json::Number>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+    #[serde(default, rename = "delay_while_idle")]
+    _delay_while_idle: Option<bool>,
+    #[serde(default, rename = "content_available")]
+    _content_available: Option<bool>,
+    #[serde(default, rename = "mutable_content")]
+    _mutable_content: Option<bool>,
+    #[serde(default)]
+    data: Option<Map<String, Value>>,
+    #[serde(default, rename = "notification")]
+    _notification: Option<serde::de::IgnoredAny>,
 }
 
 /// What applies to every recipient of a request.
@@ -106,13 +176,23 @@ impl Engine {
             id_base: splitmix64(seed),
             inbox: Vec::new(),
             log: VecDeque::new(),
+            recording: true,
         }
+    }
+
+    /// Whether deliveries go to the inbox, requests to the log, and attempts are counted
+    /// for every token (default true). Off, memory stays flat under any load; attempts are
+    /// then counted only for tokens whose rule has `times`.
+    pub fn set_recording(&mut self, on: bool) {
+        self.recording = on;
     }
 
     /// Back to the state right after [`Engine::new`]: inbox, log, counters, attempts,
     /// replies and random generator.
     pub fn reset(&mut self) {
+        let recording = self.recording;
         *self = Self::new(self.scenario.clone(), std::mem::take(&mut self.api_keys));
+        self.recording = recording;
     }
 
     /// Every delivery so far, in order.
@@ -161,6 +241,9 @@ impl Engine {
         let body = request.body().as_ref();
         let authorized = self.authorized(request.headers());
         let response = self.answer(request.headers(), body, authorized, seq);
+        if !self.recording {
+            return response;
+        }
         if self.log.len() == REQUEST_LOG_CAPACITY {
             self.log.pop_front();
         }
@@ -203,17 +286,12 @@ impl Engine {
     }
 
     fn send_json(&mut self, body: &[u8], seq: u64) -> Response<Bytes> {
-        let fields = match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Object(fields)) => fields,
-            Ok(_) => return bad_request("JSON_PARSING_ERROR: the request body is not a JSON object"),
-            Err(e) => return bad_request(&format!("JSON_PARSING_ERROR: {e}")),
+        let request: JsonSend<'_> = match serde_json::from_slice(body) {
+            Ok(request) => request,
+            Err(error) => return bad_request(&json_rejection(body, &error)),
         };
-        if let Some(reason) = field_type_error(&fields) {
-            return bad_request(&reason);
-        }
-        let registration_ids = fields.get("registration_ids").and_then(Value::as_array);
-        if let Some(ids) = registration_ids {
-            if fields.contains_key("to") {
+        if let Some(ids) = &request.registration_ids {
+            if request.to.is_some() {
                 return bad_request("Must use either \"registration_ids\" field or \"to\", not both");
             }
             if ids.is_empty() {
@@ -226,41 +304,34 @@ impl Engine {
                 ));
             }
         }
-        let empty = Map::new();
-        let data = fields.get("data").and_then(Value::as_object).unwrap_or(&empty);
-        let options: Map<String, Value> = fields
-            .iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "registration_ids" | "to" | "condition" | "data"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let dry_run = fields.get("dry_run").and_then(Value::as_bool).unwrap_or(false);
+        let data = request.data.unwrap_or_default();
+        // Only the inbox needs the other fields; read them again only when recording.
+        let options = if self.recording { json_options(body) } else { Map::new() };
+        let ttl_ok =
+            request.time_to_live.is_none_or(|ttl| ttl.as_u64().is_some_and(|t| t <= u64::from(MAX_TIME_TO_LIVE)));
+        let dry_run = request.dry_run.unwrap_or(false);
         let ctx = Context {
-            message_error: json_message_error(&fields, data),
-            restricted_package: fields.get("restricted_package_name").and_then(Value::as_str),
+            message_error: if ttl_ok { data_error(&data) } else { Some("InvalidTtl") },
+            restricted_package: request.restricted_package_name.as_deref(),
             dry_run,
             seq,
-            data,
+            data: &data,
             options: &options,
         };
-        let to = fields.get("to").and_then(Value::as_str).filter(|to| !to.is_empty());
-        let condition = fields.get("condition").and_then(Value::as_str).filter(|c| !c.is_empty());
+        let to = request.to.as_deref().filter(|to| !to.is_empty());
+        let condition = request.condition.as_deref().filter(|c| !c.is_empty());
         let topic = to.filter(|to| to.starts_with("/topics/")).or(if to.is_none() { condition } else { None });
         if let Some(topic) = topic {
             let result = self.token_result(topic, true, &ctx);
-            return topic_response(result);
+            return topic_response(result, self.id_base);
         }
-        let tokens: Vec<&str> = match (registration_ids, to) {
-            (Some(ids), _) => ids.iter().filter_map(Value::as_str).collect(),
-            (None, Some(to)) => vec![to],
-            (None, None) => Vec::new(),
-        };
-        let results: Vec<TokenResult> = if tokens.is_empty() {
-            vec![TokenResult::Error { code: "MissingRegistration".into(), retry_after: None }]
-        } else {
-            tokens.iter().map(|token| self.token_result(token, false, &ctx)).collect()
+        let results: Vec<TokenResult> = match (&request.registration_ids, to) {
+            (Some(ids), _) => ids.iter().map(|token| self.token_result(token, false, &ctx)).collect(),
+            (None, Some(to)) => vec![self.token_result(to, false, &ctx)],
+            (None, None) => vec![TokenResult::error("MissingRegistration")],
         };
         let multicast_id = if dry_run { -1 } else { self.multicast_id(seq) };
-        multicast_response(multicast_id, results)
+        multicast_response(multicast_id, &results, self.id_base)
     }
 
     fn send_plain_text(&mut self, body: &[u8], seq: u64) -> Response<Bytes> {
@@ -277,7 +348,7 @@ impl Engine {
             }
         }
         let Some(token) = token.filter(|t| !t.is_empty()) else {
-            return plain_text_response(TokenResult::Error { code: "MissingRegistration".into(), retry_after: None });
+            return plain_text_response(TokenResult::error("MissingRegistration"), self.id_base);
         };
         let option = |name: &str| options.get(name).and_then(Value::as_str);
         let ttl_ok = option("time_to_live").is_none_or(|ttl| ttl.parse::<u32>().is_ok_and(|t| t <= MAX_TIME_TO_LIVE));
@@ -290,16 +361,19 @@ impl Engine {
             options: &options,
         };
         let result = self.token_result(&token, false, &ctx);
-        plain_text_response(result)
+        plain_text_response(result, self.id_base)
     }
 
     /// The result for one recipient: message-wide errors first, then the token's package,
     /// injected faults, and the scenario's rule. Records the delivery.
     fn token_result(&mut self, token: &str, topic: bool, ctx: &Context<'_>) -> TokenResult {
-        let attempt = {
+        let rule: &TokenRule = self.scenario.tokens.get(token).unwrap_or(&self.scenario.default);
+        let attempt = if self.recording || rule.times.is_some() {
             let count = self.attempts.entry(token.to_owned()).or_insert(0);
             *count = count.saturating_add(1);
             *count
+        } else {
+            0
         };
         let error = |code: &str, retry_after: Option<&String>| TokenResult::Error {
             code: code.to_owned(),
@@ -308,7 +382,6 @@ impl Engine {
         if let Some(code) = ctx.message_error {
             return error(code, None);
         }
-        let rule: &TokenRule = self.scenario.tokens.get(token).unwrap_or(&self.scenario.default);
         if let (Some(wanted), Some(registered)) = (ctx.restricted_package, rule.package.as_deref()) {
             if wanted != registered {
                 return error("InvalidPackageName", None);
@@ -336,23 +409,21 @@ impl Engine {
         }
         let canonical = rule.canonical.clone();
         if ctx.dry_run {
-            return TokenResult::Delivered { message_id: "fake_message_id".into(), canonical };
+            return TokenResult::Delivered { id: MessageId::Fake, canonical };
         }
         self.messages_sent += 1;
-        let message_id = if topic {
-            (self.id_base % 1_000_000_000_000 + self.messages_sent).to_string()
-        } else {
-            format!("0:{:016}%{:016x}", 1_400_000_000_000_000 + self.messages_sent, self.id_base)
-        };
-        self.inbox.push(Delivery {
-            token: token.to_owned(),
-            message_id: message_id.clone(),
-            data: ctx.data.clone(),
-            options: ctx.options.clone(),
-            attempt,
-            request: ctx.seq,
-        });
-        TokenResult::Delivered { message_id, canonical }
+        let id = if topic { MessageId::Topic(self.messages_sent) } else { MessageId::Device(self.messages_sent) };
+        if self.recording {
+            self.inbox.push(Delivery {
+                token: token.to_owned(),
+                message_id: id.text(self.id_base),
+                data: ctx.data.clone(),
+                options: ctx.options.clone(),
+                attempt,
+                request: ctx.seq,
+            });
+        }
+        TokenResult::Delivered { id, canonical }
     }
 
     fn multicast_id(&self, seq: u64) -> i64 {
@@ -378,7 +449,7 @@ fn splitmix64(seed: u64) -> u64 {
 
 /// The 400 the real service sends for a field of the wrong JSON type.
 fn field_type_error(fields: &Map<String, Value>) -> Option<String> {
-    for (name, value) in fields {
+    for (name, value) in fields.iter().filter(|(_, value)| !value.is_null()) {
         let expected = match name.as_str() {
             "registration_ids" => {
                 if !value.is_array() {
@@ -404,14 +475,29 @@ fn field_type_error(fields: &Map<String, Value>) -> Option<String> {
     None
 }
 
-/// A per-recipient error that applies to the whole message.
-fn json_message_error(fields: &Map<String, Value>, data: &Map<String, Value>) -> Option<&'static str> {
-    let ttl_ok =
-        fields.get("time_to_live").is_none_or(|ttl| ttl.as_u64().is_some_and(|t| t <= u64::from(MAX_TIME_TO_LIVE)));
-    if !ttl_ok {
-        return Some("InvalidTtl");
+/// The 400 reason for a JSON body that [`JsonSend`] refused: the parser's error, or the
+/// field of the wrong type.
+fn json_rejection(body: &[u8], error: &serde_json::Error) -> String {
+    match serde_json::from_slice::<Value>(body) {
+        Err(e) => format!("JSON_PARSING_ERROR: {e}"),
+        Ok(Value::Object(fields)) => {
+            field_type_error(&fields).unwrap_or_else(|| format!("JSON_PARSING_ERROR: {error}"))
+        }
+        Ok(_) => "JSON_PARSING_ERROR: the request body is not a JSON object".to_owned(),
     }
-    data_error(data)
+}
+
+/// Every field but the target and the data, as the inbox records them.
+fn json_options(body: &[u8]) -> Map<String, Value> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(mut fields)) => {
+            for name in ["registration_ids", "to", "condition", "data"] {
+                fields.remove(name);
+            }
+            fields
+        }
+        _ => Map::new(),
+    }
 }
 
 fn data_error(data: &Map<String, Value>) -> Option<&'static str> {
@@ -424,56 +510,61 @@ fn data_error(data: &Map<String, Value>) -> Option<&'static str> {
     }
 }
 
-#[derive(Serialize)]
-struct MulticastBody<'a> {
-    multicast_id: i64,
-    success: usize,
-    failure: usize,
-    canonical_ids: usize,
-    results: Vec<ResultBody<'a>>,
-}
-
-#[derive(Serialize)]
-struct ResultBody<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    registration_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
-}
-
-fn multicast_response(multicast_id: i64, results: Vec<TokenResult>) -> Response<Bytes> {
+fn multicast_response(multicast_id: i64, results: &[TokenResult], id_base: u64) -> Response<Bytes> {
+    let success = results.iter().filter(|r| matches!(r, TokenResult::Delivered { .. })).count();
+    let canonical_ids =
+        results.iter().filter(|r| matches!(r, TokenResult::Delivered { canonical: Some(_), .. })).count();
+    let mut out = Vec::with_capacity(96 + 48 * results.len());
+    let _ = write!(
+        out,
+        r#"{{"multicast_id":{multicast_id},"success":{success},"failure":{},"canonical_ids":{canonical_ids},"results":["#,
+        results.len() - success
+    );
     let mut retry_after = None;
-    let results: Vec<ResultBody<'_>> = results
-        .iter()
-        .map(|result| match result {
-            TokenResult::Delivered { message_id, canonical } => {
-                ResultBody { message_id: Some(message_id), registration_id: canonical.as_deref(), error: None }
+    for (i, result) in results.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match result {
+            TokenResult::Delivered { id, canonical } => {
+                out.extend_from_slice(br#"{"message_id":""#);
+                id.write(id_base, &mut out);
+                out.push(b'"');
+                if let Some(canonical) = canonical {
+                    out.extend_from_slice(br#","registration_id":"#);
+                    json_string(canonical, &mut out);
+                }
+                out.push(b'}');
             }
             TokenResult::Error { code, retry_after: after } => {
                 retry_after = retry_after.or(after.as_deref());
-                ResultBody { message_id: None, registration_id: None, error: Some(code) }
+                out.extend_from_slice(br#"{"error":"#);
+                json_string(code, &mut out);
+                out.push(b'}');
             }
-        })
-        .collect();
-    let success = results.iter().filter(|r| r.message_id.is_some()).count();
-    let body = MulticastBody {
-        multicast_id,
-        success,
-        failure: results.len() - success,
-        canonical_ids: results.iter().filter(|r| r.registration_id.is_some()).count(),
-        results,
-    };
-    with_retry_after(json(StatusCode::OK, &body), retry_after)
+        }
+    }
+    out.extend_from_slice(b"]}");
+    with_retry_after(response(StatusCode::OK, "application/json; charset=UTF-8", Bytes::from(out)), retry_after)
 }
 
-fn topic_response(result: TokenResult) -> Response<Bytes> {
+/// Appends `text` as a JSON string.
+fn json_string(text: &str, out: &mut Vec<u8>) {
+    // A string always serializes.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+fn topic_response(result: TokenResult, id_base: u64) -> Response<Bytes> {
     match result {
-        TokenResult::Delivered { message_id, .. } => {
-            // Topic message ids are JSON numbers; ours are always decimal digits.
-            let number: Value = message_id.parse::<u64>().map_or(Value::String(message_id), Value::from);
-            json(StatusCode::OK, &serde_json::json!({ "message_id": number }))
+        TokenResult::Delivered { id, .. } => {
+            let mut out = br#"{"message_id":"#.to_vec();
+            match id {
+                // Topic message ids are JSON numbers.
+                MessageId::Topic(_) => id.write(id_base, &mut out),
+                other => json_string(&other.text(id_base), &mut out),
+            }
+            out.push(b'}');
+            response(StatusCode::OK, "application/json; charset=UTF-8", Bytes::from(out))
         }
         TokenResult::Error { code, retry_after } => {
             with_retry_after(json(StatusCode::OK, &serde_json::json!({ "error": code })), retry_after.as_deref())
@@ -481,11 +572,11 @@ fn topic_response(result: TokenResult) -> Response<Bytes> {
     }
 }
 
-fn plain_text_response(result: TokenResult) -> Response<Bytes> {
+fn plain_text_response(result: TokenResult, id_base: u64) -> Response<Bytes> {
     match result {
-        TokenResult::Delivered { message_id, canonical: None } => text(StatusCode::OK, &format!("id={message_id}\n")),
-        TokenResult::Delivered { message_id, canonical: Some(canonical) } => {
-            text(StatusCode::OK, &format!("id={message_id}\nregistration_id={canonical}\n"))
+        TokenResult::Delivered { id, canonical: None } => text(StatusCode::OK, &format!("id={}\n", id.text(id_base))),
+        TokenResult::Delivered { id, canonical: Some(canonical) } => {
+            text(StatusCode::OK, &format!("id={}\nregistration_id={canonical}\n", id.text(id_base)))
         }
         // Plain text never says `Error=Unavailable`: the service answers 500 instead.
         TokenResult::Error { code, retry_after } if code == "Unavailable" || code == "InternalServerError" => {

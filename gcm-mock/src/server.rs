@@ -26,9 +26,6 @@ use crate::scenario::Scenario;
 /// well under 300 KiB); larger bodies get 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
-/// How long a client may take to send a request's headers before the connection is closed.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -39,6 +36,7 @@ pub struct Builder {
     api_keys: Vec<String>,
     listen: SocketAddr,
     body_limit: usize,
+    recording: bool,
 }
 
 impl Default for Builder {
@@ -48,6 +46,7 @@ impl Default for Builder {
             api_keys: Vec::new(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             body_limit: DEFAULT_BODY_LIMIT,
+            recording: true,
         }
     }
 }
@@ -83,12 +82,21 @@ impl Builder {
         self
     }
 
+    /// Whether to keep the inbox and the request log (default true). Turn it off for load
+    /// tests and benchmarks, where they would grow without bound.
+    pub fn recording(mut self, on: bool) -> Self {
+        self.recording = on;
+        self
+    }
+
     /// Binds the port and starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<MockServer> {
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
+        let mut engine = Engine::new(self.scenario, self.api_keys);
+        engine.set_recording(self.recording);
         let shared = Arc::new(Shared {
-            engine: Mutex::new(Engine::new(self.scenario, self.api_keys)),
+            engine: Mutex::new(engine),
             connections: AtomicU64::new(0),
             body_limit: self.body_limit,
         });
@@ -220,8 +228,8 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot:
                 let shared = Arc::clone(&shared);
                 let service = service_fn(move |request| handle(Arc::clone(&shared), request, connection));
                 let conn = http1::Builder::new()
+                    // With a timer, hyper drops a client that takes over 30 s to send its headers.
                     .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
                     // No `Date` header: the same requests give the same response bytes.
                     .auto_date_header(false)
                     .serve_connection(TokioIo::new(stream), service);
