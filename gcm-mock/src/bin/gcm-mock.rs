@@ -33,6 +33,9 @@ struct Args {
     /// Log every request on stderr.
     #[arg(long)]
     log_requests: bool,
+    /// Keep no inbox and no request log, for load tests (memory stays flat).
+    #[arg(long)]
+    no_recording: bool,
 }
 
 fn main() -> ExitCode {
@@ -60,7 +63,11 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args, scenario: Scenario) -> ExitCode {
-    let mut builder = MockServer::builder().scenario(scenario).listen(args.listen).body_limit(args.max_body);
+    let mut builder = MockServer::builder()
+        .scenario(scenario)
+        .listen(args.listen)
+        .body_limit(args.max_body)
+        .recording(!args.no_recording);
     for key in args.api_keys {
         builder = builder.api_key(key);
     }

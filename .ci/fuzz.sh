@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Short bounded libFuzzer runs of every target (seconds each, not minutes), seeded with the
+# inputs kept under fuzz/regressions/. A crash fails the run and leaves its input under
+# fuzz/artifacts/<target>/: keep it in fuzz/regressions/<target>/ so `cargo test` replays it.
+# Usage: bash .ci/fuzz.sh [seconds per target]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-${FUZZ_SECONDS:-15}}
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked --quiet
+fi
+export RUSTC_BOOTSTRAP=1 # the fuzz crate only: cargo fuzz needs -Z flags
+cd fuzz
+targets=(decode_response plain_text retry_after scenario mock_request)
+cargo fuzz build
+for target in "${targets[@]}"; do
+  corpus=$(mktemp -d)
+  log=$(mktemp)
+  if ! cargo fuzz run "$target" "$corpus" "regressions/$target" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+    tail -n 40 "$log"
+    echo "fuzz $target: FAILED (see fuzz/artifacts/$target)"
+    exit 1
+  fi
+  runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo '?')
+  echo "fuzz $target: ${seconds}s, $runs executions, no crash"
+  rm -rf "$corpus" "$log"
+done

@@ -1,0 +1,91 @@
+//! The API key appears in no `Debug`, `Display`, error or tracing output of any crate:
+//! gcm-proto's sender and requests, gcm-hyper's client, errors and retry reports, and
+//! gcm-mock's request log, inbox and logs.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gcm_hyper::{Client, Gcm, Message, RetryLoop};
+use gcm_mock::{MockServer, Reply, Scenario};
+
+const SECRET: &str = "AIzaSy-very-secret-0123456789";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_api_key_never_shows() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut shown: Vec<String> = Vec::new();
+    let scenario = Scenario::default()
+        .reply(Reply::status(400))
+        .reply(Reply { body: Some("x".repeat(100)), ..Reply::status(500) })
+        .reply(Reply::status(404))
+        .reply(Reply { body: Some("{not json".into()), ..Reply::status(200) })
+        .reply(Reply::status(503).retry_after("1"));
+    let mock = MockServer::builder().api_key(SECRET).scenario(scenario).start().await.unwrap();
+    let gcm = Gcm::new(SECRET).unwrap().with_endpoint(&mock.url()).unwrap();
+    shown.push(format!("{gcm:?}"));
+    let request = gcm.encode(&Message::to("a")).unwrap();
+    shown.push(format!("{request:?}"));
+    shown.push(format!("{:?}", request.headers()));
+
+    let client = Client::builder(gcm.clone()).max_response_body(50).build().unwrap();
+    shown.push(format!("{client:?}"));
+    // 400, body too large, 404, malformed: every error, in both forms.
+    for _ in 0..4 {
+        let error = client.send(&Message::to("a")).await.unwrap_err();
+        shown.push(format!("{error:?}"));
+        shown.push(error.to_string());
+    }
+    let report = RetryLoop::new().sleeper(|_| std::future::ready(())).run(&client, &Message::to("a")).await;
+    shown.push(format!("{report:?}"));
+
+    // A wrong key, a timeout, a refused connection.
+    let wrong = Client::new(Gcm::new("wrong").unwrap().with_endpoint(&mock.url()).unwrap()).unwrap();
+    shown.push(format!("{:?}", wrong.send(&Message::to("a")).await.unwrap_err()));
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/gcm/send", silent.local_addr().unwrap());
+    let slow = Client::builder(Gcm::new(SECRET).unwrap().with_endpoint(&silent_url).unwrap())
+        .request_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let timeout = slow.send(&Message::to("a")).await.unwrap_err();
+    shown.push(format!("{timeout:?} {timeout}"));
+    drop(silent);
+    let refused = Client::new(Gcm::new(SECRET).unwrap().with_endpoint(&silent_url).unwrap()).unwrap();
+    let error = refused.send(&Message::to("a")).await.unwrap_err();
+    shown.push(format!("{error:?} {error}"));
+
+    // The mock keeps requests and deliveries without the key.
+    shown.push(serde_json::to_string(&mock.requests()).unwrap());
+    shown.push(serde_json::to_string(&mock.inbox()).unwrap());
+    shown.push(format!("{mock:?}"));
+
+    shown.push(String::from_utf8(captured.0.lock().unwrap().clone()).unwrap());
+    assert!(shown.last().unwrap().contains("gcm.send"), "tracing was captured");
+    assert!(shown.len() > 15);
+    for text in &shown {
+        assert!(!text.contains(SECRET), "the API key leaked into: {text}");
+        assert!(!text.contains("very-secret"), "part of the API key leaked into: {text}");
+    }
+}

@@ -1,0 +1,118 @@
+//! Load on the mock: many concurrent keep-alive clients and a flood of malformed requests at
+//! once. Correct requests keep getting correct answers, memory stays flat from one round to
+//! the next, and the server shuts down cleanly afterwards.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::KEY;
+use gcm_mock::MockServer;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const CLIENTS: usize = 32;
+const SENDS_PER_CLIENT: usize = 100;
+const FLOODERS: usize = 16;
+
+/// Resident memory of this process, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// One keep-alive connection sending valid multicasts and checking every answer.
+async fn client(addr: std::net::SocketAddr, id: usize) -> usize {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(connection);
+    let mut ok = 0;
+    for n in 0..SENDS_PER_CLIENT {
+        let body = format!(r#"{{"registration_ids":["c{id}-{n}-a","c{id}-{n}-b"],"data":{{"n":"{n}"}}}}"#);
+        let request = http::Request::post("/gcm/send")
+            .header("host", "127.0.0.1")
+            .header("authorization", format!("key={KEY}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        sender.ready().await.unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(answer["success"], 2, "{answer}");
+        assert_eq!(answer["results"].as_array().unwrap().len(), 2);
+        ok += 1;
+    }
+    ok
+}
+
+/// Malformed requests of every kind, each on a fresh connection, until told to stop.
+async fn flood(addr: std::net::SocketAddr, stop: Arc<AtomicUsize>) -> usize {
+    let garbage: [&[u8]; 6] = [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b"POST /gcm/send HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n",
+        b"POST /gcm/send HTTP/1.1\r\nHost: x\r\nAuthorization: key=test-key\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{\"to\":[1]",
+        b"POST /gcm/send HTTP/1.1\r\nHost: x\r\nAuthorization: key=test-key\r\nContent-Length: 99999999\r\n\r\nab",
+        b"POST /gcm/send HTTP/1.1\r\nHost: x\r\nAuthorization: key=test-key\r\nContent-Type: application/json\r\nContent-Length: 4\r\n\r\n\xff\xfe\xfd\xfc",
+        b"POST /gcm/send HTTP/1.1\r\nHost: x\r\nContent-Le",
+    ];
+    let mut sent = 0;
+    while stop.load(Ordering::SeqCst) == 0 {
+        let Ok(mut stream) = TcpStream::connect(addr).await else { continue };
+        let _ = stream.write_all(garbage[sent % garbage.len()]).await;
+        let _ = stream.shutdown().await;
+        let mut sink = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut sink)).await;
+        sent += 1;
+    }
+    sent
+}
+
+async fn round(server: &MockServer) -> (usize, usize) {
+    let stop = Arc::new(AtomicUsize::new(0));
+    let flooders: Vec<_> = (0..FLOODERS).map(|_| tokio::spawn(flood(server.addr(), Arc::clone(&stop)))).collect();
+    let clients: Vec<_> = (0..CLIENTS).map(|id| tokio::spawn(client(server.addr(), id))).collect();
+    let mut ok = 0;
+    for client in clients {
+        ok += tokio::time::timeout(Duration::from_secs(60), client).await.unwrap().unwrap();
+    }
+    stop.store(1, Ordering::SeqCst);
+    let mut malformed = 0;
+    for flooder in flooders {
+        malformed += flooder.await.unwrap();
+    }
+    (ok, malformed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn correct_answers_flat_memory_and_a_clean_shutdown_under_load() {
+    let server = MockServer::builder().api_key(KEY).recording(false).start().await.unwrap();
+    let (ok, malformed) = round(&server).await;
+    assert_eq!(ok, CLIENTS * SENDS_PER_CLIENT);
+    let after_first = rss_kib();
+    let (ok, malformed_again) = round(&server).await;
+    assert_eq!(ok, CLIENTS * SENDS_PER_CLIENT);
+    let after_second = rss_kib();
+    eprintln!(
+        "load: {} valid requests and {} malformed ones in two rounds; RSS {after_first} KiB after the first, \
+         {after_second} KiB after the second; {} connections",
+        2 * CLIENTS * SENDS_PER_CLIENT,
+        malformed + malformed_again,
+        server.connections()
+    );
+    assert!(malformed > 0 && malformed_again > 0);
+    assert!(after_second < after_first + 16 * 1024, "memory grew by {} KiB in a round", after_second - after_first);
+    let addr = server.addr();
+    tokio::time::timeout(Duration::from_secs(10), server.shutdown()).await.expect("shutdown in time");
+    assert!(TcpStream::connect(addr).await.is_err(), "the port is closed");
+}

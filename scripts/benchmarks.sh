@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs every criterion benchmark three times (each run a saved baseline named runN), then
+# prints, for each row of BENCHMARKS.md, the median of the three medians, its baseline from
+# the same runs, and the ratio. Usage: bash scripts/benchmarks.sh [runs]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-3}
+for i in $(seq "$runs"); do
+  cargo bench --locked -p gcm-proto --bench core -- --save-baseline "run$i" >/dev/null
+  cargo bench --locked -p gcm-hyper --bench e2e -- --save-baseline "run$i" >/dev/null
+  cargo bench --locked -p gcm-mock --bench engine -- --save-baseline "run$i" >/dev/null
+  cargo bench --locked -p gcm-mock --bench load -- --save-baseline "run$i" >/dev/null
+done
+python3 scripts/bench_table.py "$runs"
+cargo bench --locked -p gcm-hyper --bench rss 2>/dev/null | tail -n1
