@@ -82,7 +82,7 @@ pub fn scenario(data: &[u8]) {
 pub fn mock_request(data: &[u8]) {
     let [route, kind, rest @ ..] = data else { return };
     let (method, path) = match route % 6 {
-        0 | 1 | 2 => ("POST", "/gcm/send"),
+        0..=2 => ("POST", "/gcm/send"),
         3 => ("POST", "/fcm/send"),
         4 => ("GET", "/_mock/inbox"),
         _ => ("POST", "/_mock/reset"),
