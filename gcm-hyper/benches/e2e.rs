@@ -5,93 +5,28 @@
 //! `cargo bench -p gcm-hyper --bench e2e` (time per send; sends/s = 1 / time).
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "../../bench-support/fixed_server.rs"]
+mod fixed_server;
+#[path = "../../bench-support/shapes.rs"]
+mod shapes;
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use gcm_hyper::{Client, Gcm, Message};
 use gcm_mock::MockServer;
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
+use hyper_util::rt::TokioExecutor;
 use tokio::runtime::Runtime;
 
+use fixed_server::fixed_server;
+use shapes::{BaselineRequest, BaselineResponse, data, token};
+
 const KEY: &str = "AIzaSyBenchmarkKey0123456789";
-
-fn token(i: usize) -> String {
-    format!("{i:08}:APA91bH{}", "x".repeat(137))
-}
-
-fn data() -> BTreeMap<String, String> {
-    [
-        ("title", "Hello"),
-        ("body", "You have 3 new messages"),
-        ("kind", "sync"),
-        ("id", "123456789"),
-        ("url", "https://example.com/inbox"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
-#[derive(Serialize)]
-struct BaselineRequest<'a> {
-    registration_ids: &'a [String],
-    data: &'a BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct BaselineResponse {
-    multicast_id: i64,
-    success: u32,
-    failure: u32,
-    canonical_ids: u32,
-    results: Vec<BaselineResult>,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct BaselineResult {
-    message_id: Option<String>,
-    registration_id: Option<String>,
-    error: Option<String>,
-}
-
-/// A minimal hyper server that answers every request with `body`.
-async fn fixed_server(body: Bytes) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/gcm/send", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let _ = stream.set_nodelay(true);
-            let body = body.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                    let body = body.clone();
-                    async move {
-                        let _ = request.into_body().collect().await;
-                        let mut response = http::Response::new(Full::new(body));
-                        response
-                            .headers_mut()
-                            .insert("content-type", "application/json; charset=UTF-8".parse().unwrap());
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                let _ =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
-    });
-    url
-}
 
 /// The baseline client: serde_json both ways over a plain hyper-util client.
 #[derive(Clone)]
@@ -181,7 +116,7 @@ fn end_to_end(c: &mut Criterion) {
         });
 
         let baseline = runtime.block_on(async {
-            let url = fixed_server(fixed_body).await;
+            let url = format!("http://{}/gcm/send", fixed_server(fixed_body).await);
             Baseline {
                 http: HyperClient::builder(TokioExecutor::new()).build_http(),
                 url: url.parse().unwrap(),

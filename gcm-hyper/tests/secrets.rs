@@ -76,13 +76,20 @@ async fn the_api_key_never_shows() {
     let error = refused.send(&Message::to("a")).await.unwrap_err();
     shown.push(format!("{error:?} {error}"));
 
+    // Once the scripted replies are used up, a normal send: its tracing fields.
+    let outcome = Client::new(gcm).unwrap().send(&Message::multicast(["a", "b"])).await.unwrap();
+    assert_eq!(outcome.success().count(), 2);
+
     // The mock keeps requests and deliveries without the key.
     shown.push(serde_json::to_string(&mock.requests()).unwrap());
     shown.push(serde_json::to_string(&mock.inbox()).unwrap());
     shown.push(format!("{mock:?}"));
 
     shown.push(String::from_utf8(captured.0.lock().unwrap().clone()).unwrap());
-    assert!(shown.last().unwrap().contains("gcm.send"), "tracing was captured");
+    let logs = shown.last().unwrap();
+    for field in ["gcm.send", "status=200", "success=2", "status=401", "status=503", "retry=1"] {
+        assert!(logs.contains(field), "tracing shows {field}: {logs}");
+    }
     assert!(shown.len() > 15);
     for text in &shown {
         assert!(!text.contains(SECRET), "the API key leaked into: {text}");

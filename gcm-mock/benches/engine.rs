@@ -5,24 +5,20 @@
 
 use std::hint::black_box;
 
+#[path = "../../bench-support/shapes.rs"]
+mod shapes;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use gcm_mock::{Engine, Scenario};
 use http::Request;
-
-fn token(i: usize) -> String {
-    format!("{i:08}:APA91bH{}", "x".repeat(137))
-}
+use shapes::{BaselineRequest, data, token};
 
 fn json_request(n: usize) -> Request<Vec<u8>> {
     let tokens: Vec<String> = (0..n).map(token).collect();
-    let body = serde_json::json!({
-        "registration_ids": tokens,
-        "data": {"title": "Hello", "body": "You have 3 new messages", "kind": "sync", "id": "123456789", "url": "https://example.com/inbox"},
-    });
     Request::post("/gcm/send")
         .header("authorization", "key=k")
         .header("content-type", "application/json")
-        .body(serde_json::to_vec(&body).unwrap())
+        .body(serde_json::to_vec(&BaselineRequest { registration_ids: &tokens, data: &data() }).unwrap())
         .unwrap()
 }
 

@@ -4,59 +4,29 @@
 //!
 //! `cargo bench -p gcm-mock --bench load`
 
-use std::convert::Infallible;
 use std::time::{Duration, Instant};
+
+#[path = "../../bench-support/fixed_server.rs"]
+mod fixed_server;
+#[path = "../../bench-support/shapes.rs"]
+mod shapes;
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use gcm_mock::MockServer;
 use http_body_util::{BodyExt, Full};
-use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
+
+use fixed_server::fixed_server;
+use shapes::{BaselineRequest, data, token};
 
 const CONNECTIONS: u64 = 16;
 
-fn token(i: usize) -> String {
-    format!("{i:08}:APA91bH{}", "x".repeat(137))
-}
-
 fn request_body(n: usize) -> Bytes {
     let tokens: Vec<String> = (0..n).map(token).collect();
-    let body = serde_json::json!({
-        "registration_ids": tokens,
-        "data": {"title": "Hello", "body": "You have 3 new messages", "kind": "sync", "id": "123456789", "url": "https://example.com/inbox"},
-    });
-    Bytes::from(serde_json::to_vec(&body).unwrap())
-}
-
-/// A minimal hyper server answering every request with `body`.
-async fn fixed_server(body: Bytes) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let _ = stream.set_nodelay(true);
-            let body = body.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                    let body = body.clone();
-                    async move {
-                        let _ = request.into_body().collect().await;
-                        let mut response = http::Response::new(Full::new(body));
-                        response
-                            .headers_mut()
-                            .insert("content-type", "application/json; charset=UTF-8".parse().unwrap());
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                let _ =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
-    });
-    addr
+    Bytes::from(serde_json::to_vec(&BaselineRequest { registration_ids: &tokens, data: &data() }).unwrap())
 }
 
 /// `iters` requests over `CONNECTIONS` keep-alive connections; the wall time.

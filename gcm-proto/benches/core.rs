@@ -4,33 +4,17 @@
 //!
 //! `cargo bench -p gcm-proto --bench core`
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
+
+#[path = "../../bench-support/shapes.rs"]
+mod shapes;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use gcm_proto::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use gcm_proto::http::{HeaderValue, Method, Request, Response};
 use gcm_proto::{Gcm, Message};
-use serde::{Deserialize, Serialize};
-
-/// A registration token of realistic length (152 characters).
-fn token(i: usize) -> String {
-    format!("{i:08}:APA91bH{}", "x".repeat(137))
-}
-
-fn data() -> BTreeMap<String, String> {
-    [
-        ("title", "Hello"),
-        ("body", "You have 3 new messages"),
-        ("kind", "sync"),
-        ("id", "123456789"),
-        ("url", "https://example.com/inbox"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
+use shapes::{BaselineRequest, BaselineResponse, data, token};
 
 fn message(tokens: &[String]) -> Message {
     let mut message = Message::multicast(tokens.iter().cloned());
@@ -58,12 +42,6 @@ fn response_body(n: usize) -> String {
     )
 }
 
-#[derive(Serialize)]
-struct BaselineRequest<'a> {
-    registration_ids: &'a [String],
-    data: &'a BTreeMap<String, String>,
-}
-
 fn baseline_encode(body: &BaselineRequest<'_>, uri: &gcm_proto::http::Uri, auth: &HeaderValue) -> Request<Vec<u8>> {
     let bytes = serde_json::to_vec(body).unwrap();
     let mut request = Request::new(Vec::new());
@@ -74,24 +52,6 @@ fn baseline_encode(body: &BaselineRequest<'_>, uri: &gcm_proto::http::Uri, auth:
     request.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     *request.body_mut() = bytes;
     request
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct BaselineResponse {
-    multicast_id: i64,
-    success: u32,
-    failure: u32,
-    canonical_ids: u32,
-    results: Vec<BaselineResult>,
-}
-
-#[derive(Deserialize)]
-#[allow(dead_code)]
-struct BaselineResult {
-    message_id: Option<String>,
-    registration_id: Option<String>,
-    error: Option<String>,
 }
 
 fn encode(c: &mut Criterion) {
