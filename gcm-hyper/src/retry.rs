@@ -141,7 +141,8 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
         C: Connect + Clone + Send + Sync + 'static,
     {
         let started = tokio::time::Instant::now();
-        let mut merged = Outcome::new(client.gcm().backoff());
+        let backoff = client.gcm().backoff();
+        let mut merged: Option<Outcome> = None;
         let mut pending = message.clone();
         let mut attempts = 0;
         loop {
@@ -149,29 +150,34 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
             let (outcome, error) = match client.send(&pending).await {
                 Ok(outcome) => (outcome, None),
                 Err(error) if error.is_transient() && self.retry_transport_errors => {
-                    (not_sent(&pending, client.gcm().backoff()), Some(error))
+                    (not_sent(&pending, backoff), Some(error))
                 }
                 Err(error) => {
-                    // On the first attempt every recipient is still pending; later, the
-                    // pending ones keep the cause an earlier attempt gave them.
-                    if attempts == 1 {
-                        merged = not_sent(&pending, client.gcm().backoff());
-                    }
-                    return Report { outcome: merged, attempts, error: Some(error) };
+                    // Recipients keep what earlier attempts told; on the first attempt
+                    // every one of them is still pending.
+                    let outcome = merged.unwrap_or_else(|| not_sent(&pending, backoff));
+                    return Report { outcome, attempts, error: Some(error) };
                 }
             };
-            merged.merge(outcome);
-            let Some(next) = merged.retry(message) else {
-                return Report { outcome: merged, attempts, error };
+            let report = match merged.take() {
+                Some(mut earlier) => {
+                    earlier.merge(outcome);
+                    earlier
+                }
+                None => outcome,
             };
-            let delay = merged.delay(attempts - 1, &mut self.rng);
+            let Some(next) = report.retry(message) else {
+                return Report { outcome: report, attempts, error };
+            };
+            let delay = report.delay(attempts - 1, &mut self.rng);
             let out_of_time = self.deadline.is_some_and(|deadline| started.elapsed() + delay > deadline);
             if attempts >= self.max_attempts || out_of_time {
                 tracing::debug!(attempts, pending = next.tokens().len(), "gcm retry loop gave up");
-                return Report { outcome: merged, attempts, error };
+                return Report { outcome: report, attempts, error };
             }
             tracing::debug!(attempt = attempts, pending = next.tokens().len(), ?delay, "gcm retry scheduled");
             self.sleeper.sleep(delay).await;
+            merged = Some(report);
             pending = next;
         }
     }
