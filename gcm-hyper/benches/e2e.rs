@@ -74,6 +74,21 @@ where
     started.elapsed().mul_f64(iters as f64 / (per_task * in_flight) as f64)
 }
 
+/// One gcm-hyper send of `message`, checked, as a repeatable closure for [`run`].
+fn sends(
+    client: &Client,
+    message: &Arc<Message>,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Clone + Send + 'static {
+    let (client, message) = (client.clone(), Arc::clone(message));
+    move || {
+        let (client, message) = (client.clone(), Arc::clone(&message));
+        Box::pin(async move {
+            let outcome = client.send(&message).await.unwrap();
+            assert_eq!(outcome.len(), message.tokens().len());
+        })
+    }
+}
+
 fn end_to_end(c: &mut Criterion) {
     let runtime = Runtime::new().unwrap();
     let mut group = c.benchmark_group("e2e");
@@ -103,16 +118,7 @@ fn end_to_end(c: &mut Criterion) {
             (mock, client, body)
         });
         group.bench_function(BenchmarkId::new("gcm-hyper+gcm-mock", &id), |b| {
-            b.iter_custom(|iters| {
-                let (client, message) = (client.clone(), Arc::clone(&message));
-                runtime.block_on(run(iters, in_flight, move || {
-                    let (client, message) = (client.clone(), Arc::clone(&message));
-                    async move {
-                        let outcome = client.send(&message).await.unwrap();
-                        assert_eq!(outcome.len(), message.tokens().len());
-                    }
-                }))
-            })
+            b.iter_custom(|iters| runtime.block_on(run(iters, in_flight, sends(&client, &message))))
         });
 
         let baseline = runtime.block_on(async {
@@ -128,16 +134,7 @@ fn end_to_end(c: &mut Criterion) {
         let fixed_client =
             Client::new(Gcm::new(KEY).unwrap().with_endpoint(&baseline.url.to_string()).unwrap()).unwrap();
         group.bench_function(BenchmarkId::new("gcm-hyper+fixed-server", &id), |b| {
-            b.iter_custom(|iters| {
-                let (client, message) = (fixed_client.clone(), Arc::clone(&message));
-                runtime.block_on(run(iters, in_flight, move || {
-                    let (client, message) = (client.clone(), Arc::clone(&message));
-                    async move {
-                        let outcome = client.send(&message).await.unwrap();
-                        assert_eq!(outcome.len(), message.tokens().len());
-                    }
-                }))
-            })
+            b.iter_custom(|iters| runtime.block_on(run(iters, in_flight, sends(&fixed_client, &message))))
         });
         group.bench_function(BenchmarkId::new("baseline-pair", &id), |b| {
             b.iter_custom(|iters| {
