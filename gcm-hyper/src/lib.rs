@@ -8,19 +8,32 @@
 //! which tokens need a retry and after how long, so you can schedule it in your own job
 //! queue. [`RetryLoop`] is an opt-in loop for callers who would rather wait in place.
 //!
-//! ```no_run
-//! use gcm_hyper::{Client, Gcm, Message};
+//! ```
+//! use gcm_hyper::{Client, Gcm, Message, RetryLoop};
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let client = Client::new(Gcm::new("my-api-key")?.with_endpoint(gcm_hyper::FCM_URL)?)?;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let mock = gcm_mock::MockServer::builder()
+//! #     .scenario(gcm_mock::Scenario::default().token("token-2", gcm_mock::TokenRule::canonical("token-2b")))
+//! #     .start()
+//! #     .await?;
+//! # let endpoint = mock.url(); // in production: gcm_hyper::FCM_URL
+//! let client = Client::new(Gcm::new("my-api-key")?.with_endpoint(&endpoint)?)?;
 //! let message = Message::multicast(["token-1", "token-2"]).data("kind", "sync");
+//!
 //! let outcome = client.send(&message).await?;
-//! for (token, canonical) in outcome.canonical() { /* replace token by canonical */ }
+//! for (token, canonical) in outcome.canonical() {
+//!     assert_eq!((token, canonical), ("token-2", "token-2b")); // replace token by canonical
+//! }
 //! for token in outcome.not_registered() { /* remove token */ }
 //! if let Some(retry) = outcome.retry(&message) {
 //!     let delay = outcome.delay(0, &mut rand::rng());
-//!     /* schedule `retry` after `delay` */
+//!     /* schedule `retry` after `delay` in your job queue */
 //! }
+//!
+//! // Or wait in place: resends what needs it, returns one merged report.
+//! let report = RetryLoop::new().max_attempts(5).run(&client, &message).await;
+//! assert!(!report.outcome.needs_retry());
 //! # Ok(())
 //! # }
 //! ```
