@@ -85,8 +85,8 @@ enum TokenResult {
 }
 
 impl TokenResult {
-    fn error(code: &str) -> Self {
-        Self::Error { code: code.to_owned(), retry_after: None }
+    fn error(code: &str, retry_after: Option<&String>) -> Self {
+        Self::Error { code: code.to_owned(), retry_after: retry_after.cloned() }
     }
 }
 
@@ -311,7 +311,7 @@ impl Engine {
             request.time_to_live.is_none_or(|ttl| ttl.as_u64().is_some_and(|t| t <= u64::from(MAX_TIME_TO_LIVE)));
         let dry_run = request.dry_run.unwrap_or(false);
         let ctx = Context {
-            message_error: if ttl_ok { data_error(&data) } else { Some("InvalidTtl") },
+            message_error: message_error(ttl_ok, &data),
             restricted_package: request.restricted_package_name.as_deref(),
             dry_run,
             seq,
@@ -328,7 +328,7 @@ impl Engine {
         let results: Vec<TokenResult> = match (&request.registration_ids, to) {
             (Some(ids), _) => ids.iter().map(|token| self.token_result(token, false, &ctx)).collect(),
             (None, Some(to)) => vec![self.token_result(to, false, &ctx)],
-            (None, None) => vec![TokenResult::error("MissingRegistration")],
+            (None, None) => vec![TokenResult::error("MissingRegistration", None)],
         };
         let multicast_id = if dry_run { -1 } else { self.multicast_id(seq) };
         multicast_response(multicast_id, &results, self.id_base)
@@ -348,12 +348,12 @@ impl Engine {
             }
         }
         let Some(token) = token.filter(|t| !t.is_empty()) else {
-            return plain_text_response(TokenResult::error("MissingRegistration"), self.id_base);
+            return plain_text_response(TokenResult::error("MissingRegistration", None), self.id_base);
         };
         let option = |name: &str| options.get(name).and_then(Value::as_str);
         let ttl_ok = option("time_to_live").is_none_or(|ttl| ttl.parse::<u32>().is_ok_and(|t| t <= MAX_TIME_TO_LIVE));
         let ctx = Context {
-            message_error: if ttl_ok { data_error(&data) } else { Some("InvalidTtl") },
+            message_error: message_error(ttl_ok, &data),
             restricted_package: option("restricted_package_name"),
             dry_run: option("dry_run").is_some_and(|v| v == "1" || v == "true"),
             seq,
@@ -375,10 +375,7 @@ impl Engine {
         } else {
             0
         };
-        let error = |code: &str, retry_after: Option<&String>| TokenResult::Error {
-            code: code.to_owned(),
-            retry_after: retry_after.cloned(),
-        };
+        let error = TokenResult::error;
         if let Some(code) = ctx.message_error {
             return error(code, None);
         }
@@ -500,8 +497,12 @@ fn json_options(body: &[u8]) -> Map<String, Value> {
     }
 }
 
-fn data_error(data: &Map<String, Value>) -> Option<&'static str> {
-    if payload_size(data) > MAX_PAYLOAD_BYTES {
+/// The error every recipient of a message gets, if any: a bad TTL, then the payload's size
+/// and keys.
+fn message_error(ttl_ok: bool, data: &Map<String, Value>) -> Option<&'static str> {
+    if !ttl_ok {
+        Some("InvalidTtl")
+    } else if payload_size(data) > MAX_PAYLOAD_BYTES {
         Some("MessageTooBig")
     } else if data.keys().any(|key| is_reserved_data_key(key)) {
         Some("InvalidDataKey")

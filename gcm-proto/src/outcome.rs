@@ -107,11 +107,6 @@ impl Outcome {
         self.fates.push(fate);
     }
 
-    /// Every recipient with its fate, in order.
-    fn entries(&self) -> impl Iterator<Item = (&str, &Fate)> {
-        self.recipients.iter().chain(&self.added).map(String::as_str).zip(&self.fates)
-    }
-
     /// Sets the server's `Retry-After`.
     pub fn set_retry_after(&mut self, retry_after: Option<Duration>) {
         self.retry_after = retry_after;
@@ -146,7 +141,7 @@ impl Outcome {
                         }
                     }
                     // Already final here: the first word stands.
-                    None if self.recipients.iter().chain(&self.added).any(|known| known == token) => {}
+                    None if self.fate(token).is_some() => {}
                     None => appended.push((token.clone(), fate)),
                 }
             }
@@ -165,7 +160,7 @@ impl Outcome {
 
     /// Every recipient's fate, in request order.
     pub fn fates(&self) -> impl Iterator<Item = (&str, &Fate)> {
-        self.entries()
+        self.recipients.iter().chain(&self.added).map(String::as_str).zip(&self.fates)
     }
 
     /// How many recipients the outcome accounts for.
@@ -180,12 +175,12 @@ impl Outcome {
 
     /// The fate of a recipient (the first, if the request listed it twice).
     pub fn fate(&self, token: &str) -> Option<&Fate> {
-        self.entries().find(|(t, _)| *t == token).map(|(_, fate)| fate)
+        self.fates().find(|(t, _)| *t == token).map(|(_, fate)| fate)
     }
 
     /// Delivered recipients: token → message id.
     pub fn success(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries().filter_map(|(token, fate)| match fate {
+        self.fates().filter_map(|(token, fate)| match fate {
             Fate::Delivered { message_id, .. } => Some((token, message_id.as_str())),
             _ => None,
         })
@@ -194,7 +189,7 @@ impl Outcome {
     /// Delivered recipients with a new token: old token → canonical token. Replace the old
     /// token in your database.
     pub fn canonical(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.entries().filter_map(|(token, fate)| match fate {
+        self.fates().filter_map(|(token, fate)| match fate {
             Fate::Delivered { canonical: Some(canonical), .. } => Some((token, canonical.as_str())),
             _ => None,
         })
@@ -202,7 +197,7 @@ impl Outcome {
 
     /// Tokens that are no longer registered: remove them from your database.
     pub fn not_registered(&self) -> impl Iterator<Item = &str> {
-        self.entries().filter_map(|(token, fate)| match fate {
+        self.fates().filter_map(|(token, fate)| match fate {
             Fate::NotRegistered => Some(token),
             _ => None,
         })
@@ -210,7 +205,7 @@ impl Outcome {
 
     /// Unrecoverable failures: token → error code.
     pub fn failed(&self) -> impl Iterator<Item = (&str, &ErrorCode)> {
-        self.entries().filter_map(|(token, fate)| match fate {
+        self.fates().filter_map(|(token, fate)| match fate {
             Fate::Failed(code) => Some((token, code)),
             _ => None,
         })
@@ -218,7 +213,7 @@ impl Outcome {
 
     /// Recipients to resend to, with the reason.
     pub fn to_retry(&self) -> impl Iterator<Item = (&str, &RetryCause)> {
-        self.entries().filter_map(|(token, fate)| match fate {
+        self.fates().filter_map(|(token, fate)| match fate {
             Fate::Retry(cause) => Some((token, cause)),
             _ => None,
         })
@@ -242,7 +237,7 @@ impl Outcome {
     /// that need a retry, in request order. `None` when nothing needs one.
     pub fn retry(&self, original: &Message) -> Option<Message> {
         let tokens: Vec<String> =
-            self.entries().filter(|(_, fate)| !fate.is_final()).map(|(token, _)| token.to_owned()).collect();
+            self.fates().filter(|(_, fate)| !fate.is_final()).map(|(token, _)| token.to_owned()).collect();
         (!tokens.is_empty()).then(|| original.with_tokens(tokens))
     }
 
@@ -271,7 +266,7 @@ impl PartialEq for Outcome {
         self.multicast_id == other.multicast_id
             && self.retry_after == other.retry_after
             && self.backoff == other.backoff
-            && self.entries().eq(other.entries())
+            && self.fates().eq(other.fates())
     }
 }
 
@@ -281,7 +276,7 @@ impl fmt::Debug for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outcome")
             .field("multicast_id", &self.multicast_id)
-            .field("fates", &self.entries().collect::<Vec<_>>())
+            .field("fates", &self.fates().collect::<Vec<_>>())
             .field("retry_after", &self.retry_after)
             .field("backoff", &self.backoff)
             .finish()
@@ -304,7 +299,7 @@ impl Serialize for Outcome {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         Stored {
             multicast_id: self.multicast_id,
-            fates: self.entries().collect(),
+            fates: self.fates().collect(),
             retry_after: self.retry_after,
             backoff: self.backoff,
         }
