@@ -23,6 +23,11 @@ pub enum BuildError {
     InvalidApiKey,
     /// A multicast message without any registration token.
     NoRecipients,
+    /// The FCM v1 access token contains characters that cannot appear in an HTTP header.
+    /// (The token itself is never part of the error.)
+    InvalidAccessToken,
+    /// The Firebase project id is empty or has characters a project id cannot have.
+    InvalidProjectId,
     /// A plain-text message needs exactly one registration token.
     PlainTextTarget {
         /// What the message targets instead.
@@ -51,6 +56,12 @@ impl fmt::Display for BuildError {
             Self::InvalidEndpoint { url, reason } => write!(f, "invalid endpoint {url:?}: {reason}"),
             Self::InvalidApiKey => f.write_str("the API key contains characters not allowed in an HTTP header"),
             Self::NoRecipients => f.write_str("a multicast message needs at least one registration token"),
+            Self::InvalidAccessToken => {
+                f.write_str("the access token contains characters not allowed in an HTTP header")
+            }
+            Self::InvalidProjectId => {
+                f.write_str("the project id must be non-empty letters, digits, '-', '.', ':' or '_'")
+            }
             Self::PlainTextTarget { reason } => {
                 write!(f, "a plain-text message needs exactly one registration token: {reason}")
             }
@@ -193,6 +204,22 @@ pub enum ErrorCode {
     TopicsMessageRateExceeded,
     /// The APNs credentials of the project are missing or expired (FCM, iOS targets).
     InvalidApnsCredential,
+    /// FCM HTTP v1 `UNREGISTERED`: the token is no longer valid; remove it.
+    Unregistered,
+    /// FCM HTTP v1 `INVALID_ARGUMENT`: a malformed token or field (the error names it).
+    InvalidArgument,
+    /// FCM HTTP v1 `SENDER_ID_MISMATCH`: the token belongs to another sender.
+    SenderIdMismatch,
+    /// FCM HTTP v1 `THIRD_PARTY_AUTH_ERROR`: the APNs certificate or web push key is
+    /// missing or invalid.
+    ThirdPartyAuthError,
+    /// FCM HTTP v1 `QUOTA_EXCEEDED`: a message, device or topic rate quota is exceeded.
+    QuotaExceeded,
+    /// FCM HTTP v1 canonical status `RESOURCE_EXHAUSTED` without an FCM code (a project
+    /// quota, e.g. send requests per minute).
+    ResourceExhausted,
+    /// FCM HTTP v1 `UNAVAILABLE` is [`ErrorCode::Unavailable`]; `INTERNAL` is this.
+    Internal,
     /// Any other code, kept as the server sent it.
     Other(String),
 }
@@ -210,7 +237,7 @@ pub enum ErrorKind {
     Fatal,
 }
 
-const KNOWN: [(&str, ErrorCode); 14] = [
+const KNOWN: [(&str, ErrorCode); 21] = [
     ("MissingRegistration", ErrorCode::MissingRegistration),
     ("InvalidRegistration", ErrorCode::InvalidRegistration),
     ("NotRegistered", ErrorCode::NotRegistered),
@@ -225,6 +252,15 @@ const KNOWN: [(&str, ErrorCode); 14] = [
     ("DeviceMessageRateExceeded", ErrorCode::DeviceMessageRateExceeded),
     ("TopicsMessageRateExceeded", ErrorCode::TopicsMessageRateExceeded),
     ("InvalidApnsCredential", ErrorCode::InvalidApnsCredential),
+    // FCM HTTP v1 spells its codes in SHOUTING_CASE only (`UNAVAILABLE` is the legacy
+    // `Unavailable` above); the legacy C2DM `QuotaExceeded` stays unknown.
+    ("UNREGISTERED", ErrorCode::Unregistered),
+    ("INVALID_ARGUMENT", ErrorCode::InvalidArgument),
+    ("SENDER_ID_MISMATCH", ErrorCode::SenderIdMismatch),
+    ("THIRD_PARTY_AUTH_ERROR", ErrorCode::ThirdPartyAuthError),
+    ("QUOTA_EXCEEDED", ErrorCode::QuotaExceeded),
+    ("RESOURCE_EXHAUSTED", ErrorCode::ResourceExhausted),
+    ("INTERNAL", ErrorCode::Internal),
 ];
 
 impl ErrorCode {
@@ -251,9 +287,12 @@ impl ErrorCode {
     /// How a sender should react to this code.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotRegistered => ErrorKind::NotRegistered,
-            Self::Unavailable | Self::InternalServerError => ErrorKind::Retry,
-            Self::DeviceMessageRateExceeded | Self::TopicsMessageRateExceeded => ErrorKind::RateLimited,
+            Self::NotRegistered | Self::Unregistered => ErrorKind::NotRegistered,
+            Self::Unavailable | Self::InternalServerError | Self::Internal => ErrorKind::Retry,
+            Self::DeviceMessageRateExceeded
+            | Self::TopicsMessageRateExceeded
+            | Self::QuotaExceeded
+            | Self::ResourceExhausted => ErrorKind::RateLimited,
             _ => ErrorKind::Fatal,
         }
     }
@@ -330,6 +369,11 @@ mod tests {
         assert_eq!(ErrorCode::DeviceMessageRateExceeded.kind(), ErrorKind::RateLimited);
         assert_eq!(ErrorCode::TopicsMessageRateExceeded.kind(), ErrorKind::RateLimited);
         assert_eq!(ErrorCode::InvalidRegistration.kind(), ErrorKind::Fatal);
+        assert_eq!(ErrorCode::parse("UNREGISTERED").kind(), ErrorKind::NotRegistered);
+        assert_eq!(ErrorCode::parse("INTERNAL").kind(), ErrorKind::Retry);
+        assert_eq!(ErrorCode::parse("QUOTA_EXCEEDED").kind(), ErrorKind::RateLimited);
+        assert_eq!(ErrorCode::parse("INVALID_ARGUMENT").kind(), ErrorKind::Fatal);
+        assert_eq!(ErrorCode::parse("QUOTA_EXCEEDED").as_str(), "QUOTA_EXCEEDED");
         assert_eq!(ErrorCode::Other("Whatever".into()).kind(), ErrorKind::Fatal);
     }
 }

@@ -80,9 +80,12 @@ mod backoff;
 mod error;
 mod limits;
 mod message;
+#[cfg(feature = "oauth")]
+pub mod oauth;
 mod outcome;
 mod request;
 mod response;
+pub mod v1;
 
 pub use backoff::{Backoff, parse_retry_after};
 pub use error::{BuildError, ErrorCode, ErrorKind, RawBody, ResponseError};

@@ -97,8 +97,13 @@ impl Outcome {
 
     /// One fate per recipient of `message`, in order. The caller guarantees the lengths match.
     pub(crate) fn from_fates(message: &Message, fates: Vec<Fate>, backoff: Backoff) -> Self {
-        debug_assert_eq!(fates.len(), message.tokens().len());
-        Self { recipients: message.shared_tokens(), fates, ..Self::new(backoff) }
+        Self::from_recipients(message.shared_tokens(), fates, backoff)
+    }
+
+    /// `fates[i]` for `recipients[i]`. The caller guarantees the lengths match.
+    pub(crate) fn from_recipients(recipients: Arc<[String]>, fates: Vec<Fate>, backoff: Backoff) -> Self {
+        debug_assert_eq!(fates.len(), recipients.len());
+        Self { recipients, fates, ..Self::new(backoff) }
     }
 
     /// Appends a recipient's fate.

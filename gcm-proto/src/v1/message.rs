@@ -1,0 +1,290 @@
+//! The FCM HTTP v1 message: one target, a string-valued `data` map, a notification, and the
+//! per-platform blocks. Plain data, like the legacy [`Message`](crate::Message).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Who receives a v1 message: exactly one of a token, a topic or a condition.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// `token`: one registration token.
+    Token(String),
+    /// `topic`: a topic name, without the legacy `/topics/` prefix.
+    Topic(String),
+    /// `condition`: a boolean expression over topics, e.g. `'a' in topics && 'b' in topics`.
+    Condition(String),
+}
+
+impl Target {
+    /// The recipient as an [`Outcome`](crate::Outcome) names it: the token, `/topics/<name>`
+    /// (as in the legacy protocol), or the condition.
+    pub fn recipient(&self) -> String {
+        match self {
+            Self::Token(token) => token.clone(),
+            Self::Topic(topic) => format!("/topics/{topic}"),
+            Self::Condition(condition) => condition.clone(),
+        }
+    }
+}
+
+/// `notification`: the basic notification shown on every platform.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[allow(missing_docs)] // the fields are the protocol's, named as on the wire
+pub struct Notification {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// An `https://` URL of an image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+impl Notification {
+    /// A notification with a title and a body.
+    pub fn new(title: impl Into<String>, body: impl Into<String>) -> Self {
+        Self { title: Some(title.into()), body: Some(body.into()), image: None }
+    }
+}
+
+/// `android.priority`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AndroidPriority {
+    /// `NORMAL`: may be delayed to save battery.
+    Normal,
+    /// `HIGH`: delivered at once, may wake a sleeping device.
+    High,
+}
+
+/// `android`: options for Android devices. Fields this crate does not name go in `extra`
+/// and are sent verbatim (the server validates them).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AndroidConfig {
+    /// `collapse_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collapse_key: Option<String>,
+    /// `priority`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<AndroidPriority>,
+    /// `ttl` in seconds; sent as the protobuf duration text `"3600s"`.
+    #[serde(skip_serializing_if = "Option::is_none", with = "duration_text")]
+    pub ttl: Option<u32>,
+    /// `restricted_package_name`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restricted_package_name: Option<String>,
+    /// `notification`: Android's notification fields (`channel_id`, `icon`, `color`…).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification: Option<Map<String, Value>>,
+    /// Fields this crate does not name (`data`, `direct_boot_ok`, `fcm_options`…).
+    #[serde(flatten, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+}
+
+/// `apns`: options for Apple devices, as APNs headers and an APNs payload.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApnsConfig {
+    /// `headers`: APNs request headers (`apns-priority`, `apns-expiration`…).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// `payload`: the APNs JSON payload (`{"aps": {…}}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Map<String, Value>>,
+    /// Fields this crate does not name (`fcm_options`, `live_activity_token`…).
+    #[serde(flatten, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+}
+
+/// `webpush`: options for web push, as Webpush headers, data and notification.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebpushConfig {
+    /// `headers`: Webpush headers (`TTL`, `Urgency`…).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// `data`: overrides the message's `data` for web push.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+    /// `notification`: a Web Notification object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification: Option<Map<String, Value>>,
+    /// Fields this crate does not name (`fcm_options`…).
+    #[serde(flatten, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+}
+
+/// `fcm_options`: options for every platform.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FcmOptions {
+    /// `analytics_label`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub analytics_label: Option<String>,
+}
+
+/// An FCM HTTP v1 message: one [`Target`], a `data` map of strings, an optional
+/// notification and per-platform blocks, sent with `validate_only` when asked.
+///
+/// v1 has no multicast: [`Message::fan_out`] turns one message into one per token, and
+/// the client answers them with one [`Outcome`](crate::Outcome).
+///
+/// ```
+/// use gcm_proto::v1::{AndroidPriority, Message, Notification};
+///
+/// let message = Message::token("token-a")
+///     .data("kind", "sync")
+///     .notification(Notification::new("Hello", "World"))
+///     .android_priority(AndroidPriority::High)
+///     .android_ttl(3600);
+/// let each = message.fan_out(["token-a", "token-b"]);
+/// assert_eq!(each[1].target, gcm_proto::v1::Target::Token("token-b".into()));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who receives the message.
+    pub target: Target,
+    /// `data`: the custom payload, string values only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+    /// `notification`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<Notification>,
+    /// `android`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub android: Option<AndroidConfig>,
+    /// `apns`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apns: Option<ApnsConfig>,
+    /// `webpush`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webpush: Option<WebpushConfig>,
+    /// `fcm_options`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fcm_options: Option<FcmOptions>,
+    /// `validate_only` (beside `message` on the wire): the server checks the message and
+    /// answers with a fake id, delivering nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub validate_only: bool,
+}
+
+impl Message {
+    /// A message to one registration token.
+    pub fn token(token: impl Into<String>) -> Self {
+        Self::with_target(Target::Token(token.into()))
+    }
+
+    /// A message to a topic; a legacy `/topics/` prefix is removed.
+    pub fn topic(name: &str) -> Self {
+        Self::with_target(Target::Topic(name.strip_prefix("/topics/").unwrap_or(name).to_owned()))
+    }
+
+    /// A message to the devices subscribed to a combination of topics.
+    pub fn condition(expression: impl Into<String>) -> Self {
+        Self::with_target(Target::Condition(expression.into()))
+    }
+
+    /// A message to `target` with no payload and no option.
+    pub fn with_target(target: Target) -> Self {
+        Self {
+            target,
+            data: BTreeMap::new(),
+            notification: None,
+            android: None,
+            apns: None,
+            webpush: None,
+            fcm_options: None,
+            validate_only: false,
+        }
+    }
+
+    /// The same message to each of these tokens, in order: what a legacy multicast becomes.
+    pub fn fan_out<I, S>(&self, tokens: I) -> Vec<Message>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        tokens.into_iter().map(|token| Self { target: Target::Token(token.into()), ..self.clone() }).collect()
+    }
+
+    /// Adds one `data` entry.
+    pub fn data(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.data.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets `notification`.
+    pub fn notification(mut self, notification: Notification) -> Self {
+        self.notification = Some(notification);
+        self
+    }
+
+    /// Sets `android.priority`.
+    pub fn android_priority(mut self, priority: AndroidPriority) -> Self {
+        self.android.get_or_insert_with(AndroidConfig::default).priority = Some(priority);
+        self
+    }
+
+    /// Sets `android.ttl`, in seconds.
+    pub fn android_ttl(mut self, seconds: u32) -> Self {
+        self.android.get_or_insert_with(AndroidConfig::default).ttl = Some(seconds);
+        self
+    }
+
+    /// Sets `android.collapse_key`.
+    pub fn android_collapse_key(mut self, key: impl Into<String>) -> Self {
+        self.android.get_or_insert_with(AndroidConfig::default).collapse_key = Some(key.into());
+        self
+    }
+
+    /// Sets `apns`.
+    pub fn apns(mut self, apns: ApnsConfig) -> Self {
+        self.apns = Some(apns);
+        self
+    }
+
+    /// Sets `webpush`.
+    pub fn webpush(mut self, webpush: WebpushConfig) -> Self {
+        self.webpush = Some(webpush);
+        self
+    }
+
+    /// Sets `fcm_options.analytics_label`.
+    pub fn analytics_label(mut self, label: impl Into<String>) -> Self {
+        self.fcm_options = Some(FcmOptions { analytics_label: Some(label.into()) });
+        self
+    }
+
+    /// Sets `validate_only`.
+    pub fn validate_only(mut self, on: bool) -> Self {
+        self.validate_only = on;
+        self
+    }
+}
+
+/// A protobuf `Duration` in JSON: whole seconds as `"3600s"`.
+mod duration_text {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer>(seconds: &Option<u32>, serializer: S) -> Result<S::Ok, S::Error> {
+        match seconds {
+            Some(seconds) => serializer.collect_str(&format_args!("{seconds}s")),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(deserializer)? else {
+            return Ok(None);
+        };
+        let seconds = text.strip_suffix('s').and_then(|s| s.parse().ok());
+        seconds
+            .map(Some)
+            .ok_or_else(|| de::Error::custom(format_args!("expected a duration like \"3600s\", got {text:?}")))
+    }
+}
