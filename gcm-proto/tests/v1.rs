@@ -1,0 +1,219 @@
+//! FCM HTTP v1 at the sans-IO level: exact request bytes, every error class from real
+//! response bodies, the fan-out outcome and the legacy conversion.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gcm_proto::v1::{AndroidPriority, ApnsConfig, Fcm, Message, Reply, Target};
+use gcm_proto::{ErrorCode, Fate, Notification as LegacyNotification, Priority, ResponseError, RetryCause};
+
+const NOW: u64 = 1_700_000_000;
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(NOW)
+}
+
+fn fcm() -> Fcm {
+    Fcm::new("mock-project").unwrap()
+}
+
+fn reply(status: u16, headers: &[(&str, &str)], body: &str) -> Result<Reply, ResponseError> {
+    let mut response = http::Response::builder().status(status);
+    for (name, value) in headers {
+        response = response.header(*name, *value);
+    }
+    fcm().decode(&response.body(body.to_owned()).unwrap(), now())
+}
+
+fn fcm_error(code: u16, status: &str, message: &str, error_code: &str) -> String {
+    format!(
+        r#"{{"error":{{"code":{code},"message":"{message}","status":"{status}","details":[{{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"{error_code}"}}]}}}}"#
+    )
+}
+
+#[test]
+fn encodes_the_exact_request() {
+    let message = Message::token("tokA")
+        .data("b", "2")
+        .data("a", "1")
+        .notification(gcm_proto::v1::Notification::new("Hi", "there"))
+        .android_priority(AndroidPriority::High)
+        .android_ttl(3600)
+        .analytics_label("campaign")
+        .validate_only(true);
+    let request = fcm().encode(&message, "ya29.token").unwrap();
+    assert_eq!(request.method(), "POST");
+    assert_eq!(request.uri(), "https://fcm.googleapis.com/v1/projects/mock-project/messages:send");
+    assert_eq!(request.headers()["authorization"], "Bearer ya29.token");
+    assert!(request.headers()["authorization"].is_sensitive());
+    assert_eq!(request.headers()["content-type"], "application/json");
+    let body = r#"{"message":{"token":"tokA","data":{"a":"1","b":"2"},"notification":{"title":"Hi","body":"there"},"android":{"priority":"HIGH","ttl":"3600s"},"fcm_options":{"analytics_label":"campaign"}},"validate_only":true}"#;
+    assert_eq!(std::str::from_utf8(request.body()).unwrap(), body);
+    assert_eq!(request.headers()["content-length"], body.len().to_string().as_str());
+}
+
+#[test]
+fn encodes_topics_conditions_and_platform_blocks() {
+    let topic = Message::topic("/topics/news");
+    assert_eq!(topic.target, Target::Topic("news".into()));
+    assert_eq!(gcm_proto::v1::encode_body(&topic), br#"{"message":{"topic":"news"}}"#);
+    let mut apns = ApnsConfig::default();
+    apns.headers.insert("apns-priority".into(), "5".into());
+    apns.payload = Some(serde_json::from_str(r#"{"aps":{"content-available":1}}"#).unwrap());
+    let condition = Message::condition("'a' in topics").apns(apns);
+    assert_eq!(
+        gcm_proto::v1::encode_body(&condition),
+        br#"{"message":{"condition":"'a' in topics","apns":{"headers":{"apns-priority":"5"},"payload":{"aps":{"content-available":1}}}}}"#
+    );
+    let mock = fcm().with_base_url("http://127.0.0.1:8080/").unwrap();
+    assert_eq!(mock.send_url(), "http://127.0.0.1:8080/v1/projects/mock-project/messages:send");
+    assert!(Fcm::new("bad/project").is_err());
+    assert!(fcm().with_base_url("ftp://x").is_err());
+    assert!(fcm().encode(&topic, "bad\ntoken").is_err());
+}
+
+#[test]
+fn messages_round_trip_through_serde() {
+    let message = Message::token("t").data("k", "v").android_ttl(60).validate_only(true);
+    let text = serde_json::to_string(&message).unwrap();
+    assert_eq!(serde_json::from_str::<Message>(&text).unwrap(), message);
+}
+
+#[test]
+fn success_keeps_the_name() {
+    let ok =
+        reply(200, &[], r#"{"name": "projects/mock-project/messages/0:1500415314455276%31bd1c9631bd1c96"}"#).unwrap();
+    assert_eq!(
+        ok.fate,
+        Fate::Delivered {
+            message_id: "projects/mock-project/messages/0:1500415314455276%31bd1c9631bd1c96".into(),
+            canonical: None
+        }
+    );
+    assert!(matches!(reply(200, &[], "{}"), Err(ResponseError::Malformed { .. })));
+}
+
+#[test]
+fn unregistered_reads_the_details_before_the_status() {
+    // As firebase-admin's PR #218 quotes it: NOT_FOUND on top, UNREGISTERED in the details.
+    let body = fcm_error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED");
+    assert_eq!(reply(404, &[], &body).unwrap().fate, Fate::NotRegistered);
+    // The older detail type name of firebase-admin-node PR #246.
+    let old = body.replace("FcmError", "FcmErrorCode");
+    assert_eq!(reply(404, &[], &old).unwrap().fate, Fate::NotRegistered);
+    // A NOT_FOUND without an FCM code (a wrong project) never deletes tokens.
+    let bare = r#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}"#;
+    assert_eq!(reply(404, &[], bare).unwrap().fate, Fate::Failed(ErrorCode::Other("NOT_FOUND".into())));
+}
+
+#[test]
+fn unavailable_internal_and_quota_are_retried_with_retry_after() {
+    let unavailable = fcm_error(503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE");
+    let r = reply(503, &[("retry-after", "10")], &unavailable).unwrap();
+    assert_eq!(r.fate, Fate::Retry(RetryCause::Error(ErrorCode::Unavailable)));
+    assert_eq!(r.retry_after, Some(Duration::from_secs(10)));
+
+    let internal = fcm_error(500, "INTERNAL", "Internal error encountered.", "INTERNAL");
+    assert_eq!(reply(500, &[], &internal).unwrap().fate, Fate::Retry(RetryCause::Error(ErrorCode::Internal)));
+
+    let quota = r#"{"error":{"code":429,"message":"Message rate exceeded for the device.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"QUOTA_EXCEEDED"},{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"subject":"device","description":"Device message rate exceeded."}]}]}}"#;
+    let r = reply(429, &[("retry-after", "Tue, 14 Nov 2023 22:14:20 GMT")], quota).unwrap();
+    assert_eq!(r.fate, Fate::Retry(RetryCause::Error(ErrorCode::QuotaExceeded)));
+    assert_eq!(r.retry_after, Some(Duration::from_secs(60)));
+
+    // A project-wide quota has no FCM code, only the canonical status (firebase-admin-go#719).
+    let project = r#"{"error":{"code":429,"message":"Quota exceeded for quota metric 'Send requests' and limit 'Send requests per minute' of service 'fcm.googleapis.com' for consumer 'project_number:1'.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.ErrorInfo","reason":"RATE_LIMIT_EXCEEDED","domain":"googleapis.com"}]}}"#;
+    assert_eq!(reply(429, &[], project).unwrap().fate, Fate::Retry(RetryCause::Error(ErrorCode::ResourceExhausted)));
+
+    // A proxy's HTML 502 is a retry too.
+    assert_eq!(reply(502, &[], "<html>Bad Gateway</html>").unwrap().fate, Fate::Retry(RetryCause::Status(502)));
+}
+
+#[test]
+fn the_rest_fails_with_the_code_and_the_field() {
+    let invalid = r#"{"error":{"code":400,"message":"The registration token is not a valid FCM registration token","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"},{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"message.token","description":"The registration token is not a valid FCM registration token"}]}]}}"#;
+    let r = reply(400, &[], invalid).unwrap();
+    assert_eq!(r.fate, Fate::Failed(ErrorCode::InvalidArgument));
+    assert_eq!(
+        r.detail.as_deref(),
+        Some(
+            "The registration token is not a valid FCM registration token; field message.token: The registration token is not a valid FCM registration token"
+        )
+    );
+    // An unknown field: a BadRequest detail only, no FCM code.
+    let unknown = r#"{"error":{"code":400,"message":"Invalid JSON payload received. Unknown name \"foo\" at 'message': Cannot find field.","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"message","description":"Invalid JSON payload received. Unknown name \"foo\" at 'message': Cannot find field."}]}]}}"#;
+    assert_eq!(reply(400, &[], unknown).unwrap().fate, Fate::Failed(ErrorCode::InvalidArgument));
+    let mismatch = fcm_error(403, "PERMISSION_DENIED", "SenderId mismatch", "SENDER_ID_MISMATCH");
+    assert_eq!(reply(403, &[], &mismatch).unwrap().fate, Fate::Failed(ErrorCode::SenderIdMismatch));
+    let apns = fcm_error(401, "UNAUTHENTICATED", "Auth error from APNS or Web Push Service", "THIRD_PARTY_AUTH_ERROR");
+    assert_eq!(reply(401, &[], &apns).unwrap().fate, Fate::Failed(ErrorCode::ThirdPartyAuthError));
+    let novel = fcm_error(400, "FAILED_PRECONDITION", "new", "SOMETHING_NEW");
+    assert_eq!(reply(400, &[], &novel).unwrap().fate, Fate::Failed(ErrorCode::Other("SOMETHING_NEW".into())));
+}
+
+#[test]
+fn a_refused_access_token_is_an_authentication_error() {
+    let body = r#"{"error":{"code":401,"message":"Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.","status":"UNAUTHENTICATED"}}"#;
+    assert!(matches!(reply(401, &[], body), Err(ResponseError::Authentication { .. })));
+    assert!(matches!(reply(400, &[], "Bad Request"), Err(ResponseError::BadRequest { .. })));
+    assert!(matches!(reply(302, &[], ""), Err(ResponseError::UnexpectedStatus { status: 302, .. })));
+    assert!(matches!(reply(404, &[], r#"{"error":{}}"#), Err(ResponseError::UnexpectedStatus { status: 404, .. })));
+}
+
+#[test]
+fn a_fan_out_folds_into_one_outcome_and_retries_by_message() {
+    let messages = Message::token("").data("k", "v").fan_out(["a", "b", "c", "d"]);
+    let ok = reply(200, &[], r#"{"name":"projects/p/messages/1"}"#).unwrap();
+    let gone = reply(404, &[], &fcm_error(404, "NOT_FOUND", "x", "UNREGISTERED")).unwrap();
+    let busy = reply(503, &[("retry-after", "7")], &fcm_error(503, "UNAVAILABLE", "x", "UNAVAILABLE")).unwrap();
+    let outcome = fcm().outcome(&messages, vec![ok, gone, busy, Reply::unanswered()]);
+    assert_eq!(outcome.len(), 4);
+    assert_eq!(outcome.success().collect::<Vec<_>>(), [("a", "projects/p/messages/1")]);
+    assert_eq!(outcome.not_registered().collect::<Vec<_>>(), ["b"]);
+    assert_eq!(outcome.retry_after(), Some(Duration::from_secs(7)));
+    let retry = outcome.retry_v1(&messages).unwrap();
+    assert_eq!(
+        retry.iter().map(|m| m.target.clone()).collect::<Vec<_>>(),
+        [Target::Token("c".into()), Target::Token("d".into())]
+    );
+    assert_eq!(retry[0].data, messages[0].data);
+
+    // The retry's outcome merges in; nothing learned before is lost.
+    let mut merged = outcome;
+    let ok2 = reply(200, &[], r#"{"name":"projects/p/messages/2"}"#).unwrap();
+    let ok3 = reply(200, &[], r#"{"name":"projects/p/messages/3"}"#).unwrap();
+    merged.merge(fcm().outcome(&retry, vec![ok2, ok3]));
+    assert_eq!(merged.success().count(), 3);
+    assert_eq!(merged.not_registered().count(), 1);
+    assert_eq!(merged.retry_v1(&messages), None);
+}
+
+#[test]
+fn a_legacy_multicast_becomes_one_v1_message_per_token() {
+    let mut notification = LegacyNotification::new("Title", "Body");
+    notification.android_channel_id = Some("news".into());
+    notification.badge = Some("3".into());
+    let legacy = gcm_proto::Message::multicast(["a", "b"])
+        .data("text", "hi")
+        .data("count", 2)
+        .notification(notification)
+        .collapse_key("inbox")
+        .priority(Priority::High)
+        .time_to_live(60)
+        .content_available(true)
+        .dry_run(true);
+    let messages = Message::from_legacy(&legacy).unwrap();
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1].target, Target::Token("b".into()));
+    assert_eq!(
+        std::str::from_utf8(&gcm_proto::v1::encode_body(&messages[0])).unwrap(),
+        r#"{"message":{"token":"a","data":{"count":"2","text":"hi"},"notification":{"title":"Title","body":"Body"},"android":{"collapse_key":"inbox","priority":"HIGH","ttl":"60s","notification":{"channel_id":"news"}},"apns":{"headers":{"apns-collapse-id":"inbox","apns-priority":"10"},"payload":{"aps":{"badge":3,"content-available":1}}}},"validate_only":true}"#
+    );
+
+    let topic = Message::from_legacy(&gcm_proto::Message::topic("news").data("k", "v")).unwrap();
+    assert_eq!(topic[0].target, Target::Topic("news".into()));
+    assert_eq!(topic[0].target.recipient(), "/topics/news");
+    let condition = Message::from_legacy(&gcm_proto::Message::condition("'a' in topics")).unwrap();
+    assert_eq!(condition[0].target, Target::Condition("'a' in topics".into()));
+    let extra = gcm_proto::Message::to("t").option("notification_key_name", "x");
+    assert_eq!(Message::from_legacy(&extra).unwrap_err().field, "notification_key_name");
+}
