@@ -36,6 +36,9 @@ mod engine;
 mod scenario;
 mod server;
 
-pub use engine::{Delivery, Engine, REQUEST_LOG_CAPACITY, ReceivedRequest, UNAUTHORIZED_HTML};
+pub use engine::{
+    DEFAULT_TOKEN_LIFETIME, Delivery, Engine, MOCK_SERVICE_ACCOUNT_JSON, REQUEST_LOG_CAPACITY, ReceivedRequest,
+    UNAUTHORIZED_HTML,
+};
 pub use scenario::{Behaviour, Faults, Reply, Scenario, ScenarioError, TokenRule};
 pub use server::{Builder, DEFAULT_BODY_LIMIT, MockServer};

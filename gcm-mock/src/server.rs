@@ -5,21 +5,22 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use gcm_proto::oauth::ServiceAccountKey;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::{Body as _, Incoming};
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::engine::{Delivery, Engine, ReceivedRequest};
+use crate::engine::{DEFAULT_TOKEN_LIFETIME, Delivery, Engine, MOCK_SERVICE_ACCOUNT_JSON, ReceivedRequest};
 use crate::scenario::Scenario;
 
 /// Largest request body accepted by default (a 1000-token multicast with a full payload is
@@ -29,14 +30,34 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// The mock's notion of the current time (FCM v1 tokens expire by it).
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
 /// Configures and starts a [`MockServer`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder {
     scenario: Scenario,
     api_keys: Vec<String>,
     listen: SocketAddr,
     body_limit: usize,
     recording: bool,
+    service_account: Option<ServiceAccountKey>,
+    token_lifetime: Duration,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("scenario", &self.scenario)
+            .field("api_keys", &self.api_keys.len())
+            .field("listen", &self.listen)
+            .field("body_limit", &self.body_limit)
+            .field("recording", &self.recording)
+            .field("service_account", &self.service_account)
+            .field("token_lifetime", &self.token_lifetime)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Builder {
@@ -47,6 +68,9 @@ impl Default for Builder {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             body_limit: DEFAULT_BODY_LIMIT,
             recording: true,
+            service_account: None,
+            token_lifetime: DEFAULT_TOKEN_LIFETIME,
+            clock: Arc::new(SystemTime::now),
         }
     }
 }
@@ -89,20 +113,60 @@ impl Builder {
         self
     }
 
+    /// FCM v1: accepts assertions signed by this service account and sends for its
+    /// project (default: the built-in [`MOCK_SERVICE_ACCOUNT_JSON`], project `mock-project`).
+    pub fn service_account(mut self, key: ServiceAccountKey) -> Self {
+        self.service_account = Some(key);
+        self
+    }
+
+    /// FCM v1: how long issued access tokens live (default 3599 s, as Google's).
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime = lifetime;
+        self
+    }
+
+    /// Reads the time from this clock instead of the system's: a test that moves its own
+    /// clock makes access tokens expire without waiting an hour.
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
     /// Binds the port and starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<MockServer> {
         let listener = TcpListener::bind(self.listen).await?;
         let addr = listener.local_addr()?;
         let mut engine = Engine::new(self.scenario, self.api_keys);
         engine.set_recording(self.recording);
+        engine.set_token_lifetime(self.token_lifetime);
+        if let Some(key) = &self.service_account {
+            engine.set_service_account(key);
+        }
+        let service_account_json = match &self.service_account {
+            Some(_) => None,
+            None => Some(with_token_uri(MOCK_SERVICE_ACCOUNT_JSON, &format!("http://{addr}/token"))),
+        };
         let shared = Arc::new(Shared {
             engine: Mutex::new(engine),
             connections: AtomicU64::new(0),
             body_limit: self.body_limit,
+            clock: self.clock,
         });
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, Arc::clone(&shared), stopped));
-        Ok(MockServer { addr, shared, stop: Some(stop), task: Some(task) })
+        Ok(MockServer { addr, shared, service_account_json, stop: Some(stop), task: Some(task) })
+    }
+}
+
+/// The key file with another `token_uri`.
+fn with_token_uri(json: &str, token_uri: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(mut file)) => {
+            file.insert("token_uri".into(), token_uri.into());
+            serde_json::to_string_pretty(&file).unwrap_or_default()
+        }
+        _ => json.to_owned(),
     }
 }
 
@@ -110,6 +174,7 @@ struct Shared {
     engine: Mutex<Engine>,
     connections: AtomicU64,
     body_limit: usize,
+    clock: Clock,
 }
 
 impl Shared {
@@ -124,6 +189,7 @@ impl Shared {
 pub struct MockServer {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    service_account_json: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -163,6 +229,24 @@ impl MockServer {
     /// The FCM legacy send URL, `http://127.0.0.1:PORT/fcm/send` (same protocol).
     pub fn fcm_url(&self) -> String {
         format!("http://{}/fcm/send", self.addr)
+    }
+
+    /// FCM v1: the built-in service account's key file, its `token_uri` pointing at this
+    /// server. Hand it to a v1 client as you would the file from Firebase. `None` when the
+    /// builder was given another service account.
+    pub fn service_account_json(&self) -> Option<&str> {
+        self.service_account_json.as_deref()
+    }
+
+    /// FCM v1: the base URL to send to (`/v1/projects/{project}/messages:send` is below it).
+    /// Same as [`base_url`](MockServer::base_url).
+    pub fn v1_base_url(&self) -> String {
+        self.base_url()
+    }
+
+    /// FCM v1: how many access tokens the token endpoint has issued.
+    pub fn tokens_issued(&self) -> u64 {
+        self.shared.engine().tokens_issued()
     }
 
     /// Every delivery so far, in order.
@@ -227,12 +311,16 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot:
                 let connection = shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
                 let shared = Arc::clone(&shared);
                 let service = service_fn(move |request| handle(Arc::clone(&shared), request, connection));
-                let conn = http1::Builder::new()
+                // HTTP/1.1, or HTTP/2 with prior knowledge (FCM v1 clients multiplex).
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
                     // With a timer, hyper drops a client that takes over 30 s to send its headers.
                     .timer(TokioTimer::new())
                     // No `Date` header: the same requests give the same response bytes.
-                    .auto_date_header(false)
-                    .serve_connection(TokioIo::new(stream), service);
+                    .auto_date_header(false);
+                builder.http2().timer(TokioTimer::new()).auto_date_header(false);
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(error) = conn.await {
@@ -265,7 +353,8 @@ async fn handle(
         Err(error) => return Ok(plain(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {error}\n"))),
     };
     let request = Request::from_parts(parts, body);
-    let response = shared.engine().handle(&request, connection);
+    let now = (shared.clock)();
+    let response = shared.engine().handle_at(&request, connection, now);
     tracing::debug!(
         method = %request.method(),
         path = request.uri().path(),

@@ -1,9 +1,12 @@
 //! The mock's protocol logic, without IO: a request in, a response out, deliveries recorded.
 //! Given the same scenario, seed and request sequence it gives the same response bytes.
 
+mod v1;
+
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use gcm_proto::{MAX_PAYLOAD_BYTES, MAX_REGISTRATION_IDS, MAX_TIME_TO_LIVE, is_reserved_data_key, payload_size};
@@ -15,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::scenario::{Behaviour, Reply, Scenario, TokenRule};
+
+pub use v1::{DEFAULT_TOKEN_LIFETIME, MOCK_SERVICE_ACCOUNT_JSON};
 
 /// The body of a 401, as the real service sends it.
 pub const UNAUTHORIZED_HTML: &str = "<HTML>\n<HEAD>\n<TITLE>Unauthorized</TITLE>\n</HEAD>\n\
@@ -76,6 +81,7 @@ pub struct Engine {
     inbox: Vec<Delivery>,
     log: VecDeque<ReceivedRequest>,
     recording: bool,
+    v1: v1::State,
 }
 
 /// One recipient's result.
@@ -177,6 +183,7 @@ impl Engine {
             inbox: Vec::new(),
             log: VecDeque::new(),
             recording: true,
+            v1: v1::State::default(),
         }
     }
 
@@ -191,8 +198,10 @@ impl Engine {
     /// replies and random generator.
     pub fn reset(&mut self) {
         let recording = self.recording;
+        let v1 = self.v1.fresh();
         *self = Self::new(self.scenario.clone(), std::mem::take(&mut self.api_keys));
         self.recording = recording;
+        self.v1 = v1;
     }
 
     /// Every delivery so far, in order.
@@ -210,13 +219,36 @@ impl Engine {
         self.log.iter().cloned().collect()
     }
 
-    /// Answers one request that arrived on `connection`.
+    /// Answers one request that arrived on `connection`, at the system clock's time.
     pub fn handle<B: AsRef<[u8]>>(&mut self, request: &Request<B>, connection: u64) -> Response<Bytes> {
+        self.handle_at(request, connection, SystemTime::now())
+    }
+
+    /// Answers one request that arrived on `connection` at `now` (FCM v1 access tokens
+    /// expire; nothing else depends on the time).
+    pub fn handle_at<B: AsRef<[u8]>>(
+        &mut self,
+        request: &Request<B>,
+        connection: u64,
+        now: SystemTime,
+    ) -> Response<Bytes> {
         let path = request.uri().path();
         let send_path = matches!(path, "/gcm/send" | "/fcm/send");
+        let v1_send = v1::project_of(path);
+        let token_path = path == v1::TOKEN_PATH;
         match (request.method(), path) {
-            (&Method::POST, _) if send_path => self.send(request, connection),
-            (_, _) if send_path => {
+            (&Method::POST, _) if send_path => self.logged(request, connection, |engine, seq| {
+                let authorized = engine.authorized(request.headers());
+                (engine.answer(request.headers(), request.body().as_ref(), authorized, seq), authorized)
+            }),
+            (&Method::POST, _) if v1_send.is_some() => {
+                let project = v1_send.unwrap_or_default();
+                self.logged(request, connection, |engine, seq| engine.v1_send(request, project, seq, now))
+            }
+            (&Method::POST, _) if token_path => {
+                self.logged(request, connection, |engine, _| engine.v1_token(request, now))
+            }
+            (_, _) if send_path || v1_send.is_some() || token_path => {
                 let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
                 response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
                 response
@@ -235,12 +267,18 @@ impl Engine {
         }
     }
 
-    fn send<B: AsRef<[u8]>>(&mut self, request: &Request<B>, connection: u64) -> Response<Bytes> {
+    /// Numbers a request, answers it with `answer` (the response, and whether its
+    /// credentials were accepted) and logs it.
+    fn logged<B: AsRef<[u8]>>(
+        &mut self,
+        request: &Request<B>,
+        connection: u64,
+        answer: impl FnOnce(&mut Self, u64) -> (Response<Bytes>, bool),
+    ) -> Response<Bytes> {
         self.requests_seen += 1;
         let seq = self.requests_seen;
         let body = request.body().as_ref();
-        let authorized = self.authorized(request.headers());
-        let response = self.answer(request.headers(), body, authorized, seq);
+        let (response, authorized) = answer(self, seq);
         if !self.recording {
             return response;
         }
@@ -267,14 +305,22 @@ impl Engine {
         if !authorized {
             return unauthorized();
         }
-        let faults = &self.scenario.faults;
-        if faults.server_error > 0.0 && self.rng.random_bool(faults.server_error) {
-            let status = StatusCode::from_u16(faults.server_error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return with_retry_after(text(status, ""), faults.retry_after.as_deref());
+        if let Some(fault) = self.injected_server_error() {
+            return fault;
         }
         let is_json = header_text(headers, &CONTENT_TYPE)
             .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
         if is_json { self.send_json(body, seq) } else { self.send_plain_text(body, seq) }
+    }
+
+    /// A whole-request failure drawn from the faults, if one is due.
+    fn injected_server_error(&mut self) -> Option<Response<Bytes>> {
+        let faults = &self.scenario.faults;
+        if faults.server_error > 0.0 && self.rng.random_bool(faults.server_error) {
+            let status = StatusCode::from_u16(faults.server_error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return Some(with_retry_after(text(status, ""), faults.retry_after.as_deref()));
+        }
+        None
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {

@@ -1,0 +1,204 @@
+//! FCM HTTP v1 on the mock's engine (no sockets): the token endpoint's checks of the
+//! signed JWT, expiring access tokens, and the real v1 error bodies per scenario rule.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use gcm_mock::{Behaviour, Engine, MOCK_SERVICE_ACCOUNT_JSON, Scenario, TokenRule};
+use gcm_proto::oauth::{ServiceAccountKey, decode_token_response};
+use http::{Request, Response};
+
+const T0: u64 = 1_700_000_000;
+const SEND: &str = "/v1/projects/mock-project/messages:send";
+
+fn at(seconds: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(seconds)
+}
+
+fn key() -> ServiceAccountKey {
+    ServiceAccountKey::from_json(MOCK_SERVICE_ACCOUNT_JSON).unwrap().with_token_uri("http://mock.test/token").unwrap()
+}
+
+fn token_request(key: &ServiceAccountKey, signed_at: SystemTime) -> Request<Vec<u8>> {
+    let mut request = key.token_request(signed_at).unwrap();
+    request.headers_mut().insert("host", "mock.test".parse().unwrap());
+    request
+}
+
+fn body(response: &Response<Bytes>) -> &str {
+    std::str::from_utf8(response.body()).unwrap()
+}
+
+/// An engine and a fresh access token minted at T0.
+fn engine_with_token(scenario: Scenario) -> (Engine, String) {
+    let mut engine = Engine::new(scenario, vec![]);
+    let response = engine.handle_at(&token_request(&key(), at(T0)), 1, at(T0));
+    assert_eq!(response.status(), 200, "{}", body(&response));
+    let token = decode_token_response(&response, at(T0)).unwrap();
+    assert_eq!(token.expires_at(), at(T0 + 3599));
+    (engine, token.secret().to_owned())
+}
+
+fn send(engine: &mut Engine, token: &str, body: &str, now: u64) -> Response<Bytes> {
+    send_to(engine, SEND, token, body, now)
+}
+
+fn send_to(engine: &mut Engine, path: &str, token: &str, body: &str, now: u64) -> Response<Bytes> {
+    let request = Request::post(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(body.as_bytes().to_vec())
+        .unwrap();
+    engine.handle_at(&request, 1, at(now))
+}
+
+#[test]
+fn the_token_endpoint_issues_expiring_tokens_for_a_valid_assertion() {
+    let (mut engine, token) = engine_with_token(Scenario::default());
+    assert!(token.starts_with("ya29.mock.1."), "{token}");
+    assert_eq!(engine.tokens_issued(), 1);
+    let ok = send(&mut engine, &token, r#"{"message":{"token":"a","data":{"k":"v"}}}"#, T0 + 10);
+    assert_eq!(ok.status(), 200);
+    assert_eq!(body(&ok), r#"{"name":"projects/mock-project/messages/0:1400000000000001%e220a8397b1dcdaf"}"#);
+    let inbox = engine.inbox();
+    assert_eq!((inbox[0].token.as_str(), inbox[0].data["k"].as_str()), ("a", Some("v")));
+
+    // An hour later the same token is refused with the service's 401.
+    let expired = send(&mut engine, &token, r#"{"message":{"token":"a"}}"#, T0 + 3599);
+    assert_eq!(expired.status(), 401);
+    assert_eq!(
+        body(&expired),
+        r#"{"error":{"code":401,"message":"Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.","status":"UNAUTHENTICATED"}}"#
+    );
+    let wrong = send(&mut engine, "ya29.forged", r#"{"message":{"token":"a"}}"#, T0 + 10);
+    assert_eq!(wrong.status(), 401);
+}
+
+#[test]
+fn the_token_endpoint_refuses_bad_assertions() {
+    let mut engine = Engine::new(Scenario::default(), vec![]);
+    let refused = |engine: &mut Engine, request: &Request<Vec<u8>>, now: u64| {
+        let response = engine.handle_at(request, 1, at(now));
+        assert_eq!(response.status(), 400);
+        body(&response).to_owned()
+    };
+    // Signed by another key.
+    let other_pem = include_str!("fixtures/other-key.pem");
+    let other = MOCK_SERVICE_ACCOUNT_JSON.replace(
+        &serde_json::from_str::<serde_json::Value>(MOCK_SERVICE_ACCOUNT_JSON).unwrap()["private_key"]
+            .as_str()
+            .unwrap()
+            .replace('\n', "\\n"),
+        &other_pem.replace('\n', "\\n"),
+    );
+    let other = ServiceAccountKey::from_json(&other).unwrap().with_token_uri("http://mock.test/token").unwrap();
+    assert_eq!(
+        refused(&mut engine, &token_request(&other, at(T0)), T0),
+        r#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#
+    );
+    // Too old, or from the future.
+    let stale = refused(&mut engine, &token_request(&key(), at(T0)), T0 + 3600);
+    assert!(stale.contains("Check your iat and exp values"), "{stale}");
+    assert!(refused(&mut engine, &token_request(&key(), at(T0 + 120)), T0).contains("iat and exp"));
+    // For another audience.
+    let elsewhere = key().with_token_uri("https://oauth2.googleapis.com/token").unwrap();
+    let mut request = elsewhere.token_request(at(T0)).unwrap();
+    request.headers_mut().insert("host", "mock.test".parse().unwrap());
+    assert!(refused(&mut engine, &request, T0).contains("audience"));
+    // A tampered body.
+    let mut request = token_request(&key(), at(T0));
+    let last = request.body().len() - 2;
+    request.body_mut()[last] ^= 1;
+    assert!(refused(&mut engine, &request, T0).contains("Invalid JWT Signature"));
+    // Another grant.
+    let mut request = token_request(&key(), at(T0));
+    *request.body_mut() = b"grant_type=client_credentials".to_vec();
+    assert_eq!(
+        refused(&mut engine, &request, T0),
+        r#"{"error":"unsupported_grant_type","error_description":"Invalid grant_type: client_credentials"}"#
+    );
+    assert_eq!(engine.tokens_issued(), 0);
+}
+
+#[test]
+fn scenario_rules_give_the_real_v1_error_bodies() {
+    let scenario = Scenario::default()
+        .token("gone", TokenRule::new(Behaviour::NotRegistered))
+        .token("bad", TokenRule::new(Behaviour::Invalid))
+        .token("busy", TokenRule::unavailable_times(1).retry_after("10"))
+        .token("oops", TokenRule::new(Behaviour::InternalError))
+        .token("hot", TokenRule::new(Behaviour::RateLimited).retry_after("60"))
+        .token("other", TokenRule::new(Behaviour::MismatchSender))
+        .token("apns", TokenRule::error("THIRD_PARTY_AUTH_ERROR"));
+    let (mut engine, token) = engine_with_token(scenario);
+    let mut answer = |target: &str| {
+        let response = send(&mut engine, &token, &format!(r#"{{"message":{{"token":"{target}"}}}}"#), T0);
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        (response.status().as_u16(), body(&response).to_owned(), retry_after)
+    };
+    let fcm = |code: u16, message: &str, status: &str, error_code: &str| {
+        format!(
+            r#"{{"error":{{"code":{code},"message":"{message}","status":"{status}","details":[{{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"{error_code}"}}]}}}}"#
+        )
+    };
+    assert_eq!(answer("gone"), (404, fcm(404, "Requested entity was not found.", "NOT_FOUND", "UNREGISTERED"), None));
+    assert_eq!(
+        answer("bad"),
+        (400, r#"{"error":{"code":400,"message":"The registration token is not a valid FCM registration token","status":"INVALID_ARGUMENT","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"INVALID_ARGUMENT"},{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"message.token","description":"The registration token is not a valid FCM registration token"}]}]}}"#.to_owned(), None)
+    );
+    assert_eq!(
+        answer("busy"),
+        (503, fcm(503, "The service is currently unavailable.", "UNAVAILABLE", "UNAVAILABLE"), Some("10".into()))
+    );
+    assert_eq!(answer("busy").0, 200, "unavailable once, then delivered");
+    assert_eq!(answer("oops"), (500, fcm(500, "Internal error encountered.", "INTERNAL", "INTERNAL"), None));
+    let (status, text, retry_after) = answer("hot");
+    assert_eq!((status, retry_after.as_deref()), (429, Some("60")));
+    assert!(
+        text.contains(r#""status":"RESOURCE_EXHAUSTED""#) && text.contains(r#""errorCode":"QUOTA_EXCEEDED""#),
+        "{text}"
+    );
+    assert!(text.contains("google.rpc.QuotaFailure"), "{text}");
+    assert_eq!(answer("other"), (403, fcm(403, "SenderId mismatch", "PERMISSION_DENIED", "SENDER_ID_MISMATCH"), None));
+    assert_eq!(
+        answer("apns"),
+        (401, fcm(401, "Auth error from APNS or Web Push Service", "UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR"), None)
+    );
+}
+
+#[test]
+fn the_message_is_validated_like_the_service() {
+    let (mut engine, token) = engine_with_token(Scenario::default());
+    let mut reject = |body: &str| {
+        let response = send(&mut engine, &token, body, T0);
+        assert_eq!(response.status(), 400, "{body}");
+        let text = std::str::from_utf8(response.body()).unwrap().to_owned();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["error"]["status"], "INVALID_ARGUMENT");
+        value["error"]["message"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(reject(r#"{"message":{}}"#), "Recipient of the message is not set.");
+    assert_eq!(
+        reject(r#"{"message":{"token":"a","foo":1}}"#),
+        "Invalid JSON payload received. Unknown name \"foo\" at 'message': Cannot find field."
+    );
+    assert_eq!(
+        reject(r#"{"message":{"token":"a","data":{"n":1}}}"#),
+        "Invalid value at 'message.data[0].value' (TYPE_STRING), 1"
+    );
+    assert!(reject(r#"{"message":{"token":"a","topic":"b"}}"#).contains("oneof field 'target' is already set"));
+    assert!(reject(r#"{"message":{"token":"a","android":{"ttl":"2419201s"}}}"#).contains("message.android.ttl"));
+    assert!(reject(r#"{"message":{"token":"a","data":{"from":"x"}}}"#).contains("Invalid data key"));
+    assert!(reject("not json").starts_with("Invalid JSON payload received."));
+
+    // A topic, a dry run, and a project that is not the service account's.
+    let topic = send(&mut engine, &token, r#"{"message":{"topic":"news"}}"#, T0);
+    assert_eq!(topic.status(), 200);
+    assert_eq!(engine.inbox().last().unwrap().token, "/topics/news");
+    let dry = send(&mut engine, &token, r#"{"message":{"token":"a"},"validate_only":true}"#, T0);
+    assert_eq!(body(&dry), r#"{"name":"projects/mock-project/messages/fake_message_id"}"#);
+    let elsewhere =
+        send_to(&mut engine, "/v1/projects/other/messages:send", &token, r#"{"message":{"token":"a"}}"#, T0);
+    assert_eq!(elsewhere.status(), 403);
+    assert!(body(&elsewhere).contains("PERMISSION_DENIED"));
+}
