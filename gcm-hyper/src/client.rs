@@ -46,9 +46,15 @@ pub struct Client<C = DefaultConnector> {
 }
 
 #[derive(Clone, Copy, Debug)]
-struct Limits {
-    request_timeout: Duration,
-    max_response_body: usize,
+pub(crate) struct Limits {
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_response_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { request_timeout: DEFAULT_REQUEST_TIMEOUT, max_response_body: DEFAULT_MAX_RESPONSE_BODY }
+    }
 }
 
 impl<C> std::fmt::Debug for Client<C> {
@@ -66,8 +72,14 @@ impl Client {
 
     /// A builder for timeouts, the body cap, a proxy or a TLS configuration.
     pub fn builder(gcm: Gcm) -> Builder {
+        Builder::new(gcm)
+    }
+}
+
+impl<P> Builder<P> {
+    pub(crate) fn new(protocol: P) -> Self {
         Builder {
-            gcm,
+            protocol,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             max_response_body: DEFAULT_MAX_RESPONSE_BODY,
@@ -85,11 +97,7 @@ where
     /// Brings your own hyper-util client (a custom connector for TLS, DNS or a proxy).
     /// The default timeout and body cap apply; see [`Client::with_limits`].
     pub fn from_hyper(gcm: Gcm, http: HttpClient<C>) -> Self {
-        Self {
-            gcm: Arc::new(gcm),
-            http,
-            limits: Limits { request_timeout: DEFAULT_REQUEST_TIMEOUT, max_response_body: DEFAULT_MAX_RESPONSE_BODY },
-        }
+        Self { gcm: Arc::new(gcm), http, limits: Limits::default() }
     }
 
     /// Sets the request timeout and the response body cap.
@@ -116,29 +124,8 @@ where
     }
 
     async fn send_inner(&self, message: &Message) -> Result<Outcome, Error> {
-        let mut request = self.gcm.encode(message)?.map(|body| Full::new(Bytes::from(body)));
-        request.headers_mut().insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        let exchange = async {
-            let response = self
-                .http
-                .request(request)
-                .await
-                .map_err(|e| Error::Transport { connect: e.is_connect(), source: Box::new(e) })?;
-            let (parts, body) = response.into_parts();
-            let limit = self.limits.max_response_body;
-            let too_large = Error::BodyTooLarge { limit, status: parts.status.as_u16() };
-            if body.size_hint().lower() > limit as u64 {
-                return Err(too_large);
-            }
-            let body = match Limited::new(body, limit).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large),
-                Err(source) => return Err(Error::Transport { connect: false, source }),
-            };
-            Ok((parts, body))
-        };
-        let (parts, body) =
-            tokio::time::timeout(self.limits.request_timeout, exchange).await.map_err(|_| Error::Timeout)??;
+        let request = self.gcm.encode(message)?;
+        let (parts, body) = exchange(&self.http, request, self.limits).await?;
         let decoded = self.gcm.decode_parts(message, parts.status, &parts.headers, &body, SystemTime::now());
         match &decoded {
             Ok(outcome) => tracing::debug!(
@@ -156,10 +143,43 @@ where
     }
 }
 
-/// Configures a [`Client`] with the default connector.
+/// Sends `request` with the `User-Agent`, and collects the response within the limits.
+pub(crate) async fn exchange<C>(
+    http: &HttpClient<C>,
+    request: http::Request<Vec<u8>>,
+    limits: Limits,
+) -> Result<(http::response::Parts, Bytes), Error>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    let mut request = request.map(|body| Full::new(Bytes::from(body)));
+    request.headers_mut().insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+    let exchange = async {
+        let response = http
+            .request(request)
+            .await
+            .map_err(|e| Error::Transport { connect: e.is_connect(), source: Box::new(e) })?;
+        let (parts, body) = response.into_parts();
+        let limit = limits.max_response_body;
+        let too_large = Error::BodyTooLarge { limit, status: parts.status.as_u16() };
+        if body.size_hint().lower() > limit as u64 {
+            return Err(too_large);
+        }
+        let body = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large),
+            Err(source) => return Err(Error::Transport { connect: false, source }),
+        };
+        Ok((parts, body))
+    };
+    tokio::time::timeout(limits.request_timeout, exchange).await.map_err(|_| Error::Timeout)?
+}
+
+/// Configures a [`Client`] (or, with FCM v1 settings, an [`FcmClient`](crate::FcmClient))
+/// with the default connector.
 #[derive(Debug)]
-pub struct Builder {
-    gcm: Gcm,
+pub struct Builder<P = Gcm> {
+    pub(crate) protocol: P,
     connect_timeout: Duration,
     request_timeout: Duration,
     max_response_body: usize,
@@ -168,7 +188,7 @@ pub struct Builder {
     tls: Option<rustls::ClientConfig>,
 }
 
-impl Builder {
+impl<P> Builder<P> {
     /// Time to establish a connection (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -214,13 +234,19 @@ impl Builder {
         self
     }
 
-    /// Builds the client. Fails only on a TLS configuration that rustls refuses.
-    pub fn build(self) -> Result<Client, Error> {
+    /// The limits of each exchange.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits { request_timeout: self.request_timeout, max_response_body: self.max_response_body }
+    }
+
+    /// The pooled hyper client: HTTP/1.1 (GCM), or HTTP/2 only (FCM v1: ALPN `h2` over
+    /// TLS, prior knowledge over plain TCP), so that concurrent sends share a connection.
+    pub(crate) fn http_client(&mut self, http2: bool) -> Result<HttpClient<DefaultConnector>, Error> {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(self.connect_timeout));
-        let transport = match self.proxy {
+        let transport = match self.proxy.take() {
             Some((proxy, authorization)) => {
                 if proxy.host().is_none() {
                     return Err(Error::Config(format!("the proxy {proxy} has no host")));
@@ -229,24 +255,31 @@ impl Builder {
             }
             None => Transport::direct(tcp),
         };
-        let tls = match self.tls {
+        let tls = match self.tls.take() {
             Some(config) => config,
             None => default_tls()?,
         };
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(transport);
-        let http = HyperClient::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(self.pool_idle_timeout)
-            .build(connector);
-        Ok(Client {
-            gcm: Arc::new(self.gcm),
-            http,
-            limits: Limits { request_timeout: self.request_timeout, max_response_body: self.max_response_body },
-        })
+        let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+        let connector = if http2 {
+            connector.enable_http2().wrap_connector(transport)
+        } else {
+            connector.enable_http1().wrap_connector(transport)
+        };
+        let mut builder = HyperClient::builder(TokioExecutor::new());
+        builder.pool_timer(TokioTimer::new()).pool_idle_timeout(self.pool_idle_timeout);
+        if http2 {
+            builder.http2_only(true).timer(TokioTimer::new());
+        }
+        Ok(builder.build(connector))
+    }
+}
+
+impl Builder {
+    /// Builds the client. Fails only on a TLS configuration that rustls refuses.
+    pub fn build(mut self) -> Result<Client, Error> {
+        let http = self.http_client(false)?;
+        let limits = self.limits();
+        Ok(Client { gcm: Arc::new(self.protocol), http, limits })
     }
 }
 

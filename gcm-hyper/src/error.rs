@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use gcm_proto::oauth::AuthError;
 use gcm_proto::{BuildError, ResponseError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -31,6 +32,9 @@ pub enum Error {
         /// The response's status.
         status: u16,
     },
+    /// FCM v1: no access token: the key could not sign, or the token endpoint refused
+    /// (see [`AuthError`]; [`AuthError::is_transient`] says whether to try again later).
+    Auth(AuthError),
     /// The server answered, but not with an outcome: 400, 401, an unexpected status, or a
     /// malformed body (see [`ResponseError`]).
     Response(ResponseError),
@@ -38,17 +42,21 @@ pub enum Error {
 
 impl Error {
     /// False only when the request was certainly never sent (a build error, a
-    /// configuration error, or a failure to connect): then a resend cannot duplicate a
+    /// configuration error, no access token, or a failure to connect): then a resend cannot duplicate a
     /// delivery. Everything else may have reached the server.
     pub fn may_have_reached_server(&self) -> bool {
-        !matches!(self, Self::Build(_) | Self::Config(_) | Self::Transport { connect: true, .. })
+        !matches!(self, Self::Build(_) | Self::Config(_) | Self::Auth(_) | Self::Transport { connect: true, .. })
     }
 
     /// True for failures worth retrying unchanged after a delay: transport failures,
-    /// timeouts and truncated responses. 400, 401, other statuses and malformed bodies are
-    /// not.
+    /// timeouts, truncated responses, and a token endpoint that answered 5xx or 429.
+    /// 400, 401, other statuses and malformed bodies are not.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transport { .. } | Self::Timeout)
+        match self {
+            Self::Transport { .. } | Self::Timeout => true,
+            Self::Auth(error) => error.is_transient(),
+            _ => false,
+        }
     }
 }
 
@@ -63,6 +71,7 @@ impl fmt::Display for Error {
             Self::BodyTooLarge { limit, status } => {
                 write!(f, "the response body (status {status}) is larger than {limit} bytes")
             }
+            Self::Auth(e) => write!(f, "no FCM access token: {e}"),
             Self::Response(e) => e.fmt(f),
         }
     }
@@ -74,6 +83,7 @@ impl std::error::Error for Error {
             Self::Build(e) => Some(e),
             Self::Transport { source, .. } => Some(source.as_ref()),
             Self::Response(e) => Some(e),
+            Self::Auth(e) => Some(e),
             _ => None,
         }
     }

@@ -47,6 +47,7 @@ mod client;
 mod connector;
 mod error;
 mod retry;
+mod v1;
 
 pub use client::{
     Builder, Client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_POOL_IDLE_TIMEOUT,
@@ -55,5 +56,6 @@ pub use client::{
 pub use connector::{DefaultConnector, Transport};
 pub use error::Error;
 pub use retry::{DEFAULT_MAX_ATTEMPTS, Report, RetryLoop, Sleeper, TokioSleep};
+pub use v1::{Clock, DEFAULT_CONCURRENCY, FcmClient, V1Settings};
 
 pub use gcm_proto::{self, FCM_URL, GCM_HTTP_URL, GCM_URL, Gcm, Message, Outcome};

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use gcm_proto::{Fate, Message, Outcome, RetryCause};
+use gcm_proto::{Fate, Message, Outcome, RetryCause, v1};
 use hyper_util::client::legacy::connect::Connect;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -12,6 +12,7 @@ use rand_core::Rng;
 
 use crate::client::Client;
 use crate::error::Error;
+use crate::v1::FcmClient;
 
 /// Waits before a retry. [`TokioSleep`] is the default; a closure
 /// `|delay| async move { … }` works too.
@@ -140,47 +141,107 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
     where
         C: Connect + Clone + Send + Sync + 'static,
     {
-        let started = tokio::time::Instant::now();
         let backoff = client.gcm().backoff();
+        let retry_transport_errors = self.retry_transport_errors;
+        let attempt = |pending: Message| async move {
+            match client.send(&pending).await {
+                Ok(outcome) => Step::Answered(outcome, None),
+                Err(error) if error.is_transient() && retry_transport_errors => {
+                    Step::Answered(not_sent(&pending, backoff), Some(error))
+                }
+                Err(error) => Step::Stop(None, error),
+            }
+        };
+        let unsent = || not_sent(message, backoff);
+        self.drive(message.clone(), attempt, |report| report.retry(message), unsent).await
+    }
+
+    /// Runs the loop for an FCM v1 fan-out (`messages`, e.g. one message per token) and
+    /// returns one merged report, in the order of `messages`. Each attempt resends only the
+    /// messages whose recipient still needs it.
+    pub async fn run_v1<C>(&mut self, client: &FcmClient<C>, messages: &[v1::Message]) -> Report
+    where
+        C: Connect + Clone + Send + Sync + 'static,
+    {
+        let retry_transport_errors = self.retry_transport_errors;
+        let attempt = |pending: Vec<v1::Message>| async move {
+            let Report { outcome, error, .. } = client.send_each(&pending).await;
+            match error {
+                Some(error) if !(error.is_transient() && retry_transport_errors) => Step::Stop(Some(outcome), error),
+                error => Step::Answered(outcome, error),
+            }
+        };
+        let unsent = || client.fcm().outcome(messages, Vec::new());
+        self.drive(messages.to_vec(), attempt, |report| report.retry_v1(messages), unsent).await
+    }
+
+    /// The loop itself: `attempt` sends what is pending, `next` says what the merged
+    /// report still needs, `unsent` is the report of a first attempt that got no answer.
+    async fn drive<P, A, F>(
+        &mut self,
+        first: P,
+        mut attempt: A,
+        next: impl Fn(&Outcome) -> Option<P>,
+        unsent: impl FnOnce() -> Outcome,
+    ) -> Report
+    where
+        A: FnMut(P) -> F,
+        F: Future<Output = Step>,
+    {
+        let started = tokio::time::Instant::now();
         let mut merged: Option<Outcome> = None;
-        let mut pending = message.clone();
+        let mut pending = first;
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let (outcome, error) = match client.send(&pending).await {
-                Ok(outcome) => (outcome, None),
-                Err(error) if error.is_transient() && self.retry_transport_errors => {
-                    (not_sent(&pending, backoff), Some(error))
-                }
-                Err(error) => {
-                    // Recipients keep what earlier attempts told; on the first attempt
-                    // every one of them is still pending.
-                    let outcome = merged.unwrap_or_else(|| not_sent(&pending, backoff));
+            let step = attempt(pending).await;
+            let (outcome, error) = match step {
+                Step::Answered(outcome, error) => (outcome, error),
+                Step::Stop(answered, error) => {
+                    // Recipients keep what earlier attempts and this one told; with no
+                    // answer at all, every one of them is still pending.
+                    let outcome = match (merged, answered) {
+                        (Some(earlier), Some(answered)) => merged_with(earlier, answered),
+                        (Some(earlier), None) => earlier,
+                        (None, Some(answered)) => answered,
+                        (None, None) => unsent(),
+                    };
                     return Report { outcome, attempts, error: Some(error) };
                 }
             };
             let report = match merged.take() {
-                Some(mut earlier) => {
-                    earlier.merge(outcome);
-                    earlier
-                }
+                Some(earlier) => merged_with(earlier, outcome),
                 None => outcome,
             };
-            let Some(next) = report.retry(message) else {
+            let Some(retry) = next(&report) else {
                 return Report { outcome: report, attempts, error };
             };
             let delay = report.delay(attempts - 1, &mut self.rng);
             let out_of_time = self.deadline.is_some_and(|deadline| started.elapsed() + delay > deadline);
             if attempts >= self.max_attempts || out_of_time {
-                tracing::debug!(attempts, pending = next.tokens().len(), "gcm retry loop gave up");
+                tracing::debug!(attempts, "gcm retry loop gave up");
                 return Report { outcome: report, attempts, error };
             }
-            tracing::debug!(attempt = attempts, pending = next.tokens().len(), ?delay, "gcm retry scheduled");
+            tracing::debug!(attempt = attempts, ?delay, "gcm retry scheduled");
             self.sleeper.sleep(delay).await;
             merged = Some(report);
-            pending = next;
+            pending = retry;
         }
     }
+}
+
+/// What one attempt of the loop gave.
+enum Step {
+    /// An outcome for what was sent (and the transient error that left some unanswered).
+    Answered(Outcome, Option<Error>),
+    /// A fatal error: stop with what earlier attempts learned, and this one's answers for
+    /// the rest of what it sent, if any.
+    Stop(Option<Outcome>, Error),
+}
+
+fn merged_with(mut earlier: Outcome, later: Outcome) -> Outcome {
+    earlier.merge(later);
+    earlier
 }
 
 /// The outcome of an attempt that got no answer: every recipient still pending.

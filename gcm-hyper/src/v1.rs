@@ -1,0 +1,282 @@
+//! The FCM HTTP v1 client: keeps a service account's access token fresh (one refresh at a
+//! time), sends one request per message over HTTP/2 with bounded concurrency, and folds
+//! the replies into one [`Report`]. All protocol logic is gcm-proto's.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use futures_util::StreamExt as _;
+use gcm_proto::ResponseError;
+use gcm_proto::oauth::{AccessToken, ServiceAccountKey, TokenCache, decode_token_response};
+use gcm_proto::v1::{Fcm, Message, Reply};
+use http::Response;
+use hyper_util::client::legacy::connect::Connect;
+use tokio::sync::Mutex;
+use tracing::Instrument;
+
+use crate::client::{Builder, HttpClient, Limits, exchange};
+use crate::connector::DefaultConnector;
+use crate::error::Error;
+use crate::retry::Report;
+
+/// Default number of v1 requests in flight per fan-out (Google's HTTP/2 endpoints allow
+/// 100 concurrent streams per connection).
+pub const DEFAULT_CONCURRENCY: usize = 100;
+
+/// Where an [`FcmClient`] reads the time: the system clock, or a test's own.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// What [`Builder`] needs for an [`FcmClient`].
+pub struct V1Settings {
+    fcm: Fcm,
+    key: ServiceAccountKey,
+    concurrency: usize,
+    cache: TokenCache,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for V1Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("V1Settings")
+            .field("fcm", &self.fcm)
+            .field("key", &self.key)
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Builder<V1Settings> {
+    /// At most this many requests in flight per [`send_each`](FcmClient::send_each)
+    /// (default 100, at least 1).
+    pub fn concurrency(mut self, requests: usize) -> Self {
+        self.protocol.concurrency = requests.max(1);
+        self
+    }
+
+    /// Keeps the access tokens in this cache (for another refresh margin).
+    pub fn token_cache(mut self, cache: TokenCache) -> Self {
+        self.protocol.cache = cache;
+        self
+    }
+
+    /// Reads the time from this clock instead of the system's (tests that move time).
+    pub fn clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.protocol.clock = Arc::new(clock);
+        self
+    }
+
+    /// Builds the client: HTTP/2 only (ALPN `h2` over TLS, prior knowledge over plain TCP).
+    pub fn build(mut self) -> Result<FcmClient, Error> {
+        let http = self.http_client(true)?;
+        let limits = self.limits();
+        Ok(FcmClient::with_parts(self.protocol, http, limits))
+    }
+}
+
+/// Sends FCM HTTP v1 messages for a service account. Cheap to clone; clones share the
+/// connection pool and the access token.
+///
+/// ```
+/// use gcm_hyper::FcmClient;
+/// use gcm_hyper::gcm_proto::v1::Message;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let mock = gcm_mock::MockServer::start().await?;
+/// # let key_file = mock.service_account_json().unwrap_or_default().to_owned();
+/// // The key file Firebase hands out (here the mock's, whose token_uri is the mock).
+/// let client = FcmClient::from_service_account(&key_file)?
+///     .base_url(&mock.v1_base_url())?; // in production: leave the default
+/// let messages = Message::token("").data("kind", "sync").fan_out(["token-1", "token-2"]);
+/// let report = client.send_each(&messages).await;
+/// assert_eq!(report.outcome.success().count(), 2);
+/// # Ok(())
+/// # }
+/// ```
+pub struct FcmClient<C = DefaultConnector> {
+    inner: Arc<Inner<C>>,
+}
+
+struct Inner<C> {
+    fcm: Fcm,
+    key: ServiceAccountKey,
+    http: HttpClient<C>,
+    limits: Limits,
+    concurrency: usize,
+    clock: Clock,
+    /// Held across a refresh: one token request at a time, the others wait for its token.
+    tokens: Mutex<TokenCache>,
+}
+
+impl<C> Clone for FcmClient<C> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner) }
+    }
+}
+
+impl<C> std::fmt::Debug for FcmClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FcmClient")
+            .field("fcm", &self.inner.fcm)
+            .field("key", &self.inner.key)
+            .field("limits", &self.inner.limits)
+            .field("concurrency", &self.inner.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FcmClient {
+    /// A client for this project and service account, with the defaults.
+    pub fn new(fcm: Fcm, key: ServiceAccountKey) -> Result<Self, Error> {
+        Self::builder(fcm, key).build()
+    }
+
+    /// A client for the key file's project (its `project_id`), with the defaults.
+    pub fn from_service_account(json: &str) -> Result<Self, Error> {
+        let key = ServiceAccountKey::from_json(json).map_err(Error::Auth)?;
+        let project = key.project_id().ok_or_else(|| Error::Config("the key file has no project_id".into()))?;
+        Self::new(Fcm::new(project)?, key)
+    }
+
+    /// A builder for timeouts, the body cap, a proxy, TLS, the concurrency or the clock.
+    pub fn builder(fcm: Fcm, key: ServiceAccountKey) -> Builder<V1Settings> {
+        Builder::new(V1Settings {
+            fcm,
+            key,
+            concurrency: DEFAULT_CONCURRENCY,
+            cache: TokenCache::new(),
+            clock: Arc::new(SystemTime::now),
+        })
+    }
+}
+
+impl<C> FcmClient<C>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
+    /// Brings your own hyper-util client; it must speak HTTP/2 to share connections.
+    pub fn from_hyper(fcm: Fcm, key: ServiceAccountKey, http: HttpClient<C>) -> Self {
+        let settings = V1Settings {
+            fcm,
+            key,
+            concurrency: DEFAULT_CONCURRENCY,
+            cache: TokenCache::new(),
+            clock: Arc::new(SystemTime::now),
+        };
+        Self::with_parts(settings, http, Limits::default())
+    }
+
+    fn with_parts(settings: V1Settings, http: HttpClient<C>, limits: Limits) -> Self {
+        let V1Settings { fcm, key, concurrency, cache, clock } = settings;
+        Self { inner: Arc::new(Inner { fcm, key, http, limits, concurrency, clock, tokens: Mutex::new(cache) }) }
+    }
+
+    /// The same client sending to another server (a mock's base URL).
+    pub fn base_url(self, base: &str) -> Result<Self, Error> {
+        let fcm = self.inner.fcm.clone().with_base_url(base)?;
+        let inner = &self.inner;
+        let settings = V1Settings {
+            fcm,
+            key: inner.key.clone(),
+            concurrency: inner.concurrency,
+            cache: TokenCache::new(),
+            clock: Arc::clone(&inner.clock),
+        };
+        Ok(Self::with_parts(settings, inner.http.clone(), inner.limits))
+    }
+
+    /// The protocol configuration: project, send URL, backoff.
+    pub fn fcm(&self) -> &Fcm {
+        &self.inner.fcm
+    }
+
+    /// Sends one message and decodes the answer. A refused access token is refreshed and
+    /// the message sent once more. Never sleeps, never retries otherwise.
+    pub async fn send(&self, message: &Message) -> Result<Reply, Error> {
+        let span = tracing::debug_span!("fcm.send", url = %self.inner.fcm.send_url());
+        self.send_one(message).instrument(span).await
+    }
+
+    /// Sends each message (one request each, at most the configured number in flight over
+    /// shared HTTP/2 connections) and folds the replies into one report, in the order of
+    /// `messages`: what a legacy multicast's outcome was. A message whose request failed
+    /// is pending as [`RetryCause::Unanswered`](gcm_proto::RetryCause::Unanswered), and the
+    /// report keeps the first such error.
+    pub async fn send_each(&self, messages: &[Message]) -> Report {
+        let span = tracing::debug_span!("fcm.send_each", url = %self.inner.fcm.send_url(), messages = messages.len());
+        async {
+            let mut replies = vec![Reply::unanswered(); messages.len()];
+            let mut first_error = None;
+            let mut answers = futures_util::stream::iter(messages.iter().enumerate())
+                .map(|(index, message)| async move { (index, self.send_one(message).await) })
+                .buffer_unordered(self.inner.concurrency);
+            while let Some((index, answer)) = answers.next().await {
+                match answer {
+                    Ok(reply) => {
+                        if let Some(slot) = replies.get_mut(index) {
+                            *slot = reply;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::debug!(%error, index, "fcm message unanswered");
+                        first_error.get_or_insert(error);
+                    }
+                }
+            }
+            let outcome = self.inner.fcm.outcome(messages, replies);
+            tracing::debug!(
+                success = outcome.success().count(),
+                not_registered = outcome.not_registered().count(),
+                failed = outcome.failed().count(),
+                retry = outcome.to_retry().count(),
+                "fcm fan-out done"
+            );
+            Report { outcome, attempts: 1, error: first_error }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn send_one(&self, message: &Message) -> Result<Reply, Error> {
+        let token = self.access_token(None).await?;
+        match self.exchange_one(message, &token).await {
+            Err(Error::Response(ResponseError::Authentication { .. })) => {
+                // Revoked or expired early: a new token, and one more try.
+                let token = self.access_token(Some(&token)).await?;
+                self.exchange_one(message, &token).await
+            }
+            other => other,
+        }
+    }
+
+    async fn exchange_one(&self, message: &Message, token: &AccessToken) -> Result<Reply, Error> {
+        let request = self.inner.fcm.encode(message, token.secret())?;
+        let (parts, body) = exchange(&self.inner.http, request, self.inner.limits).await?;
+        let reply = self.inner.fcm.decode_parts(parts.status, &parts.headers, &body, (self.inner.clock)());
+        if let Ok(Reply { detail: Some(detail), .. }) = &reply {
+            tracing::debug!(status = parts.status.as_u16(), detail, "fcm error reply");
+        }
+        Ok(reply?)
+    }
+
+    /// A token good now: the cached one, or a new one. `refused` is a token the server
+    /// just turned down; it is dropped unless another task already replaced it.
+    async fn access_token(&self, refused: Option<&AccessToken>) -> Result<AccessToken, Error> {
+        let mut cache = self.inner.tokens.lock().await;
+        let now = (self.inner.clock)();
+        if let Some(refused) = refused {
+            if cache.current(now) == Some(refused) {
+                cache.clear();
+            }
+        }
+        if let Some(token) = cache.current(now) {
+            return Ok(token.clone());
+        }
+        let request = self.inner.key.token_request(now).map_err(Error::Auth)?;
+        let (parts, body) = exchange(&self.inner.http, request, self.inner.limits).await?;
+        let token = decode_token_response(&Response::from_parts(parts, body), now).map_err(Error::Auth)?;
+        tracing::debug!(expires_at = ?token.expires_at(), "fcm access token refreshed");
+        cache.store(token.clone());
+        Ok(token)
+    }
+}

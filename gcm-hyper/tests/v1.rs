@@ -1,0 +1,242 @@
+//! FCM HTTP v1 end to end against gcm-mock on loopback: token minting and refresh on
+//! tokio's paused clock, a 1000-token fan-out over HTTP/2, every error class, the legacy
+//! conversion, and refused credentials.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gcm_hyper::gcm_proto::oauth::{AuthError, ServiceAccountKey};
+use gcm_hyper::gcm_proto::v1::{Fcm, Message};
+use gcm_hyper::gcm_proto::{ErrorCode, Fate, Priority, RetryCause};
+use gcm_hyper::{Error, FcmClient, RetryLoop};
+use gcm_mock::{Behaviour, MockServer, Scenario, TokenRule};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+/// Wall time that follows tokio's clock, so that a paused test moves both the client's
+/// and the mock's idea of "now" with `tokio::time::advance`.
+fn tokio_clock() -> impl Fn() -> SystemTime + Clone + Send + Sync + 'static {
+    let base = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let start = tokio::time::Instant::now();
+    move || base + start.elapsed()
+}
+
+async fn mock(scenario: Scenario) -> MockServer {
+    MockServer::builder().scenario(scenario).clock(tokio_clock()).start().await.unwrap()
+}
+
+fn key(server: &MockServer) -> ServiceAccountKey {
+    ServiceAccountKey::from_json(server.service_account_json().unwrap()).unwrap()
+}
+
+fn client(server: &MockServer) -> FcmClient {
+    let fcm = Fcm::new("mock-project").unwrap().with_base_url(&server.v1_base_url()).unwrap();
+    FcmClient::builder(fcm, key(server)).clock(tokio_clock()).build().unwrap()
+}
+
+fn one(token: &str) -> Message {
+    Message::token(token).data("k", "v")
+}
+
+/// A sleeper that only writes down how long it was asked to wait.
+fn recorder() -> (Arc<Mutex<Vec<Duration>>>, impl FnMut(Duration) -> std::future::Ready<()>) {
+    let delays = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&delays);
+    (delays, move |delay| {
+        log.lock().unwrap().push(delay);
+        std::future::ready(())
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn tokens_are_minted_once_and_refreshed_before_they_expire() {
+    let server = mock(Scenario::default()).await;
+    let client = client(&server);
+
+    // 50 sends at once on an empty cache: one token request, the others wait for it.
+    let messages: Vec<Message> = (0..50).map(|i| one(&format!("t{i}"))).collect();
+    let report = client.send_each(&messages).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(report.outcome.success().count(), 50);
+    assert_eq!(server.tokens_issued(), 1);
+
+    // The token lives 3599 s and is refreshed 300 s before: still good at +3298 s…
+    tokio::time::advance(Duration::from_secs(3298)).await;
+    assert!(matches!(client.send(&one("a")).await.unwrap().fate, Fate::Delivered { .. }));
+    assert_eq!(server.tokens_issued(), 1);
+    // …and replaced at +3300 s, before the server would refuse it.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert!(matches!(client.send(&one("b")).await.unwrap().fate, Fate::Delivered { .. }));
+    assert_eq!(server.tokens_issued(), 2);
+    assert!(server.requests().iter().all(|r| r.status != 401));
+}
+
+#[tokio::test]
+async fn a_refused_token_is_replaced_and_the_message_sent_again() {
+    let server = mock(Scenario::default()).await;
+    let client = client(&server);
+    client.send(&one("a")).await.unwrap();
+    server.reset(); // the mock forgets every token it issued: the next send gets a 401
+    let reply = client.send(&one("b")).await.unwrap();
+    assert!(matches!(reply.fate, Fate::Delivered { .. }));
+    let statuses: Vec<(String, u16)> = server.requests().into_iter().map(|r| (r.path, r.status)).collect();
+    let send = "/v1/projects/mock-project/messages:send".to_owned();
+    assert_eq!(statuses, [(send.clone(), 401), ("/token".to_owned(), 200), (send, 200)]);
+    assert_eq!(server.inbox().len(), 1);
+}
+
+#[tokio::test]
+async fn a_thousand_token_fan_out_over_http2_accounts_for_every_token() {
+    let mut scenario = Scenario::default();
+    let mut expected = BTreeMap::new();
+    for i in 0..1000 {
+        let token = format!("tok{i:04}");
+        let rule = match i % 10 {
+            1 => Some((TokenRule::new(Behaviour::NotRegistered), "not_registered")),
+            2 => Some((TokenRule::new(Behaviour::Invalid), "failed")),
+            3 => Some((TokenRule::unavailable_times(1), "success")),
+            4 => Some((TokenRule::new(Behaviour::RateLimited).times(2).retry_after("1"), "success")),
+            5 => Some((TokenRule::new(Behaviour::InternalError).times(1), "success")),
+            _ => None,
+        };
+        let bucket = match rule {
+            Some((rule, bucket)) => {
+                scenario = scenario.token(token.clone(), rule);
+                bucket
+            }
+            None => "success",
+        };
+        expected.insert(token, bucket);
+    }
+    let server = mock(scenario).await;
+    let client = client(&server);
+    let messages = Message::token("").data("kind", "sync").fan_out(expected.keys().cloned());
+
+    // One pass: every token in exactly one bucket.
+    let first = client.send_each(&messages).await;
+    assert!(first.error.is_none(), "{:?}", first.error);
+    let outcome = &first.outcome;
+    assert_eq!(outcome.len(), 1000);
+    let counted = outcome.success().count()
+        + outcome.not_registered().count()
+        + outcome.failed().count()
+        + outcome.to_retry().count();
+    assert_eq!(counted, 1000);
+    assert_eq!(outcome.to_retry().count(), 300);
+    assert_eq!(outcome.rate_limited().count(), 100);
+    assert_eq!(outcome.retry_after(), Some(Duration::from_secs(1)));
+    // Multiplexed: the token request and 1000 sends over one HTTP/2 connection.
+    assert_eq!(server.connections(), 1);
+
+    // With the retry loop, one merged report in which each token has its final bucket.
+    server.reset();
+    server.clear_inbox();
+    let (delays, sleeper) = recorder();
+    let report = RetryLoop::new().rng(StdRng::seed_from_u64(7)).sleeper(sleeper).run_v1(&client, &messages).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(report.attempts, 3);
+    assert_eq!(delays.lock().unwrap().as_slice(), [Duration::from_secs(1), Duration::from_secs(1)]);
+    let mut got = BTreeMap::new();
+    for (token, fate) in report.outcome.fates() {
+        let bucket = match fate {
+            Fate::Delivered { .. } => "success",
+            Fate::NotRegistered => "not_registered",
+            Fate::Failed(ErrorCode::InvalidArgument) => "failed",
+            other => panic!("{token}: {other:?}"),
+        };
+        assert!(got.insert(token.to_owned(), bucket).is_none(), "{token} twice");
+    }
+    assert_eq!(got, expected);
+    // The inbox proves delivery exactly once per deliverable token.
+    let mut delivered: Vec<String> = server.inbox().into_iter().map(|d| d.token).collect();
+    delivered.sort();
+    let deliverable: Vec<&String> = expected.iter().filter(|(_, b)| **b == "success").map(|(t, _)| t).collect();
+    assert_eq!(delivered.iter().collect::<Vec<_>>(), deliverable);
+}
+
+#[tokio::test]
+async fn each_v1_error_class_lands_in_its_bucket() {
+    let scenario = Scenario::default()
+        .token("gone", TokenRule::new(Behaviour::NotRegistered))
+        .token("bad", TokenRule::new(Behaviour::Invalid))
+        .token("other", TokenRule::new(Behaviour::MismatchSender))
+        .token("apns", TokenRule::error("THIRD_PARTY_AUTH_ERROR"))
+        .token("novel", TokenRule::error("SOMETHING_NEW"))
+        .token("busy", TokenRule::new(Behaviour::Unavailable).retry_after("30"))
+        .token("oops", TokenRule::new(Behaviour::InternalError))
+        .token("hot", TokenRule::new(Behaviour::RateLimited).retry_after("60"));
+    let server = mock(scenario).await;
+    let tokens = ["ok", "gone", "bad", "other", "apns", "novel", "busy", "oops", "hot"];
+    let messages = Message::token("").fan_out(tokens);
+    let report = client(&server).send_each(&messages).await;
+    assert!(report.error.is_none());
+    let outcome = report.outcome;
+    assert_eq!(outcome.success().map(|(t, _)| t).collect::<Vec<_>>(), ["ok"]);
+    assert!(outcome.success().all(|(_, id)| id.starts_with("projects/mock-project/messages/0:")));
+    assert_eq!(outcome.not_registered().collect::<Vec<_>>(), ["gone"]);
+    assert_eq!(
+        outcome.failed().collect::<Vec<_>>(),
+        [
+            ("bad", &ErrorCode::InvalidArgument),
+            ("other", &ErrorCode::SenderIdMismatch),
+            ("apns", &ErrorCode::ThirdPartyAuthError),
+            ("novel", &ErrorCode::Other("SOMETHING_NEW".into())),
+        ]
+    );
+    assert_eq!(
+        outcome.to_retry().collect::<Vec<_>>(),
+        [
+            ("busy", &RetryCause::Error(ErrorCode::Unavailable)),
+            ("oops", &RetryCause::Error(ErrorCode::Internal)),
+            ("hot", &RetryCause::Error(ErrorCode::QuotaExceeded)),
+        ]
+    );
+    assert_eq!(outcome.rate_limited().map(|(t, _)| t).collect::<Vec<_>>(), ["hot"]);
+    assert_eq!(outcome.retry_after(), Some(Duration::from_secs(60)));
+    let retry = outcome.retry_v1(&messages).unwrap();
+    assert_eq!(retry.iter().map(|m| m.target.recipient()).collect::<Vec<_>>(), ["busy", "oops", "hot"]);
+}
+
+#[tokio::test]
+async fn a_legacy_message_is_sent_through_v1() {
+    let server = mock(Scenario::default().token("gone", TokenRule::new(Behaviour::NotRegistered))).await;
+    let legacy = gcm_hyper::Message::multicast(["a", "gone", "b"])
+        .data("count", 2)
+        .collapse_key("inbox")
+        .priority(Priority::High)
+        .time_to_live(60);
+    let messages = Message::from_legacy(&legacy).unwrap();
+    let report = client(&server).send_each(&messages).await;
+    assert_eq!(report.outcome.success().map(|(t, _)| t).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(report.outcome.not_registered().collect::<Vec<_>>(), ["gone"]);
+    let inbox = server.inbox();
+    assert_eq!(inbox.len(), 2);
+    assert_eq!(inbox[0].data["count"], "2");
+    assert_eq!(
+        inbox[0].options["android"],
+        serde_json::json!({"collapse_key": "inbox", "priority": "HIGH", "ttl": "60s"})
+    );
+    assert_eq!(inbox[0].options["apns"]["headers"]["apns-priority"], "10");
+}
+
+#[tokio::test]
+async fn a_key_the_server_does_not_know_gets_no_token_and_loses_no_message() {
+    let server = mock(Scenario::default()).await;
+    let mut file: serde_json::Value = serde_json::from_str(server.service_account_json().unwrap()).unwrap();
+    file["private_key"] = include_str!("../../gcm-mock/tests/fixtures/other-key.pem").into();
+    let stranger = ServiceAccountKey::from_json(&file.to_string()).unwrap();
+    let fcm = Fcm::new("mock-project").unwrap().with_base_url(&server.v1_base_url()).unwrap();
+    let client = FcmClient::new(fcm, stranger).unwrap();
+    let messages = Message::token("").fan_out(["a", "b"]);
+    let report = RetryLoop::new().run_v1(&client, &messages).await;
+    assert_eq!(report.attempts, 1, "a refused key is not retried");
+    assert!(
+        matches!(&report.error, Some(Error::Auth(AuthError::TokenRefused { error, .. })) if error == "invalid_grant"),
+        "{:?}",
+        report.error
+    );
+    assert_eq!(report.outcome.to_retry().filter(|(_, c)| **c == RetryCause::Unanswered).count(), 2);
+    assert!(server.inbox().is_empty());
+    assert!(!format!("{client:?}").contains("PRIVATE KEY"));
+}
