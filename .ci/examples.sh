@@ -31,6 +31,11 @@ expect bring_your_own_client "$(cargo run -q --locked --example bring_your_own_c
 expect queued_retry "$(cargo run -q --locked --example queued_retry)" \
   '"not_before"' "canonical      device-moved → device-moved-new" "success        device-slow" "still pending  0"
 
+expect fcm_v1 "$(cargo run -q --locked --example fcm_v1)" \
+  "not registered device-uninstalled" "failed         device-corrupt: INVALID_ARGUMENT" \
+  'retry          ["device-busy", "device-hot"] (after 1s)' "success        device-hot: projects/mock-project/messages/" \
+  "1 access token(s) minted, 1 HTTP/2 connection(s) for 8 requests"
+
 # The mock binary for other languages: the README's curl lines, then the `send` example.
 log=$(mktemp)
 target/debug/gcm-mock --listen 127.0.0.1:0 --api-key ci-key --scenario gcm-mock/scenario.example.toml >"$log" 2>/dev/null &
@@ -57,6 +62,7 @@ expect "send (mixed)" "$(send --to tok-1 --to tok-canonical --to tok-gone --to t
   '"canonical":{"tok-canonical":"tok-canonical-new"}' '"not_registered":["tok-gone"]' \
   '"failed":{"tok-invalid":"InvalidRegistration"}'
 expect "inbox" "$(curl -s "$base/_mock/inbox")" '"token":"tok-1"' '"hello":"world"'
+expect "v1 key file" "$(curl -s "$base/_mock/service-account")" "\"token_uri\": \"$base/token\"" '"project_id": "mock-project"'
 kill -TERM $mock
 wait $mock
 trap - EXIT

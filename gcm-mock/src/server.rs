@@ -20,7 +20,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::engine::{DEFAULT_TOKEN_LIFETIME, Delivery, Engine, MOCK_SERVICE_ACCOUNT_JSON, ReceivedRequest};
+use crate::engine::{
+    DEFAULT_TOKEN_LIFETIME, Delivery, Engine, MOCK_SERVICE_ACCOUNT_JSON, ReceivedRequest, key_file_with_token_uri,
+};
 use crate::scenario::Scenario;
 
 /// Largest request body accepted by default (a 1000-token multicast with a full payload is
@@ -145,7 +147,7 @@ impl Builder {
         }
         let service_account_json = match &self.service_account {
             Some(_) => None,
-            None => Some(with_token_uri(MOCK_SERVICE_ACCOUNT_JSON, &format!("http://{addr}/token"))),
+            None => Some(key_file_with_token_uri(MOCK_SERVICE_ACCOUNT_JSON, &format!("http://{addr}/token"))),
         };
         let shared = Arc::new(Shared {
             engine: Mutex::new(engine),
@@ -156,17 +158,6 @@ impl Builder {
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, Arc::clone(&shared), stopped));
         Ok(MockServer { addr, shared, service_account_json, stop: Some(stop), task: Some(task) })
-    }
-}
-
-/// The key file with another `token_uri`.
-fn with_token_uri(json: &str, token_uri: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(serde_json::Value::Object(mut file)) => {
-            file.insert("token_uri".into(), token_uri.into());
-            serde_json::to_string_pretty(&file).unwrap_or_default()
-        }
-        _ => json.to_owned(),
     }
 }
 

@@ -100,8 +100,8 @@ fn the_token_endpoint_refuses_bad_assertions() {
     let stale = refused(&mut engine, &token_request(&key(), at(T0)), T0 + 3600);
     assert!(stale.contains("Check your iat and exp values"), "{stale}");
     assert!(refused(&mut engine, &token_request(&key(), at(T0 + 120)), T0).contains("iat and exp"));
-    // For another audience.
-    let elsewhere = key().with_token_uri("https://oauth2.googleapis.com/token").unwrap();
+    // For another audience (Google's own is accepted, as google-auth always names it).
+    let elsewhere = key().with_token_uri("https://example.com/token").unwrap();
     let mut request = elsewhere.token_request(at(T0)).unwrap();
     request.headers_mut().insert("host", "mock.test".parse().unwrap());
     assert!(refused(&mut engine, &request, T0).contains("audience"));
@@ -118,6 +118,10 @@ fn the_token_endpoint_refuses_bad_assertions() {
         r#"{"error":"unsupported_grant_type","error_description":"Invalid grant_type: client_credentials"}"#
     );
     assert_eq!(engine.tokens_issued(), 0);
+    let google = key().with_token_uri("https://oauth2.googleapis.com/token").unwrap();
+    let mut request = google.token_request(at(T0)).unwrap();
+    *request.uri_mut() = "/token".parse().unwrap();
+    assert_eq!(engine.handle_at(&request, 1, at(T0)).status(), 200);
 }
 
 #[test]
@@ -201,4 +205,18 @@ fn the_message_is_validated_like_the_service() {
         send_to(&mut engine, "/v1/projects/other/messages:send", &token, r#"{"message":{"token":"a"}}"#, T0);
     assert_eq!(elsewhere.status(), 403);
     assert!(body(&elsewhere).contains("PERMISSION_DENIED"));
+}
+
+#[test]
+fn clients_in_other_languages_fetch_the_key_file_with_the_mock_token_uri() {
+    let mut engine = Engine::new(Scenario::default(), vec![]);
+    let request = Request::get("/_mock/service-account").header("host", "127.0.0.1:4000").body(Vec::new()).unwrap();
+    let response = engine.handle_at(&request, 1, at(T0));
+    assert_eq!(response.status(), 200);
+    let key = ServiceAccountKey::from_json(body(&response)).unwrap();
+    assert_eq!(key.token_uri(), "http://127.0.0.1:4000/token");
+    assert_eq!(key.project_id(), Some("mock-project"));
+    // With another account configured the mock has no private key to hand out.
+    engine.set_service_account(&key);
+    assert_eq!(engine.handle_at(&request, 1, at(T0)).status(), 404);
 }

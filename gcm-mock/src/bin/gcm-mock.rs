@@ -1,15 +1,18 @@
 //! `gcm-mock`: the mock GCM server as a program, for clients in any language.
 //!
 //! Prints the send URL as the first line on stdout once it accepts connections, logs to
-//! stderr, and exits cleanly on SIGTERM or Ctrl-C.
+//! stderr, and exits cleanly on SIGTERM or Ctrl-C. FCM HTTP v1 clients find their key file
+//! (with the mock's `token_uri`) at `GET /_mock/service-account`.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use gcm_mock::{MockServer, Scenario};
+use gcm_proto::oauth::ServiceAccountKey;
 
 /// A deterministic mock of the GCM / FCM legacy HTTP server.
 #[derive(Debug, Parser)]
@@ -36,6 +39,13 @@ struct Args {
     /// Keep no inbox and no request log, for load tests (memory stays flat).
     #[arg(long)]
     no_recording: bool,
+    /// FCM v1: the service-account key file whose JWTs to accept (default: the built-in
+    /// test account of project `mock-project`).
+    #[arg(long)]
+    service_account: Option<PathBuf>,
+    /// FCM v1: lifetime of issued access tokens, in seconds.
+    #[arg(long, default_value_t = gcm_mock::DEFAULT_TOKEN_LIFETIME.as_secs())]
+    token_lifetime: u64,
 }
 
 fn main() -> ExitCode {
@@ -52,6 +62,19 @@ fn main() -> ExitCode {
         },
         None => Scenario::default(),
     };
+    let service_account = match &args.service_account {
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|json| ServiceAccountKey::from_json(&json).map_err(|e| e.to_string()))
+        {
+            Ok(key) => Some(key),
+            Err(error) => {
+                eprintln!("gcm-mock: {}: {error}", path.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -59,15 +82,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args, scenario))
+    runtime.block_on(run(args, scenario, service_account))
 }
 
-async fn run(args: Args, scenario: Scenario) -> ExitCode {
+async fn run(args: Args, scenario: Scenario, service_account: Option<ServiceAccountKey>) -> ExitCode {
     let mut builder = MockServer::builder()
         .scenario(scenario)
         .listen(args.listen)
         .body_limit(args.max_body)
-        .recording(!args.no_recording);
+        .recording(!args.no_recording)
+        .token_lifetime(Duration::from_secs(args.token_lifetime));
+    if let Some(key) = service_account {
+        builder = builder.service_account(key);
+    }
     for key in args.api_keys {
         builder = builder.api_key(key);
     }

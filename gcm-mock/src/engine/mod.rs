@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::scenario::{Behaviour, Reply, Scenario, TokenRule};
 
+pub(crate) use v1::key_file_with_token_uri;
 pub use v1::{DEFAULT_TOKEN_LIFETIME, MOCK_SERVICE_ACCOUNT_JSON};
 
 /// The body of a 401, as the real service sends it.
@@ -259,6 +260,7 @@ impl Engine {
                 json(StatusCode::OK, &self.inbox)
             }
             (&Method::GET, "/_mock/requests") => json(StatusCode::OK, &self.log),
+            (&Method::GET, "/_mock/service-account") => self.v1_key_file(request),
             (&Method::POST, "/_mock/reset") => {
                 self.reset();
                 json(StatusCode::OK, &self.inbox)

@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use gcm_proto::MAX_TIME_TO_LIVE;
-use gcm_proto::oauth::{Claims, FIREBASE_MESSAGING_SCOPE, JWT_BEARER_GRANT_TYPE, ServiceAccountKey};
+use gcm_proto::oauth::{Claims, FIREBASE_MESSAGING_SCOPE, GOOGLE_TOKEN_URI, JWT_BEARER_GRANT_TYPE, ServiceAccountKey};
 use http::header::{AUTHORIZATION, HOST};
 use http::{Request, Response, StatusCode};
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
@@ -111,9 +111,22 @@ impl Engine {
         self.v1.issued
     }
 
+    /// `GET /_mock/service-account`: the built-in key file, its `token_uri` on the host the
+    /// request named, for clients in other languages. 404 when another account is set
+    /// (the mock does not keep its private key).
+    pub(super) fn v1_key_file<B>(&self, request: &Request<B>) -> Response<Bytes> {
+        match (&self.v1.account, host(request)) {
+            (None, Some(host)) => {
+                let file = key_file_with_token_uri(MOCK_SERVICE_ACCOUNT_JSON, &format!("http://{host}{TOKEN_PATH}"));
+                response(StatusCode::OK, "application/json; charset=UTF-8", Bytes::from(file))
+            }
+            _ => super::text(StatusCode::NOT_FOUND, "Not Found\n"),
+        }
+    }
+
     /// `POST /token`: a JWT-bearer grant. The assertion must be signed by the service
-    /// account's key, name it as issuer and this endpoint as audience, ask for the FCM
-    /// scope, and be valid at `now` for at most an hour.
+    /// account's key, name it as issuer and this endpoint (or Google's) as audience, ask
+    /// for the FCM scope, and be valid at `now` for at most an hour.
     pub(super) fn v1_token<B: AsRef<[u8]>>(
         &mut self,
         request: &Request<B>,
@@ -210,6 +223,17 @@ impl Engine {
     }
 }
 
+/// A key file with another `token_uri`.
+pub(crate) fn key_file_with_token_uri(json: &str, token_uri: &str) -> String {
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(mut file)) => {
+            file.insert("token_uri".into(), token_uri.into());
+            serde_json::to_string_pretty(&file).unwrap_or_default()
+        }
+        _ => json.to_owned(),
+    }
+}
+
 fn host<B>(request: &Request<B>) -> Option<String> {
     let header = request.headers().get(HOST).and_then(|v| v.to_str().ok());
     header.map(str::to_owned).or_else(|| request.uri().authority().map(|a| a.to_string()))
@@ -243,7 +267,9 @@ fn verify(assertion: &str, account: &Account, audience: &str, now: SystemTime) -
     if claims.iss != account.client_email {
         return Err(("invalid_grant", "Invalid grant: account not found"));
     }
-    if claims.aud != audience {
+    // Google's endpoint; Google's own libraries (google-auth) always name it, whatever
+    // the key file's token_uri says.
+    if claims.aud != audience && claims.aud != GOOGLE_TOKEN_URI {
         return Err(("invalid_grant", "Invalid JWT: Failed audience check."));
     }
     let scopes = claims.scope.split_whitespace();
