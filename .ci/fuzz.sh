@@ -11,7 +11,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1 # the fuzz crate only: cargo fuzz needs -Z flags
 cd fuzz
-targets=(decode_response plain_text retry_after scenario mock_request)
+targets=(decode_response plain_text retry_after scenario mock_request v1_response)
 cargo fuzz build
 for target in "${targets[@]}"; do
   corpus=$(mktemp -d)

@@ -77,20 +77,53 @@ pub fn scenario(data: &[u8]) {
     let _ = gcm_mock::Scenario::from_json(&text);
 }
 
+/// An FCM v1 answer (status from two bytes, then headers and body), read as a send's
+/// reply and as a token response: never a panic; a reply's fate matches its status.
+pub fn v1_response(data: &[u8]) {
+    let [hi, lo, rest @ ..] = data else { return };
+    let Ok(status) = StatusCode::from_u16(100 + u16::from_be_bytes([*hi, *lo]) % 900) else { return };
+    let (head, body) = split(rest);
+    let headers = headers(head);
+    let fcm = gcm_proto::v1::Fcm::new("p").unwrap();
+    if let Ok(reply) = fcm.decode_parts(status, &headers, body, now()) {
+        let delivered = matches!(reply.fate, gcm_proto::Fate::Delivered { .. });
+        assert_eq!(delivered, status == StatusCode::OK, "only a 200 delivers");
+    }
+    let mut response = gcm_proto::http::Response::new(body);
+    *response.status_mut() = status;
+    if let Ok(token) = gcm_proto::oauth::decode_token_response(&response, now()) {
+        assert!(status.is_success() && !token.secret().is_empty());
+    }
+}
+
+/// A token-endpoint form with an assertion the mock accepts at `now()` (signed once).
+fn token_form() -> &'static [u8] {
+    static FORM: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    FORM.get_or_init(|| {
+        let key = gcm_proto::oauth::ServiceAccountKey::from_json(gcm_mock::MOCK_SERVICE_ACCOUNT_JSON).unwrap();
+        key.with_token_uri("http://mock/token").unwrap().token_request(now()).unwrap().into_body()
+    })
+}
+
 /// A request to the mock (method and path from the first byte, content type from the
-/// second, then headers and body), twice: the same bytes give the same answer.
+/// second, then headers and body), twice: the same bytes give the same answer. FCM v1
+/// sends carry a token the engine just issued.
 pub fn mock_request(data: &[u8]) {
     let [route, kind, rest @ ..] = data else { return };
-    let (method, path) = match route % 6 {
+    let (method, path) = match route % 9 {
         0..=2 => ("POST", "/gcm/send"),
         3 => ("POST", "/fcm/send"),
         4 => ("GET", "/_mock/inbox"),
-        _ => ("POST", "/_mock/reset"),
+        5 => ("POST", "/_mock/reset"),
+        6 => ("POST", "/v1/projects/mock-project/messages:send"),
+        7 => ("POST", "/token"),
+        _ => ("GET", "/_mock/service-account"),
     };
     let (head, body) = split(rest);
     let mut request = Request::builder().method(method).uri(path).body(body.to_vec()).unwrap();
     *request.headers_mut() = headers(head);
     request.headers_mut().insert("authorization", HeaderValue::from_static("key=k"));
+    request.headers_mut().insert("host", HeaderValue::from_static("mock"));
     match kind % 3 {
         0 => drop(request.headers_mut().insert("content-type", HeaderValue::from_static("application/json"))),
         1 => drop(
@@ -105,7 +138,15 @@ pub fn mock_request(data: &[u8]) {
     let answers: Vec<_> = (0..2)
         .map(|_| {
             let mut engine = gcm_mock::Engine::new(scenario.clone(), vec!["k".into()]);
-            let response = engine.handle(&request, 1);
+            if path.starts_with("/v1/") {
+                let mint = Request::post("/token").header("host", "mock").body(token_form().to_vec()).unwrap();
+                let minted = engine.handle_at(&mint, 1, now());
+                let token =
+                    gcm_proto::oauth::decode_token_response(&minted, now()).expect("the mock's own key is accepted");
+                let bearer = HeaderValue::from_str(&format!("Bearer {}", token.secret())).unwrap();
+                request.headers_mut().insert("authorization", bearer);
+            }
+            let response = engine.handle_at(&request, 1, now());
             if response.status() == 200
                 && response.headers()["content-type"].to_str().unwrap().starts_with("application/json")
             {

@@ -8,12 +8,13 @@ type Target = fn(&[u8]);
 
 #[test]
 fn every_kept_fuzz_input_passes() {
-    let targets: [(&str, Target); 5] = [
+    let targets: [(&str, Target); 6] = [
         ("decode_response", harness::decode_response),
         ("plain_text", harness::plain_text),
         ("retry_after", harness::retry_after),
         ("scenario", harness::scenario),
         ("mock_request", harness::mock_request),
+        ("v1_response", harness::v1_response),
     ];
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
     let mut replayed = 0;
