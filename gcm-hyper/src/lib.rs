@@ -38,6 +38,10 @@
 //! # }
 //! ```
 //!
+//! For FCM HTTP v1, [`FcmClient`] reads a service-account key file, keeps its access token
+//! fresh (one refresh at a time), and [`send_each`](FcmClient::send_each) sends one request
+//! per token over shared HTTP/2 connections, returning one [`Report`]; see its example.
+//!
 //! Each send is a `tracing` span (`gcm.send`) with the endpoint, the token count, the
 //! status and the counts of each fate; the API key never appears in it.
 #![deny(missing_docs)]

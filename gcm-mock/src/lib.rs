@@ -29,6 +29,12 @@
 //! Besides `POST /gcm/send` and `POST /fcm/send`, the server answers `GET /_mock/inbox`,
 //! `DELETE /_mock/inbox`, `GET /_mock/requests` and `POST /_mock/reset`, for clients that
 //! drive it from another process (see the `gcm-mock` binary).
+//!
+//! It also speaks FCM HTTP v1: `POST /token` verifies the service account's signed JWT and
+//! issues expiring access tokens, `POST /v1/projects/{project}/messages:send` checks them and
+//! applies the same scenario with the real v1 error bodies. The built-in test account is
+//! [`MOCK_SERVICE_ACCOUNT_JSON`]; [`MockServer::service_account_json`] hands it out with this
+//! server's `token_uri`, and so does `GET /_mock/service-account`.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 

@@ -11,7 +11,8 @@
 //! * **No clock.** Decoding takes the current time as an argument (it turns a
 //!   `Retry-After` date into a delay), so every result is reproducible.
 //! * **No global RNG.** Backoff jitter is drawn from a [`rand_core::Rng`] you pass in; the
-//!   same seed gives the same delays.
+//!   same seed gives the same delays. (With the `oauth` feature, ring draws RSA blinding
+//!   from the OS while signing; the signature bytes do not depend on it.)
 //! * **No panics on input.** Any response — bad JSON, wrong types, huge numbers, invalid
 //!   UTF-8, odd headers — is a [`ResponseError`] that keeps the body, never a panic.
 //! * **Never forget a result.** Every recipient lands in exactly one of success, not
@@ -73,6 +74,8 @@
 //! * [`Backoff`] and [`parse_retry_after`]: when to retry.
 //! * [`BuildError`], [`ResponseError`], [`ErrorCode`]: what went wrong, per stage.
 //! * [`Message::check_limits`]: the server's limits, checked early if you want.
+//! * [`v1`]: FCM HTTP v1, the endpoint Firebase serves today, into the same [`Outcome`];
+//!   `oauth` (feature `oauth`): its service-account access tokens.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
