@@ -14,6 +14,15 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 pub async fn fixed_server(body: Bytes) -> SocketAddr {
+    serve(body, false).await
+}
+
+/// The same server over HTTP/2 with prior knowledge (FCM v1 clients multiplex).
+pub async fn fixed_server_h2(body: Bytes) -> SocketAddr {
+    serve(body, true).await
+}
+
+async fn serve(body: Bytes, http2: bool) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -32,8 +41,14 @@ pub async fn fixed_server(body: Bytes) -> SocketAddr {
                         Ok::<_, Infallible>(response)
                     }
                 });
-                let _ =
-                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let io = TokioIo::new(stream);
+                let _ = if http2 {
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(io, service)
+                        .await
+                } else {
+                    hyper::server::conn::http1::Builder::new().serve_connection(io, service).await
+                };
             });
         }
     });

@@ -25,6 +25,12 @@ ROWS = [
     ("e2e 1 token, 16 in flight (gcm-hyper + fixed server)", "e2e/gcm-hyper+fixed-server/1-tokens-16-in-flight", "e2e/baseline-pair/1-tokens-16-in-flight", "rate"),
     ("gcm-mock, 1-token bodies, 16 connections", "load-16-connections/gcm-mock/1-tokens", "load-16-connections/minimal-server/1-tokens", "rate"),
     ("gcm-mock, 1000-token bodies, 16 connections", "load-16-connections/gcm-mock/1000-tokens", "load-16-connections/minimal-server/1000-tokens", "rate"),
+    ("v1 encode 1 message", "v1/gcm-proto/encode", "v1/baseline/encode", "time"),
+    ("v1 decode an UNREGISTERED error", "v1/gcm-proto/decode-error", "v1/baseline/decode-error", "time"),
+    ("v1 fan-out to 1000 tokens (FcmClient + gcm-mock)", "v1/fcm-hyper+gcm-mock/1000-tokens", "v1/baseline-pair/1000-tokens", "rate"),
+    ("v1 fan-out to 1000 tokens (FcmClient + fixed server)", "v1/fcm-hyper+fixed-server/1000-tokens", "v1/baseline-pair/1000-tokens", "rate"),
+    ("v1 fan-out to 100 tokens (FcmClient + gcm-mock)", "v1/fcm-hyper+gcm-mock/100-tokens", "v1/baseline-pair/100-tokens", "rate"),
+    ("v1 fan-out to 100 tokens (FcmClient + fixed server)", "v1/fcm-hyper+fixed-server/100-tokens", "v1/baseline-pair/100-tokens", "rate"),
     ("mock engine, 1000-token JSON send (no IO)", "engine/json-1000-tokens", None, "time"),
     ("mock engine, 1-token JSON send (no IO)", "engine/json-1-tokens", None, "time"),
 ]

@@ -8,6 +8,7 @@ runs=${1:-3}
 for i in $(seq "$runs"); do
   cargo bench --locked -p gcm-proto --bench core -- --save-baseline "run$i" >/dev/null
   cargo bench --locked -p gcm-hyper --bench e2e -- --save-baseline "run$i" >/dev/null
+  cargo bench --locked -p gcm-hyper --bench v1 -- --save-baseline "run$i" >/dev/null
   cargo bench --locked -p gcm-mock --bench engine -- --save-baseline "run$i" >/dev/null
   cargo bench --locked -p gcm-mock --bench load -- --save-baseline "run$i" >/dev/null
 done

@@ -53,7 +53,8 @@ impl Builder<V1Settings> {
         self
     }
 
-    /// Keeps the access tokens in this cache (for another refresh margin).
+    /// Keeps the access tokens in this cache (for another refresh margin; a token it
+    /// already holds is used until then).
     pub fn token_cache(mut self, cache: TokenCache) -> Self {
         self.protocol.cache = cache;
         self
@@ -104,6 +105,8 @@ struct Inner<C> {
     limits: Limits,
     concurrency: usize,
     clock: Clock,
+    /// The configured cache, empty: what a client for another base URL starts with.
+    empty_cache: TokenCache,
     /// Held across a refresh: one token request at a time, the others wait for its token.
     tokens: Mutex<TokenCache>,
 }
@@ -168,7 +171,9 @@ where
 
     fn with_parts(settings: V1Settings, http: HttpClient<C>, limits: Limits) -> Self {
         let V1Settings { fcm, key, concurrency, cache, clock } = settings;
-        Self { inner: Arc::new(Inner { fcm, key, http, limits, concurrency, clock, tokens: Mutex::new(cache) }) }
+        let empty_cache = cache.clone();
+        let tokens = Mutex::new(cache);
+        Self { inner: Arc::new(Inner { fcm, key, http, limits, concurrency, clock, empty_cache, tokens }) }
     }
 
     /// The same client sending to another server (a mock's base URL).
@@ -179,7 +184,7 @@ where
             fcm,
             key: inner.key.clone(),
             concurrency: inner.concurrency,
-            cache: TokenCache::new(),
+            cache: inner.empty_cache.clone(),
             clock: Arc::clone(&inner.clock),
         };
         Ok(Self::with_parts(settings, inner.http.clone(), inner.limits))

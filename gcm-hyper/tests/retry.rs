@@ -1,7 +1,8 @@
 //! The opt-in retry loop against gcm-mock: no real waiting (the sleeper records the delays),
 //! a seeded generator, and proofs from the mock's inbox.
 
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
 use gcm_hyper::gcm_proto::{Backoff, ErrorCode, Fate, ResponseError, RetryCause};
@@ -9,6 +10,8 @@ use gcm_hyper::{Client, Error, Gcm, Message, RetryLoop};
 use gcm_mock::{Behaviour, MockServer, Reply, Scenario, TokenRule};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+
+use common::recorder;
 
 const KEY: &str = "retry-key";
 
@@ -18,16 +21,6 @@ async fn mock(scenario: Scenario) -> MockServer {
 
 fn client(server: &MockServer) -> Client {
     Client::new(Gcm::new(KEY).unwrap().with_endpoint(&server.url()).unwrap()).unwrap()
-}
-
-/// A sleeper that only writes down how long it was asked to wait.
-fn recorder() -> (Arc<Mutex<Vec<Duration>>>, impl FnMut(Duration) -> std::future::Ready<()>) {
-    let delays = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&delays);
-    (delays, move |delay| {
-        log.lock().unwrap().push(delay);
-        std::future::ready(())
-    })
 }
 
 #[tokio::test]

@@ -24,8 +24,8 @@ impl Write for Captured {
     }
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn the_api_key_never_shows() {
+/// Everything `tracing` writes at TRACE on this thread, until the guard drops.
+fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let sink = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -33,7 +33,12 @@ async fn the_api_key_never_shows() {
         .with_ansi(false)
         .with_writer(move || sink.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (captured, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_api_key_never_shows() {
+    let (captured, _guard) = capture();
 
     let mut shown: Vec<String> = Vec::new();
     let scenario = Scenario::default()
@@ -94,5 +99,51 @@ async fn the_api_key_never_shows() {
     for text in &shown {
         assert!(!text.contains(SECRET), "the API key leaked into: {text}");
         assert!(!text.contains("very-secret"), "part of the API key leaked into: {text}");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_private_key_assertions_and_access_tokens_never_show() {
+    use gcm_hyper::FcmClient;
+    use gcm_hyper::gcm_proto::oauth::ServiceAccountKey;
+    use gcm_hyper::gcm_proto::v1::{Fcm, Message as V1Message};
+
+    let (captured, _guard) = capture();
+
+    let mock = MockServer::start().await.unwrap();
+    let key_file = mock.service_account_json().unwrap().to_owned();
+    let file: serde_json::Value = serde_json::from_str(&key_file).unwrap();
+    // A line from the middle of the PEM: the key's material.
+    let pem_line = file["private_key"].as_str().unwrap().lines().nth(5).unwrap().to_owned();
+    let key = ServiceAccountKey::from_json(&key_file).unwrap();
+    // Every assertion starts with this header, base64url of `{"alg":"RS256",`.
+    let assertion_start = "eyJhbGciOiJSUzI1NiIs";
+    assert!(key.assertion(std::time::SystemTime::now()).unwrap().starts_with(assertion_start));
+
+    let mut shown = vec![format!("{key:?}")];
+    let fcm = Fcm::new("mock-project").unwrap().with_base_url(&mock.v1_base_url()).unwrap();
+    let client = FcmClient::new(fcm.clone(), key.clone()).unwrap();
+    shown.push(format!("{client:?}"));
+    let messages = V1Message::token("").fan_out(["a", "b"]);
+    shown.push(format!("{:?}", client.send_each(&messages).await));
+    mock.reset(); // the next send is refused with 401 and the token refreshed
+    shown.push(format!("{:?}", client.send(&messages[0]).await.unwrap()));
+    shown.push(format!("{:?}", fcm.encode(&messages[0], "ya29.mock.1.0123").unwrap()));
+    // A key the mock does not know: the refusal, in both forms.
+    let stranger = key_file.replace(&file["client_email"].as_str().unwrap().to_owned(), "stranger@example.com");
+    let refused = FcmClient::new(fcm, ServiceAccountKey::from_json(&stranger).unwrap()).unwrap();
+    let error = refused.send(&messages[0]).await.unwrap_err();
+    shown.push(format!("{error:?} {error}"));
+    shown.push(serde_json::to_string(&mock.requests()).unwrap());
+    shown.push(serde_json::to_string(&mock.inbox()).unwrap());
+    shown.push(String::from_utf8(captured.0.lock().unwrap().clone()).unwrap());
+
+    let logs = shown.last().unwrap();
+    assert!(logs.contains("fcm access token refreshed"), "{logs}");
+    assert!(mock.requests().iter().any(|r| r.path == "/token" && r.body.contains("assertion=%3Credacted%3E")));
+    for text in &shown {
+        assert!(!text.contains(&pem_line), "the private key leaked into: {text}");
+        assert!(!text.contains(assertion_start), "a signed assertion leaked into: {text}");
+        assert!(!text.contains("ya29.mock."), "an access token leaked into: {text}");
     }
 }

@@ -2,8 +2,9 @@
 //! tokio's paused clock, a 1000-token fan-out over HTTP/2, every error class, the legacy
 //! conversion, and refused credentials.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gcm_hyper::gcm_proto::oauth::{AuthError, ServiceAccountKey};
@@ -13,6 +14,8 @@ use gcm_hyper::{Error, FcmClient, RetryLoop};
 use gcm_mock::{Behaviour, MockServer, Scenario, TokenRule};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+
+use common::recorder;
 
 /// Wall time that follows tokio's clock, so that a paused test moves both the client's
 /// and the mock's idea of "now" with `tokio::time::advance`.
@@ -37,16 +40,6 @@ fn client(server: &MockServer) -> FcmClient {
 
 fn one(token: &str) -> Message {
     Message::token(token).data("k", "v")
-}
-
-/// A sleeper that only writes down how long it was asked to wait.
-fn recorder() -> (Arc<Mutex<Vec<Duration>>>, impl FnMut(Duration) -> std::future::Ready<()>) {
-    let delays = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&delays);
-    (delays, move |delay| {
-        log.lock().unwrap().push(delay);
-        std::future::ready(())
-    })
 }
 
 #[tokio::test(start_paused = true)]

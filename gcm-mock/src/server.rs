@@ -260,7 +260,8 @@ impl MockServer {
         self.shared.connections.load(Ordering::Relaxed)
     }
 
-    /// Back to the state right after start: inbox, log, attempts, replies, ids and faults.
+    /// Back to the state right after start: inbox, log, attempts, replies, ids and faults;
+    /// FCM v1 access tokens are forgotten, so a client's next send is refused with 401.
     pub fn reset(&self) {
         self.shared.engine().reset();
     }

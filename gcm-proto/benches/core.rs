@@ -98,5 +98,70 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, encode, decode);
+#[derive(serde::Serialize)]
+struct V1Send<'a> {
+    message: V1Message<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct V1Message<'a> {
+    token: &'a str,
+    data: &'a std::collections::BTreeMap<String, String>,
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct V1Error {
+    error: V1Status,
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct V1Status {
+    code: u16,
+    message: String,
+    status: String,
+    details: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// FCM v1: one message to one token (encode), and one error reply (decode).
+fn v1(c: &mut Criterion) {
+    use gcm_proto::http::StatusCode;
+    use gcm_proto::v1::{Fcm, Message as V1};
+
+    let fcm = Fcm::new("my-project").unwrap();
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let data = data();
+    let tok = token(0);
+    let mut group = c.benchmark_group("v1");
+    let mut message = V1::token(tok.clone());
+    message.data = data.clone();
+    group.bench_function("gcm-proto/encode", |b| b.iter(|| fcm.encode(black_box(&message), "ya29.token").unwrap()));
+    let auth = HeaderValue::from_static("Bearer ya29.token");
+    group.bench_function("baseline/encode", |b| {
+        b.iter(|| {
+            let body = V1Send { message: V1Message { token: &tok, data: &data } };
+            let bytes = serde_json::to_vec(black_box(&body)).unwrap();
+            let mut request = Request::new(Vec::new());
+            *request.method_mut() = Method::POST;
+            *request.uri_mut() = fcm.send_url().clone();
+            request.headers_mut().insert(AUTHORIZATION, auth.clone());
+            request.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            request.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            *request.body_mut() = bytes;
+            request
+        })
+    });
+    let body = br#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNREGISTERED"}]}}"#;
+    let headers = gcm_proto::http::HeaderMap::new();
+    group.bench_function("gcm-proto/decode-error", |b| {
+        b.iter(|| fcm.decode_parts(StatusCode::NOT_FOUND, &headers, black_box(body), now).unwrap())
+    });
+    group.bench_function("baseline/decode-error", |b| {
+        b.iter(|| serde_json::from_slice::<V1Error>(black_box(body)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, encode, decode, v1);
 criterion_main!(benches);

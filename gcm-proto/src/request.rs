@@ -57,13 +57,7 @@ impl Gcm {
 
     /// Sends to another endpoint: [`FCM_URL`], or a mock such as `http://127.0.0.1:PORT/gcm/send`.
     pub fn with_endpoint(mut self, url: &str) -> Result<Self, BuildError> {
-        let invalid = |reason: &str| BuildError::InvalidEndpoint { url: url.to_owned(), reason: reason.to_owned() };
-        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
-        match uri.scheme_str() {
-            Some("http" | "https") if uri.host().is_some() => {}
-            _ => return Err(invalid("expected an absolute http:// or https:// URL")),
-        }
-        self.endpoint = uri;
+        self.endpoint = absolute_url(url, url)?;
         Ok(self)
     }
 
@@ -101,6 +95,17 @@ impl Gcm {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         *request.body_mut() = body;
         Ok(request)
+    }
+}
+
+/// `url` parsed, if it is an absolute `http` or `https` URL; errors name `given`, the URL
+/// as the caller wrote it.
+pub(crate) fn absolute_url(url: &str, given: &str) -> Result<Uri, BuildError> {
+    let invalid = |reason: &str| BuildError::InvalidEndpoint { url: given.to_owned(), reason: reason.to_owned() };
+    let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.host().is_some() => Ok(uri),
+        _ => Err(invalid("expected an absolute http:// or https:// URL")),
     }
 }
 

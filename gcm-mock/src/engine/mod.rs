@@ -196,7 +196,8 @@ impl Engine {
     }
 
     /// Back to the state right after [`Engine::new`]: inbox, log, counters, attempts,
-    /// replies and random generator.
+    /// replies and random generator; FCM v1 access tokens are forgotten (the service
+    /// account and the token lifetime stay).
     pub fn reset(&mut self) {
         let recording = self.recording;
         let v1 = self.v1.fresh();
@@ -294,7 +295,12 @@ impl Engine {
             path: request.uri().path().to_owned(),
             content_type: header_text(request.headers(), &CONTENT_TYPE),
             authorized,
-            body: String::from_utf8_lossy(body).into_owned(),
+            body: if request.uri().path() == v1::TOKEN_PATH {
+                // The assertion is a credential (good for an hour): keep the grant type only.
+                v1::redacted_token_form(body)
+            } else {
+                String::from_utf8_lossy(body).into_owned()
+            },
             status: response.status().as_u16(),
         });
         response

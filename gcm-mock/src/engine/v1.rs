@@ -234,6 +234,15 @@ pub(crate) fn key_file_with_token_uri(json: &str, token_uri: &str) -> String {
     }
 }
 
+/// A token request's form as the request log keeps it: the assertion replaced.
+pub(super) fn redacted_token_form(body: &[u8]) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(body) {
+        form.append_pair(&key, if key == "assertion" { "<redacted>" } else { &value });
+    }
+    form.finish()
+}
+
 fn host<B>(request: &Request<B>) -> Option<String> {
     let header = request.headers().get(HOST).and_then(|v| v.to_str().ok());
     header.map(str::to_owned).or_else(|| request.uri().authority().map(|a| a.to_string()))

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::message::{AndroidConfig, ApnsConfig, FcmOptions, Message, Notification, Target, WebpushConfig};
 use crate::backoff::Backoff;
 use crate::error::BuildError;
-use crate::request::CONTENT_TYPE_JSON;
+use crate::request::{CONTENT_TYPE_JSON, absolute_url};
 
 /// Where FCM HTTP v1 lives.
 pub const FCM_V1_BASE_URL: &str = "https://fcm.googleapis.com";
@@ -45,12 +45,7 @@ impl Fcm {
     /// `/v1/projects/{project}/messages:send` is appended.
     pub fn with_base_url(mut self, base: &str) -> Result<Self, BuildError> {
         let url = format!("{}/v1/projects/{}/messages:send", base.trim_end_matches('/'), self.project_id);
-        let invalid = |reason: &str| BuildError::InvalidEndpoint { url: base.to_owned(), reason: reason.to_owned() };
-        let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| invalid(&e.to_string()))?;
-        match uri.scheme_str() {
-            Some("http" | "https") if uri.host().is_some() => {}
-            _ => return Err(invalid("expected an absolute http:// or https:// URL")),
-        }
+        let uri = absolute_url(&url, base)?;
         self.send_url = uri;
         Ok(self)
     }

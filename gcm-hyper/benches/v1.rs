@@ -1,0 +1,124 @@
+//! FCM HTTP v1 end to end on loopback: `FcmClient::send_each` fanning one message out to N
+//! tokens (one request each, up to 100 in flight over one HTTP/2 connection) to gcm-mock,
+//! beside a baseline in the same run — a minimal hyper-util HTTP/2 client doing serde_json
+//! both ways with the same concurrency against a minimal HTTP/2 server answering a fixed
+//! body. A third row sends with `FcmClient` to that fixed server: the client's own cost.
+//!
+//! `cargo bench -p gcm-hyper --bench v1` (time per fan-out; messages/s = N / time).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[path = "../../bench-support/fixed_server.rs"]
+mod fixed_server;
+#[path = "../../bench-support/shapes.rs"]
+mod shapes;
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use futures_util::StreamExt as _;
+use gcm_hyper::FcmClient;
+use gcm_hyper::gcm_proto::oauth::ServiceAccountKey;
+use gcm_hyper::gcm_proto::v1::{Fcm, Message};
+use gcm_mock::MockServer;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+use tokio::runtime::Runtime;
+
+use fixed_server::fixed_server_h2;
+use shapes::{data, token};
+
+const CONCURRENCY: usize = 100;
+/// Answers both a send (`name`) and a token request (`access_token`, `expires_in`), so
+/// that `FcmClient` can talk to the fixed server too.
+const FIXED_BODY: &str = r#"{"name":"projects/mock-project/messages/0:1400000000000001%e220a8397b1dcdaf","access_token":"ya29.fixed","expires_in":3599,"token_type":"Bearer"}"#;
+
+#[derive(Serialize)]
+struct BaselineSend<'a> {
+    message: BaselineMessage<'a>,
+}
+
+#[derive(Serialize)]
+struct BaselineMessage<'a> {
+    token: &'a str,
+    data: &'a BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct BaselineName {
+    #[allow(dead_code)]
+    name: String,
+}
+
+/// The baseline: serde_json both ways over a plain HTTP/2 hyper-util client.
+async fn baseline(
+    http: &HyperClient<HttpConnector, Full<Bytes>>,
+    url: &http::Uri,
+    tokens: &[String],
+    data: &BTreeMap<String, String>,
+) {
+    let answers = futures_util::stream::iter(tokens)
+        .map(|token| async move {
+            let body = serde_json::to_vec(&BaselineSend { message: BaselineMessage { token, data } }).unwrap();
+            let request = http::Request::post(url.clone())
+                .header("authorization", "Bearer ya29.fixed")
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+            let response = http.request(request).await.unwrap();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<BaselineName>(&bytes).unwrap()
+        })
+        .buffer_unordered(CONCURRENCY);
+    assert_eq!(answers.count().await, tokens.len());
+}
+
+fn v1(c: &mut Criterion) {
+    let runtime = Runtime::new().unwrap();
+    let mut group = c.benchmark_group("v1");
+    group.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    let (mock, fixed) = runtime.block_on(async {
+        let mock = MockServer::builder().recording(false).start().await.unwrap();
+        (mock, fixed_server_h2(Bytes::from_static(FIXED_BODY.as_bytes())).await)
+    });
+    let key = ServiceAccountKey::from_json(mock.service_account_json().unwrap()).unwrap();
+    let to_mock = runtime.block_on(async {
+        let fcm = Fcm::new("mock-project").unwrap().with_base_url(&mock.v1_base_url()).unwrap();
+        FcmClient::new(fcm, key.clone()).unwrap()
+    });
+    let fixed_base = format!("http://{fixed}");
+    let to_fixed = runtime.block_on(async {
+        let fcm = Fcm::new("mock-project").unwrap().with_base_url(&fixed_base).unwrap();
+        FcmClient::new(fcm, key.clone().with_token_uri(&format!("{fixed_base}/token")).unwrap()).unwrap()
+    });
+    let http = HyperClient::builder(TokioExecutor::new()).http2_only(true).build(HttpConnector::new());
+    let url: http::Uri = format!("{fixed_base}/v1/projects/mock-project/messages:send").parse().unwrap();
+    let data = Arc::new(data());
+
+    for n in [100, 1000] {
+        let tokens: Vec<String> = (0..n).map(token).collect();
+        let mut template = Message::token("");
+        template.data = (*data).clone();
+        let messages = template.fan_out(tokens.iter().cloned());
+        let id = format!("{n}-tokens");
+        for (name, client) in [("fcm-hyper+gcm-mock", &to_mock), ("fcm-hyper+fixed-server", &to_fixed)] {
+            group.bench_function(BenchmarkId::new(name, &id), |b| {
+                b.iter(|| {
+                    let report = runtime.block_on(client.send_each(&messages));
+                    assert_eq!(report.outcome.success().count(), n, "{:?}", report.error);
+                })
+            });
+        }
+        group.bench_function(BenchmarkId::new("baseline-pair", &id), |b| {
+            b.iter(|| runtime.block_on(baseline(&http, &url, &tokens, &data)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, v1);
+criterion_main!(benches);
