@@ -95,7 +95,9 @@ fn v1(c: &mut Criterion) {
         let fcm = Fcm::new("mock-project").unwrap().with_base_url(&fixed_base).unwrap();
         FcmClient::new(fcm, key.clone().with_token_uri(&format!("{fixed_base}/token")).unwrap()).unwrap()
     });
-    let http = HyperClient::builder(TokioExecutor::new()).http2_only(true).build(HttpConnector::new());
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true); // as gcm-hyper's
+    let http = HyperClient::builder(TokioExecutor::new()).http2_only(true).build(connector);
     let url: http::Uri = format!("{fixed_base}/v1/projects/mock-project/messages:send").parse().unwrap();
     let data = Arc::new(data());
 

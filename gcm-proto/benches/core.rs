@@ -133,7 +133,7 @@ fn v1(c: &mut Criterion) {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let data = data();
     let tok = token(0);
-    let mut group = c.benchmark_group("v1");
+    let mut group = c.benchmark_group("v1-codec");
     let mut message = V1::token(tok.clone());
     message.data = data.clone();
     group.bench_function("gcm-proto/encode", |b| b.iter(|| fcm.encode(black_box(&message), "ya29.token").unwrap()));

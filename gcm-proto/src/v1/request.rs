@@ -94,9 +94,17 @@ impl Fcm {
 
 /// The JSON body alone.
 pub fn encode_body(message: &Message) -> Vec<u8> {
+    let (mut token, mut topic, mut condition) = (None, None, None);
+    match &message.target {
+        Target::Token(value) => token = Some(value.as_str()),
+        Target::Topic(value) => topic = Some(value.as_str()),
+        Target::Condition(value) => condition = Some(value.as_str()),
+    }
     let wire = Wire {
         message: WireMessage {
-            target: &message.target,
+            token,
+            topic,
+            condition,
             data: &message.data,
             notification: message.notification.as_ref(),
             android: message.android.as_ref(),
@@ -106,8 +114,12 @@ pub fn encode_body(message: &Message) -> Vec<u8> {
         },
         validate_only: message.validate_only,
     };
+    // Room for the fixed parts and the data: one allocation for most messages.
+    let data_len: usize = message.data.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let mut body = Vec::with_capacity(128 + data_len);
     // Serializing strings and maps into memory cannot fail.
-    serde_json::to_vec(&wire).unwrap_or_default()
+    let _ = serde_json::to_writer(&mut body, &wire);
+    body
 }
 
 #[derive(Serialize)]
@@ -117,11 +129,16 @@ struct Wire<'a> {
     validate_only: bool,
 }
 
-/// The message as the wire has it: the target is a field of its own name.
+/// The message as the wire has it: the target is a field of its own name (one of the
+/// three is set).
 #[derive(Serialize)]
 struct WireMessage<'a> {
-    #[serde(flatten)]
-    target: &'a Target,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    topic: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    condition: Option<&'a str>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     data: &'a BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
