@@ -210,6 +210,16 @@ where
     pub async fn send_each(&self, messages: &[Message]) -> Report {
         let span = tracing::debug_span!("fcm.send_each", url = %self.inner.fcm.send_url(), messages = messages.len());
         async {
+            // One token for the whole fan-out, or none: a refused key costs one request,
+            // not one per message.
+            if let Err(error) = self.access_token(None).await {
+                tracing::debug!(%error, "fcm fan-out without an access token");
+                return Report {
+                    outcome: self.inner.fcm.outcome(messages, Vec::new()),
+                    attempts: 1,
+                    error: Some(error),
+                };
+            }
             let mut replies = vec![Reply::unanswered(); messages.len()];
             let mut first_error = None;
             let mut answers = futures_util::stream::iter(messages.iter().enumerate())

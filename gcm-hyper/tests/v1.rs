@@ -231,5 +231,7 @@ async fn a_key_the_server_does_not_know_gets_no_token_and_loses_no_message() {
     );
     assert_eq!(report.outcome.to_retry().filter(|(_, c)| **c == RetryCause::Unanswered).count(), 2);
     assert!(server.inbox().is_empty());
+    let token_requests = server.requests().iter().filter(|r| r.path == "/token").count();
+    assert_eq!(token_requests, 1, "one refused token request for the whole fan-out");
     assert!(!format!("{client:?}").contains("PRIVATE KEY"));
 }

@@ -33,7 +33,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// The mock's notion of the current time (FCM v1 tokens expire by it).
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// Configures and starts a [`MockServer`].
 #[derive(Clone)]
