@@ -60,7 +60,8 @@ pub struct ReceivedRequest {
     pub path: String,
     /// The `Content-Type` header, if any.
     pub content_type: Option<String>,
-    /// True when the API key was accepted.
+    /// True when the credentials were accepted: the API key, the FCM v1 access token, or
+    /// the token endpoint's assertion.
     pub authorized: bool,
     /// The body, as (lossy) UTF-8.
     pub body: String,
