@@ -158,7 +158,9 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
 
     /// Runs the loop for an FCM v1 fan-out (`messages`, e.g. one message per token) and
     /// returns one merged report, in the order of `messages`. Each attempt resends only the
-    /// messages whose recipient still needs it.
+    /// messages whose recipient still needs it. An error that is not transient (the key
+    /// refused, an answer without a JSON body) stops the loop, keeping what that attempt's
+    /// other messages learned.
     pub async fn run_v1<C>(&mut self, client: &FcmClient<C>, messages: &[v1::Message]) -> Report
     where
         C: Connect + Clone + Send + Sync + 'static,
