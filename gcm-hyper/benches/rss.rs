@@ -4,6 +4,9 @@
 //!
 //! `cargo bench -p gcm-hyper --bench rss`
 
+#[path = "../../bench-support/proc_status.rs"]
+mod proc_status;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -13,12 +16,7 @@ const SENDS: usize = 1000;
 const TOKENS: usize = 1000;
 
 fn peak_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    proc_status::status_kib("VmHWM")
 }
 
 fn main() {

@@ -45,6 +45,13 @@ impl std::fmt::Debug for V1Settings {
     }
 }
 
+impl V1Settings {
+    /// The defaults: 100 in flight, the default refresh margin, the system clock.
+    fn new(fcm: Fcm, key: ServiceAccountKey) -> Self {
+        Self { fcm, key, concurrency: DEFAULT_CONCURRENCY, cache: TokenCache::new(), clock: Arc::new(SystemTime::now) }
+    }
+}
+
 impl Builder<V1Settings> {
     /// At most this many requests in flight per [`send_each`](FcmClient::send_each)
     /// (default 100, at least 1).
@@ -143,13 +150,7 @@ impl FcmClient {
 
     /// A builder for timeouts, the body cap, a proxy, TLS, the concurrency or the clock.
     pub fn builder(fcm: Fcm, key: ServiceAccountKey) -> Builder<V1Settings> {
-        Builder::new(V1Settings {
-            fcm,
-            key,
-            concurrency: DEFAULT_CONCURRENCY,
-            cache: TokenCache::new(),
-            clock: Arc::new(SystemTime::now),
-        })
+        Builder::new(V1Settings::new(fcm, key))
     }
 }
 
@@ -159,14 +160,7 @@ where
 {
     /// Brings your own hyper-util client; it must speak HTTP/2 to share connections.
     pub fn from_hyper(fcm: Fcm, key: ServiceAccountKey, http: HttpClient<C>) -> Self {
-        let settings = V1Settings {
-            fcm,
-            key,
-            concurrency: DEFAULT_CONCURRENCY,
-            cache: TokenCache::new(),
-            clock: Arc::new(SystemTime::now),
-        };
-        Self::with_parts(settings, http, Limits::default())
+        Self::with_parts(V1Settings::new(fcm, key), http, Limits::default())
     }
 
     fn with_parts(settings: V1Settings, http: HttpClient<C>, limits: Limits) -> Self {

@@ -3,6 +3,8 @@
 //! the next, and the server shuts down cleanly afterwards.
 
 mod common;
+#[path = "../../bench-support/proc_status.rs"]
+mod proc_status;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,12 +24,7 @@ const FLOODERS: usize = 16;
 
 /// Resident memory of this process, in KiB.
 fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    proc_status::status_kib("VmRSS")
 }
 
 /// One keep-alive connection sending valid multicasts and checking every answer.

@@ -42,7 +42,7 @@ use rustls_pki_types::pem::PemObject as _;
 use serde::{Deserialize, Serialize};
 
 use crate::error::RawBody;
-use crate::request::CONTENT_TYPE_PLAIN_TEXT;
+use crate::request::{CONTENT_TYPE_PLAIN_TEXT, absolute_url};
 
 /// The scope FCM HTTP v1 needs.
 pub const FIREBASE_MESSAGING_SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -199,11 +199,7 @@ impl ServiceAccountKey {
 
     /// Asks another token endpoint (a mock's).
     pub fn with_token_uri(mut self, uri: &str) -> Result<Self, AuthError> {
-        let parsed: Uri = uri.parse().map_err(|_| AuthError::InvalidTokenUri(uri.to_owned()))?;
-        if !matches!(parsed.scheme_str(), Some("http" | "https")) || parsed.host().is_none() {
-            return Err(AuthError::InvalidTokenUri(uri.to_owned()));
-        }
-        self.token_uri = parsed;
+        self.token_uri = absolute_url(uri, uri).map_err(|_| AuthError::InvalidTokenUri(uri.to_owned()))?;
         Ok(self)
     }
 

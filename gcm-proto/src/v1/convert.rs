@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::{Map, Value, json};
 
-use super::message::{AndroidConfig, AndroidPriority, ApnsConfig, Message, Notification};
+use super::message::{AndroidConfig, AndroidPriority, ApnsConfig, Message, Notification, Target};
 use crate::message::{Message as Legacy, Priority, Target as LegacyTarget};
 
 /// A legacy field that has no place in a v1 message.
@@ -48,12 +48,12 @@ impl Message {
         let template = template(legacy);
         Ok(match &legacy.target {
             LegacyTarget::RegistrationIds(tokens) => template.fan_out(tokens.iter().cloned()),
-            LegacyTarget::To(to) if to.starts_with("/topics/") => {
-                vec![Message { target: Message::topic(to).target, ..template }]
-            }
-            LegacyTarget::To(token) => template.fan_out([token.clone()]),
+            LegacyTarget::To(to) => match to.strip_prefix("/topics/") {
+                Some(topic) => vec![Message { target: Target::Topic(topic.to_owned()), ..template }],
+                None => template.fan_out([to.clone()]),
+            },
             LegacyTarget::Condition(condition) => {
-                vec![Message { target: Message::condition(condition.clone()).target, ..template }]
+                vec![Message { target: Target::Condition(condition.clone()), ..template }]
             }
         })
     }

@@ -33,20 +33,14 @@ impl Fcm {
         if !valid {
             return Err(BuildError::InvalidProjectId);
         }
-        let fcm = Self {
-            project_id: project_id.to_owned(),
-            send_url: Uri::from_static(FCM_V1_BASE_URL),
-            backoff: Backoff::default(),
-        };
-        fcm.with_base_url(FCM_V1_BASE_URL)
+        let send_url = send_url(FCM_V1_BASE_URL, project_id)?;
+        Ok(Self { project_id: project_id.to_owned(), send_url, backoff: Backoff::default() })
     }
 
     /// Sends to another server: a mock such as `http://127.0.0.1:PORT`. The path
     /// `/v1/projects/{project}/messages:send` is appended.
     pub fn with_base_url(mut self, base: &str) -> Result<Self, BuildError> {
-        let url = format!("{}/v1/projects/{}/messages:send", base.trim_end_matches('/'), self.project_id);
-        let uri = absolute_url(&url, base)?;
-        self.send_url = uri;
+        self.send_url = send_url(base, &self.project_id)?;
         Ok(self)
     }
 
@@ -90,6 +84,12 @@ impl Fcm {
         *request.body_mut() = body;
         Ok(request)
     }
+}
+
+/// `{base}/v1/projects/{project}/messages:send`; errors name `base`.
+fn send_url(base: &str, project_id: &str) -> Result<Uri, BuildError> {
+    let url = format!("{}/v1/projects/{project_id}/messages:send", base.trim_end_matches('/'));
+    absolute_url(&url, base)
 }
 
 /// The JSON body alone.
