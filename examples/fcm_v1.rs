@@ -1,21 +1,26 @@
 //! FCM HTTP v1 with a service account: offline against an in-process gcm-mock by default,
-//! or against Firebase with your own key file.
+//! or against Firebase (or any server) with your own key file.
 //!
 //! ```sh
 //! cargo run --example fcm_v1                                        # offline, on the mock
 //! cargo run --example fcm_v1 -- --key-file sa.json --token DEVICE   # the real endpoint
+//! cargo run --example fcm_v1 -- --key-file sa.json --token DEVICE --base-url http://127.0.0.1:PORT
 //! ```
 //!
 //! The mock plays both Google services: the OAuth2 token endpoint (it checks the JWT
 //! signed with the service account's key and issues an expiring access token) and the v1
 //! send endpoint (one request per token, multiplexed over one HTTP/2 connection).
+//!
+//! Exit status: 0 when every token has a final fate, 1 on an error that concerns every
+//! message (credentials refused, no route), 3 when tokens are still pending.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Parser;
-use gcm_hyper::gcm_proto::v1::{Fcm, Message, Notification};
-use gcm_hyper::gcm_proto::{Outcome, oauth::ServiceAccountKey};
-use gcm_hyper::{FcmClient, RetryLoop};
+use gcm_hyper::gcm_proto::Outcome;
+use gcm_hyper::gcm_proto::v1::{Multicast, Notification};
+use gcm_hyper::{FcmClient, MulticastReport, RetryLoop};
 use gcm_mock::{Behaviour, MockServer, Scenario, TokenRule};
 
 #[derive(Parser)]
@@ -23,34 +28,59 @@ struct Args {
     /// A service-account key file (from the Firebase console); without it, the mock.
     #[arg(long)]
     key_file: Option<PathBuf>,
-    /// Device tokens to send to (with --key-file).
-    #[arg(long = "token")]
+    /// Device tokens to send to (with --key-file; at least one).
+    #[arg(long = "token", requires = "key_file")]
     tokens: Vec<String>,
+    /// Another FCM base URL than https://fcm.googleapis.com (a mock, a proxy).
+    #[arg(long, requires = "key_file")]
+    base_url: Option<String>,
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     let args = Args::parse();
-    let template = Message::token("")
-        .data("kind", "sync")
-        .notification(Notification::new("Hello", "from FCM HTTP v1"))
-        .android_ttl(3600);
-
-    let Some(path) = args.key_file else {
-        return offline(template).await;
+    let result = match args.key_file {
+        Some(path) => real(&path, args.tokens, args.base_url.as_deref()).await,
+        None => offline().await,
     };
-    // The real endpoint: the key file names the project and Google's token endpoint.
-    let client = FcmClient::from_service_account(&std::fs::read_to_string(path)?)?;
-    let messages = template.fan_out(args.tokens);
-    let report = RetryLoop::new().run_v1(&client, &messages).await;
-    print(&report.outcome, &messages);
-    if let Some(error) = report.error {
-        println!("  error          {error}");
+    match result {
+        Ok(report) if report.outcome.needs_retry() => ExitCode::from(3),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
     }
-    Ok(())
 }
 
-async fn offline(template: Message) -> Result<(), Box<dyn std::error::Error>> {
+fn content(tokens: Vec<String>) -> Multicast {
+    Multicast::new(tokens)
+        .data("kind", "sync")
+        .notification(Notification::new("Hello", "from FCM HTTP v1"))
+        .android_ttl(3600)
+}
+
+/// The real endpoint (or `base_url`): the key file names the project and the token endpoint.
+async fn real(
+    path: &PathBuf,
+    tokens: Vec<String>,
+    base_url: Option<&str>,
+) -> Result<MulticastReport, Box<dyn std::error::Error>> {
+    if tokens.is_empty() {
+        return Err("give at least one --token".into());
+    }
+    let json = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut client = FcmClient::from_service_account(&json).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(base_url) = base_url {
+        client = client.base_url(base_url)?;
+    }
+    // Err: credentials refused or no route. Not a reason to retry each message.
+    let report = RetryLoop::new().run_multicast(&client, &content(tokens)).await?;
+    print(&report);
+    Ok(report)
+}
+
+async fn offline() -> Result<MulticastReport, Box<dyn std::error::Error>> {
     let scenario = Scenario::default()
         .token("device-uninstalled", TokenRule::new(Behaviour::NotRegistered))
         .token("device-corrupt", TokenRule::new(Behaviour::Invalid))
@@ -60,24 +90,26 @@ async fn offline(template: Message) -> Result<(), Box<dyn std::error::Error>> {
     println!("gcm-mock (FCM v1) listening at {}\n", server.v1_base_url());
 
     // In production: FcmClient::from_service_account(&key_file) and nothing else.
-    let key = ServiceAccountKey::from_json(server.service_account_json().unwrap_or_default())?;
-    let fcm = Fcm::new("mock-project")?.with_base_url(&server.v1_base_url())?;
-    let client = FcmClient::new(fcm, key)?;
+    let client = FcmClient::from_service_account(server.service_account_json().unwrap_or_default())?
+        .base_url(&server.v1_base_url())?;
 
     let tokens = ["device-ok", "device-uninstalled", "device-corrupt", "device-busy", "device-hot"];
-    let messages = template.fan_out(tokens);
-    println!("== one send per token, one report");
-    let mut outcome = client.send_each(&messages).await.outcome;
-    print(&outcome, &messages);
+    let multicast = content(tokens.map(String::from).to_vec());
+    println!("== one content, one request per token, one report");
+    // Err only for what concerns every message (credentials refused, no route).
+    let mut report = client.send_multicast(&multicast).await?;
+    print(&report);
 
-    // The retry: in a worker you would enqueue it; `RetryLoop::run_v1` waits in place.
-    if let Some(retry) = outcome.retry_v1(&messages) {
-        let delay = outcome.delay(0, &mut rand::rng());
-        println!("\n== waiting {delay:?}, then resending {} message(s)", retry.len());
+    // The retry is built from the report alone: in a worker you would enqueue it (it
+    // serializes); `RetryLoop::run_multicast` waits in place.
+    if let Some(retry) = report.outcome.retry() {
+        let delay = report.outcome.delay(0, &mut rand::rng());
+        println!("\n== waiting {delay:?}, then resending {} message(s)", retry.tokens().len());
         tokio::time::sleep(delay).await;
-        outcome.merge(client.send_each(&retry).await.outcome);
+        let later = client.send_multicast(&retry).await?;
+        report.outcome.merge(later.outcome);
         println!("\n== merged report of both attempts");
-        print(&outcome, &messages);
+        print(&report);
     }
     println!(
         "\n{} access token(s) minted, {} HTTP/2 connection(s) for {} requests",
@@ -86,10 +118,11 @@ async fn offline(template: Message) -> Result<(), Box<dyn std::error::Error>> {
         server.requests().len()
     );
     server.shutdown().await;
-    Ok(())
+    Ok(report)
 }
 
-fn print(outcome: &Outcome, messages: &[Message]) {
+fn print(report: &MulticastReport) {
+    let outcome: &Outcome<Multicast> = &report.outcome;
     for (token, name) in outcome.success() {
         println!("  success        {token}: {name}");
     }
@@ -99,8 +132,10 @@ fn print(outcome: &Outcome, messages: &[Message]) {
     for (token, code) in outcome.failed() {
         println!("  failed         {token}: {code} (do not retry)");
     }
-    if let Some(retry) = outcome.retry_v1(messages) {
-        let tokens: Vec<String> = retry.iter().map(|m| m.target.recipient()).collect();
-        println!("  retry          {tokens:?} (after {:?})", outcome.retry_after().unwrap_or_default());
+    for (position, token, error) in report.errors() {
+        println!("  unanswered     {token} (#{position}): {error}");
+    }
+    if let Some(retry) = outcome.retry() {
+        println!("  retry          {:?} (after {:?})", retry.tokens(), outcome.retry_after().unwrap_or_default());
     }
 }

@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let message = Message::multicast(["device-ok", "device-moved", "device-uninstalled", "device-busy", "device-slow"])
         .data("kind", "sync");
     let outcome = client.send(&message).await?;
-    let Some(retry) = outcome.retry(&message) else {
+    let Some(retry) = outcome.retry() else {
         println!("nothing to retry");
         return Ok(());
     };

@@ -24,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("== plain-text unicast to device-moved");
     let unicast = Message::plain_text("device-moved").data("str", "string").data("int", 10);
-    report(&client.send(&unicast).await?, &unicast);
+    report(&client.send(&unicast).await?);
 
     println!("\n== JSON multicast to five devices");
     let multicast =
@@ -32,16 +32,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .data("str", "string")
             .collapse_key("my.key");
     let mut outcome = client.send(&multicast).await?;
-    report(&outcome, &multicast);
+    report(&outcome);
 
     // The retry: in a worker you would enqueue it instead of sleeping (see queued_retry).
-    if let Some(retry) = outcome.retry(&multicast) {
+    if let Some(retry) = outcome.retry() {
         let delay = outcome.delay(0, &mut rand::rng());
         println!("\n== waiting {delay:?}, then retrying {:?}", retry.tokens());
         tokio::time::sleep(delay).await;
         outcome.merge(client.send(&retry).await?);
         println!("\n== merged report of both attempts");
-        report(&outcome, &multicast);
+        report(&outcome);
     }
 
     println!("\n== the mock's inbox: what each device received, and on which attempt");
@@ -52,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn report(outcome: &Outcome, message: &Message) {
+fn report(outcome: &Outcome) {
     for (token, message_id) in outcome.success() {
         println!("  success        {token}: message id {message_id}");
     }
@@ -65,7 +65,7 @@ fn report(outcome: &Outcome, message: &Message) {
     for (token, code) in outcome.failed() {
         println!("  failed         {token}: {code} (do not retry)");
     }
-    if let Some(retry) = outcome.retry(message) {
+    if let Some(retry) = outcome.retry() {
         let wait = match outcome.retry_after() {
             Some(after) => format!("Retry-After {after:?}"),
             None => "backoff".to_owned(),

@@ -96,7 +96,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
 
     let client = Client::new(Gcm::new(&args.api_key)?.with_endpoint(&args.endpoint)?)?;
     let outcome = client.send(&message).await?;
-    let retry = outcome.retry(&message);
+    let retry = outcome.retry();
     let delay = retry.as_ref().map(|_| outcome.delay(0, &mut rand::rng()).as_secs_f64());
     let report = json!({
         "success": pairs(outcome.success()),

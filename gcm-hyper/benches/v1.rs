@@ -1,4 +1,4 @@
-//! FCM HTTP v1 end to end on loopback: `FcmClient::send_each` fanning one message out to N
+//! FCM HTTP v1 end to end on loopback: `FcmClient::send_multicast` sending one content to N
 //! tokens (one request each, up to 100 in flight over one HTTP/2 connection) to gcm-mock,
 //! beside a baseline in the same run — a minimal hyper-util HTTP/2 client doing serde_json
 //! both ways with the same concurrency against a minimal HTTP/2 server answering a fixed
@@ -20,7 +20,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use futures_util::StreamExt as _;
 use gcm_hyper::FcmClient;
 use gcm_hyper::gcm_proto::oauth::ServiceAccountKey;
-use gcm_hyper::gcm_proto::v1::{Fcm, Message};
+use gcm_hyper::gcm_proto::v1::{Content, Fcm, Multicast};
 use gcm_mock::MockServer;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HyperClient;
@@ -103,15 +103,13 @@ fn v1(c: &mut Criterion) {
 
     for n in [100, 1000] {
         let tokens: Vec<String> = (0..n).map(token).collect();
-        let mut template = Message::token("");
-        template.data = (*data).clone();
-        let messages = template.fan_out(tokens.iter().cloned());
+        let multicast = Multicast::with_content(Content { data: (*data).clone(), ..Content::default() }, &tokens);
         let id = format!("{n}-tokens");
         for (name, client) in [("fcm-hyper+gcm-mock", &to_mock), ("fcm-hyper+fixed-server", &to_fixed)] {
             group.bench_function(BenchmarkId::new(name, &id), |b| {
                 b.iter(|| {
-                    let report = runtime.block_on(client.send_each(&messages));
-                    assert_eq!(report.outcome.success().count(), n, "{:?}", report.error);
+                    let report = runtime.block_on(client.send_multicast(&multicast)).unwrap();
+                    assert_eq!(report.outcome.success().count(), n, "{:?}", report.problems);
                 })
             });
         }

@@ -152,13 +152,12 @@ pub(crate) async fn exchange<C>(
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
+    let endpoint = request.uri().clone();
     let mut request = request.map(|body| Full::new(Bytes::from(body)));
     request.headers_mut().insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
     let exchange = async {
-        let response = http
-            .request(request)
-            .await
-            .map_err(|e| Error::Transport { connect: e.is_connect(), source: Box::new(e) })?;
+        let response =
+            http.request(request).await.map_err(|e| Error::transport(&endpoint, e.is_connect(), Box::new(e)))?;
         let (parts, body) = response.into_parts();
         let limit = limits.max_response_body;
         let too_large = Error::BodyTooLarge { limit, status: parts.status.as_u16() };
@@ -168,16 +167,18 @@ where
         let body = match Limited::new(body, limit).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large),
-            Err(source) => return Err(Error::Transport { connect: false, source }),
+            Err(source) => return Err(Error::transport(&endpoint, false, source)),
         };
         Ok((parts, body))
     };
-    tokio::time::timeout(limits.request_timeout, exchange).await.map_err(|_| Error::Timeout)?
+    match tokio::time::timeout(limits.request_timeout, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Timeout { endpoint: endpoint.clone(), after: limits.request_timeout }),
+    }
 }
 
 /// Configures a [`Client`] (or, with FCM v1 settings, an [`FcmClient`](crate::FcmClient))
-/// with the default connector.
-#[derive(Debug)]
+/// with the default connector. `Debug` never shows the proxy's credentials.
 pub struct Builder<P = Gcm> {
     pub(crate) protocol: P,
     connect_timeout: Duration,
@@ -186,6 +187,27 @@ pub struct Builder<P = Gcm> {
     pool_idle_timeout: Duration,
     proxy: Option<(Uri, Option<HeaderValue>)>,
     tls: Option<rustls::ClientConfig>,
+}
+
+impl<P: std::fmt::Debug> std::fmt::Debug for Builder<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proxy = self.proxy.as_ref().map(|(uri, authorization)| {
+            let authorization = if authorization.is_some() { "<redacted>" } else { "none" };
+            // Host and port only: a URL's user-info may hold credentials too.
+            let host = uri.host().unwrap_or_default();
+            let port = uri.port_u16().map(|port| format!(":{port}")).unwrap_or_default();
+            format!("{host}{port} (authorization: {authorization})")
+        });
+        f.debug_struct("Builder")
+            .field("protocol", &self.protocol)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_response_body", &self.max_response_body)
+            .field("pool_idle_timeout", &self.pool_idle_timeout)
+            .field("proxy", &proxy)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 impl<P> Builder<P> {
@@ -222,7 +244,8 @@ impl<P> Builder<P> {
 
     /// Sends through an HTTP proxy that wants this `Proxy-Authorization` value
     /// (e.g. `Basic …`). The value is marked sensitive and never logged.
-    pub fn proxy_with_authorization(mut self, proxy: Uri, authorization: HeaderValue) -> Self {
+    pub fn proxy_with_authorization(mut self, proxy: Uri, mut authorization: HeaderValue) -> Self {
+        authorization.set_sensitive(true);
         self.proxy = Some((proxy, Some(authorization)));
         self
     }

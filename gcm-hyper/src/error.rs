@@ -1,13 +1,15 @@
 //! What can go wrong with a send, told apart so a caller knows what to do.
 
 use std::fmt;
+use std::time::Duration;
 
 use gcm_proto::oauth::AuthError;
 use gcm_proto::{BuildError, ResponseError};
+use http::Uri;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Why [`Client::send`](crate::Client::send) returned no outcome.
+/// Why a send returned no outcome. `Display` names the endpoint and the root cause.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -20,11 +22,18 @@ pub enum Error {
         /// True when the failure happened while connecting: the request was certainly not
         /// written, so resending it cannot deliver anything twice.
         connect: bool,
+        /// Where the request was going.
+        endpoint: Uri,
         /// hyper's error.
         source: BoxError,
     },
     /// No complete response within the request timeout.
-    Timeout,
+    Timeout {
+        /// Where the request was going.
+        endpoint: Uri,
+        /// The request timeout.
+        after: Duration,
+    },
     /// The response body is larger than the configured cap.
     BodyTooLarge {
         /// The cap, in bytes.
@@ -51,12 +60,27 @@ impl Error {
     /// True for failures worth retrying unchanged after a delay: transport failures,
     /// timeouts, truncated responses, and a token endpoint that answered 5xx or 429.
     /// 400, 401, other statuses and malformed bodies are not.
-    pub fn is_transient(&self) -> bool {
+    pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Transport { .. } | Self::Timeout => true,
+            Self::Transport { .. } | Self::Timeout { .. } => true,
             Self::Auth(error) => error.is_transient(),
             _ => false,
         }
+    }
+
+    /// True when the credentials were refused: the server answered 401 to the API key or
+    /// access token, or the token endpoint refused the service account (not a 5xx or 429).
+    /// Nothing sent with these credentials will succeed: fix them, do not retry.
+    pub fn is_authentication(&self) -> bool {
+        match self {
+            Self::Response(ResponseError::Authentication { .. }) => true,
+            Self::Auth(error @ AuthError::TokenRefused { .. }) => !error.is_transient(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn transport(endpoint: &Uri, connect: bool, source: BoxError) -> Self {
+        Self::Transport { connect, endpoint: endpoint.clone(), source }
     }
 }
 
@@ -65,9 +89,12 @@ impl fmt::Display for Error {
         match self {
             Self::Build(e) => write!(f, "cannot build the request: {e}"),
             Self::Config(reason) => write!(f, "invalid client configuration: {reason}"),
-            Self::Transport { connect: true, .. } => f.write_str("cannot connect to the GCM server"),
-            Self::Transport { connect: false, .. } => f.write_str("the connection to the GCM server failed"),
-            Self::Timeout => f.write_str("the GCM server did not answer in time"),
+            Self::Transport { connect, endpoint, source } => {
+                let what = if *connect { "cannot connect to" } else { "the connection failed to" };
+                write!(f, "{what} {endpoint}: ")?;
+                write_root_cause(f, source.as_ref())
+            }
+            Self::Timeout { endpoint, after } => write!(f, "no complete answer from {endpoint} within {after:?}"),
             Self::BodyTooLarge { limit, status } => {
                 write!(f, "the response body (status {status}) is larger than {limit} bytes")
             }
@@ -75,6 +102,23 @@ impl fmt::Display for Error {
             Self::Response(e) => e.fmt(f),
         }
     }
+}
+
+/// The causes below hyper-util's generic "client error (Connect)", joined by ": ":
+/// `tcp connect error: Connection refused (os error 111)`.
+fn write_root_cause(f: &mut fmt::Formatter<'_>, error: &(dyn std::error::Error + 'static)) -> fmt::Result {
+    let generic = error.is::<hyper_util::client::legacy::Error>() && error.source().is_some();
+    let mut cause = if generic { error.source() } else { Some(error) };
+    let mut first = true;
+    while let Some(error) = cause {
+        if !first {
+            f.write_str(": ")?;
+        }
+        write!(f, "{error}")?;
+        first = false;
+        cause = error.source();
+    }
+    Ok(())
 }
 
 impl std::error::Error for Error {

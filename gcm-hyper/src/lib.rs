@@ -26,7 +26,7 @@
 //!     assert_eq!((token, canonical), ("token-2", "token-2b")); // replace token by canonical
 //! }
 //! for token in outcome.not_registered() { /* remove token */ }
-//! if let Some(retry) = outcome.retry(&message) {
+//! if let Some(retry) = outcome.retry() {
 //!     let delay = outcome.delay(0, &mut rand::rng());
 //!     /* schedule `retry` after `delay` in your job queue */
 //! }
@@ -39,8 +39,12 @@
 //! ```
 //!
 //! For FCM HTTP v1, [`FcmClient`] reads a service-account key file, keeps its access token
-//! fresh (one refresh at a time), and [`send_each`](FcmClient::send_each) sends one request
-//! per token over shared HTTP/2 connections, returning one [`Report`]; see its example.
+//! fresh (one refresh at a time), and [`send_multicast`](FcmClient::send_multicast) sends a
+//! [`Multicast`](gcm_proto::v1::Multicast) as one request per token over shared HTTP/2
+//! connections, returning one [`MulticastReport`] — or [`Stopped`] for a failure that
+//! concerns every message; see its example.
+//!
+//! Every public future is `Send`: spawn them, or await them in an axum handler.
 //!
 //! Each send is a `tracing` span (`gcm.send`) with the endpoint, the token count, the
 //! status and the counts of each fate; the API key never appears in it.
@@ -50,6 +54,7 @@
 mod client;
 mod connector;
 mod error;
+mod report;
 mod retry;
 mod v1;
 
@@ -59,7 +64,8 @@ pub use client::{
 };
 pub use connector::{DefaultConnector, Transport};
 pub use error::Error;
-pub use retry::{DEFAULT_MAX_ATTEMPTS, Report, RetryLoop, Sleeper, TokioSleep};
+pub use report::{MulticastReport, Problem, Report, Stopped};
+pub use retry::{DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, RetryLoop, Sleeper, TokioSleep};
 pub use v1::{Clock, DEFAULT_CONCURRENCY, FcmClient, V1Settings};
 
 pub use gcm_proto::{self, FCM_URL, GCM_HTTP_URL, GCM_URL, Gcm, Message, Outcome};

@@ -1,10 +1,11 @@
-//! An opt-in retry loop built only on `Client::send` and gcm-proto's outcome: send, wait
-//! what the outcome suggests, resend the tokens that need it, merge every attempt.
+//! An opt-in retry loop built only on the clients' sends and gcm-proto's outcome: send,
+//! wait what the outcome suggests, resend the recipients that need it, merge every attempt.
 
 use std::future::Future;
 use std::time::Duration;
 
-use gcm_proto::{Fate, Message, Outcome, RetryCause, v1};
+use gcm_proto::v1::Multicast;
+use gcm_proto::{Fate, Message, Outcome, RetryCause};
 use hyper_util::client::legacy::connect::Connect;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -12,6 +13,7 @@ use rand_core::Rng;
 
 use crate::client::Client;
 use crate::error::Error;
+use crate::report::{MulticastReport, Problem, Report, Stopped};
 use crate::v1::FcmClient;
 
 /// Waits before a retry. [`TokioSleep`] is the default; a closure
@@ -41,24 +43,10 @@ where
     }
 }
 
-/// What a retry loop ended with.
-#[derive(Debug)]
-pub struct Report {
-    /// Every attempt merged: successes and canonical ids from every attempt, not
-    /// registered, failed, and — as [`Outcome::to_retry`] — the tokens still pending when
-    /// the loop stopped. `outcome.retry(&message)` is the message to schedule for them.
-    pub outcome: Outcome,
-    /// How many requests were sent.
-    pub attempts: u32,
-    /// The error of the last attempt, if it failed: a fatal one (400, 401, …) stops the
-    /// loop at once; a transient one (transport, timeout) was retried until the limits.
-    pub error: Option<Error>,
-}
-
-/// Sends a message until every token has a final fate, or until `max_attempts` requests
-/// or the deadline. Between attempts it waits [`Outcome::delay`] (the server's
-/// `Retry-After`, else exponential backoff with jitter) and resends only the tokens that
-/// need it. Transport failures and timeouts are retried like a 5xx (set
+/// Sends a message until every token has a final fate, or until `max_attempts` requests,
+/// the deadline, or a delay longer than `max_delay`. Between attempts it waits
+/// [`Outcome::delay`] (the server's `Retry-After` as a lower bound, else exponential
+/// backoff with jitter and per-cause floors) and resends only the tokens that need it. Transport failures and timeouts are retried like a 5xx (set
 /// [`retry_transport_errors`](RetryLoop::retry_transport_errors) to `false` to stop on them,
 /// since the request may have reached the server).
 ///
@@ -68,6 +56,7 @@ pub struct Report {
 pub struct RetryLoop<R = StdRng, S = TokioSleep> {
     max_attempts: u32,
     deadline: Option<Duration>,
+    max_delay: Duration,
     retry_transport_errors: bool,
     rng: R,
     sleeper: S,
@@ -76,12 +65,16 @@ pub struct RetryLoop<R = StdRng, S = TokioSleep> {
 /// Default number of requests (the first send and 5 retries, as most GCM clients do).
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 6;
 
+/// Default longest single wait of a [`RetryLoop`].
+pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+
 impl RetryLoop {
     /// Six attempts, no deadline, a generator seeded from the OS, `tokio::time::sleep`.
     pub fn new() -> Self {
         Self {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             deadline: None,
+            max_delay: DEFAULT_MAX_DELAY,
             retry_transport_errors: true,
             rng: StdRng::from_rng(&mut rand::rng()),
             sleeper: TokioSleep,
@@ -119,6 +112,7 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
         RetryLoop {
             max_attempts: self.max_attempts,
             deadline: self.deadline,
+            max_delay: self.max_delay,
             retry_transport_errors: self.retry_transport_errors,
             rng,
             sleeper: self.sleeper,
@@ -130,10 +124,19 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
         RetryLoop {
             max_attempts: self.max_attempts,
             deadline: self.deadline,
+            max_delay: self.max_delay,
             retry_transport_errors: self.retry_transport_errors,
             rng: self.rng,
             sleeper,
         }
+    }
+
+    /// Never waits longer than this before one attempt (default 15 minutes): a longer
+    /// delay (a server's `Retry-After`, a backoff) ends the loop with the tokens pending
+    /// and the delay in the report, for the caller to schedule.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.max_delay = delay;
+        self
     }
 
     /// Runs the loop for `message` and returns one merged report.
@@ -141,112 +144,121 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
     where
         C: Connect + Clone + Send + Sync + 'static,
     {
-        let backoff = client.gcm().backoff();
-        let retry_transport_errors = self.retry_transport_errors;
-        let attempt = |pending: Message| async move {
-            match client.send(&pending).await {
-                Ok(outcome) => Step::Answered(outcome, None),
-                Err(error) if error.is_transient() && retry_transport_errors => {
-                    Step::Answered(not_sent(&pending, backoff), Some(error))
-                }
-                Err(error) => Step::Stop(None, error),
-            }
-        };
-        let unsent = || not_sent(message, backoff);
-        self.drive(message.clone(), attempt, |report| report.retry(message), unsent).await
-    }
-
-    /// Runs the loop for an FCM v1 fan-out (`messages`, e.g. one message per token) and
-    /// returns one merged report, in the order of `messages`. Each attempt resends only the
-    /// messages whose recipient still needs it. An error that is not transient (the key
-    /// refused, an answer without a JSON body) stops the loop, keeping what that attempt's
-    /// other messages learned.
-    pub async fn run_v1<C>(&mut self, client: &FcmClient<C>, messages: &[v1::Message]) -> Report
-    where
-        C: Connect + Clone + Send + Sync + 'static,
-    {
-        let retry_transport_errors = self.retry_transport_errors;
-        let attempt = |pending: Vec<v1::Message>| async move {
-            let Report { outcome, error, .. } = client.send_each(&pending).await;
-            match error {
-                Some(error) if !(error.is_transient() && retry_transport_errors) => Step::Stop(Some(outcome), error),
-                error => Step::Answered(outcome, error),
-            }
-        };
-        let unsent = || client.fcm().outcome(messages, Vec::new());
-        self.drive(messages.to_vec(), attempt, |report| report.retry_v1(messages), unsent).await
-    }
-
-    /// The loop itself: `attempt` sends what is pending, `next` says what the merged
-    /// report still needs, `unsent` is the report of a first attempt that got no answer.
-    async fn drive<P, A, F>(
-        &mut self,
-        first: P,
-        mut attempt: A,
-        next: impl Fn(&Outcome) -> Option<P>,
-        unsent: impl FnOnce() -> Outcome,
-    ) -> Report
-    where
-        A: FnMut(P) -> F,
-        F: Future<Output = Step>,
-    {
         let started = tokio::time::Instant::now();
+        let backoff = client.gcm().backoff();
         let mut merged: Option<Outcome> = None;
-        let mut pending = first;
+        let mut pending = message.clone();
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let step = attempt(pending).await;
-            let (outcome, error) = match step {
-                Step::Answered(outcome, error) => (outcome, error),
-                Step::Stop(answered, error) => {
-                    // Recipients keep what earlier attempts and this one told; with no
-                    // answer at all, every one of them is still pending.
-                    let outcome = match (merged, answered) {
-                        (Some(earlier), Some(answered)) => merged_with(earlier, answered),
-                        (Some(earlier), None) => earlier,
-                        (None, Some(answered)) => answered,
-                        (None, None) => unsent(),
-                    };
-                    return Report { outcome, attempts, error: Some(error) };
+            let (outcome, error) = match client.send(&pending).await {
+                Ok(outcome) => (outcome, None),
+                Err(error) if error.is_retryable() && self.retry_transport_errors => {
+                    (Outcome::for_all(&pending, Fate::Retry(RetryCause::Unanswered), backoff), Some(error))
+                }
+                Err(error) => {
+                    // Recipients keep what earlier attempts told; with no answer at all,
+                    // every one of them is still pending.
+                    let outcome = merged
+                        .unwrap_or_else(|| Outcome::for_all(message, Fate::Retry(RetryCause::Unanswered), backoff));
+                    return Report { outcome, attempts, error: Some(error), next_delay: None };
                 }
             };
-            let report = match merged.take() {
-                Some(earlier) => merged_with(earlier, outcome),
+            let outcome = match merged.take() {
+                Some(mut earlier) => {
+                    earlier.merge(outcome);
+                    earlier
+                }
                 None => outcome,
             };
-            let Some(retry) = next(&report) else {
-                return Report { outcome: report, attempts, error };
+            let Some(retry) = outcome.retry() else {
+                return Report { outcome, attempts, error, next_delay: None };
             };
-            let delay = report.delay(attempts - 1, &mut self.rng);
-            let out_of_time = self.deadline.is_some_and(|deadline| started.elapsed() + delay > deadline);
-            if attempts >= self.max_attempts || out_of_time {
-                tracing::debug!(attempts, "gcm retry loop gave up");
-                return Report { outcome: report, attempts, error };
+            let delay = outcome.delay(attempts - 1, &mut self.rng);
+            if self.gives_up(started, attempts, delay) {
+                return Report { outcome, attempts, error, next_delay: Some(delay) };
             }
             tracing::debug!(attempt = attempts, ?delay, "gcm retry scheduled");
             self.sleeper.sleep(delay).await;
-            merged = Some(report);
+            merged = Some(outcome);
             pending = retry;
         }
     }
-}
 
-/// What one attempt of the loop gave.
-enum Step {
-    /// An outcome for what was sent (and the transient error that left some unanswered).
-    Answered(Outcome, Option<Error>),
-    /// A fatal error: stop with what earlier attempts learned, and this one's answers for
-    /// the rest of what it sent, if any.
-    Stop(Option<Outcome>, Error),
-}
+    /// Runs the loop for an FCM v1 multicast and returns one merged report, in token
+    /// order. Each round resends only the messages that need it and may succeed: a
+    /// message whose answer could not be read (a 200 without `name`, an unexpected
+    /// status) stays pending with its error and is not resent, whatever its neighbours
+    /// got. A failure that concerns every message ([`Stopped`]) ends the loop at once when
+    /// it is not retryable (credentials refused), keeping what earlier rounds learned.
+    pub async fn run_multicast<C>(
+        &mut self,
+        client: &FcmClient<C>,
+        multicast: &Multicast,
+    ) -> Result<MulticastReport, Stopped>
+    where
+        C: Connect + Clone + Send + Sync + 'static,
+    {
+        let started = tokio::time::Instant::now();
+        let mut merged: Option<MulticastReport> = None;
+        let mut pending = multicast.clone();
+        let mut positions: Vec<usize> = (0..multicast.tokens().len()).collect();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (report, systemic) = match client.send_multicast(&pending).await {
+                Ok(report) => (report, None),
+                Err(stopped) => {
+                    let (error, report) = stopped.into_parts();
+                    (report, Some(error))
+                }
+            };
+            let mut report = match merged.take() {
+                Some(mut earlier) => {
+                    earlier.absorb(&positions, report);
+                    earlier
+                }
+                None => report,
+            };
+            report.attempts = attempts;
+            let finish = |report: MulticastReport, systemic: Option<Error>| match systemic {
+                Some(error) => Err(Stopped::new(error, report)),
+                None => Ok(report),
+            };
+            let retryable = |error: &Error| error.is_retryable() && self.retry_transport_errors;
+            if systemic.as_ref().is_some_and(|error| !retryable(error)) {
+                return finish(report, systemic);
+            }
+            let next = report.outcome.retry_where(|position, _| match report.problems.get(&position) {
+                Some(Problem::Error(error)) => retryable(error),
+                _ => true,
+            });
+            let Some((retry, retry_positions)) = next else {
+                return finish(report, systemic);
+            };
+            let delay = report.outcome.delay(attempts - 1, &mut self.rng);
+            if self.gives_up(started, attempts, delay) {
+                report.next_delay = Some(delay);
+                return finish(report, systemic);
+            }
+            tracing::debug!(attempt = attempts, ?delay, messages = retry_positions.len(), "fcm retry scheduled");
+            self.sleeper.sleep(delay).await;
+            merged = Some(report);
+            pending = retry;
+            positions = retry_positions;
+        }
+    }
 
-fn merged_with(mut earlier: Outcome, later: Outcome) -> Outcome {
-    earlier.merge(later);
-    earlier
-}
-
-/// The outcome of an attempt that got no answer: every recipient still pending.
-fn not_sent(message: &Message, backoff: gcm_proto::Backoff) -> Outcome {
-    Outcome::for_all(message, Fate::Retry(RetryCause::Unanswered), backoff)
+    /// True when waiting `delay` before attempt `attempts + 1` breaks a limit.
+    fn gives_up(&self, started: tokio::time::Instant, attempts: u32, delay: Duration) -> bool {
+        let past_deadline = self.deadline.is_some_and(|deadline| {
+            // A huge Retry-After must not overflow: past the deadline either way.
+            started.elapsed().checked_add(delay).is_none_or(|end| end > deadline)
+        });
+        let gives_up = attempts >= self.max_attempts || delay > self.max_delay || past_deadline;
+        if gives_up {
+            tracing::debug!(attempts, ?delay, "retry loop gave up with recipients pending");
+        }
+        gives_up
+    }
 }

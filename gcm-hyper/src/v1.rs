@@ -1,14 +1,18 @@
 //! The FCM HTTP v1 client: keeps a service account's access token fresh (one refresh at a
-//! time), sends one request per message over HTTP/2 with bounded concurrency, and folds
-//! the replies into one [`Report`]. All protocol logic is gcm-proto's.
+//! time), sends a multicast as one request per token over HTTP/2 with bounded
+//! concurrency, and folds the replies into one [`MulticastReport`]. All protocol logic is
+//! gcm-proto's.
 
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use std::collections::BTreeMap;
+
 use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use gcm_proto::ResponseError;
 use gcm_proto::oauth::{AccessToken, ServiceAccountKey, TokenCache, decode_token_response};
-use gcm_proto::v1::{Fcm, Message, Reply};
+use gcm_proto::v1::{Fcm, Message, Multicast, Reply, Template};
 use http::Response;
 use hyper_util::client::legacy::connect::Connect;
 use tokio::sync::Mutex;
@@ -17,7 +21,14 @@ use tracing::Instrument;
 use crate::client::{Builder, HttpClient, Limits, exchange};
 use crate::connector::DefaultConnector;
 use crate::error::Error;
-use crate::retry::Report;
+use crate::report::{MulticastReport, Problem, Stopped};
+
+/// What one request carries: a whole message, or one token of a multicast's template.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Message(&'a Message),
+    Token(&'a Template, &'a str),
+}
 
 /// Default number of v1 requests in flight per fan-out (Google's HTTP/2 endpoints allow
 /// 100 concurrent streams per connection).
@@ -53,7 +64,7 @@ impl V1Settings {
 }
 
 impl Builder<V1Settings> {
-    /// At most this many requests in flight per [`send_each`](FcmClient::send_each)
+    /// At most this many requests in flight per [`send_multicast`](FcmClient::send_multicast)
     /// (default 100, at least 1).
     pub fn concurrency(mut self, requests: usize) -> Self {
         self.protocol.concurrency = requests.max(1);
@@ -86,7 +97,7 @@ impl Builder<V1Settings> {
 ///
 /// ```
 /// use gcm_hyper::FcmClient;
-/// use gcm_hyper::gcm_proto::v1::Message;
+/// use gcm_hyper::gcm_proto::v1::Multicast;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -95,9 +106,14 @@ impl Builder<V1Settings> {
 /// // The key file Firebase hands out (here the mock's, whose token_uri is the mock).
 /// let client = FcmClient::from_service_account(&key_file)?
 ///     .base_url(&mock.v1_base_url())?; // in production: leave the default
-/// let messages = Message::token("").data("kind", "sync").fan_out(["token-1", "token-2"]);
-/// let report = client.send_each(&messages).await;
+/// let multicast = Multicast::new(["token-1", "token-2"]).data("kind", "sync");
+/// // Err only for what concerns every message: credentials refused, no route.
+/// let report = client.send_multicast(&multicast).await?;
 /// assert_eq!(report.outcome.success().count(), 2);
+/// if let Some(retry) = report.outcome.retry() {
+///     let delay = report.outcome.delay(0, &mut rand::rng());
+///     /* schedule `retry` (a Multicast, serializable) after `delay` */
+/// }
 /// # Ok(())
 /// # }
 /// ```
@@ -193,73 +209,97 @@ where
     /// the message sent once more. Never sleeps, never retries otherwise.
     pub async fn send(&self, message: &Message) -> Result<Reply, Error> {
         let span = tracing::debug_span!("fcm.send", url = %self.inner.fcm.send_url());
-        self.send_one(message).instrument(span).await
+        self.send_one(Body::Message(message)).instrument(span).await
     }
 
-    /// Sends each message (one request each, at most the configured number in flight over
-    /// shared HTTP/2 connections) and folds the replies into one report, in the order of
-    /// `messages`: what a legacy multicast's outcome was. A message whose request failed
-    /// is pending as [`RetryCause::Unanswered`](gcm_proto::RetryCause::Unanswered), and the
-    /// report keeps the first such error.
-    pub async fn send_each(&self, messages: &[Message]) -> Report {
-        let span = tracing::debug_span!("fcm.send_each", url = %self.inner.fcm.send_url(), messages = messages.len());
-        async {
-            // One token for the whole fan-out, or none: a refused key costs one request,
-            // not one per message.
-            if let Err(error) = self.access_token(None).await {
-                tracing::debug!(%error, "fcm fan-out without an access token");
-                return Report {
-                    outcome: self.inner.fcm.outcome(messages, Vec::new()),
-                    attempts: 1,
-                    error: Some(error),
-                };
+    /// Sends `multicast`'s content to each of its tokens (one request per token, the
+    /// content encoded once, at most the configured number in flight over shared HTTP/2
+    /// connections) and folds the replies into one report, in token order.
+    ///
+    /// Each message keeps its own fate, the server's detail and the error that left it
+    /// unanswered (`report.problems`). A failure that concerns every message — no access
+    /// token, credentials refused, or no connection to the endpoint for any message — is
+    /// [`Err(Stopped)`](Stopped): it is not a reason to retry each message, and the report
+    /// inside it keeps every message pending. Never sleeps, never retries (but a refused
+    /// access token is refreshed once and its message resent).
+    pub async fn send_multicast(&self, multicast: &Multicast) -> Result<MulticastReport, Stopped> {
+        let span = tracing::debug_span!(
+            "fcm.send_multicast",
+            url = %self.inner.fcm.send_url(),
+            tokens = multicast.tokens().len()
+        );
+        self.send_multicast_inner(multicast).instrument(span).await
+    }
+
+    async fn send_multicast_inner(&self, multicast: &Multicast) -> Result<MulticastReport, Stopped> {
+        // One token for the whole multicast, or none: a refused key costs one request,
+        // not one per message.
+        if let Err(error) = self.access_token(None).await {
+            tracing::debug!(%error, "fcm multicast without an access token");
+            let unsent = MulticastReport::new(self.inner.fcm.outcome(multicast, []), BTreeMap::new());
+            return Err(Stopped::new(error, unsent));
+        }
+        let template = Template::new(multicast.content());
+        let tokens = multicast.tokens();
+        let mut replies = vec![Reply::unanswered(); tokens.len()];
+        let mut problems = BTreeMap::new();
+        let mut answered = 0;
+        let mut in_flight = FuturesUnordered::new();
+        let mut queued = tokens.iter().enumerate();
+        loop {
+            while in_flight.len() < self.inner.concurrency {
+                let Some((index, token)) = queued.next() else { break };
+                let send = self.send_one(Body::Token(&template, token));
+                in_flight.push(async move { (index, send.await) });
             }
-            let mut replies = vec![Reply::unanswered(); messages.len()];
-            let mut first_error = None;
-            let mut answers = futures_util::stream::iter(messages.iter().enumerate())
-                .map(|(index, message)| async move { (index, self.send_one(message).await) })
-                .buffer_unordered(self.inner.concurrency);
-            while let Some((index, answer)) = answers.next().await {
-                match answer {
-                    Ok(reply) => {
-                        if let Some(slot) = replies.get_mut(index) {
-                            *slot = reply;
-                        }
+            let Some((index, answer)) = in_flight.next().await else { break };
+            match answer {
+                Ok(mut reply) => {
+                    answered += 1;
+                    if let Some(detail) = reply.detail.take() {
+                        problems.insert(index, Problem::Detail(detail));
                     }
-                    Err(error) => {
-                        tracing::debug!(%error, index, "fcm message unanswered");
-                        first_error.get_or_insert(error);
+                    if let Some(slot) = replies.get_mut(index) {
+                        *slot = reply;
                     }
                 }
+                Err(error) => {
+                    tracing::debug!(%error, index, "fcm message unanswered");
+                    problems.insert(index, Problem::Error(error));
+                }
             }
-            let outcome = self.inner.fcm.outcome(messages, replies);
-            tracing::debug!(
-                success = outcome.success().count(),
-                not_registered = outcome.not_registered().count(),
-                failed = outcome.failed().count(),
-                retry = outcome.to_retry().count(),
-                "fcm fan-out done"
-            );
-            Report { outcome, attempts: 1, error: first_error }
         }
-        .instrument(span)
-        .await
+        let report = MulticastReport::new(self.inner.fcm.outcome(multicast, replies), problems);
+        tracing::debug!(
+            success = report.outcome.success().count(),
+            not_registered = report.outcome.not_registered().count(),
+            failed = report.outcome.failed().count(),
+            retry = report.outcome.to_retry().count(),
+            "fcm multicast done"
+        );
+        match answered {
+            0 if !tokens.is_empty() => report.into_stopped_if_systemic(),
+            _ => Ok(report),
+        }
     }
 
-    async fn send_one(&self, message: &Message) -> Result<Reply, Error> {
+    async fn send_one(&self, body: Body<'_>) -> Result<Reply, Error> {
         let token = self.access_token(None).await?;
-        match self.exchange_one(message, &token).await {
+        match self.exchange_one(body, &token).await {
             Err(Error::Response(ResponseError::Authentication { .. })) => {
                 // Revoked or expired early: a new token, and one more try.
                 let token = self.access_token(Some(&token)).await?;
-                self.exchange_one(message, &token).await
+                self.exchange_one(body, &token).await
             }
             other => other,
         }
     }
 
-    async fn exchange_one(&self, message: &Message, token: &AccessToken) -> Result<Reply, Error> {
-        let request = self.inner.fcm.encode(message, token.secret())?;
+    async fn exchange_one(&self, body: Body<'_>, token: &AccessToken) -> Result<Reply, Error> {
+        let request = match body {
+            Body::Message(message) => self.inner.fcm.encode(message, token.secret())?,
+            Body::Token(template, to) => self.inner.fcm.encode_token(template, to, token.secret())?,
+        };
         let (parts, body) = exchange(&self.inner.http, request, self.inner.limits).await?;
         let reply = self.inner.fcm.decode_parts(parts.status, &parts.headers, &body, (self.inner.clock)());
         if let Ok(Reply { detail: Some(detail), .. }) = &reply {

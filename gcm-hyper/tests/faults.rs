@@ -116,7 +116,7 @@ async fn send_error(fault: Fault) -> Error {
 async fn a_reset_before_the_response_is_a_transport_error_that_may_have_been_delivered() {
     let error = send_error(Fault::ResetBeforeResponse).await;
     assert!(matches!(error, Error::Transport { connect: false, .. }), "{error:?}");
-    assert!(error.is_transient());
+    assert!(error.is_retryable());
     assert!(std::error::Error::source(&error).is_some());
 }
 
@@ -137,7 +137,7 @@ async fn a_content_length_shorter_than_the_json_gives_a_malformed_body() {
     let error = send_error(Fault::ShortContentLength).await;
     let Error::Response(ResponseError::Malformed { body, .. }) = &error else { panic!("{error:?}") };
     assert_eq!(body.as_bytes(), &OK_BODY.as_bytes()[..30]);
-    assert!(!error.is_transient(), "a malformed answer is not resent blindly");
+    assert!(!error.is_retryable(), "a malformed answer is not resent blindly");
 }
 
 #[tokio::test]

@@ -104,14 +104,14 @@ async fn gives_up_after_max_attempts_with_the_pending_tokens() {
     assert_eq!(delays.lock().unwrap().len(), 3);
     assert_eq!(report.outcome.to_retry().collect::<Vec<_>>(), [("never", &RetryCause::Error(ErrorCode::Unavailable))]);
     // What is left to schedule later: the same payload, only the pending token.
-    assert_eq!(report.outcome.retry(&message), Some(Message::multicast(["never"]).data("k", "v")));
+    assert_eq!(report.outcome.retry(), Some(Message::multicast(["never"]).data("k", "v")));
     assert_eq!(server.inbox().iter().filter(|d| d.token == "ok").count(), 1);
 }
 
 #[tokio::test]
 async fn a_deadline_stops_the_loop_before_a_wait_that_would_pass_it() {
     let server = mock(Scenario::default().token("never", TokenRule::new(Behaviour::Unavailable))).await;
-    let tiny = Backoff { initial: Duration::from_millis(10), max: Duration::from_secs(1) };
+    let tiny = Backoff { initial: Duration::from_millis(10), max: Duration::from_secs(1), ..Backoff::default() };
     let gcm = Gcm::new(KEY).unwrap().with_endpoint(&server.url()).unwrap().with_backoff(tiny);
     let client = Client::new(gcm).unwrap();
     let started = std::time::Instant::now();

@@ -106,7 +106,7 @@ async fn the_api_key_never_shows() {
 async fn the_private_key_assertions_and_access_tokens_never_show() {
     use gcm_hyper::FcmClient;
     use gcm_hyper::gcm_proto::oauth::ServiceAccountKey;
-    use gcm_hyper::gcm_proto::v1::{Fcm, Message as V1Message};
+    use gcm_hyper::gcm_proto::v1::{Fcm, Message as V1Message, Multicast};
 
     let (captured, _guard) = capture();
 
@@ -124,16 +124,19 @@ async fn the_private_key_assertions_and_access_tokens_never_show() {
     let fcm = Fcm::new("mock-project").unwrap().with_base_url(&mock.v1_base_url()).unwrap();
     let client = FcmClient::new(fcm.clone(), key.clone()).unwrap();
     shown.push(format!("{client:?}"));
-    let messages = V1Message::token("").fan_out(["a", "b"]);
-    shown.push(format!("{:?}", client.send_each(&messages).await));
+    let multicast = Multicast::new(["a", "b"]);
+    shown.push(format!("{:?}", client.send_multicast(&multicast).await));
+    let message = V1Message::token("a");
     mock.reset(); // the next send is refused with 401 and the token refreshed
-    shown.push(format!("{:?}", client.send(&messages[0]).await.unwrap()));
-    shown.push(format!("{:?}", fcm.encode(&messages[0], "ya29.mock.1.0123").unwrap()));
+    shown.push(format!("{:?}", client.send(&message).await.unwrap()));
+    shown.push(format!("{:?}", fcm.encode(&message, "ya29.mock.1.0123").unwrap()));
     // A key the mock does not know: the refusal, in both forms.
     let stranger = key_file.replace(&file["client_email"].as_str().unwrap().to_owned(), "stranger@example.com");
     let refused = FcmClient::new(fcm, ServiceAccountKey::from_json(&stranger).unwrap()).unwrap();
-    let error = refused.send(&messages[0]).await.unwrap_err();
+    let error = refused.send(&message).await.unwrap_err();
     shown.push(format!("{error:?} {error}"));
+    let stopped = refused.send_multicast(&multicast).await.unwrap_err();
+    shown.push(format!("{stopped:?} {stopped}"));
     shown.push(serde_json::to_string(&mock.requests()).unwrap());
     shown.push(serde_json::to_string(&mock.inbox()).unwrap());
     shown.push(String::from_utf8(captured.0.lock().unwrap().clone()).unwrap());
@@ -146,4 +149,43 @@ async fn the_private_key_assertions_and_access_tokens_never_show() {
         assert!(!text.contains(assertion_start), "a signed assertion leaked into: {text}");
         assert!(!text.contains("ya29.mock."), "an access token leaked into: {text}");
     }
+}
+
+/// Every public type that holds a key, an assertion, an access token or a proxy credential
+/// keeps it out of `Debug` and `Display`: gcm-proto's token errors, gcm-hyper's builder,
+/// gcm-mock's engine.
+#[test]
+fn debug_of_every_type_holding_a_secret_redacts_it() {
+    use gcm_hyper::gcm_proto::oauth::{ServiceAccountKey, decode_token_response};
+    use gcm_mock::{Engine, MOCK_SERVICE_ACCOUNT_JSON};
+
+    let now = std::time::SystemTime::now();
+    let mut shown = Vec::new();
+
+    // A token response that is malformed (expires_in as a string) but holds a token.
+    let body = r#"{"access_token":"ya29.leaked-token","expires_in":"3599","token_type":"Bearer"}"#;
+    let error = decode_token_response(&http::Response::new(body), now).unwrap_err();
+    shown.push(format!("{error:?} {error}"));
+
+    // A builder with a proxy that wants credentials (in the header and in the URL).
+    let authorization = http::HeaderValue::from_static("Basic c2VjcmV0LXByb3h5LXBhc3N3b3Jk");
+    let proxy: http::Uri = "http://user:secret-proxy-password@127.0.0.1:3128".parse().unwrap();
+    let builder = Client::builder(Gcm::new(SECRET).unwrap()).proxy_with_authorization(proxy, authorization);
+    shown.push(format!("{builder:?}"));
+
+    // The mock's engine, holding API keys and an access token it issued.
+    let mut engine = Engine::new(Scenario::default(), vec![SECRET.to_owned()]);
+    let key = ServiceAccountKey::from_json(MOCK_SERVICE_ACCOUNT_JSON).unwrap();
+    let issued = engine.handle(&key.token_request(now).unwrap(), 1);
+    let issued = String::from_utf8(issued.body().to_vec()).unwrap();
+    assert!(issued.contains("ya29.mock."), "the engine issued a token: {issued}");
+    shown.push(format!("{engine:?}"));
+
+    for text in &shown {
+        assert!(!text.contains("ya29."), "an access token leaked into: {text}");
+        assert!(!text.contains("c2VjcmV0"), "the proxy's authorization leaked into: {text}");
+        assert!(!text.contains("secret-proxy-password"), "the proxy URL's password leaked into: {text}");
+        assert!(!text.contains("very-secret"), "the API key leaked into: {text}");
+    }
+    assert!(shown[1].contains("127.0.0.1:3128"), "the proxy is still named: {}", shown[1]);
 }

@@ -59,7 +59,7 @@ async fn authentication_and_bad_request_errors() {
     let wrong = Client::new(Gcm::new("wrong").unwrap().with_endpoint(&server.url()).unwrap()).unwrap();
     let error = wrong.send(&Message::to("a")).await.unwrap_err();
     assert!(matches!(error, Error::Response(ResponseError::Authentication { .. })), "{error:?}");
-    assert!(!error.is_transient() && error.may_have_reached_server());
+    assert!(!error.is_retryable() && error.may_have_reached_server());
 
     let error = client(&server.url()).send(&Message::multicast(Vec::<String>::new())).await.unwrap_err();
     assert!(matches!(error, Error::Build(_)) && !error.may_have_reached_server());
@@ -86,7 +86,7 @@ async fn server_errors_with_both_retry_after_forms() {
         let outcome = client.send(&message).await.unwrap();
         assert_eq!(outcome.to_retry().map(|(_, c)| c.clone()).collect::<Vec<_>>(), vec![RetryCause::Status(status); 2]);
         assert_eq!(outcome.retry_after(), retry_after);
-        assert_eq!(outcome.retry(&message), Some(message.clone()));
+        assert_eq!(outcome.retry(), Some(message.clone()));
     }
     assert!(server.inbox().is_empty());
 }
@@ -115,8 +115,8 @@ async fn a_server_that_never_answers_times_out() {
     let gcm = Gcm::new(KEY).unwrap().with_endpoint(&format!("http://{addr}/gcm/send")).unwrap();
     let client = Client::builder(gcm).request_timeout(Duration::from_millis(200)).build().unwrap();
     let error = client.send(&Message::to("a")).await.unwrap_err();
-    assert!(matches!(error, Error::Timeout), "{error:?}");
-    assert!(error.is_transient() && error.may_have_reached_server());
+    assert!(matches!(error, Error::Timeout { .. }), "{error:?}");
+    assert!(error.is_retryable() && error.may_have_reached_server());
     holder.abort();
 }
 

@@ -42,7 +42,7 @@ async fn every_token_is_delivered_once_or_reported() {
         }
     }
     let server = MockServer::builder().api_key("soak").scenario(scenario).start().await.unwrap();
-    let tiny = Backoff { initial: Duration::from_millis(1), max: Duration::from_millis(10) };
+    let tiny = Backoff { initial: Duration::from_millis(1), max: Duration::from_millis(10), ..Backoff::default() };
     let client =
         Client::new(Gcm::new("soak").unwrap().with_endpoint(&server.url()).unwrap().with_backoff(tiny)).unwrap();
 

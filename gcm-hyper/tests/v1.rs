@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gcm_hyper::gcm_proto::oauth::{AuthError, ServiceAccountKey};
-use gcm_hyper::gcm_proto::v1::{Fcm, Message};
+use gcm_hyper::gcm_proto::v1::{Converted, Fcm, Message, Multicast};
 use gcm_hyper::gcm_proto::{ErrorCode, Fate, Priority, RetryCause};
-use gcm_hyper::{Error, FcmClient, RetryLoop};
+use gcm_hyper::{Error, FcmClient, Problem, RetryLoop};
 use gcm_mock::{Behaviour, MockServer, Scenario, TokenRule};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -48,10 +48,13 @@ async fn tokens_are_minted_once_and_refreshed_before_they_expire() {
     let client = client(&server);
 
     // 50 sends at once on an empty cache: one token request, the others wait for it.
-    let messages: Vec<Message> = (0..50).map(|i| one(&format!("t{i}"))).collect();
-    let report = client.send_each(&messages).await;
-    assert!(report.error.is_none(), "{:?}", report.error);
-    assert_eq!(report.outcome.success().count(), 50);
+    let sends = (0..50).map(|i| {
+        let client = client.clone();
+        tokio::spawn(async move { client.send(&one(&format!("t{i}"))).await })
+    });
+    for send in sends.collect::<Vec<_>>() {
+        assert!(matches!(send.await.unwrap().unwrap().fate, Fate::Delivered { .. }));
+    }
     assert_eq!(server.tokens_issued(), 1);
 
     // The token lives 3599 s and is refreshed 300 s before: still good at +3298 s…
@@ -104,11 +107,11 @@ async fn a_thousand_token_fan_out_over_http2_accounts_for_every_token() {
     }
     let server = mock(scenario).await;
     let client = client(&server);
-    let messages = Message::token("").data("kind", "sync").fan_out(expected.keys().cloned());
+    let multicast = Multicast::new(expected.keys()).data("kind", "sync");
 
     // One pass: every token in exactly one bucket.
-    let first = client.send_each(&messages).await;
-    assert!(first.error.is_none(), "{:?}", first.error);
+    let first = client.send_multicast(&multicast).await.unwrap();
+    assert!(first.errors().next().is_none());
     let outcome = &first.outcome;
     assert_eq!(outcome.len(), 1000);
     let counted = outcome.success().count()
@@ -126,10 +129,15 @@ async fn a_thousand_token_fan_out_over_http2_accounts_for_every_token() {
     server.reset();
     server.clear_inbox();
     let (delays, sleeper) = recorder();
-    let report = RetryLoop::new().rng(StdRng::seed_from_u64(7)).sleeper(sleeper).run_v1(&client, &messages).await;
-    assert!(report.error.is_none(), "{:?}", report.error);
+    let mut retry_loop = RetryLoop::new().rng(StdRng::seed_from_u64(7)).sleeper(sleeper);
+    let report = retry_loop.run_multicast(&client, &multicast).await.unwrap();
+    assert!(report.errors().next().is_none());
     assert_eq!(report.attempts, 3);
-    assert_eq!(delays.lock().unwrap().as_slice(), [Duration::from_secs(1), Duration::from_secs(1)]);
+    // The server's Retry-After (1 s) is the floor of each exponential window.
+    let delays = delays.lock().unwrap().clone();
+    assert_eq!(delays.len(), 2);
+    assert!(delays[0] >= Duration::from_secs(1) && delays[0] < Duration::from_millis(1500), "{delays:?}");
+    assert!(delays[1] >= Duration::from_millis(1500) && delays[1] < Duration::from_millis(2500), "{delays:?}");
     let mut got = BTreeMap::new();
     for (token, fate) in report.outcome.fates() {
         let bucket = match fate {
@@ -161,9 +169,11 @@ async fn each_v1_error_class_lands_in_its_bucket() {
         .token("hot", TokenRule::new(Behaviour::RateLimited).retry_after("60"));
     let server = mock(scenario).await;
     let tokens = ["ok", "gone", "bad", "other", "apns", "novel", "busy", "oops", "hot"];
-    let messages = Message::token("").fan_out(tokens);
-    let report = client(&server).send_each(&messages).await;
-    assert!(report.error.is_none());
+    let report = client(&server).send_multicast(&Multicast::new(tokens)).await.unwrap();
+    assert!(report.errors().next().is_none());
+    // The server's detail of each error reply is kept beside its fate, by position.
+    assert!(report.problems.get(&2).is_some_and(|p| matches!(p, Problem::Detail(d) if !d.is_empty())));
+    assert!(!report.problems.contains_key(&0));
     let outcome = report.outcome;
     assert_eq!(outcome.success().map(|(t, _)| t).collect::<Vec<_>>(), ["ok"]);
     assert!(outcome.success().all(|(_, id)| id.starts_with("projects/mock-project/messages/0:")));
@@ -187,8 +197,7 @@ async fn each_v1_error_class_lands_in_its_bucket() {
     );
     assert_eq!(outcome.rate_limited().map(|(t, _)| t).collect::<Vec<_>>(), ["hot"]);
     assert_eq!(outcome.retry_after(), Some(Duration::from_secs(60)));
-    let retry = outcome.retry_v1(&messages).unwrap();
-    assert_eq!(retry.iter().map(|m| m.target.recipient()).collect::<Vec<_>>(), ["busy", "oops", "hot"]);
+    assert_eq!(outcome.retry().unwrap().tokens(), ["busy", "oops", "hot"]);
 }
 
 #[tokio::test]
@@ -199,8 +208,8 @@ async fn a_legacy_message_is_sent_through_v1() {
         .collapse_key("inbox")
         .priority(Priority::High)
         .time_to_live(60);
-    let messages = Message::from_legacy(&legacy).unwrap();
-    let report = client(&server).send_each(&messages).await;
+    let Converted::Multicast(multicast) = Converted::from_legacy(&legacy).unwrap() else { panic!("a multicast") };
+    let report = client(&server).send_multicast(&multicast).await.unwrap();
     assert_eq!(report.outcome.success().map(|(t, _)| t).collect::<Vec<_>>(), ["a", "b"]);
     assert_eq!(report.outcome.not_registered().collect::<Vec<_>>(), ["gone"]);
     let inbox = server.inbox();
@@ -221,17 +230,51 @@ async fn a_key_the_server_does_not_know_gets_no_token_and_loses_no_message() {
     let stranger = ServiceAccountKey::from_json(&file.to_string()).unwrap();
     let fcm = Fcm::new("mock-project").unwrap().with_base_url(&server.v1_base_url()).unwrap();
     let client = FcmClient::new(fcm, stranger).unwrap();
-    let messages = Message::token("").fan_out(["a", "b"]);
-    let report = RetryLoop::new().run_v1(&client, &messages).await;
-    assert_eq!(report.attempts, 1, "a refused key is not retried");
+    let multicast = Multicast::new(["a", "b"]);
+    // A refused credential is not "retry every message": it is an error of its own type.
+    let stopped = RetryLoop::new().run_multicast(&client, &multicast).await.unwrap_err();
+    assert!(stopped.error().is_authentication());
     assert!(
-        matches!(&report.error, Some(Error::Auth(AuthError::TokenRefused { error, .. })) if error == "invalid_grant"),
+        matches!(stopped.error(), Error::Auth(AuthError::TokenRefused { error, .. }) if error == "invalid_grant"),
         "{:?}",
-        report.error
+        stopped.error()
     );
+    let report = stopped.report();
+    assert_eq!(report.attempts, 1, "a refused key is not retried");
+    assert!(!report.may_have_reached_server());
     assert_eq!(report.outcome.to_retry().filter(|(_, c)| **c == RetryCause::Unanswered).count(), 2);
+    assert_eq!(report.outcome.retry().unwrap().tokens(), ["a", "b"]);
     assert!(server.inbox().is_empty());
     let token_requests = server.requests().iter().filter(|r| r.path == "/token").count();
     assert_eq!(token_requests, 1, "one refused token request for the whole fan-out");
     assert!(!format!("{client:?}").contains("PRIVATE KEY"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_content_to_ten_thousand_tokens_is_delivered_once_each() {
+    let server = MockServer::builder()
+        .scenario(Scenario::default().token("t05000", TokenRule::new(Behaviour::NotRegistered)))
+        .start()
+        .await
+        .unwrap();
+    let key = ServiceAccountKey::from_json(server.service_account_json().unwrap()).unwrap();
+    let fcm = Fcm::new("mock-project").unwrap().with_base_url(&server.v1_base_url()).unwrap();
+    let client = FcmClient::new(fcm, key).unwrap();
+    let tokens: Vec<String> = (0..10_000).map(|i| format!("t{i:05}")).collect();
+    let multicast = Multicast::new(&tokens).data("blob", "p".repeat(1000));
+
+    let report = client.send_multicast(&multicast).await.unwrap();
+    assert_eq!(report.outcome.len(), 10_000);
+    assert_eq!(report.outcome.success().count(), 9_999);
+    assert_eq!(report.outcome.not_registered().collect::<Vec<_>>(), ["t05000"]);
+    assert_eq!(report.outcome.retry(), None);
+    // Each token got the one content, exactly once, in its own request.
+    let inbox = server.inbox();
+    assert_eq!(inbox.len(), 9_999);
+    assert!(inbox.iter().all(|delivery| delivery.data["blob"].as_str().map(str::len) == Some(1000)));
+    let mut delivered: Vec<&str> = inbox.iter().map(|delivery| delivery.token.as_str()).collect();
+    delivered.sort_unstable();
+    delivered.dedup();
+    assert_eq!(delivered.len(), 9_999);
+    assert_eq!(server.connections(), 1);
 }

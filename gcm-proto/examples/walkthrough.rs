@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {}", String::from_utf8_lossy(request.body()));
         println!("← HTTP {}", response.status());
         match gcm.decode(message, &response, SystemTime::now()) {
-            Ok(outcome) => report(&outcome, message, &mut rng),
+            Ok(outcome) => report(&outcome, &mut rng),
             Err(ResponseError::Authentication { .. }) => println!("  authentication failed: check the API key"),
             Err(error) => println!("  error: {error}"),
         }
@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn report(outcome: &Outcome, message: &Message, rng: &mut StdRng) {
+fn report(outcome: &Outcome, rng: &mut StdRng) {
     for (token, message_id) in outcome.success() {
         println!("  delivered     {token} → message id {message_id}");
     }
@@ -58,7 +58,7 @@ fn report(outcome: &Outcome, message: &Message, rng: &mut StdRng) {
     for (token, code) in outcome.failed() {
         println!("  failed        {token}: {code} (do not retry)");
     }
-    if let Some(retry) = outcome.retry(message) {
+    if let Some(retry) = outcome.retry() {
         let delay = outcome.delay(0, rng);
         println!("  retry         {:?} after {delay:.1?} (schedule it in your job queue)", retry.tokens());
     }

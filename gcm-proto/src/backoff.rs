@@ -7,34 +7,77 @@ use http::HeaderValue;
 use rand_core::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::error::ErrorKind;
+use crate::outcome::RetryCause;
+
 /// Exponential backoff with jitter: before retry `attempt` (0 for the first retry) wait
 /// `initial × 2^attempt − initial/2 + U[0, initial)`, where `initial × 2^attempt` is capped
 /// at `max`. With the default one second that is [0.5, 1.5) s, then [1.5, 2.5) s,
 /// [3.5, 4.5) s… as in the Python gcm-client, plus a cap.
+///
+/// When the server sent no `Retry-After`, a floor per cause comes on top of that window
+/// ([`Outcome::delay`](crate::Outcome::delay)): FCM asks for at least 60 s before
+/// retrying a quota error and 10 s after `UNAVAILABLE` or `INTERNAL`
+/// ([`Backoff::fcm_v1`]). The legacy default has no floors, as the seed had none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Backoff {
     /// The base delay and the width of the jitter window.
     pub initial: Duration,
     /// The largest `initial × 2^attempt` before jitter.
     pub max: Duration,
+    /// Added before a retry of a recipient that hit a rate limit or quota (429,
+    /// `QUOTA_EXCEEDED`, `DeviceMessageRateExceeded`…) when no `Retry-After` came.
+    #[serde(default)]
+    pub rate_limited_floor: Duration,
+    /// Added before a retry of a recipient that got a server error (`UNAVAILABLE`,
+    /// `INTERNAL`, a 5xx) when no `Retry-After` came.
+    #[serde(default)]
+    pub server_error_floor: Duration,
 }
 
 impl Default for Backoff {
-    /// One second, doubling up to 1024 seconds (17 minutes).
+    /// One second, doubling up to 1024 seconds (17 minutes), no floors: the legacy
+    /// protocol's rules.
     fn default() -> Self {
-        Self { initial: Duration::from_secs(1), max: Duration::from_secs(1024) }
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(1024),
+            rate_limited_floor: Duration::ZERO,
+            server_error_floor: Duration::ZERO,
+        }
     }
 }
 
 impl Backoff {
-    /// The delay before retry number `attempt` (0 for the first retry). The same generator
-    /// state gives the same delay.
+    /// FCM HTTP v1's rules: the default window, plus at least 60 s after a quota error and
+    /// 10 s after `UNAVAILABLE`, `INTERNAL` or a 5xx without `Retry-After`.
+    pub fn fcm_v1() -> Self {
+        Self {
+            rate_limited_floor: Duration::from_secs(60),
+            server_error_floor: Duration::from_secs(10),
+            ..Self::default()
+        }
+    }
+
+    /// The delay before retry number `attempt` (0 for the first retry), without floors.
+    /// The same generator state gives the same delay.
     pub fn delay<R: Rng + ?Sized>(&self, attempt: u32, rng: &mut R) -> Duration {
         let initial = self.initial.as_nanos();
         let doubled = initial.saturating_mul(1u128.checked_shl(attempt).unwrap_or(u128::MAX));
         let base = doubled.min(self.max.as_nanos().max(initial));
         let jitter = (u128::from(rng.next_u64()) * initial) >> 64;
         duration_from_nanos(base - initial / 2 + jitter)
+    }
+
+    /// The floor for a retry with this cause (zero when none applies).
+    pub fn floor(&self, cause: &RetryCause) -> Duration {
+        match cause {
+            RetryCause::Error(code) if code.kind() == ErrorKind::RateLimited => self.rate_limited_floor,
+            RetryCause::Error(_) => self.server_error_floor,
+            RetryCause::Status(429) => self.rate_limited_floor,
+            RetryCause::Status(_) => self.server_error_floor,
+            RetryCause::Unanswered => Duration::ZERO,
+        }
     }
 }
 
@@ -96,8 +139,23 @@ mod tests {
     }
 
     #[test]
+    fn floors_follow_the_cause() {
+        use crate::ErrorCode;
+        let v1 = Backoff::fcm_v1();
+        let floor = |cause| v1.floor(&cause).as_secs();
+        assert_eq!(floor(RetryCause::Error(ErrorCode::QuotaExceeded)), 60);
+        assert_eq!(floor(RetryCause::Error(ErrorCode::ResourceExhausted)), 60);
+        assert_eq!(floor(RetryCause::Status(429)), 60);
+        assert_eq!(floor(RetryCause::Error(ErrorCode::Unavailable)), 10);
+        assert_eq!(floor(RetryCause::Error(ErrorCode::Internal)), 10);
+        assert_eq!(floor(RetryCause::Status(503)), 10);
+        assert_eq!(floor(RetryCause::Unanswered), 0);
+        assert_eq!(Backoff::default().floor(&RetryCause::Error(ErrorCode::QuotaExceeded)), Duration::ZERO);
+    }
+
+    #[test]
     fn zero_backoff_is_zero() {
-        let backoff = Backoff { initial: Duration::ZERO, max: Duration::ZERO };
+        let backoff = Backoff { initial: Duration::ZERO, max: Duration::ZERO, ..Backoff::default() };
         assert_eq!(backoff.delay(5, &mut Fixed(u64::MAX)), Duration::ZERO);
     }
 

@@ -53,7 +53,7 @@
 //! assert_eq!(outcome.failed().count(), 0);
 //!
 //! // Schedule the retry in your job queue: only tokD, after the server's Retry-After.
-//! let retry = outcome.retry(&message).expect("tokD needs a retry");
+//! let retry = outcome.retry().expect("tokD needs a retry"); // built from the outcome alone
 //! assert_eq!(retry.tokens(), ["tokD"]);
 //! let mut rng = Zero; // any rand_core generator: rand::rng(), a seeded ChaCha…
 //! assert_eq!(outcome.delay(0, &mut rng), Duration::from_secs(30));
@@ -96,7 +96,7 @@ pub use limits::{
     LimitViolation, MAX_PAYLOAD_BYTES, MAX_REGISTRATION_IDS, MAX_TIME_TO_LIVE, is_reserved_data_key, payload_size,
 };
 pub use message::{Format, Message, Notification, Options, Priority, Target};
-pub use outcome::{Fate, Outcome, RetryCause};
+pub use outcome::{Fate, Outcome, RetryCause, Retryable};
 pub use request::{CONTENT_TYPE_JSON, CONTENT_TYPE_PLAIN_TEXT, FCM_URL, GCM_HTTP_URL, GCM_URL, Gcm};
 
 /// Re-exported so that callers build requests and responses with the same `http` version.

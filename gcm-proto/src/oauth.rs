@@ -56,8 +56,9 @@ pub const ASSERTION_LIFETIME: Duration = Duration::from_secs(3600);
 pub const DEFAULT_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// What went wrong with a key, an assertion or a token response. Never contains the
-/// private key or a token.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// private key; `Debug` and `Display` never show a token response's body (it may hold an
+/// access token), only its length.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuthError {
     /// The service-account JSON is not valid JSON or lacks a field.
@@ -111,6 +112,29 @@ impl fmt::Display for AuthError {
                 Ok(())
             }
             Self::MalformedTokenResponse { reason, .. } => write!(f, "malformed token response: {reason}"),
+        }
+    }
+}
+
+impl fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidKeyFile(reason) => f.debug_tuple("InvalidKeyFile").field(reason).finish(),
+            Self::InvalidPrivateKey => f.write_str("InvalidPrivateKey"),
+            Self::InvalidTokenUri(uri) => f.debug_tuple("InvalidTokenUri").field(uri).finish(),
+            Self::Signing => f.write_str("Signing"),
+            Self::TokenRefused { status, error, description, body } => f
+                .debug_struct("TokenRefused")
+                .field("status", status)
+                .field("error", error)
+                .field("description", description)
+                .field("body", body)
+                .finish(),
+            Self::MalformedTokenResponse { reason, body } => f
+                .debug_struct("MalformedTokenResponse")
+                .field("reason", reason)
+                .field("body", &format_args!("<{} bytes, redacted>", body.as_bytes().len()))
+                .finish(),
         }
     }
 }

@@ -63,16 +63,45 @@ pub enum RetryCause {
     Unanswered,
 }
 
+/// What an [`Outcome`] answers, and so what its retry resends: a legacy
+/// [`Message`] or an FCM v1 [`Multicast`](crate::v1::Multicast). The outcome keeps it (without its recipient
+/// list), so that a retry is built from the outcome alone and can never be paired with the
+/// wrong payload.
+pub trait Retryable: Clone + sealed::Sealed {
+    /// The recipients, in request order, shared rather than copied.
+    fn recipients(&self) -> Arc<[String]>;
+    /// The same content to these recipients.
+    fn with_recipients(&self, recipients: Vec<String>) -> Self;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for crate::Message {}
+    impl Sealed for crate::v1::Multicast {}
+}
+
+impl Retryable for Message {
+    fn recipients(&self) -> Arc<[String]> {
+        self.shared_tokens()
+    }
+
+    fn with_recipients(&self, recipients: Vec<String>) -> Self {
+        self.with_tokens(recipients)
+    }
+}
+
 /// The outcome of a send, modelled on the Python gcm-client's `Result`: one [`Fate`] per
-/// recipient of the request, in request order, the server's `Retry-After`, and what a retry
-/// needs.
+/// recipient of the request, in request order, the server's `Retry-After`, and the
+/// message it answers, so that [`retry`](Outcome::retry) needs no argument.
 ///
 /// Outcomes of several attempts [`merge`](Outcome::merge) into one report in which nothing
 /// learned earlier (a success, a canonical id, a failure) is lost. A token listed twice in
 /// a request has two entries, as the server answers each position.
-#[derive(Clone, Default)]
-pub struct Outcome {
+#[derive(Clone)]
+pub struct Outcome<P: Retryable = Message> {
     multicast_id: Option<i64>,
+    /// What was sent, without its recipients (they are below): what a retry resends.
+    message: P,
     /// The request's recipients, shared with its message: `fates[i]` belongs to `recipients[i]`.
     recipients: Arc<[String]>,
     /// Recipients recorded or merged in later; their fates follow those of `recipients`.
@@ -82,28 +111,34 @@ pub struct Outcome {
     backoff: Backoff,
 }
 
-impl Outcome {
-    /// An outcome with no recipient yet, whose delays follow `backoff`.
-    pub fn new(backoff: Backoff) -> Self {
-        Self { backoff, ..Self::default() }
+impl<P: Retryable> Outcome<P> {
+    /// An outcome for `message` with no recipient yet (see [`record`](Outcome::record)),
+    /// whose delays follow `backoff`.
+    pub fn new(message: &P, backoff: Backoff) -> Self {
+        Self {
+            multicast_id: None,
+            message: message.with_recipients(Vec::new()),
+            recipients: Arc::from([]),
+            added: Vec::new(),
+            fates: Vec::new(),
+            retry_after: None,
+            backoff,
+        }
     }
 
     /// The same fate for every recipient of `message` (a 5xx, or a request that got no
     /// answer).
-    pub fn for_all(message: &Message, fate: Fate, backoff: Backoff) -> Self {
-        let recipients = message.shared_tokens();
-        Self { fates: vec![fate; recipients.len()], recipients, ..Self::new(backoff) }
+    pub fn for_all(message: &P, fate: Fate, backoff: Backoff) -> Self {
+        let recipients = message.recipients();
+        let fates = vec![fate; recipients.len()];
+        Self::from_fates(message, fates, backoff)
     }
 
     /// One fate per recipient of `message`, in order. The caller guarantees the lengths match.
-    pub(crate) fn from_fates(message: &Message, fates: Vec<Fate>, backoff: Backoff) -> Self {
-        Self::from_recipients(message.shared_tokens(), fates, backoff)
-    }
-
-    /// `fates[i]` for `recipients[i]`. The caller guarantees the lengths match.
-    pub(crate) fn from_recipients(recipients: Arc<[String]>, fates: Vec<Fate>, backoff: Backoff) -> Self {
+    pub(crate) fn from_fates(message: &P, fates: Vec<Fate>, backoff: Backoff) -> Self {
+        let recipients = message.recipients();
         debug_assert_eq!(fates.len(), recipients.len());
-        Self { recipients, fates, ..Self::new(backoff) }
+        Self { recipients, fates, ..Self::new(message, backoff) }
     }
 
     /// Appends a recipient's fate.
@@ -122,12 +157,12 @@ impl Outcome {
         self.multicast_id = multicast_id;
     }
 
-    /// Folds a later attempt's outcome into this one: each recipient waiting for a retry
-    /// takes its new fate (matched by token, in order); final fates (successes with their
-    /// canonical ids, not registered, failures) stay as they are; recipients this outcome
-    /// never named are appended. `Retry-After` becomes the later one's; the first
-    /// `multicast_id` is kept.
-    pub fn merge(&mut self, later: Outcome) {
+    /// Folds a later attempt's outcome (of [`retry`](Outcome::retry)) into this one: each
+    /// recipient waiting for a retry takes its new fate (matched by token, in order); final
+    /// fates (successes with their canonical ids, not registered, failures) stay as they
+    /// are; recipients this outcome never named are appended. `Retry-After` becomes the
+    /// later one's; the first `multicast_id` is kept.
+    pub fn merge(&mut self, later: Outcome<P>) {
         let mut appended = Vec::new();
         {
             let mut pending: HashMap<&str, VecDeque<usize>> = HashMap::new();
@@ -158,12 +193,26 @@ impl Outcome {
         self.multicast_id = self.multicast_id.or(later.multicast_id);
     }
 
+    /// Folds in the outcome of a retry built by [`retry_where`](Outcome::retry_where):
+    /// its `i`-th recipient answers position `positions[i]` here. A position whose fate is
+    /// already final keeps it. `Retry-After` becomes the later one's.
+    pub fn merge_at(&mut self, positions: &[usize], later: Outcome<P>) {
+        for (&position, fate) in positions.iter().zip(later.fates) {
+            if let Some(slot) = self.fates.get_mut(position).filter(|slot| !slot.is_final()) {
+                *slot = fate;
+            }
+        }
+        self.retry_after = later.retry_after;
+        self.multicast_id = self.multicast_id.or(later.multicast_id);
+    }
+
     /// The `multicast_id` of the (first) response, if it had one.
     pub fn multicast_id(&self) -> Option<i64> {
         self.multicast_id
     }
 
-    /// Every recipient's fate, in request order.
+    /// Every recipient's fate, in request order; the position in this order is the one
+    /// [`retry_where`](Outcome::retry_where) and [`merge_at`](Outcome::merge_at) use.
     pub fn fates(&self) -> impl Iterator<Item = (&str, &Fate)> {
         self.recipients.iter().chain(&self.added).map(String::as_str).zip(&self.fates)
     }
@@ -238,12 +287,23 @@ impl Outcome {
         self.fates.iter().any(|fate| !fate.is_final())
     }
 
-    /// The message to resend: `original`'s payload, options and format, to the recipients
-    /// that need a retry, in request order. `None` when nothing needs one.
-    pub fn retry(&self, original: &Message) -> Option<Message> {
-        let tokens: Vec<String> =
-            self.fates().filter(|(_, fate)| !fate.is_final()).map(|(token, _)| token.to_owned()).collect();
-        (!tokens.is_empty()).then(|| original.with_tokens(tokens))
+    /// What to resend: the message this outcome answers (payload, options, format), to the
+    /// recipients that need a retry, in request order. `None` when nothing needs one.
+    pub fn retry(&self) -> Option<P> {
+        self.retry_where(|_, _| true).map(|(message, _)| message)
+    }
+
+    /// Like [`retry`](Outcome::retry), to the pending recipients that `keep` selects (by
+    /// position and fate), with their positions: hand both to
+    /// [`merge_at`](Outcome::merge_at) with the retry's outcome.
+    pub fn retry_where(&self, mut keep: impl FnMut(usize, &Fate) -> bool) -> Option<(P, Vec<usize>)> {
+        let (positions, tokens): (Vec<usize>, Vec<String>) = self
+            .fates()
+            .enumerate()
+            .filter(|(position, (_, fate))| !fate.is_final() && keep(*position, fate))
+            .map(|(position, (token, _))| (position, token.to_owned()))
+            .unzip();
+        (!tokens.is_empty()).then(|| (self.message.with_recipients(tokens), positions))
     }
 
     /// The server's `Retry-After`, relative to the `now` the response was decoded with.
@@ -251,48 +311,61 @@ impl Outcome {
         self.retry_after
     }
 
-    /// How long to wait before retry number `attempt` (0 for the first retry): the server's
-    /// `Retry-After` if it sent one, else [`backoff`](Outcome::backoff).
+    /// How long to wait before retry number `attempt` (0 for the first retry).
+    ///
+    /// * With a `Retry-After`, the server's delay is a lower bound: the longer of it and
+    ///   the [`backoff`](Outcome::backoff) window, so that `Retry-After: 0` (or a date in
+    ///   the past) still backs off exponentially instead of retrying in a hot loop.
+    /// * Without one, the backoff window plus the largest floor among the pending
+    ///   recipients' causes ([`Backoff::floor`]): with FCM v1's defaults at least 60 s
+    ///   after a quota error, 10 s after a server error.
     pub fn delay<R: Rng + ?Sized>(&self, attempt: u32, rng: &mut R) -> Duration {
+        let backoff = self.backoff(attempt, rng);
         match self.retry_after {
-            Some(retry_after) => retry_after,
-            None => self.backoff(attempt, rng),
+            Some(retry_after) => retry_after.max(backoff),
+            None => {
+                let floor = self.to_retry().map(|(_, cause)| self.backoff.floor(cause)).max().unwrap_or_default();
+                floor.saturating_add(backoff)
+            }
         }
     }
 
-    /// Exponential backoff with jitter for retry number `attempt`; see [`Backoff`].
+    /// Exponential backoff with jitter for retry number `attempt`, without the floors;
+    /// see [`Backoff`].
     pub fn backoff<R: Rng + ?Sized>(&self, attempt: u32, rng: &mut R) -> Duration {
         self.backoff.delay(attempt, rng)
     }
 }
 
-impl PartialEq for Outcome {
+impl<P: Retryable + PartialEq> PartialEq for Outcome<P> {
     fn eq(&self, other: &Self) -> bool {
         self.multicast_id == other.multicast_id
             && self.retry_after == other.retry_after
             && self.backoff == other.backoff
+            && self.message == other.message
             && self.fates().eq(other.fates())
     }
 }
 
-impl Eq for Outcome {}
-
-impl fmt::Debug for Outcome {
+impl<P: Retryable + fmt::Debug> fmt::Debug for Outcome<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Outcome")
             .field("multicast_id", &self.multicast_id)
             .field("fates", &self.fates().collect::<Vec<_>>())
             .field("retry_after", &self.retry_after)
             .field("backoff", &self.backoff)
+            .field("message", &self.message)
             .finish()
     }
 }
 
-/// The serialized form: the fates as `[token, fate]` pairs in request order.
+/// The serialized form: the message without its recipients, and the fates as
+/// `[token, fate]` pairs in request order.
 #[derive(Serialize, Deserialize)]
-struct Stored<T> {
+struct Stored<M, T> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     multicast_id: Option<i64>,
+    message: M,
     fates: Vec<T>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retry_after: Option<Duration>,
@@ -300,10 +373,11 @@ struct Stored<T> {
     backoff: Backoff,
 }
 
-impl Serialize for Outcome {
+impl<P: Retryable + Serialize> Serialize for Outcome<P> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         Stored {
             multicast_id: self.multicast_id,
+            message: &self.message,
             fates: self.fates().collect(),
             retry_after: self.retry_after,
             backoff: self.backoff,
@@ -312,12 +386,13 @@ impl Serialize for Outcome {
     }
 }
 
-impl<'de> Deserialize<'de> for Outcome {
+impl<'de, P: Retryable + Deserialize<'de>> Deserialize<'de> for Outcome<P> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let stored = Stored::<(String, Fate)>::deserialize(deserializer)?;
+        let stored = Stored::<P, (String, Fate)>::deserialize(deserializer)?;
         let (recipients, fates): (Vec<String>, Vec<Fate>) = stored.fates.into_iter().unzip();
         Ok(Self {
             multicast_id: stored.multicast_id,
+            message: stored.message.with_recipients(Vec::new()),
             recipients: recipients.into(),
             added: Vec::new(),
             fates,
@@ -335,14 +410,18 @@ mod tests {
         Fate::Delivered { message_id: id.into(), canonical: canonical.map(Into::into) }
     }
 
+    fn empty() -> Outcome {
+        Outcome::new(&Message::multicast(Vec::<String>::new()), Backoff::default())
+    }
+
     #[test]
     fn merge_fills_retries_and_never_replaces_a_final_fate() {
-        let mut first = Outcome::default();
+        let mut first = empty();
         first.set_multicast_id(Some(7));
         first.record("a", delivered("1", Some("a2")));
         first.record("b", Fate::from_error(ErrorCode::Unavailable));
         first.record("c", Fate::NotRegistered);
-        let mut second = Outcome::default();
+        let mut second = empty();
         second.set_multicast_id(Some(8));
         second.record("b", delivered("2", None));
         second.record("a", Fate::from_error(ErrorCode::Unavailable)); // a stray word on a final token
@@ -359,15 +438,14 @@ mod tests {
 
     #[test]
     fn a_token_listed_twice_is_matched_position_by_position() {
-        let mut first = Outcome::default();
+        let mut first = empty();
         first.record("a", Fate::from_error(ErrorCode::Unavailable));
         first.record("a", Fate::from_error(ErrorCode::Unavailable));
-        let mut second = Outcome::default();
+        let mut second = empty();
         second.record("a", delivered("1", None));
         first.merge(second);
         assert_eq!(first.fates().map(|(_, f)| f.is_final()).collect::<Vec<_>>(), [true, false]);
-        let message = Message::multicast(["a", "a"]);
-        assert_eq!(first.retry(&message).map(|m| m.tokens().len()), Some(1));
+        assert_eq!(first.retry().map(|m| m.tokens().len()), Some(1));
         // Stored and read back, it is the same outcome.
         let text = serde_json::to_string(&first).unwrap();
         assert_eq!(serde_json::from_str::<Outcome>(&text).unwrap(), first);
@@ -376,18 +454,18 @@ mod tests {
     #[test]
     fn retry_keeps_request_order_and_the_payload() {
         let message = Message::multicast(["c", "a", "b"]).data("k", "v");
-        let mut outcome = Outcome::default();
+        let mut outcome = Outcome::new(&message, Backoff::default());
         outcome.record("c", Fate::from_error(ErrorCode::DeviceMessageRateExceeded));
         outcome.record("a", Fate::from_error(ErrorCode::InternalServerError));
         outcome.record("b", delivered("1", None));
-        let retry = outcome.retry(&message).expect("a retry");
+        let retry = outcome.retry().expect("a retry");
         assert_eq!(retry.tokens(), ["c", "a"]);
         assert_eq!(retry.data, message.data);
         assert_eq!(outcome.rate_limited().collect::<Vec<_>>(), [("c", &ErrorCode::DeviceMessageRateExceeded)]);
-        let mut later = Outcome::default();
+        let mut later = empty();
         later.record("c", delivered("2", None));
         later.record("a", delivered("3", None));
         outcome.merge(later);
-        assert_eq!(outcome.retry(&message), None);
+        assert_eq!(outcome.retry(), None);
     }
 }

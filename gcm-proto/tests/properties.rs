@@ -82,7 +82,7 @@ proptest! {
         }
         // The retry message holds exactly the retry bucket, in order.
         let retry: Vec<String> =
-            outcome.retry(&message).map(|m| m.tokens().iter().map(|t| t.to_string()).collect()).unwrap_or_default();
+            outcome.retry().map(|m| m.tokens().iter().map(|t| t.to_string()).collect()).unwrap_or_default();
         prop_assert_eq!(&retry, &buckets[3]);
     }
 
@@ -97,7 +97,7 @@ proptest! {
         let mut known_canonical = owned(&mut report.canonical());
         let mut known_success = owned(&mut report.success());
         for results in later {
-            let Some(retry) = report.retry(&message) else { break };
+            let Some(retry) = report.retry() else { break };
             let attempt = decode_ok(&retry, &results[..retry.tokens().len()]);
             known_canonical.extend(owned(&mut attempt.canonical()));
             known_success.extend(owned(&mut attempt.success()));

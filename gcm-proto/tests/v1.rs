@@ -3,8 +3,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gcm_proto::v1::{AndroidPriority, ApnsConfig, Fcm, Message, Reply, Target};
-use gcm_proto::{ErrorCode, Fate, Notification as LegacyNotification, Priority, ResponseError, RetryCause};
+use gcm_proto::v1::{
+    AndroidPriority, ApnsConfig, Content, Converted, Fcm, Message, Multicast, Reply, Target, Template,
+};
+use gcm_proto::{
+    Backoff, ErrorCode, Fate, Notification as LegacyNotification, Outcome, Priority, ResponseError, RetryCause,
+};
 
 const NOW: u64 = 1_700_000_000;
 
@@ -160,35 +164,141 @@ fn a_refused_access_token_is_an_authentication_error() {
 }
 
 #[test]
-fn a_fan_out_folds_into_one_outcome_and_retries_by_message() {
-    let messages = Message::token("").data("k", "v").fan_out(["a", "b", "c", "d"]);
+fn a_multicast_folds_into_one_outcome_whose_retry_needs_no_argument() {
+    let multicast = Multicast::new(["a", "b", "c", "d"]).data("k", "v");
     let ok = reply(200, &[], r#"{"name":"projects/p/messages/1"}"#).unwrap();
     let gone = reply(404, &[], &fcm_error(404, "NOT_FOUND", "x", "UNREGISTERED")).unwrap();
     let busy = reply(503, &[("retry-after", "7")], &fcm_error(503, "UNAVAILABLE", "x", "UNAVAILABLE")).unwrap();
-    let outcome = fcm().outcome(&messages, vec![ok, gone, busy, Reply::unanswered()]);
+    let outcome = fcm().outcome(&multicast, vec![ok, gone, busy, Reply::unanswered()]);
     assert_eq!(outcome.len(), 4);
     assert_eq!(outcome.success().collect::<Vec<_>>(), [("a", "projects/p/messages/1")]);
     assert_eq!(outcome.not_registered().collect::<Vec<_>>(), ["b"]);
     assert_eq!(outcome.retry_after(), Some(Duration::from_secs(7)));
-    let retry = outcome.retry_v1(&messages).unwrap();
-    assert_eq!(
-        retry.iter().map(|m| m.target.clone()).collect::<Vec<_>>(),
-        [Target::Token("c".into()), Target::Token("d".into())]
-    );
-    assert_eq!(retry[0].data, messages[0].data);
+    let retry = outcome.retry().unwrap();
+    assert_eq!(retry.tokens(), ["c", "d"]);
+    assert_eq!(retry.content(), multicast.content());
 
     // The retry's outcome merges in; nothing learned before is lost.
     let mut merged = outcome;
     let ok2 = reply(200, &[], r#"{"name":"projects/p/messages/2"}"#).unwrap();
-    let ok3 = reply(200, &[], r#"{"name":"projects/p/messages/3"}"#).unwrap();
-    merged.merge(fcm().outcome(&retry, vec![ok2, ok3]));
-    assert_eq!(merged.success().count(), 3);
+    merged.merge(fcm().outcome(&retry, vec![ok2])); // "d" got no answer this time
+    assert_eq!(merged.success().count(), 2);
     assert_eq!(merged.not_registered().count(), 1);
-    assert_eq!(merged.retry_v1(&messages), None);
+    // The message still pending is the one the merged outcome resends, and only it.
+    let again = merged.retry().expect("d is still pending");
+    assert_eq!(again.tokens(), ["d"]);
+    assert_eq!(again.content(), multicast.content());
+
+    // Stored and read back (a job queue, another process), it resends the same.
+    let text = serde_json::to_string(&merged).unwrap();
+    let stored: Outcome<Multicast> = serde_json::from_str(&text).unwrap();
+    assert_eq!(stored, merged);
+    assert_eq!(stored.retry(), Some(again));
+    // The stored form keeps one copy of the content, not one per token.
+    assert_eq!(text.matches(r#""k":"v""#).count(), 1, "{text}");
 }
 
 #[test]
-fn a_legacy_multicast_becomes_one_v1_message_per_token() {
+fn a_retry_of_chosen_positions_merges_back_into_those_positions() {
+    // The same token twice: position 1 is not to be resent, position 3 is.
+    let multicast = Multicast::new(["a", "x", "b", "x"]);
+    let outcome = fcm().outcome(&multicast, vec![Reply::unanswered(); 4]);
+    let (retry, positions) = outcome.retry_where(|position, _| position != 1).unwrap();
+    assert_eq!(retry.tokens(), ["a", "b", "x"]);
+    assert_eq!(positions, [0, 2, 3]);
+    let ok = reply(200, &[], r#"{"name":"projects/p/messages/1"}"#).unwrap();
+    let mut merged = outcome.clone();
+    merged.merge_at(&positions, fcm().outcome(&retry, vec![ok.clone(), ok.clone(), ok]));
+    let finals: Vec<bool> = merged.fates().map(|(_, fate)| fate.is_final()).collect();
+    assert_eq!(finals, [true, false, true, true]);
+    assert_eq!(merged.retry().unwrap().tokens(), ["x"]);
+}
+
+#[test]
+fn a_multicast_template_gives_the_bytes_of_each_message() {
+    let mut apns = ApnsConfig::default();
+    apns.headers.insert("apns-priority".into(), "10".into());
+    let contents = [
+        Multicast::new(["t"]),
+        Multicast::new(["t"]).validate_only(true),
+        Multicast::new(["t"]).data("k", "v").android_ttl(60).apns(apns).analytics_label("l").validate_only(true),
+        Multicast::new(["t"]).notification(gcm_proto::v1::Notification::new("\"Hi\"", "\u{e9}\n")),
+    ];
+    for multicast in contents {
+        let template = Template::new(multicast.content());
+        for token in ["tokA", "", "with \"quotes\" and \\ and \u{1}", "\u{1F600}"] {
+            let message = Message::new(Target::Token(token.into()), multicast.content().clone());
+            let expected = fcm().encode(&message, "ya29.t").unwrap();
+            let spliced = fcm().encode_token(&template, token, "ya29.t").unwrap();
+            assert_eq!(std::str::from_utf8(spliced.body()).unwrap(), std::str::from_utf8(expected.body()).unwrap());
+            assert_eq!(spliced.headers(), expected.headers());
+        }
+    }
+    assert_eq!(Template::new(&Content::new()).body("tokA"), br#"{"message":{"token":"tokA"}}"#.to_vec());
+}
+
+#[test]
+fn quota_and_server_errors_wait_their_floor_without_retry_after() {
+    let multicast = Multicast::new(["t"]);
+    let delay = |reply: Reply, attempt| fcm().outcome(&multicast, vec![reply]).delay(attempt, &mut Zero);
+    let quota = || reply(429, &[], &fcm_error(429, "RESOURCE_EXHAUSTED", "x", "QUOTA_EXCEEDED")).unwrap();
+    let unavailable = || reply(503, &[], &fcm_error(503, "UNAVAILABLE", "x", "UNAVAILABLE")).unwrap();
+    let internal = || reply(500, &[], &fcm_error(500, "INTERNAL", "x", "INTERNAL")).unwrap();
+    let html_502 = || reply(502, &[], "<html>bad gateway</html>").unwrap();
+    // At least 60 s (10 s), plus the exponential window (0.5 s at attempt 0 with a zero draw).
+    assert_eq!(delay(quota(), 0), Duration::from_millis(60_500));
+    assert_eq!(delay(quota(), 2), Duration::from_millis(63_500));
+    assert_eq!(delay(unavailable(), 0), Duration::from_millis(10_500));
+    assert_eq!(delay(internal(), 0), Duration::from_millis(10_500));
+    assert_eq!(delay(html_502(), 0), Duration::from_millis(10_500));
+    // A transport failure has no floor.
+    assert_eq!(delay(Reply::unanswered(), 0), Duration::from_millis(500));
+    // A Retry-After wins over the floor; it is a lower bound for the backoff.
+    let told = reply(429, &[("retry-after", "5")], &fcm_error(429, "RESOURCE_EXHAUSTED", "x", "QUOTA_EXCEEDED"));
+    assert_eq!(delay(told.unwrap(), 0), Duration::from_secs(5));
+    // The floors are the sender's to change.
+    let custom = Backoff { rate_limited_floor: Duration::from_secs(120), ..Backoff::fcm_v1() };
+    let outcome = fcm().with_backoff(custom).outcome(&multicast, vec![quota()]);
+    assert_eq!(outcome.delay(0, &mut Zero), Duration::from_millis(120_500));
+}
+
+#[test]
+fn a_retry_after_of_zero_still_backs_off_exponentially() {
+    let multicast = Multicast::new(["t"]);
+    let zero = || reply(503, &[("retry-after", "0")], "").unwrap();
+    let delays: Vec<u128> =
+        (0..5).map(|attempt| fcm().outcome(&multicast, vec![zero()]).delay(attempt, &mut Zero).as_millis()).collect();
+    assert_eq!(delays, [500, 1500, 3500, 7500, 15_500]);
+}
+
+#[test]
+fn quota_failure_and_bad_request_details_are_kept() {
+    let body = r#"{"error":{"code":429,"message":"Quota exceeded.","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"QUOTA_EXCEEDED"},{"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"subject":"device_message_rate","description":"Device message rate exceeded."}]}]}}"#;
+    assert_eq!(
+        reply(429, &[], body).unwrap().detail.as_deref(),
+        Some("Quota exceeded.; quota device_message_rate: Device message rate exceeded.")
+    );
+}
+
+/// A generator that always draws 0: the bottom of each backoff window.
+struct Zero;
+
+impl rand_core::TryRng for Zero {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(0)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(0)
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        dst.fill(0);
+        Ok(())
+    }
+}
+
+#[test]
+fn a_legacy_multicast_becomes_one_v1_multicast() {
     let mut notification = LegacyNotification::new("Title", "Body");
     notification.android_channel_id = Some("news".into());
     notification.badge = Some("3".into());
@@ -201,19 +311,24 @@ fn a_legacy_multicast_becomes_one_v1_message_per_token() {
         .time_to_live(60)
         .content_available(true)
         .dry_run(true);
-    let messages = Message::from_legacy(&legacy).unwrap();
-    assert_eq!(messages.len(), 2);
-    assert_eq!(messages[1].target, Target::Token("b".into()));
+    let Converted::Multicast(multicast) = Converted::from_legacy(&legacy).unwrap() else { panic!("a multicast") };
+    assert_eq!(multicast.tokens(), ["a", "b"]);
     assert_eq!(
-        std::str::from_utf8(&gcm_proto::v1::encode_body(&messages[0])).unwrap(),
+        std::str::from_utf8(&gcm_proto::v1::encode_body(&multicast.message(0).unwrap())).unwrap(),
         r#"{"message":{"token":"a","data":{"count":"2","text":"hi"},"notification":{"title":"Title","body":"Body"},"android":{"collapse_key":"inbox","priority":"HIGH","ttl":"60s","notification":{"channel_id":"news"}},"apns":{"headers":{"apns-collapse-id":"inbox","apns-priority":"10"},"payload":{"aps":{"badge":3,"content-available":1}}}},"validate_only":true}"#
     );
 
-    let topic = Message::from_legacy(&gcm_proto::Message::topic("news").data("k", "v")).unwrap();
-    assert_eq!(topic[0].target, Target::Topic("news".into()));
-    assert_eq!(topic[0].target.recipient(), "/topics/news");
-    let condition = Message::from_legacy(&gcm_proto::Message::condition("'a' in topics")).unwrap();
-    assert_eq!(condition[0].target, Target::Condition("'a' in topics".into()));
+    let single = |legacy: &gcm_proto::Message| match Converted::from_legacy(legacy).unwrap() {
+        Converted::Message(message) => *message,
+        other => panic!("a single message, got {other:?}"),
+    };
+    let topic = single(&gcm_proto::Message::topic("news").data("k", "v"));
+    assert_eq!(topic.target, Target::Topic("news".into()));
+    assert_eq!(topic.target.recipient(), "/topics/news");
+    let condition = single(&gcm_proto::Message::condition("'a' in topics"));
+    assert_eq!(condition.target, Target::Condition("'a' in topics".into()));
+    let to_token = Converted::from_legacy(&gcm_proto::Message::to("t")).unwrap();
+    assert!(matches!(to_token, Converted::Multicast(m) if m.tokens() == ["t"]));
     let extra = gcm_proto::Message::to("t").option("notification_key_name", "x");
-    assert_eq!(Message::from_legacy(&extra).unwrap_err().field, "notification_key_name");
+    assert_eq!(Converted::from_legacy(&extra).unwrap_err().field, "notification_key_name");
 }

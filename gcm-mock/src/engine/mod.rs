@@ -70,7 +70,7 @@ pub struct ReceivedRequest {
 }
 
 /// The mock's state: scenario, counters, random generator, inbox and request log.
-#[derive(Debug)]
+/// `Debug` shows how many API keys and access tokens it holds, never their values.
 pub struct Engine {
     scenario: Scenario,
     api_keys: Vec<String>,
@@ -84,6 +84,21 @@ pub struct Engine {
     log: VecDeque<ReceivedRequest>,
     recording: bool,
     v1: v1::State,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("scenario", &self.scenario)
+            .field("api_keys", &self.api_keys.len())
+            .field("requests_seen", &self.requests_seen)
+            .field("messages_sent", &self.messages_sent)
+            .field("inbox", &self.inbox.len())
+            .field("log", &self.log.len())
+            .field("recording", &self.recording)
+            .field("v1", &self.v1)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One recipient's result.

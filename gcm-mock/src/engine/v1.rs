@@ -60,8 +60,7 @@ impl Account {
     }
 }
 
-/// The v1 part of the engine's state.
-#[derive(Debug)]
+/// The v1 part of the engine's state. `Debug` counts the issued tokens, never shows them.
 pub(super) struct State {
     /// `None`: the built-in account.
     account: Option<Account>,
@@ -69,6 +68,17 @@ pub(super) struct State {
     /// Issued access tokens and when each expires.
     tokens: HashMap<String, SystemTime>,
     issued: u64,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("account", &self.account.as_ref().map(|account| &account.client_email))
+            .field("token_lifetime", &self.token_lifetime)
+            .field("live_tokens", &self.tokens.len())
+            .field("issued", &self.issued)
+            .finish()
+    }
 }
 
 impl Default for State {

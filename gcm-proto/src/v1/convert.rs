@@ -1,11 +1,12 @@
-//! From a legacy [`Message`](crate::Message) to the v1 messages it becomes, so that
-//! existing callers can move over without rewriting their messages.
+//! From a legacy [`Message`](crate::Message) to the v1 multicast or message it becomes,
+//! so that existing callers can move over without rewriting their messages.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::message::{AndroidConfig, AndroidPriority, ApnsConfig, Message, Notification, Target};
+use super::message::{AndroidConfig, AndroidPriority, ApnsConfig, Content, Message, Multicast, Notification, Target};
 use crate::message::{Message as Legacy, Priority, Target as LegacyTarget};
 
 /// A legacy field that has no place in a v1 message.
@@ -23,12 +24,21 @@ impl fmt::Display for ConversionError {
 
 impl std::error::Error for ConversionError {}
 
-impl Message {
-    /// The v1 messages a legacy message becomes, one per recipient in request order (v1 has
-    /// no multicast):
+/// What a legacy message becomes in FCM HTTP v1.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Converted {
+    /// `registration_ids`, or `to` a token: one content to these tokens.
+    Multicast(Multicast),
+    /// `to` a topic, or a `condition`: one message (boxed: a message holds its whole
+    /// content, a multicast shares it).
+    Message(Box<Message>),
+}
+
+impl Converted {
+    /// What a legacy message becomes in v1:
     ///
-    /// * `registration_ids` and `to` a token → `token`; `to` `/topics/x` → `topic`;
-    ///   `condition` → `condition`;
+    /// * `registration_ids` and `to` a token → a [`Multicast`] to those tokens, in order;
+    ///   `to` `/topics/x` → a [`Message`] to `topic`; `condition` → one to `condition`;
     /// * `data` values → strings (non-string values as their JSON text, which is what
     ///   devices received from the legacy endpoint);
     /// * `notification` → `notification` (title, body, image), Android's fields →
@@ -41,28 +51,28 @@ impl Message {
     /// * `delay_while_idle` is dropped (FCM has ignored it since 2016).
     ///
     /// Extra options have no v1 place and are refused, rather than silently dropped.
-    pub fn from_legacy(legacy: &Legacy) -> Result<Vec<Message>, ConversionError> {
+    pub fn from_legacy(legacy: &Legacy) -> Result<Self, ConversionError> {
         if let Some(field) = legacy.options.extra.keys().next() {
             return Err(ConversionError { field: field.clone() });
         }
-        let template = template(legacy);
+        let content = content(legacy);
         Ok(match &legacy.target {
-            LegacyTarget::RegistrationIds(tokens) => template.fan_out(tokens.iter().cloned()),
+            LegacyTarget::RegistrationIds(tokens) => Self::Multicast(Multicast::shared(content, Arc::clone(tokens))),
             LegacyTarget::To(to) => match to.strip_prefix("/topics/") {
-                Some(topic) => vec![Message { target: Target::Topic(topic.to_owned()), ..template }],
-                None => template.fan_out([to.clone()]),
+                Some(topic) => Self::Message(Box::new(Message::new(Target::Topic(topic.to_owned()), content))),
+                None => Self::Multicast(Multicast::with_content(content, [to])),
             },
             LegacyTarget::Condition(condition) => {
-                vec![Message { target: Target::Condition(condition.clone()), ..template }]
+                Self::Message(Box::new(Message::new(Target::Condition(condition.clone()), content)))
             }
         })
     }
 }
 
 /// Everything but the target.
-fn template(legacy: &Legacy) -> Message {
+fn content(legacy: &Legacy) -> Content {
     let options = &legacy.options;
-    let mut message = Message::token("");
+    let mut message = Content::new();
     message.data = legacy.data.iter().map(|(key, value)| (key.clone(), string_value(value))).collect();
     message.validate_only = options.dry_run.unwrap_or(false);
 

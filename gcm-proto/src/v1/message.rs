@@ -1,9 +1,13 @@
 //! The FCM HTTP v1 message: one target, a string-valued `data` map, a notification, and the
-//! per-platform blocks. Plain data, like the legacy [`Message`](crate::Message).
+//! per-platform blocks; and the multicast, one content to many tokens. Plain data, like
+//! the legacy [`Message`](crate::Message).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::outcome::Retryable;
 use serde_json::{Map, Value};
 
 /// Who receives a v1 message: exactly one of a token, a topic or a condition.
@@ -128,27 +132,11 @@ pub struct FcmOptions {
     pub analytics_label: Option<String>,
 }
 
-/// An FCM HTTP v1 message: one [`Target`], a `data` map of strings, an optional
-/// notification and per-platform blocks, sent with `validate_only` when asked.
-///
-/// v1 has no multicast: [`Message::fan_out`] turns one message into one per token, and
-/// the client answers them with one [`Outcome`](crate::Outcome).
-///
-/// ```
-/// use gcm_proto::v1::{AndroidPriority, Message, Notification};
-///
-/// let message = Message::token("token-a")
-///     .data("kind", "sync")
-///     .notification(Notification::new("Hello", "World"))
-///     .android_priority(AndroidPriority::High)
-///     .android_ttl(3600);
-/// let each = message.fan_out(["token-a", "token-b"]);
-/// assert_eq!(each[1].target, gcm_proto::v1::Target::Token("token-b".into()));
-/// ```
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Message {
-    /// Who receives the message.
-    pub target: Target,
+/// Everything a v1 message carries but its target: a `data` map of strings, an optional
+/// notification, the per-platform blocks and `validate_only`. A [`Multicast`] sends one
+/// `Content` to many tokens; a [`Message`] sends it to one target.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Content {
     /// `data`: the custom payload, string values only.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, String>,
@@ -173,7 +161,48 @@ pub struct Message {
     pub validate_only: bool,
 }
 
+impl Content {
+    /// No payload and no option.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn content_mut(&mut self) -> &mut Content {
+        self
+    }
+}
+
+/// An FCM HTTP v1 message to one [`Target`]: a token, a topic or a condition.
+///
+/// To send one content to many tokens, use a [`Multicast`] instead: the content is
+/// stored and encoded once.
+///
+/// ```
+/// use gcm_proto::v1::{AndroidPriority, Message, Notification, Target};
+///
+/// let message = Message::topic("news")
+///     .data("kind", "sync")
+///     .notification(Notification::new("Hello", "World"))
+///     .android_priority(AndroidPriority::High)
+///     .android_ttl(3600);
+/// assert_eq!(message.target, Target::Topic("news".into()));
+/// assert_eq!(message.content.data["kind"], "sync");
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Who receives the message.
+    pub target: Target,
+    /// What it carries.
+    #[serde(flatten)]
+    pub content: Content,
+}
+
 impl Message {
+    /// `content` to `target`.
+    pub fn new(target: Target, content: Content) -> Self {
+        Self { target, content }
+    }
+
     /// A message to one registration token.
     pub fn token(token: impl Into<String>) -> Self {
         Self::with_target(Target::Token(token.into()))
@@ -191,81 +220,153 @@ impl Message {
 
     /// A message to `target` with no payload and no option.
     pub fn with_target(target: Target) -> Self {
-        Self {
-            target,
-            data: BTreeMap::new(),
-            notification: None,
-            android: None,
-            apns: None,
-            webpush: None,
-            fcm_options: None,
-            validate_only: false,
-        }
+        Self::new(target, Content::default())
     }
 
-    /// The same message to each of these tokens, in order: what a legacy multicast becomes.
-    pub fn fan_out<I, S>(&self, tokens: I) -> Vec<Message>
+    fn content_mut(&mut self) -> &mut Content {
+        &mut self.content
+    }
+}
+
+/// One [`Content`] to many registration tokens: what Firebase Admin calls
+/// `sendEachForMulticast`. v1 has no multicast on the wire, so a client sends one request
+/// per token, but the content is kept (and, by [`Template`](super::Template), encoded)
+/// once, and the token list is shared: cloning a multicast or building its retry copies
+/// neither.
+///
+/// ```
+/// use gcm_proto::v1::{Multicast, Notification};
+///
+/// let multicast = Multicast::new(["token-a", "token-b"])
+///     .data("kind", "sync")
+///     .notification(Notification::new("Hello", "World"));
+/// assert_eq!(multicast.tokens(), ["token-a", "token-b"]);
+/// assert_eq!(multicast.content().data["kind"], "sync");
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Multicast {
+    content: Arc<Content>,
+    tokens: Arc<[String]>,
+}
+
+impl Multicast {
+    /// No content yet, to these tokens in order.
+    pub fn new<I, S>(tokens: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        tokens.into_iter().map(|token| Self { target: Target::Token(token.into()), ..self.clone() }).collect()
+        Self::with_content(Content::default(), tokens)
     }
 
-    /// Adds one `data` entry.
-    pub fn data(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.data.insert(key.into(), value.into());
-        self
+    /// `content` to these tokens in order.
+    pub fn with_content<I, S>(content: Content, tokens: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self { content: Arc::new(content), tokens: tokens.into_iter().map(Into::into).collect() }
     }
 
-    /// Sets `notification`.
-    pub fn notification(mut self, notification: Notification) -> Self {
-        self.notification = Some(notification);
-        self
+    /// `content` to a token list shared with another value (a legacy multicast).
+    pub(super) fn shared(content: Content, tokens: Arc<[String]>) -> Self {
+        Self { content: Arc::new(content), tokens }
     }
 
-    /// Sets `android.priority`.
-    pub fn android_priority(mut self, priority: AndroidPriority) -> Self {
-        self.android.get_or_insert_with(AndroidConfig::default).priority = Some(priority);
-        self
+    /// The tokens, in order.
+    pub fn tokens(&self) -> &[String] {
+        &self.tokens
     }
 
-    /// Sets `android.ttl`, in seconds.
-    pub fn android_ttl(mut self, seconds: u32) -> Self {
-        self.android.get_or_insert_with(AndroidConfig::default).ttl = Some(seconds);
-        self
+    /// The content every token receives.
+    pub fn content(&self) -> &Content {
+        &self.content
     }
 
-    /// Sets `android.collapse_key`.
-    pub fn android_collapse_key(mut self, key: impl Into<String>) -> Self {
-        self.android.get_or_insert_with(AndroidConfig::default).collapse_key = Some(key.into());
-        self
+    /// The message token `index` receives, if there is one: what [`Fcm::encode`](super::Fcm::encode)
+    /// of it gives is what the multicast sends.
+    pub fn message(&self, index: usize) -> Option<Message> {
+        let token = self.tokens.get(index)?;
+        Some(Message::new(Target::Token(token.clone()), Content::clone(&self.content)))
     }
 
-    /// Sets `apns`.
-    pub fn apns(mut self, apns: ApnsConfig) -> Self {
-        self.apns = Some(apns);
-        self
-    }
-
-    /// Sets `webpush`.
-    pub fn webpush(mut self, webpush: WebpushConfig) -> Self {
-        self.webpush = Some(webpush);
-        self
-    }
-
-    /// Sets `fcm_options.analytics_label`.
-    pub fn analytics_label(mut self, label: impl Into<String>) -> Self {
-        self.fcm_options = Some(FcmOptions { analytics_label: Some(label.into()) });
-        self
-    }
-
-    /// Sets `validate_only`.
-    pub fn validate_only(mut self, on: bool) -> Self {
-        self.validate_only = on;
-        self
+    fn content_mut(&mut self) -> &mut Content {
+        Arc::make_mut(&mut self.content)
     }
 }
+
+impl Retryable for Multicast {
+    fn recipients(&self) -> Arc<[String]> {
+        Arc::clone(&self.tokens)
+    }
+
+    fn with_recipients(&self, recipients: Vec<String>) -> Self {
+        Self { content: Arc::clone(&self.content), tokens: recipients.into() }
+    }
+}
+
+/// The setters of a [`Content`], on every type that carries one.
+macro_rules! content_setters {
+    ($($kind:ty),*) => {$(
+        impl $kind {
+            /// Adds one `data` entry.
+            pub fn data(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+                self.content_mut().data.insert(key.into(), value.into());
+                self
+            }
+
+            /// Sets `notification`.
+            pub fn notification(mut self, notification: Notification) -> Self {
+                self.content_mut().notification = Some(notification);
+                self
+            }
+
+            /// Sets `android.priority`.
+            pub fn android_priority(mut self, priority: AndroidPriority) -> Self {
+                self.content_mut().android.get_or_insert_with(AndroidConfig::default).priority = Some(priority);
+                self
+            }
+
+            /// Sets `android.ttl`, in seconds.
+            pub fn android_ttl(mut self, seconds: u32) -> Self {
+                self.content_mut().android.get_or_insert_with(AndroidConfig::default).ttl = Some(seconds);
+                self
+            }
+
+            /// Sets `android.collapse_key`.
+            pub fn android_collapse_key(mut self, key: impl Into<String>) -> Self {
+                self.content_mut().android.get_or_insert_with(AndroidConfig::default).collapse_key = Some(key.into());
+                self
+            }
+
+            /// Sets `apns`.
+            pub fn apns(mut self, apns: ApnsConfig) -> Self {
+                self.content_mut().apns = Some(apns);
+                self
+            }
+
+            /// Sets `webpush`.
+            pub fn webpush(mut self, webpush: WebpushConfig) -> Self {
+                self.content_mut().webpush = Some(webpush);
+                self
+            }
+
+            /// Sets `fcm_options.analytics_label`.
+            pub fn analytics_label(mut self, label: impl Into<String>) -> Self {
+                self.content_mut().fcm_options = Some(FcmOptions { analytics_label: Some(label.into()) });
+                self
+            }
+
+            /// Sets `validate_only`.
+            pub fn validate_only(mut self, on: bool) -> Self {
+                self.content_mut().validate_only = on;
+                self
+            }
+        }
+    )*};
+}
+
+content_setters!(Content, Message, Multicast);
 
 /// A protobuf `Duration` in JSON: whole seconds as `"3600s"`.
 mod duration_text {

@@ -2,18 +2,20 @@
 //! result model as the legacy protocol.
 //!
 //! A v1 request carries one message to one target, authorized by an OAuth2 access token
-//! (see [`crate::oauth`], feature `oauth`). A legacy multicast becomes a fan-out — one
-//! request per token ([`Message::fan_out`], [`Message::from_legacy`]) — whose replies
-//! [`Fcm::outcome`] folds into one [`Outcome`](crate::Outcome), with the same buckets:
-//! success, not registered, failed, retry.
+//! (see [`crate::oauth`], feature `oauth`). A [`Multicast`] — one [`Content`] to many
+//! tokens, what a legacy multicast becomes ([`Converted::from_legacy`]) — is sent as one
+//! request per token, its content encoded once ([`Template`]); [`Fcm::outcome`] folds the
+//! replies into one [`Outcome`](crate::Outcome), with the same buckets: success, not
+//! registered, failed, retry. Topics and conditions are single [`Message`]s.
 //!
 //! ```
 //! use std::time::SystemTime;
-//! use gcm_proto::v1::{Fcm, Message};
+//! use gcm_proto::v1::{Fcm, Multicast, Template};
 //!
 //! let fcm = Fcm::new("my-project")?;
-//! let messages = Message::token("").data("kind", "sync").fan_out(["tokA", "tokB"]);
-//! let request = fcm.encode(&messages[0], "ya29.access-token")?;
+//! let multicast = Multicast::new(["tokA", "tokB"]).data("kind", "sync");
+//! let template = Template::new(multicast.content());
+//! let request = fcm.encode_token(&template, "tokA", "ya29.access-token")?;
 //! assert_eq!(request.uri(), "https://fcm.googleapis.com/v1/projects/my-project/messages:send");
 //! assert_eq!(request.body().as_slice(), br#"{"message":{"token":"tokA","data":{"kind":"sync"}}}"#);
 //!
@@ -25,10 +27,10 @@
 //! )?;
 //! let now = SystemTime::now();
 //! let replies = vec![fcm.decode(&ok, now)?, fcm.decode(&gone, now)?];
-//! let outcome = fcm.outcome(&messages, replies);
+//! let outcome = fcm.outcome(&multicast, replies);
 //! assert_eq!(outcome.success().collect::<Vec<_>>(), [("tokA", "projects/my-project/messages/0:1%a")]);
 //! assert_eq!(outcome.not_registered().collect::<Vec<_>>(), ["tokB"]);
-//! assert_eq!(outcome.retry_v1(&messages), None);
+//! assert_eq!(outcome.retry(), None); // nothing to resend
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -37,9 +39,10 @@ mod message;
 mod request;
 mod response;
 
-pub use convert::ConversionError;
+pub use convert::{ConversionError, Converted};
 pub use message::{
-    AndroidConfig, AndroidPriority, ApnsConfig, FcmOptions, Message, Notification, Target, WebpushConfig,
+    AndroidConfig, AndroidPriority, ApnsConfig, Content, FcmOptions, Message, Multicast, Notification, Target,
+    WebpushConfig,
 };
-pub use request::{FCM_V1_BASE_URL, Fcm, encode_body};
+pub use request::{FCM_V1_BASE_URL, Fcm, Template, encode_body};
 pub use response::Reply;

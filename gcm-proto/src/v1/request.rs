@@ -6,7 +6,7 @@ use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Uri};
 use serde::Serialize;
 
-use super::message::{AndroidConfig, ApnsConfig, FcmOptions, Message, Notification, Target, WebpushConfig};
+use super::message::{AndroidConfig, ApnsConfig, Content, FcmOptions, Message, Notification, Target, WebpushConfig};
 use crate::backoff::Backoff;
 use crate::error::BuildError;
 use crate::request::{CONTENT_TYPE_JSON, absolute_url};
@@ -34,7 +34,7 @@ impl Fcm {
             return Err(BuildError::InvalidProjectId);
         }
         let send_url = send_url(FCM_V1_BASE_URL, project_id)?;
-        Ok(Self { project_id: project_id.to_owned(), send_url, backoff: Backoff::default() })
+        Ok(Self { project_id: project_id.to_owned(), send_url, backoff: Backoff::fcm_v1() })
     }
 
     /// Sends to another server: a mock such as `http://127.0.0.1:PORT`. The path
@@ -44,7 +44,8 @@ impl Fcm {
         Ok(self)
     }
 
-    /// Uses another backoff for the outcomes of this sender.
+    /// Uses another backoff for the outcomes of this sender (the default is
+    /// [`Backoff::fcm_v1`]: at least 60 s after a quota error, 10 s after a server error).
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
@@ -70,10 +71,25 @@ impl Fcm {
     /// application/json`, `Content-Length` and the body `{"message":{…}}` (with
     /// `"validate_only":true` when asked).
     pub fn encode(&self, message: &Message, access_token: &str) -> Result<Request<Vec<u8>>, BuildError> {
+        self.request(encode_body(message), access_token)
+    }
+
+    /// The request for one token of a multicast whose content `template` encodes: the same
+    /// bytes as [`encode`](Fcm::encode) of that token's message, without serializing the
+    /// content again.
+    pub fn encode_token(
+        &self,
+        template: &Template,
+        token: &str,
+        access_token: &str,
+    ) -> Result<Request<Vec<u8>>, BuildError> {
+        self.request(template.body(token), access_token)
+    }
+
+    fn request(&self, body: Vec<u8>, access_token: &str) -> Result<Request<Vec<u8>>, BuildError> {
         let mut authorization =
             HeaderValue::try_from(format!("Bearer {access_token}")).map_err(|_| BuildError::InvalidAccessToken)?;
         authorization.set_sensitive(true);
-        let body = encode_body(message);
         let mut request = Request::new(Vec::new());
         *request.method_mut() = Method::POST;
         *request.uri_mut() = self.send_url.clone();
@@ -94,28 +110,72 @@ fn send_url(base: &str, project_id: &str) -> Result<Uri, BuildError> {
 
 /// The JSON body alone.
 pub fn encode_body(message: &Message) -> Vec<u8> {
+    serialize(Some(&message.target), &message.content)
+}
+
+/// A multicast's [`Content`] encoded once: the body for a token is
+/// `{"message":{"token":` + the token as a JSON string + the rest, byte for byte what
+/// [`encode_body`] gives for that token's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    /// Everything after the token: `,"data":{…}…}}`, or `}}` for an empty content.
+    rest: Vec<u8>,
+}
+
+/// How every v1 body starts.
+const MESSAGE_OPEN: &[u8] = br#"{"message":{"#;
+/// How a token's body starts.
+const TOKEN_OPEN: &[u8] = br#"{"message":{"token":"#;
+
+impl Template {
+    /// Encodes `content` (the content of a multicast).
+    pub fn new(content: &Content) -> Self {
+        // With no target, the body is `{"message":{` followed by the fields or `}`.
+        let untargeted = serialize(None, content);
+        let fields = untargeted.get(MESSAGE_OPEN.len()..).unwrap_or_default();
+        let mut rest = Vec::with_capacity(fields.len() + 1);
+        if fields.first() != Some(&b'}') {
+            rest.push(b',');
+        }
+        rest.extend_from_slice(fields);
+        Self { rest }
+    }
+
+    /// The body for one token.
+    pub fn body(&self, token: &str) -> Vec<u8> {
+        let mut body = Vec::with_capacity(TOKEN_OPEN.len() + token.len() + 2 + self.rest.len());
+        body.extend_from_slice(TOKEN_OPEN);
+        // Writing a string into memory cannot fail.
+        let _ = serde_json::to_writer(&mut body, token);
+        body.extend_from_slice(&self.rest);
+        body
+    }
+}
+
+fn serialize(target: Option<&Target>, content: &Content) -> Vec<u8> {
     let (mut token, mut topic, mut condition) = (None, None, None);
-    match &message.target {
-        Target::Token(value) => token = Some(value.as_str()),
-        Target::Topic(value) => topic = Some(value.as_str()),
-        Target::Condition(value) => condition = Some(value.as_str()),
+    match target {
+        Some(Target::Token(value)) => token = Some(value.as_str()),
+        Some(Target::Topic(value)) => topic = Some(value.as_str()),
+        Some(Target::Condition(value)) => condition = Some(value.as_str()),
+        None => {}
     }
     let wire = Wire {
         message: WireMessage {
             token,
             topic,
             condition,
-            data: &message.data,
-            notification: message.notification.as_ref(),
-            android: message.android.as_ref(),
-            apns: message.apns.as_ref(),
-            webpush: message.webpush.as_ref(),
-            fcm_options: message.fcm_options.as_ref(),
+            data: &content.data,
+            notification: content.notification.as_ref(),
+            android: content.android.as_ref(),
+            apns: content.apns.as_ref(),
+            webpush: content.webpush.as_ref(),
+            fcm_options: content.fcm_options.as_ref(),
         },
-        validate_only: message.validate_only,
+        validate_only: content.validate_only,
     };
     // Room for the fixed parts and the data: one allocation for most messages.
-    let data_len: usize = message.data.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
+    let data_len: usize = content.data.iter().map(|(k, v)| k.len() + v.len() + 6).sum();
     let mut body = Vec::with_capacity(128 + data_len);
     // Serializing strings and maps into memory cannot fail.
     let _ = serde_json::to_writer(&mut body, &wire);
@@ -130,7 +190,7 @@ struct Wire<'a> {
 }
 
 /// The message as the wire has it: the target is a field of its own name (one of the
-/// three is set).
+/// three is set, or none for a [`Template`]).
 #[derive(Serialize)]
 struct WireMessage<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]

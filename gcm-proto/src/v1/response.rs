@@ -2,14 +2,13 @@
 //! become one [`Outcome`].
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::header::RETRY_AFTER;
 use http::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
 
-use super::message::Message;
+use super::message::Multicast;
 use super::request::Fcm;
 use crate::backoff::parse_retry_after;
 use crate::error::{ErrorCode, ErrorKind, RawBody, ResponseError};
@@ -60,6 +59,17 @@ struct Detail<'a> {
     error_code: Option<Cow<'a, str>>,
     #[serde(default, borrow, rename = "fieldViolations")]
     field_violations: Vec<FieldViolation<'a>>,
+    /// `google.rpc.QuotaFailure`: which quota was exceeded.
+    #[serde(default, borrow)]
+    violations: Vec<QuotaViolation<'a>>,
+}
+
+#[derive(Deserialize)]
+struct QuotaViolation<'a> {
+    #[serde(default, borrow)]
+    subject: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    description: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -107,16 +117,19 @@ impl Fcm {
         decode_parts(status, headers, body, now)
     }
 
-    /// One [`Outcome`] for a fan-out: `replies[i]` answers `messages[i]`. Recipients are
-    /// named by [`Target::recipient`](super::Target::recipient); the outcome's
-    /// `Retry-After` is the longest any reply asked for. Missing replies count as
-    /// unanswered.
-    pub fn outcome(&self, messages: &[Message], replies: Vec<Reply>) -> Outcome {
-        let recipients: Arc<[String]> = messages.iter().map(|m| m.target.recipient()).collect();
-        let retry_after = replies.iter().filter_map(|r| r.retry_after).max();
-        let mut fates: Vec<Fate> = replies.into_iter().map(|r| r.fate).take(messages.len()).collect();
-        fates.resize(messages.len(), Fate::Retry(RetryCause::Unanswered));
-        let mut outcome = Outcome::from_recipients(recipients, fates, self.backoff);
+    /// One [`Outcome`] for a multicast: `replies[i]` answers its `i`-th token; missing
+    /// replies count as unanswered. The outcome's `Retry-After` is the longest any reply
+    /// asked for, and [`Outcome::retry`] gives the multicast to resend.
+    pub fn outcome(&self, multicast: &Multicast, replies: impl IntoIterator<Item = Reply>) -> Outcome<Multicast> {
+        let count = multicast.tokens().len();
+        let mut retry_after = None;
+        let mut fates = Vec::with_capacity(count);
+        for reply in replies.into_iter().take(count) {
+            retry_after = retry_after.max(reply.retry_after);
+            fates.push(reply.fate);
+        }
+        fates.resize(count, Fate::Retry(RetryCause::Unanswered));
+        let mut outcome = Outcome::from_fates(multicast, fates, self.backoff);
         outcome.set_retry_after(retry_after);
         outcome
     }
@@ -162,31 +175,26 @@ fn decode_parts(status: StatusCode, headers: &HeaderMap, body: &[u8], now: Syste
     reply(fate, detail(&error))
 }
 
-/// The status's message and the fields its `BadRequest` detail names.
+/// The status's message, the fields its `BadRequest` detail names and the quotas its
+/// `QuotaFailure` detail names.
 fn detail(status: &Status<'_>) -> Option<String> {
     let mut text = status.message.as_deref().unwrap_or_default().to_owned();
-    for violation in status.details.iter().flat_map(|d| &d.field_violations) {
+    let mut add = |kind: &str, name: Option<&str>, description: Option<&str>| {
         if !text.is_empty() {
             text.push_str("; ");
         }
-        text.push_str("field ");
-        text.push_str(violation.field.as_deref().unwrap_or("?"));
+        text.push_str(kind);
+        text.push_str(name.unwrap_or("?"));
         text.push_str(": ");
-        text.push_str(violation.description.as_deref().unwrap_or_default());
+        text.push_str(description.unwrap_or_default());
+    };
+    for detail in &status.details {
+        for violation in &detail.field_violations {
+            add("field ", violation.field.as_deref(), violation.description.as_deref());
+        }
+        for violation in &detail.violations {
+            add("quota ", violation.subject.as_deref(), violation.description.as_deref());
+        }
     }
     (!text.is_empty()).then_some(text)
-}
-
-impl Outcome {
-    /// The v1 messages to resend: those of `messages` (the fan-out this outcome answers,
-    /// in the same order) whose recipient still needs a retry. `None` when nothing does.
-    pub fn retry_v1(&self, messages: &[Message]) -> Option<Vec<Message>> {
-        let pending: Vec<Message> = self
-            .fates()
-            .zip(messages)
-            .filter(|((_, fate), _)| !fate.is_final())
-            .map(|(_, message)| message.clone())
-            .collect();
-        (!pending.is_empty()).then_some(pending)
-    }
 }
