@@ -14,3 +14,4 @@ for i in $(seq "$runs"); do
 done
 python3 scripts/bench_table.py "$runs"
 cargo bench --locked -p gcm-hyper --bench rss 2>/dev/null | tail -n1
+cargo bench --locked -p gcm-hyper --bench multicast_memory 2>/dev/null | tail -n4

@@ -158,7 +158,7 @@ impl fmt::Display for ResponseError {
         match self {
             Self::BadRequest { body } => write!(f, "the server rejected the request (400): {body}"),
             Self::Authentication { .. } => {
-                f.write_str("authentication failed (401): check the API key and that it may send")
+                f.write_str("authentication failed (401): the server refused the API key or access token")
             }
             Self::UnexpectedStatus { status, .. } => write!(f, "unexpected HTTP status {status}"),
             Self::Malformed { reason, .. } => write!(f, "malformed response body: {reason}"),
