@@ -41,9 +41,18 @@ pub enum Error {
         /// The response's status.
         status: u16,
     },
-    /// FCM v1: no access token: the key could not sign, or the token endpoint refused
-    /// (see [`AuthError`]; [`AuthError::is_transient`] says whether to try again later).
+    /// FCM v1: a credential file that cannot be used, or a token endpoint's answer that
+    /// refuses or cannot be read (see [`AuthError`]).
     Auth(AuthError),
+    /// FCM v1: no access token, so no message was sent. `source` names the credentials
+    /// (and their endpoint); `cause` is why the token could not be had (shared by every
+    /// send that asked while the refresh backs off).
+    Credentials {
+        /// What the credentials are, as [`Credentials::describe`](crate::Credentials::describe) says.
+        source: String,
+        /// Why there is no token.
+        cause: std::sync::Arc<Error>,
+    },
     /// The server answered, but not with an outcome: 400, 401, an unexpected status, or a
     /// malformed body (see [`ResponseError`]).
     Response(ResponseError),
@@ -54,7 +63,14 @@ impl Error {
     /// configuration error, no access token, or a failure to connect): then a resend cannot duplicate a
     /// delivery. Everything else may have reached the server.
     pub fn may_have_reached_server(&self) -> bool {
-        !matches!(self, Self::Build(_) | Self::Config(_) | Self::Auth(_) | Self::Transport { connect: true, .. })
+        !matches!(
+            self,
+            Self::Build(_)
+                | Self::Config(_)
+                | Self::Auth(_)
+                | Self::Credentials { .. }
+                | Self::Transport { connect: true, .. }
+        )
     }
 
     /// True for failures worth retrying unchanged after a delay: transport failures,
@@ -64,7 +80,17 @@ impl Error {
         match self {
             Self::Transport { .. } | Self::Timeout { .. } => true,
             Self::Auth(error) => error.is_transient(),
+            Self::Credentials { cause, .. } => cause.is_retryable(),
             _ => false,
+        }
+    }
+
+    /// The [`AuthError`] behind this error, if a credential is what failed.
+    pub fn auth_error(&self) -> Option<&AuthError> {
+        match self {
+            Self::Auth(error) => Some(error),
+            Self::Credentials { cause, .. } => cause.auth_error(),
+            _ => None,
         }
     }
 
@@ -75,6 +101,7 @@ impl Error {
         match self {
             Self::Response(ResponseError::Authentication { .. }) => true,
             Self::Auth(error @ AuthError::TokenRefused { .. }) => !error.is_transient(),
+            Self::Credentials { cause, .. } => cause.is_authentication(),
             _ => false,
         }
     }
@@ -98,7 +125,10 @@ impl fmt::Display for Error {
             Self::BodyTooLarge { limit, status } => {
                 write!(f, "the response body (status {status}) is larger than {limit} bytes")
             }
-            Self::Auth(e) => write!(f, "no FCM access token: {e}"),
+            Self::Auth(e) => write!(f, "FCM credentials: {e}"),
+            Self::Credentials { source, cause } => {
+                write!(f, "no FCM access token from {source}, so nothing was sent: {cause}")
+            }
             Self::Response(e) => e.fmt(f),
         }
     }
@@ -128,6 +158,7 @@ impl std::error::Error for Error {
             Self::Transport { source, .. } => Some(source.as_ref()),
             Self::Response(e) => Some(e),
             Self::Auth(e) => Some(e),
+            Self::Credentials { cause, .. } => Some(cause.as_ref()),
             _ => None,
         }
     }

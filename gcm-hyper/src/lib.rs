@@ -53,6 +53,7 @@
 
 mod client;
 mod connector;
+mod credentials;
 mod error;
 mod report;
 mod retry;
@@ -63,6 +64,7 @@ pub use client::{
     DEFAULT_REQUEST_TIMEOUT, HttpClient, USER_AGENT_VALUE,
 };
 pub use connector::{DefaultConnector, Transport};
+pub use credentials::{BoxFuture, CREDENTIALS_ENV, Credentials, METADATA_HOST_ENV, TokenSource};
 pub use error::Error;
 pub use report::{MulticastReport, Problem, Report, Stopped};
 pub use retry::{DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, RetryLoop, Sleeper, TokioSleep};

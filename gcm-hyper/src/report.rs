@@ -108,7 +108,8 @@ impl MulticastReport {
     /// (no access token, credentials refused, no connection); else the report.
     pub(crate) fn into_stopped_if_systemic(mut self) -> Result<Self, Stopped> {
         let systemic = |error: &Error| {
-            matches!(error, Error::Auth(_) | Error::Transport { connect: true, .. }) || error.is_authentication()
+            matches!(error, Error::Auth(_) | Error::Credentials { .. } | Error::Transport { connect: true, .. })
+                || error.is_authentication()
         };
         let all_systemic = !self.problems.is_empty()
             && self.problems.len() == self.outcome.len()

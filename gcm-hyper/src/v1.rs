@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use gcm_proto::ResponseError;
-use gcm_proto::oauth::{AccessToken, ServiceAccountKey, TokenCache, decode_token_response};
+use gcm_proto::oauth::{AccessToken, MetadataServer, ServiceAccountKey, TokenCache, decode_token_response};
 use gcm_proto::v1::{Fcm, Message, Multicast, Reply, Template};
 use http::Response;
 use hyper_util::client::legacy::connect::Connect;
@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::client::{Builder, HttpClient, Limits, exchange};
 use crate::connector::DefaultConnector;
+use crate::credentials::{CREDENTIALS_ENV, Candidate, Credentials, candidates};
 use crate::error::Error;
 use crate::report::{MulticastReport, Problem, Stopped};
 
@@ -40,7 +41,7 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// What [`Builder`] needs for an [`FcmClient`].
 pub struct V1Settings {
     fcm: Fcm,
-    key: ServiceAccountKey,
+    credentials: Credentials,
     concurrency: usize,
     cache: TokenCache,
     clock: Clock,
@@ -50,7 +51,7 @@ impl std::fmt::Debug for V1Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("V1Settings")
             .field("fcm", &self.fcm)
-            .field("key", &self.key)
+            .field("credentials", &self.credentials)
             .field("concurrency", &self.concurrency)
             .finish_non_exhaustive()
     }
@@ -58,8 +59,9 @@ impl std::fmt::Debug for V1Settings {
 
 impl V1Settings {
     /// The defaults: 100 in flight, the default refresh margin, the system clock.
-    fn new(fcm: Fcm, key: ServiceAccountKey) -> Self {
-        Self { fcm, key, concurrency: DEFAULT_CONCURRENCY, cache: TokenCache::new(), clock: Arc::new(SystemTime::now) }
+    fn new(fcm: Fcm, credentials: Credentials) -> Self {
+        let clock = Arc::new(SystemTime::now);
+        Self { fcm, credentials, concurrency: DEFAULT_CONCURRENCY, cache: TokenCache::new(), clock }
     }
 }
 
@@ -88,7 +90,7 @@ impl Builder<V1Settings> {
     pub fn build(mut self) -> Result<FcmClient, Error> {
         let http = self.http_client(true)?;
         let limits = self.limits();
-        Ok(FcmClient::with_parts(self.protocol, http, limits))
+        FcmClient::with_parts(self.protocol, http, limits)
     }
 }
 
@@ -123,15 +125,24 @@ pub struct FcmClient<C = DefaultConnector> {
 
 struct Inner<C> {
     fcm: Fcm,
-    key: ServiceAccountKey,
+    credentials: Credentials,
     http: HttpClient<C>,
+    /// HTTP/1.1 without a proxy, for the metadata server (which speaks nothing else).
+    metadata_http: Option<HttpClient<DefaultConnector>>,
     limits: Limits,
     concurrency: usize,
     clock: Clock,
     /// The configured cache, empty: what a client for another base URL starts with.
     empty_cache: TokenCache,
-    /// Held across a refresh: one token request at a time, the others wait for its token.
-    tokens: Mutex<TokenCache>,
+    /// Held across a refresh: one token request at a time, the others wait for its token
+    /// (or share its failure).
+    tokens: Mutex<Tokens>,
+}
+
+/// The cache, and the last failed refresh while the cache backs off.
+struct Tokens {
+    cache: TokenCache,
+    failure: Option<Arc<Error>>,
 }
 
 impl<C> Clone for FcmClient<C> {
@@ -144,7 +155,7 @@ impl<C> std::fmt::Debug for FcmClient<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FcmClient")
             .field("fcm", &self.inner.fcm)
-            .field("key", &self.inner.key)
+            .field("credentials", &self.inner.credentials)
             .field("limits", &self.inner.limits)
             .field("concurrency", &self.inner.concurrency)
             .finish_non_exhaustive()
@@ -152,22 +163,104 @@ impl<C> std::fmt::Debug for FcmClient<C> {
 }
 
 impl FcmClient {
-    /// A client for this project and service account, with the defaults.
-    pub fn new(fcm: Fcm, key: ServiceAccountKey) -> Result<Self, Error> {
-        Self::builder(fcm, key).build()
+    /// A client for this project with these credentials (a [`ServiceAccountKey`] or any
+    /// [`Credentials`]), with the defaults.
+    pub fn new(fcm: Fcm, credentials: impl Into<Credentials>) -> Result<Self, Error> {
+        Self::builder(fcm, credentials).build()
     }
 
-    /// A client for the key file's project (its `project_id`), with the defaults.
+    /// A client for the key file's project (its `project_id`), with the defaults. `json`
+    /// is the file's text; for a path, see [`from_key_file`](FcmClient::from_key_file).
     pub fn from_service_account(json: &str) -> Result<Self, Error> {
         let key = ServiceAccountKey::from_json(json).map_err(Error::Auth)?;
-        let project = key.project_id().ok_or_else(|| Error::Config("the key file has no project_id".into()))?;
-        Self::new(Fcm::new(project)?, key)
+        Self::for_project_of(key.into(), None)
+    }
+
+    /// A client for a credential file on disk (its project).
+    pub fn from_key_file(path: impl AsRef<std::path::Path>) -> Result<Self, Error> {
+        Self::for_project_of(Credentials::from_file(path)?, None)
+    }
+
+    /// Application default credentials, in Google's order: the file
+    /// `GOOGLE_APPLICATION_CREDENTIALS` names, gcloud's well-known file, then the metadata
+    /// server (`GCE_METADATA_HOST`, else `metadata.google.internal`). The project is the
+    /// file's, else `GOOGLE_CLOUD_PROJECT`, else the metadata server's. The error lists
+    /// every place tried.
+    pub async fn application_default() -> Result<Self, Error> {
+        Self::application_default_from(&|name| std::env::var(name).ok()).await
+    }
+
+    /// [`application_default`](FcmClient::application_default) reading the environment
+    /// through `env` (tests, or a configuration of your own).
+    pub async fn application_default_from(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let project = env("GOOGLE_CLOUD_PROJECT");
+        let mut tried = Vec::new();
+        for candidate in candidates(env) {
+            match candidate {
+                Candidate::Env(path) => {
+                    // Set but unreadable is an error, not a reason to look elsewhere.
+                    let credentials = Credentials::from_file(&path)?;
+                    return Self::for_project_of(credentials, project);
+                }
+                Candidate::WellKnown(path) if path.is_file() => {
+                    return Self::for_project_of(Credentials::from_file(&path)?, project);
+                }
+                Candidate::WellKnown(path) => tried.push(format!("{} (no such file)", path.display())),
+                Candidate::Metadata(host) => {
+                    let credentials = Credentials::metadata_server_at(&host)?;
+                    match metadata_project(&credentials).await {
+                        Ok(found) => return Self::for_project_of(credentials, project.or(Some(found))),
+                        Err(error) => tried.push(format!("the metadata server at {host} ({error})")),
+                    }
+                }
+            }
+        }
+        Err(Error::Config(format!(
+            "no application default credentials: {CREDENTIALS_ENV} is not set; tried {}",
+            tried.join("; ")
+        )))
+    }
+
+    /// A client for `credentials`, for `project` or the project they name.
+    fn for_project_of(credentials: Credentials, project: Option<String>) -> Result<Self, Error> {
+        let named = match &credentials {
+            Credentials::ServiceAccount(key) => key.project_id().map(str::to_owned),
+            Credentials::AuthorizedUser(user) => user.quota_project_id.clone(),
+            _ => None,
+        };
+        let project = named.or(project).ok_or_else(|| {
+            Error::Config(format!(
+                "{} names no project: set GOOGLE_CLOUD_PROJECT or build Fcm::new(project)",
+                credentials.describe()
+            ))
+        })?;
+        Self::new(Fcm::new(&project)?, credentials)
     }
 
     /// A builder for timeouts, the body cap, a proxy, TLS, the concurrency or the clock.
-    pub fn builder(fcm: Fcm, key: ServiceAccountKey) -> Builder<V1Settings> {
-        Builder::new(V1Settings::new(fcm, key))
+    pub fn builder(fcm: Fcm, credentials: impl Into<Credentials>) -> Builder<V1Settings> {
+        Builder::new(V1Settings::new(fcm, credentials.into()))
     }
+}
+
+/// The project id the metadata server tells, within a short timeout (the server answers
+/// at once where it exists; elsewhere the name does not resolve or the address is silent).
+async fn metadata_project(credentials: &Credentials) -> Result<String, Error> {
+    let Credentials::Metadata(server) = credentials else {
+        return Err(Error::Config("not the metadata server".into()));
+    };
+    let http = metadata_client()?;
+    let limits = Limits { request_timeout: METADATA_PROBE_TIMEOUT, ..Limits::default() };
+    let (parts, body) = exchange(&http, server.project_id_request(), limits).await?;
+    MetadataServer::decode_project_id(&Response::from_parts(parts, body)).map_err(Error::Auth)
+}
+
+/// How long discovery waits for the metadata server.
+const METADATA_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A direct HTTP/1.1 client (the metadata server is plain HTTP, and never behind a proxy).
+fn metadata_client() -> Result<HttpClient<DefaultConnector>, Error> {
+    Builder::new(()).http_client(false)
 }
 
 impl<C> FcmClient<C>
@@ -175,15 +268,20 @@ where
     C: Connect + Clone + Send + Sync + 'static,
 {
     /// Brings your own hyper-util client; it must speak HTTP/2 to share connections.
-    pub fn from_hyper(fcm: Fcm, key: ServiceAccountKey, http: HttpClient<C>) -> Self {
-        Self::with_parts(V1Settings::new(fcm, key), http, Limits::default())
+    pub fn from_hyper(fcm: Fcm, credentials: impl Into<Credentials>, http: HttpClient<C>) -> Result<Self, Error> {
+        Self::with_parts(V1Settings::new(fcm, credentials.into()), http, Limits::default())
     }
 
-    fn with_parts(settings: V1Settings, http: HttpClient<C>, limits: Limits) -> Self {
-        let V1Settings { fcm, key, concurrency, cache, clock } = settings;
+    fn with_parts(settings: V1Settings, http: HttpClient<C>, limits: Limits) -> Result<Self, Error> {
+        let V1Settings { fcm, credentials, concurrency, cache, clock } = settings;
+        let metadata_http = match credentials {
+            Credentials::Metadata(_) => Some(metadata_client()?),
+            _ => None,
+        };
         let empty_cache = cache.clone();
-        let tokens = Mutex::new(cache);
-        Self { inner: Arc::new(Inner { fcm, key, http, limits, concurrency, clock, empty_cache, tokens }) }
+        let tokens = Mutex::new(Tokens { cache, failure: None });
+        let inner = Inner { fcm, credentials, http, metadata_http, limits, concurrency, clock, empty_cache, tokens };
+        Ok(Self { inner: Arc::new(inner) })
     }
 
     /// The same client sending to another server (a mock's base URL).
@@ -192,12 +290,12 @@ where
         let inner = &self.inner;
         let settings = V1Settings {
             fcm,
-            key: inner.key.clone(),
+            credentials: inner.credentials.clone(),
             concurrency: inner.concurrency,
             cache: inner.empty_cache.clone(),
             clock: Arc::clone(&inner.clock),
         };
-        Ok(Self::with_parts(settings, inner.http.clone(), inner.limits))
+        Self::with_parts(settings, inner.http.clone(), inner.limits)
     }
 
     /// The protocol configuration: project, send URL, backoff.
@@ -309,23 +407,56 @@ where
     }
 
     /// A token good now: the cached one, or a new one. `refused` is a token the server
-    /// just turned down; it is dropped unless another task already replaced it.
+    /// just turned down; it is dropped unless another task already replaced it. While a
+    /// failed refresh backs off, every caller gets that failure at once.
     async fn access_token(&self, refused: Option<&AccessToken>) -> Result<AccessToken, Error> {
-        let mut cache = self.inner.tokens.lock().await;
+        let mut tokens = self.inner.tokens.lock().await;
         let now = (self.inner.clock)();
         if let Some(refused) = refused {
-            if cache.current(now) == Some(refused) {
-                cache.clear();
+            if tokens.cache.current(now) == Some(refused) {
+                tokens.cache.clear();
             }
         }
-        if let Some(token) = cache.current(now) {
+        if let Some(token) = tokens.cache.current(now) {
             return Ok(token.clone());
         }
-        let request = self.inner.key.token_request(now).map_err(Error::Auth)?;
-        let (parts, body) = exchange(&self.inner.http, request, self.inner.limits).await?;
-        let token = decode_token_response(&Response::from_parts(parts, body), now).map_err(Error::Auth)?;
-        tracing::debug!(expires_at = ?token.expires_at(), "fcm access token refreshed");
-        cache.store(token.clone());
-        Ok(token)
+        if let Some(failure) = tokens.failure.as_ref().filter(|_| !tokens.cache.may_refresh(now)) {
+            return Err(self.token_error(Arc::clone(failure)));
+        }
+        match self.fetch_token(now).await {
+            Ok(token) => {
+                tracing::debug!(expires_at = ?token.expires_at(), "fcm access token refreshed");
+                tokens.cache.store(token.clone(), (self.inner.clock)());
+                tokens.failure = None;
+                Ok(token)
+            }
+            Err(error) => {
+                let retry_at = tokens.cache.refresh_failed((self.inner.clock)());
+                tracing::debug!(%error, ?retry_at, "fcm access token refresh failed");
+                let failure = Arc::new(error);
+                tokens.failure = Some(Arc::clone(&failure));
+                Err(self.token_error(failure))
+            }
+        }
+    }
+
+    fn token_error(&self, cause: Arc<Error>) -> Error {
+        Error::Credentials { source: self.inner.credentials.describe(), cause }
+    }
+
+    /// Asks the credentials for a new token.
+    async fn fetch_token(&self, now: SystemTime) -> Result<AccessToken, Error> {
+        let limits = self.inner.limits;
+        let (request, http) = match &self.inner.credentials {
+            Credentials::ServiceAccount(key) => (key.token_request(now).map_err(Error::Auth)?, None),
+            Credentials::AuthorizedUser(user) => (user.token_request(), None),
+            Credentials::Metadata(server) => (server.token_request(), self.inner.metadata_http.as_ref()),
+            Credentials::Custom(source) => return source.fetch().await,
+        };
+        let (parts, body) = match http {
+            Some(http) => exchange(http, request, limits).await?,
+            None => exchange(&self.inner.http, request, limits).await?,
+        };
+        decode_token_response(&Response::from_parts(parts, body), (self.inner.clock)()).map_err(Error::Auth)
     }
 }

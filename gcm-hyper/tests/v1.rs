@@ -5,25 +5,17 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gcm_hyper::gcm_proto::oauth::{AuthError, ServiceAccountKey};
 use gcm_hyper::gcm_proto::v1::{Converted, Fcm, Message, Multicast};
 use gcm_hyper::gcm_proto::{ErrorCode, Fate, Priority, RetryCause};
-use gcm_hyper::{Error, FcmClient, Problem, RetryLoop};
+use gcm_hyper::{FcmClient, Problem, RetryLoop};
 use gcm_mock::{Behaviour, MockServer, Scenario, TokenRule};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use common::recorder;
-
-/// Wall time that follows tokio's clock, so that a paused test moves both the client's
-/// and the mock's idea of "now" with `tokio::time::advance`.
-fn tokio_clock() -> impl Fn() -> SystemTime + Clone + Send + Sync + 'static {
-    let base = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let start = tokio::time::Instant::now();
-    move || base + start.elapsed()
-}
+use common::{recorder, tokio_clock};
 
 async fn mock(scenario: Scenario) -> MockServer {
     MockServer::builder().scenario(scenario).clock(tokio_clock()).start().await.unwrap()
@@ -235,7 +227,7 @@ async fn a_key_the_server_does_not_know_gets_no_token_and_loses_no_message() {
     let stopped = RetryLoop::new().run_multicast(&client, &multicast).await.unwrap_err();
     assert!(stopped.error().is_authentication());
     assert!(
-        matches!(stopped.error(), Error::Auth(AuthError::TokenRefused { error, .. }) if error == "invalid_grant"),
+        matches!(stopped.error().auth_error(), Some(AuthError::TokenRefused { error, .. }) if error == "invalid_grant"),
         "{:?}",
         stopped.error()
     );

@@ -24,6 +24,54 @@ pub struct Scenario {
     pub replies: Vec<Reply>,
     /// Seeded random faults.
     pub faults: Faults,
+    /// Replies of the token endpoint and of the metadata server's token route, used in
+    /// order by the next token requests; then tokens are issued as usual.
+    pub token_replies: Vec<TokenReply>,
+}
+
+/// How the next token requests are answered (the OAuth2 token endpoint and the metadata
+/// server alike).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenReply {
+    /// Refuse with this status and an OAuth2 error body (`invalid_grant` for a 4xx,
+    /// `internal_failure` for a 5xx).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Never answer: the client's timeout ends the request.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hang: bool,
+    /// Issue a token, but send this `expires_in` (any JSON value: 0, 60, a huge number,
+    /// `"3600"`, -1). The token itself lives the mock's token lifetime, or this many
+    /// seconds when it is a positive whole number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<serde_json::Value>,
+    /// Use this reply for the next `repeat` token requests (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
+}
+
+impl TokenReply {
+    /// Refuse with `status`.
+    pub fn status(status: u16) -> Self {
+        Self { status: Some(status), ..Self::default() }
+    }
+
+    /// Never answer.
+    pub fn hang() -> Self {
+        Self { hang: true, ..Self::default() }
+    }
+
+    /// Issue a token with this `expires_in`.
+    pub fn expires_in(value: serde_json::Value) -> Self {
+        Self { expires_in: Some(value), ..Self::default() }
+    }
+
+    /// For the next `count` token requests.
+    pub fn repeat(mut self, count: u32) -> Self {
+        self.repeat = Some(count);
+        self
+    }
 }
 
 /// What a token's results are.
@@ -247,6 +295,12 @@ impl Scenario {
     /// Queues a whole-request reply.
     pub fn reply(mut self, reply: Reply) -> Self {
         self.replies.push(reply);
+        self
+    }
+
+    /// Answers the next token requests with `reply` (see [`TokenReply`]).
+    pub fn token_reply(mut self, reply: TokenReply) -> Self {
+        self.token_replies.push(reply);
         self
     }
 

@@ -347,6 +347,10 @@ async fn handle(
     let request = Request::from_parts(parts, body);
     let now = (shared.clock)();
     let response = shared.engine().handle_at(&request, connection, now);
+    if response.extensions().get::<crate::Hang>().is_some() {
+        // A scripted hang: the client's timeout (or its closing the stream) ends this.
+        std::future::pending::<()>().await;
+    }
     tracing::debug!(
         method = %request.method(),
         path = request.uri().path(),

@@ -19,7 +19,7 @@
 //!     # assert_eq!(request.uri(), "https://oauth2.googleapis.com/token");
 //!     // … send it with any HTTP client; Google answers:
 //!     let response = http::Response::new(r#"{"access_token":"ya29.c.x","expires_in":3599,"token_type":"Bearer"}"#);
-//!     cache.store(decode_token_response(&response, now)?);
+//!     cache.store(decode_token_response(&response, now)?, now);
 //! }
 //! let token = cache.current(now).expect("fresh");
 //! assert_eq!(token.secret(), "ya29.c.x");
@@ -43,6 +43,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RawBody;
 use crate::request::{CONTENT_TYPE_PLAIN_TEXT, absolute_url};
+
+mod sources;
+
+pub use sources::{
+    AuthorizedUser, KeyFile, METADATA_HOST, METADATA_PROJECT_ID_PATH, METADATA_TOKEN_PATH, MetadataServer,
+};
 
 /// The scope FCM HTTP v1 needs.
 pub const FIREBASE_MESSAGING_SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -100,7 +106,7 @@ impl AuthError {
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::InvalidKeyFile(reason) => write!(f, "invalid service-account key file: {reason}"),
+            Self::InvalidKeyFile(reason) => write!(f, "invalid credential file: {reason}"),
             Self::InvalidPrivateKey => f.write_str("the service account's private_key is not a PEM PKCS#8 RSA key"),
             Self::InvalidTokenUri(uri) => write!(f, "invalid token_uri {uri:?}"),
             Self::Signing => f.write_str("signing the JWT failed"),
@@ -165,7 +171,7 @@ impl fmt::Debug for ServiceAccountKey {
 }
 
 #[derive(Deserialize)]
-struct KeyFile {
+struct ServiceAccountFile {
     client_email: String,
     private_key: String,
     #[serde(default)]
@@ -204,7 +210,7 @@ impl ServiceAccountKey {
     /// variable or a secret store). Needs `client_email` and `private_key`; `token_uri`
     /// defaults to [`GOOGLE_TOKEN_URI`].
     pub fn from_json(json: &str) -> Result<Self, AuthError> {
-        let file: KeyFile = serde_json::from_str(json).map_err(|e| AuthError::InvalidKeyFile(e.to_string()))?;
+        let file: ServiceAccountFile = serde_json::from_str(json).map_err(|e| sources::invalid_json(json, &e))?;
         let der = PrivatePkcs8KeyDer::from_pem_slice(file.private_key.as_bytes())
             .map_err(|_| AuthError::InvalidPrivateKey)?;
         let key = RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()).map_err(|_| AuthError::InvalidPrivateKey)?;
@@ -348,8 +354,15 @@ struct TokenErrorBody {
     error_description: Option<String>,
 }
 
-/// Reads the token endpoint's answer, received at `now`: a 200 with a `Bearer`
-/// `access_token` and `expires_in` seconds, or an OAuth2 error.
+/// The longest lifetime taken from a token response: a larger `expires_in` counts as this.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// Reads the token endpoint's (or the metadata server's) answer, received at `now`: a 200
+/// with a `Bearer` `access_token` and `expires_in` seconds, or an OAuth2 error.
+///
+/// `expires_in` must be a positive whole number: 0 is an error (the token would be
+/// expired on arrival), as are negative, fractional or string values; more than a day
+/// ([`MAX_TOKEN_LIFETIME`]) counts as a day.
 pub fn decode_token_response<B: AsRef<[u8]>>(
     response: &Response<B>,
     now: SystemTime,
@@ -369,18 +382,35 @@ pub fn decode_token_response<B: AsRef<[u8]>>(
     if token.access_token.is_empty() || HeaderValue::try_from(format!("Bearer {}", token.access_token)).is_err() {
         return Err(malformed("access_token is empty or not header-safe".to_owned()));
     }
-    let expires_at = now.checked_add(Duration::from_secs(token.expires_in)).unwrap_or(now);
+    if token.expires_in == 0 {
+        return Err(malformed("expires_in is 0: the token would be expired on arrival".to_owned()));
+    }
+    // A lifetime beyond a day is taken as a day: refreshed at least daily, never overflowing.
+    let lifetime = Duration::from_secs(token.expires_in).min(MAX_TOKEN_LIFETIME);
+    let expires_at = now.checked_add(lifetime).unwrap_or(now);
     Ok(AccessToken::new(token.access_token, expires_at))
 }
 
 /// Holds the current access token and says when to get a new one, given `now`: a token
 /// is refreshed [`DEFAULT_REFRESH_MARGIN`] before it expires, so that no request is sent
-/// with a token about to die.
+/// with a token about to die. For a short-lived token the margin shrinks to half its
+/// lifetime (a 60 s token is used for 30 s), so a token is never expired on arrival.
+///
+/// A failed refresh is remembered: [`may_refresh`](TokenCache::may_refresh) is false for
+/// 1 s after the first failure, doubling up to [`MAX_REFRESH_BACKOFF`], so that a fan-out
+/// does not ask a failing token endpoint once per message.
 #[derive(Clone, Debug)]
 pub struct TokenCache {
     token: Option<AccessToken>,
+    /// When the held token is to be replaced.
+    refresh_at: Option<SystemTime>,
     margin: Duration,
+    failures: u32,
+    retry_at: Option<SystemTime>,
 }
+
+/// The longest wait between two token requests after failures.
+pub const MAX_REFRESH_BACKOFF: Duration = Duration::from_secs(60);
 
 impl Default for TokenCache {
     fn default() -> Self {
@@ -391,18 +421,18 @@ impl Default for TokenCache {
 impl TokenCache {
     /// An empty cache with the default refresh margin.
     pub fn new() -> Self {
-        Self { token: None, margin: DEFAULT_REFRESH_MARGIN }
+        Self { token: None, refresh_at: None, margin: DEFAULT_REFRESH_MARGIN, failures: 0, retry_at: None }
     }
 
-    /// Refreshes this long before expiry instead.
+    /// Refreshes this long before expiry instead (at most half the token's lifetime).
     pub fn with_refresh_margin(mut self, margin: Duration) -> Self {
         self.margin = margin;
         self
     }
 
-    /// The token, if it is still good at `now` (more than the margin before expiry).
+    /// The token, if it is still good at `now` (before its refresh time).
     pub fn current(&self, now: SystemTime) -> Option<&AccessToken> {
-        self.token.as_ref().filter(|token| now.checked_add(self.margin).is_some_and(|t| t < token.expires_at))
+        self.token.as_ref().filter(|_| self.refresh_at.is_some_and(|refresh_at| now < refresh_at))
     }
 
     /// True when there is no token good at `now`.
@@ -410,13 +440,35 @@ impl TokenCache {
         self.current(now).is_none()
     }
 
-    /// Keeps a new token.
-    pub fn store(&mut self, token: AccessToken) {
+    /// Keeps a new token, received at `now`, and forgets earlier failures.
+    pub fn store(&mut self, token: AccessToken, now: SystemTime) {
+        let lifetime = token.expires_at.duration_since(now).unwrap_or_default();
+        let margin = self.margin.min(lifetime / 2);
+        self.refresh_at = token.expires_at.checked_sub(margin).or(Some(token.expires_at));
         self.token = Some(token);
+        self.failures = 0;
+        self.retry_at = None;
     }
 
     /// Forgets the token (the server refused it: get a new one).
     pub fn clear(&mut self) {
         self.token = None;
+        self.refresh_at = None;
+    }
+
+    /// Records a failed refresh at `now`; returns when the next one may be tried.
+    pub fn refresh_failed(&mut self, now: SystemTime) -> SystemTime {
+        self.failures = self.failures.saturating_add(1);
+        let doublings = self.failures.saturating_sub(1).min(6);
+        let backoff = Duration::from_secs(1u64 << doublings).min(MAX_REFRESH_BACKOFF);
+        let retry_at = now.checked_add(backoff).unwrap_or(now);
+        self.retry_at = Some(retry_at);
+        retry_at
+    }
+
+    /// False while a failed refresh is backing off: answer with that failure instead of
+    /// asking the token endpoint again.
+    pub fn may_refresh(&self, now: SystemTime) -> bool {
+        self.retry_at.is_none_or(|retry_at| now >= retry_at)
     }
 }

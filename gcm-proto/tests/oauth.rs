@@ -137,7 +137,7 @@ fn token_responses_and_refusals() {
 fn the_cache_refreshes_five_minutes_before_expiry() {
     let mut cache = TokenCache::new();
     assert!(cache.needs_refresh(at(0)));
-    cache.store(AccessToken::new("t", at(3_600)));
+    cache.store(AccessToken::new("t", at(3_600)), at(0));
     assert_eq!(cache.current(at(0)).map(AccessToken::secret), Some("t"));
     assert!(!cache.needs_refresh(at(3_299)));
     assert!(cache.needs_refresh(at(3_300)));
@@ -145,7 +145,105 @@ fn the_cache_refreshes_five_minutes_before_expiry() {
     assert!(cache.needs_refresh(at(0)));
     let tight = TokenCache::new().with_refresh_margin(Duration::ZERO);
     let mut tight = tight;
-    tight.store(AccessToken::new("t", at(10)));
+    tight.store(AccessToken::new("t", at(10)), at(0));
     assert!(!tight.needs_refresh(at(9)));
     assert!(tight.needs_refresh(at(10)));
+}
+
+#[test]
+fn short_lifetimes_shrink_the_margin_and_nonsense_is_an_error() {
+    let now = at(0);
+    let token = |expires_in: &str| {
+        let body = format!(r#"{{"access_token":"ya29.t","expires_in":{expires_in},"token_type":"Bearer"}}"#);
+        decode_token_response(&http::Response::new(body), now)
+    };
+    // 60 s (the mock's --token-lifetime 60): used for 30 s, not expired on arrival.
+    let mut cache = TokenCache::new();
+    cache.store(token("60").unwrap(), now);
+    assert!(!cache.needs_refresh(at(29)));
+    assert!(cache.needs_refresh(at(30)));
+    // 1 s: used for half a second.
+    cache.store(token("1").unwrap(), now);
+    assert!(cache.current(now).is_some());
+    // Huge: a day, without overflow.
+    let huge = token(&u64::MAX.to_string()).unwrap();
+    assert_eq!(huge.expires_at(), at(86_400));
+    cache.store(huge, now);
+    assert!(!cache.needs_refresh(at(86_400 - 301)));
+    assert!(cache.needs_refresh(at(86_400 - 300)));
+    // 0, negative, fractional, text: errors that keep the body but never show the token.
+    for nonsense in ["0", "-1", "1.5", "\"3600\""] {
+        let error = token(nonsense).unwrap_err();
+        assert!(matches!(error, AuthError::MalformedTokenResponse { .. }), "{nonsense}: {error:?}");
+        assert!(!format!("{error:?} {error}").contains("ya29"), "{nonsense}: {error:?}");
+    }
+}
+
+#[test]
+fn a_failed_refresh_backs_off_before_asking_again() {
+    let mut cache = TokenCache::new();
+    assert!(cache.may_refresh(at(0)));
+    assert_eq!(cache.refresh_failed(at(10)), at(11));
+    assert!(!cache.may_refresh(at(10)));
+    assert!(cache.may_refresh(at(11)));
+    assert_eq!(cache.refresh_failed(at(11)), at(13));
+    assert_eq!(cache.refresh_failed(at(13)), at(17));
+    for _ in 0..10 {
+        cache.refresh_failed(at(100));
+    }
+    assert_eq!(cache.refresh_failed(at(100)), at(160), "capped at a minute");
+    cache.store(AccessToken::new("t", at(3_700)), at(100));
+    assert!(cache.may_refresh(at(100)), "a stored token forgets the failures");
+}
+
+#[test]
+fn the_metadata_server_and_gcloud_user_files() {
+    use gcm_proto::oauth::{KeyFile, METADATA_HOST, MetadataServer};
+
+    let server = MetadataServer::new(METADATA_HOST).unwrap();
+    let request = server.token_request();
+    assert_eq!(request.method(), "GET");
+    assert_eq!(
+        request.uri(),
+        "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
+    );
+    assert_eq!(request.headers()["metadata-flavor"], "Google");
+    assert_eq!(
+        server.project_id_request().uri(),
+        "http://metadata.google.internal/computeMetadata/v1/project/project-id"
+    );
+    // GCE_METADATA_HOST holds a host:port; a mock's base URL works too.
+    assert_eq!(MetadataServer::new("127.0.0.1:8080").unwrap().token_url().authority().unwrap(), "127.0.0.1:8080");
+    assert_eq!(MetadataServer::new("http://127.0.0.1:9/").unwrap().token_url().port_u16(), Some(9));
+    let project = http::Response::new("my-project\n");
+    assert_eq!(MetadataServer::decode_project_id(&project).unwrap(), "my-project");
+    assert!(MetadataServer::decode_project_id(&http::Response::builder().status(404).body("").unwrap()).is_err());
+
+    // The file `gcloud auth application-default login` writes.
+    let user = r#"{"client_id":"123.apps.googleusercontent.com","client_secret":"d-FL95Q19q7MQmFpd7hHD0Ty","refresh_token":"1//refresh-secret","quota_project_id":"my-project","type":"authorized_user"}"#;
+    let KeyFile::AuthorizedUser(user) = KeyFile::from_json(user).unwrap() else { panic!("a user file") };
+    assert_eq!(user.quota_project_id.as_deref(), Some("my-project"));
+    let request = user.token_request();
+    assert_eq!(request.uri(), "https://oauth2.googleapis.com/token");
+    let body = String::from_utf8(request.body().clone()).unwrap();
+    assert_eq!(
+        body,
+        "grant_type=refresh_token&client_id=123.apps.googleusercontent.com&client_secret=d-FL95Q19q7MQmFpd7hHD0Ty&refresh_token=1%2F%2Frefresh-secret"
+    );
+    let shown = format!("{user:?}");
+    assert!(!shown.contains("refresh-secret") && !shown.contains("d-FL95"), "{shown}");
+    // A service-account file reads as one.
+    let key = KeyFile::from_json(include_str!("fixtures/service-account.json")).unwrap();
+    assert!(matches!(key, KeyFile::ServiceAccount(_)));
+    assert!(key.project_id().is_some());
+}
+
+#[test]
+fn a_path_where_the_json_belongs_says_so() {
+    for path in ["/etc/secrets/sa.json", "sa.json", "C:\\keys\\sa.json"] {
+        let error = ServiceAccountKey::from_json(path).unwrap_err();
+        assert!(error.to_string().contains("looks like a file path"), "{path}: {error}");
+    }
+    let error = ServiceAccountKey::from_json("{").unwrap_err();
+    assert!(!error.to_string().contains("path"), "{error}");
 }

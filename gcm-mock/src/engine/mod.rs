@@ -17,7 +17,7 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::scenario::{Behaviour, Reply, Scenario, TokenRule};
+use crate::scenario::{Behaviour, Reply, Scenario, TokenReply, TokenRule};
 
 pub(crate) use v1::key_file_with_token_uri;
 pub use v1::{DEFAULT_TOKEN_LIFETIME, MOCK_SERVICE_ACCOUNT_JSON};
@@ -76,6 +76,8 @@ pub struct Engine {
     api_keys: Vec<String>,
     rng: Xoshiro256PlusPlus,
     replies: VecDeque<Reply>,
+    /// The scripted token replies, each with how many requests it still answers.
+    token_replies: VecDeque<(TokenReply, u32)>,
     attempts: HashMap<String, u32>,
     requests_seen: u64,
     messages_sent: u64,
@@ -98,6 +100,23 @@ impl std::fmt::Debug for Engine {
             .field("recording", &self.recording)
             .field("v1", &self.v1)
             .finish_non_exhaustive()
+    }
+}
+
+/// Marks a response the server must never send: the scripted token endpoint hangs.
+#[derive(Clone, Copy, Debug)]
+pub struct Hang;
+
+impl Engine {
+    /// The next scripted token reply, if any is left.
+    fn next_token_reply(&mut self) -> Option<TokenReply> {
+        let (reply, left) = self.token_replies.front_mut()?;
+        let reply = reply.clone();
+        *left = left.saturating_sub(1);
+        if *left == 0 {
+            self.token_replies.pop_front();
+        }
+        Some(reply)
     }
 }
 
@@ -190,6 +209,7 @@ impl Engine {
         let seed = scenario.seed;
         Self {
             replies: expand_replies(&scenario.replies),
+            token_replies: scenario.token_replies.iter().map(|r| (r.clone(), r.repeat.unwrap_or(1))).collect(),
             scenario,
             api_keys,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
@@ -254,6 +274,7 @@ impl Engine {
         let send_path = matches!(path, "/gcm/send" | "/fcm/send");
         let v1_send = v1::project_of(path);
         let token_path = path == v1::TOKEN_PATH;
+        let metadata_token = path == gcm_proto::oauth::METADATA_TOKEN_PATH;
         match (request.method(), path) {
             (&Method::POST, _) if send_path => self.logged(request, connection, |engine, seq| {
                 let authorized = engine.authorized(request.headers());
@@ -266,6 +287,10 @@ impl Engine {
             (&Method::POST, _) if token_path => {
                 self.logged(request, connection, |engine, _| engine.v1_token(request, now))
             }
+            (&Method::GET, _) if metadata_token => {
+                self.logged(request, connection, |engine, _| engine.metadata_token(request, now))
+            }
+            (&Method::GET, gcm_proto::oauth::METADATA_PROJECT_ID_PATH) => self.metadata_project_id(request),
             (_, _) if send_path || v1_send.is_some() || token_path => {
                 let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
                 response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));

@@ -165,14 +165,59 @@ impl Engine {
         if let Err((error, description)) = verify(&assertion, account, &audience, now) {
             return (oauth_error(error, description), false);
         }
+        self.issue_token(now)
+    }
+
+    /// `GET /computeMetadata/v1/instance/service-accounts/default/token`: the metadata
+    /// server's token for the built-in account, only with `Metadata-Flavor: Google`.
+    pub(super) fn metadata_token<B>(&mut self, request: &Request<B>, now: SystemTime) -> (Response<Bytes>, bool) {
+        if let Some(refusal) = metadata_flavor_missing(request) {
+            return (refusal, false);
+        }
+        self.issue_token(now)
+    }
+
+    /// `GET /computeMetadata/v1/project/project-id`.
+    pub(super) fn metadata_project_id<B>(&self, request: &Request<B>) -> Response<Bytes> {
+        if let Some(refusal) = metadata_flavor_missing(request) {
+            return refusal;
+        }
+        let project = self.v1.account().map(|account| account.project_id.clone()).unwrap_or_default();
+        let mut answer = response(StatusCode::OK, "application/text", Bytes::from(project));
+        answer.headers_mut().insert("metadata-flavor", http::HeaderValue::from_static("Google"));
+        answer
+    }
+
+    /// A new access token, unless a scripted token reply says otherwise.
+    fn issue_token(&mut self, now: SystemTime) -> (Response<Bytes>, bool) {
+        let scripted = self.next_token_reply();
+        if let Some(reply) = &scripted {
+            if reply.hang {
+                let mut hang = response(StatusCode::OK, "text/plain", Bytes::new());
+                hang.extensions_mut().insert(super::Hang);
+                return (hang, false);
+            }
+            if let Some(status) = reply.status {
+                let error = if status >= 500 { "internal_failure" } else { "invalid_grant" };
+                let mut refusal = oauth_error(error, "Scripted by the scenario.");
+                *refusal.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return (refusal, false);
+            }
+        }
+        let sent_expires_in = scripted.and_then(|reply| reply.expires_in);
+        // A huge scripted lifetime lives a century here: no overflow, no instant expiry.
+        let lifetime = match sent_expires_in.as_ref().and_then(Value::as_u64) {
+            Some(seconds) if seconds > 0 => Duration::from_secs(seconds.min(100 * 365 * 24 * 3600)),
+            _ => self.v1.token_lifetime,
+        };
         self.v1.issued += 1;
         let token = format!("ya29.mock.{}.{:016x}", self.v1.issued, splitmix64(self.id_base ^ self.v1.issued));
-        let expires_at = now.checked_add(self.v1.token_lifetime).unwrap_or(now);
+        let expires_at = now.checked_add(lifetime).unwrap_or(now);
         self.v1.tokens.retain(|_, expiry| *expiry > now);
         self.v1.tokens.insert(token.clone(), expires_at);
         let body = serde_json::json!({
             "access_token": token,
-            "expires_in": self.v1.token_lifetime.as_secs(),
+            "expires_in": sent_expires_in.unwrap_or_else(|| Value::from(lifetime.as_secs())),
             "token_type": "Bearer",
         });
         (response(StatusCode::OK, "application/json; charset=utf-8", Bytes::from(body.to_string())), true)
@@ -302,6 +347,15 @@ fn verify(assertion: &str, account: &Account, audience: &str, now: SystemTime) -
     }
     Ok(claims)
 }
+
+/// The metadata server's 403 for a request without `Metadata-Flavor: Google`.
+fn metadata_flavor_missing<B>(request: &Request<B>) -> Option<Response<Bytes>> {
+    let flavored = request.headers().get("metadata-flavor").is_some_and(|value| value == "Google");
+    (!flavored).then(|| response(StatusCode::FORBIDDEN, "text/html; charset=UTF-8", Bytes::from_static(METADATA_403)))
+}
+
+/// What Google's metadata server says to a request without the header.
+const METADATA_403: &[u8] = b"Missing Metadata-Flavor:Google header.\n";
 
 fn oauth_error(error: &str, description: &str) -> Response<Bytes> {
     let body = serde_json::json!({ "error": error, "error_description": description });
