@@ -5,6 +5,7 @@
 //! cargo run --example fcm_v1                                        # offline, on the mock
 //! cargo run --example fcm_v1 -- --key-file sa.json --token DEVICE   # the real endpoint
 //! cargo run --example fcm_v1 -- --key-file sa.json --token DEVICE --base-url http://127.0.0.1:PORT
+//! cargo run --example fcm_v1 -- --adc --token DEVICE   # GOOGLE_APPLICATION_CREDENTIALS, gcloud, metadata server
 //! ```
 //!
 //! The mock plays both Google services: the OAuth2 token endpoint (it checks the JWT
@@ -25,23 +26,36 @@ use gcm_mock::{Behaviour, MockServer, Scenario, TokenRule};
 
 #[derive(Parser)]
 struct Args {
-    /// A service-account key file (from the Firebase console); without it, the mock.
-    #[arg(long)]
+    /// A service-account key file (from the Firebase console); without it (or --adc), the mock.
+    #[arg(long, conflicts_with = "adc")]
     key_file: Option<PathBuf>,
-    /// Device tokens to send to (with --key-file; at least one).
-    #[arg(long = "token", requires = "key_file")]
+    /// Application default credentials, as Google's SDKs find them:
+    /// GOOGLE_APPLICATION_CREDENTIALS, gcloud's file, then the metadata server
+    /// (GCE_METADATA_HOST overrides its host).
+    #[arg(long)]
+    adc: bool,
+    /// Device tokens to send to (with --key-file or --adc; at least one).
+    #[arg(long = "token")]
     tokens: Vec<String>,
     /// Another FCM base URL than https://fcm.googleapis.com (a mock, a proxy).
-    #[arg(long, requires = "key_file")]
+    #[arg(long)]
     base_url: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    let result = match args.key_file {
-        Some(path) => real(&path, args.tokens, args.base_url.as_deref()).await,
-        None => offline().await,
+    let result = match (args.key_file, args.adc) {
+        (Some(path), _) => match FcmClient::from_key_file(&path) {
+            Ok(client) => real(client, args.tokens, args.base_url.as_deref()).await,
+            Err(error) => Err(error.into()),
+        },
+        (None, true) => match FcmClient::application_default().await {
+            Ok(client) => real(client, args.tokens, args.base_url.as_deref()).await,
+            Err(error) => Err(error.into()),
+        },
+        (None, false) if args.tokens.is_empty() && args.base_url.is_none() => offline().await,
+        (None, false) => Err("--token and --base-url need --key-file or --adc".into()),
     };
     match result {
         Ok(report) if report.outcome.needs_retry() => ExitCode::from(3),
@@ -60,17 +74,15 @@ fn content(tokens: Vec<String>) -> Multicast {
         .android_ttl(3600)
 }
 
-/// The real endpoint (or `base_url`): the key file names the project and the token endpoint.
+/// The real endpoint (or `base_url`), with the credentials' project and token endpoint.
 async fn real(
-    path: &PathBuf,
+    mut client: FcmClient,
     tokens: Vec<String>,
     base_url: Option<&str>,
 ) -> Result<MulticastReport, Box<dyn std::error::Error>> {
     if tokens.is_empty() {
         return Err("give at least one --token".into());
     }
-    let json = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut client = FcmClient::from_service_account(&json).map_err(|e| format!("{}: {e}", path.display()))?;
     if let Some(base_url) = base_url {
         client = client.base_url(base_url)?;
     }

@@ -181,6 +181,12 @@ fn debug_of_every_type_holding_a_secret_redacts_it() {
     assert!(issued.contains("ya29.mock."), "the engine issued a token: {issued}");
     shown.push(format!("{engine:?}"));
 
+    // gcloud's user file: a client secret and a refresh token, as a KeyFile and as Credentials.
+    let user = r#"{"client_id":"1.apps.googleusercontent.com","client_secret":"ya29.client-secret","refresh_token":"ya29.refresh","type":"authorized_user"}"#;
+    shown.push(format!("{:?}", gcm_hyper::gcm_proto::oauth::KeyFile::from_json(user).unwrap()));
+    let credentials = gcm_hyper::Credentials::from_json(user).unwrap();
+    shown.push(format!("{credentials:?} {}", credentials.describe()));
+
     for text in &shown {
         assert!(!text.contains("ya29."), "an access token leaked into: {text}");
         assert!(!text.contains("c2VjcmV0"), "the proxy's authorization leaked into: {text}");

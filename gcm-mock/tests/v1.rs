@@ -220,3 +220,20 @@ fn clients_in_other_languages_fetch_the_key_file_with_the_mock_token_uri() {
     engine.set_service_account(&key);
     assert_eq!(engine.handle_at(&request, 1, at(T0)).status(), 404);
 }
+
+#[test]
+fn token_replies_read_from_a_scenario_file() {
+    let scenario = gcm_mock::Scenario::from_toml(
+        "[[token_replies]]\nstatus = 503\nrepeat = 2\n[[token_replies]]\nhang = true\n[[token_replies]]\nexpires_in = \"3600\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        scenario.token_replies,
+        [
+            gcm_mock::TokenReply::status(503).repeat(2),
+            gcm_mock::TokenReply::hang(),
+            gcm_mock::TokenReply::expires_in(serde_json::json!("3600")),
+        ]
+    );
+    assert!(gcm_mock::Scenario::from_toml("[[token_replies]]\nhnag = true\n").is_err(), "unknown fields are refused");
+}
