@@ -69,6 +69,30 @@ async fn a_key_file_as_text_as_a_path_and_from_the_environment() {
 }
 
 #[tokio::test]
+async fn gclouds_user_file_exchanges_its_refresh_token() {
+    let server = MockServer::start().await.unwrap();
+    let file = json!({
+        "type": "authorized_user",
+        "client_id": "1.apps.googleusercontent.com",
+        "client_secret": "mock-client-secret",
+        "refresh_token": gcm_mock::MOCK_REFRESH_TOKEN,
+        "quota_project_id": "mock-project",
+        "token_uri": format!("{}/token", server.base_url()),
+    });
+    let credentials = Credentials::from_json(&file.to_string()).unwrap();
+    let client = FcmClient::new(fcm(&server), credentials).unwrap();
+    assert!(delivered(&client.send(&Message::token("a")).await.unwrap()));
+    let asked = server.requests().into_iter().find(|r| r.path == "/token").unwrap();
+    assert!(asked.body.contains("grant_type=refresh_token"), "{}", asked.body);
+    assert!(!asked.body.contains("mock-refresh-token") && !asked.body.contains("mock-client-secret"), "{}", asked.body);
+    // A refresh token the server does not know is refused, not retried.
+    let wrong = file.to_string().replace(gcm_mock::MOCK_REFRESH_TOKEN, "1//revoked");
+    let client = FcmClient::new(fcm(&server), Credentials::from_json(&wrong).unwrap()).unwrap();
+    let error = client.send(&Message::token("a")).await.unwrap_err();
+    assert!(error.is_authentication() && !error.may_have_reached_server(), "{error}");
+}
+
+#[tokio::test]
 async fn the_metadata_server_gives_tokens_and_the_project() {
     let server = MockServer::start().await.unwrap();
     let credentials = Credentials::metadata_server_at(&server.base_url()).unwrap();
@@ -79,6 +103,15 @@ async fn the_metadata_server_gives_tokens_and_the_project() {
     let asked = server.requests().into_iter().find(|r| r.path.starts_with("/computeMetadata/")).unwrap();
     assert_eq!(asked.path, "/computeMetadata/v1/instance/service-accounts/default/token");
     assert_eq!(asked.status, 200);
+
+    // A scenario makes the metadata server fail too: the error names it.
+    let failing =
+        MockServer::builder().scenario(Scenario::default().token_reply(TokenReply::status(503))).start().await.unwrap();
+    let credentials = Credentials::metadata_server_at(&failing.base_url()).unwrap();
+    let client = FcmClient::new(fcm(&failing), credentials).unwrap();
+    let error = client.send(&Message::token("a")).await.unwrap_err();
+    assert!(error.is_retryable() && !error.may_have_reached_server(), "{error:?}");
+    assert!(error.to_string().contains("the metadata server"), "{error}");
 
     // Without `Metadata-Flavor: Google` the server refuses, as Google's does.
     let mut engine = gcm_mock::Engine::new(Scenario::default(), Vec::new());

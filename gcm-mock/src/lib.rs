@@ -43,8 +43,8 @@ mod scenario;
 mod server;
 
 pub use engine::{
-    DEFAULT_TOKEN_LIFETIME, Delivery, Engine, Hang, MOCK_SERVICE_ACCOUNT_JSON, REQUEST_LOG_CAPACITY, ReceivedRequest,
-    UNAUTHORIZED_HTML,
+    DEFAULT_TOKEN_LIFETIME, Delivery, Engine, Hang, MOCK_REFRESH_TOKEN, MOCK_SERVICE_ACCOUNT_JSON,
+    REQUEST_LOG_CAPACITY, ReceivedRequest, UNAUTHORIZED_HTML,
 };
 pub use scenario::{Behaviour, Faults, Reply, Scenario, ScenarioError, TokenReply, TokenRule};
 pub use server::{Builder, DEFAULT_BODY_LIMIT, MockServer};

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use crate::scenario::{Behaviour, Reply, Scenario, TokenReply, TokenRule};
 
 pub(crate) use v1::key_file_with_token_uri;
-pub use v1::{DEFAULT_TOKEN_LIFETIME, MOCK_SERVICE_ACCOUNT_JSON};
+pub use v1::{DEFAULT_TOKEN_LIFETIME, MOCK_REFRESH_TOKEN, MOCK_SERVICE_ACCOUNT_JSON};
 
 /// The body of a 401, as the real service sends it.
 pub const UNAUTHORIZED_HTML: &str = "<HTML>\n<HEAD>\n<TITLE>Unauthorized</TITLE>\n</HEAD>\n\

@@ -144,12 +144,21 @@ impl Engine {
     ) -> (Response<Bytes>, bool) {
         let mut grant_type = None;
         let mut assertion = None;
+        let mut refresh_token = None;
         for (key, value) in form_urlencoded::parse(request.body().as_ref()) {
             match &*key {
                 "grant_type" => grant_type = Some(value.into_owned()),
                 "assertion" => assertion = Some(value.into_owned()),
+                "refresh_token" => refresh_token = Some(value.into_owned()),
                 _ => {}
             }
+        }
+        // gcloud's user credentials: any refresh token the mock's test user holds.
+        if grant_type.as_deref() == Some("refresh_token") {
+            if refresh_token.as_deref() != Some(MOCK_REFRESH_TOKEN) {
+                return (oauth_error("invalid_grant", "Bad Request"), false);
+            }
+            return self.issue_token(now);
         }
         if grant_type.as_deref() != Some(JWT_BEARER_GRANT_TYPE) {
             let description = format!("Invalid grant_type: {}", grant_type.unwrap_or_default());
@@ -293,7 +302,8 @@ pub(crate) fn key_file_with_token_uri(json: &str, token_uri: &str) -> String {
 pub(super) fn redacted_token_form(body: &[u8]) -> String {
     let mut form = form_urlencoded::Serializer::new(String::new());
     for (key, value) in form_urlencoded::parse(body) {
-        form.append_pair(&key, if key == "assertion" { "<redacted>" } else { &value });
+        let secret = matches!(&*key, "assertion" | "refresh_token" | "client_secret");
+        form.append_pair(&key, if secret { "<redacted>" } else { &value });
     }
     form.finish()
 }
@@ -347,6 +357,9 @@ fn verify(assertion: &str, account: &Account, audience: &str, now: SystemTime) -
     }
     Ok(claims)
 }
+
+/// The refresh token of the mock's gcloud user (`refresh_token` grant).
+pub const MOCK_REFRESH_TOKEN: &str = "1//mock-refresh-token";
 
 /// The metadata server's 403 for a request without `Metadata-Flavor: Google`.
 fn metadata_flavor_missing<B>(request: &Request<B>) -> Option<Response<Bytes>> {

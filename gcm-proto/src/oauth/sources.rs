@@ -78,6 +78,9 @@ pub struct AuthorizedUser {
     /// The project billed for the calls, when the file names one.
     #[serde(default)]
     pub quota_project_id: Option<String>,
+    /// The token endpoint, when the file names one (as Google's Python library reads it).
+    #[serde(default)]
+    token_uri: Option<String>,
 }
 
 impl fmt::Debug for AuthorizedUser {
@@ -92,10 +95,19 @@ impl fmt::Debug for AuthorizedUser {
 impl AuthorizedUser {
     /// Reads the file's JSON text.
     pub fn from_json(json: &str) -> Result<Self, AuthError> {
-        serde_json::from_str(json).map_err(|e| invalid_json(json, &e))
+        let user: Self = serde_json::from_str(json).map_err(|e| invalid_json(json, &e))?;
+        if let Some(uri) = &user.token_uri {
+            absolute_url(uri, uri).map_err(|_| AuthError::InvalidTokenUri(uri.clone()))?;
+        }
+        Ok(user)
     }
 
-    /// The token request: `POST https://oauth2.googleapis.com/token` with the refresh-token
+    /// The token endpoint: the file's `token_uri`, else Google's.
+    pub fn token_uri(&self) -> &str {
+        self.token_uri.as_deref().unwrap_or(GOOGLE_TOKEN_URI)
+    }
+
+    /// The token request: `POST` to [`token_uri`](Self::token_uri) with the refresh-token
     /// grant.
     pub fn token_request(&self) -> Request<Vec<u8>> {
         let body = form_urlencoded::Serializer::new(String::new())
@@ -107,7 +119,8 @@ impl AuthorizedUser {
             .into_bytes();
         let mut request = Request::new(Vec::new());
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = Uri::from_static(GOOGLE_TOKEN_URI);
+        // Checked when the file was read.
+        *request.uri_mut() = self.token_uri().parse().unwrap_or_else(|_| Uri::from_static(GOOGLE_TOKEN_URI));
         request.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_PLAIN_TEXT));
         request.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         *request.body_mut() = body;
