@@ -68,6 +68,15 @@ impl fmt::Debug for Credentials {
     }
 }
 
+impl From<KeyFile> for Credentials {
+    fn from(file: KeyFile) -> Self {
+        match file {
+            KeyFile::ServiceAccount(key) => Self::ServiceAccount(key),
+            KeyFile::AuthorizedUser(user) => Self::AuthorizedUser(user),
+        }
+    }
+}
+
 impl From<ServiceAccountKey> for Credentials {
     fn from(key: ServiceAccountKey) -> Self {
         Self::ServiceAccount(key)
@@ -82,10 +91,7 @@ pub const METADATA_HOST_ENV: &str = "GCE_METADATA_HOST";
 impl Credentials {
     /// A credential file's JSON text (a service account's key, or the gcloud user file).
     pub fn from_json(json: &str) -> Result<Self, Error> {
-        Ok(match KeyFile::from_json(json).map_err(Error::Auth)? {
-            KeyFile::ServiceAccount(key) => Self::ServiceAccount(key),
-            KeyFile::AuthorizedUser(user) => Self::AuthorizedUser(user),
-        })
+        KeyFile::from_json(json).map(Self::from).map_err(Error::Auth)
     }
 
     /// A credential file on disk; errors name the path.
@@ -115,6 +121,16 @@ impl Credentials {
     /// Your own source.
     pub fn custom(source: impl TokenSource) -> Self {
         Self::Custom(Arc::new(source))
+    }
+
+    /// The project the credentials name: a key file's `project_id`, a user file's
+    /// `quota_project_id`.
+    pub fn project_id(&self) -> Option<&str> {
+        match self {
+            Self::ServiceAccount(key) => key.project_id(),
+            Self::AuthorizedUser(user) => user.quota_project_id.as_deref(),
+            Self::Metadata(_) | Self::Custom(_) => None,
+        }
     }
 
     /// What the credentials are, for errors and logs; never a secret.

@@ -207,9 +207,11 @@ impl FcmClient {
                 }
                 Candidate::WellKnown(path) => tried.push(format!("{} (no such file)", path.display())),
                 Candidate::Metadata(host) => {
-                    let credentials = Credentials::metadata_server_at(&host)?;
-                    match metadata_project(&credentials).await {
-                        Ok(found) => return Self::for_project_of(credentials, project.or(Some(found))),
+                    let server = MetadataServer::new(&host).map_err(Error::Auth)?;
+                    match metadata_project(&server).await {
+                        Ok(found) => {
+                            return Self::for_project_of(Credentials::Metadata(server), project.or(Some(found)));
+                        }
                         Err(error) => tried.push(format!("the metadata server at {host} ({error})")),
                     }
                 }
@@ -223,12 +225,7 @@ impl FcmClient {
 
     /// A client for `credentials`, for `project` or the project they name.
     fn for_project_of(credentials: Credentials, project: Option<String>) -> Result<Self, Error> {
-        let named = match &credentials {
-            Credentials::ServiceAccount(key) => key.project_id().map(str::to_owned),
-            Credentials::AuthorizedUser(user) => user.quota_project_id.clone(),
-            _ => None,
-        };
-        let project = named.or(project).ok_or_else(|| {
+        let project = credentials.project_id().map(str::to_owned).or(project).ok_or_else(|| {
             Error::Config(format!(
                 "{} names no project: set GOOGLE_CLOUD_PROJECT or build Fcm::new(project)",
                 credentials.describe()
@@ -245,10 +242,7 @@ impl FcmClient {
 
 /// The project id the metadata server tells, within a short timeout (the server answers
 /// at once where it exists; elsewhere the name does not resolve or the address is silent).
-async fn metadata_project(credentials: &Credentials) -> Result<String, Error> {
-    let Credentials::Metadata(server) = credentials else {
-        return Err(Error::Config("not the metadata server".into()));
-    };
+async fn metadata_project(server: &MetadataServer) -> Result<String, Error> {
     let http = metadata_client()?;
     let limits = Limits { request_timeout: METADATA_PROBE_TIMEOUT, ..Limits::default() };
     let (parts, body) = exchange(&http, server.project_id_request(), limits).await?;

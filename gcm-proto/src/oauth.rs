@@ -292,15 +292,20 @@ impl ServiceAccountKey {
             .append_pair("assertion", &assertion)
             .finish()
             .into_bytes();
-        let mut request = Request::new(Vec::new());
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.token_uri.clone();
-        let headers = request.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_PLAIN_TEXT));
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        *request.body_mut() = body;
-        Ok(request)
+        Ok(form_post(self.token_uri.clone(), body))
     }
+}
+
+/// `POST uri` with a form body: what every token endpoint takes.
+fn form_post(uri: Uri, body: Vec<u8>) -> Request<Vec<u8>> {
+    let mut request = Request::new(Vec::new());
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_PLAIN_TEXT));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    *request.body_mut() = body;
+    request
 }
 
 fn encode_json<T: Serialize>(value: &T) -> String {

@@ -4,12 +4,11 @@
 
 use std::fmt;
 
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderValue, Method, Request, Response, Uri};
+use http::{HeaderValue, Request, Response, Uri};
 use serde::Deserialize;
 
 use super::{AuthError, GOOGLE_TOKEN_URI, ServiceAccountKey};
-use crate::request::{CONTENT_TYPE_PLAIN_TEXT, absolute_url};
+use crate::request::absolute_url;
 
 /// The metadata server's host name on Google Cloud.
 pub const METADATA_HOST: &str = "metadata.google.internal";
@@ -117,14 +116,9 @@ impl AuthorizedUser {
             .append_pair("refresh_token", &self.refresh_token)
             .finish()
             .into_bytes();
-        let mut request = Request::new(Vec::new());
-        *request.method_mut() = Method::POST;
         // Checked when the file was read.
-        *request.uri_mut() = self.token_uri().parse().unwrap_or_else(|_| Uri::from_static(GOOGLE_TOKEN_URI));
-        request.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_PLAIN_TEXT));
-        request.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        *request.body_mut() = body;
-        request
+        let uri = self.token_uri().parse().unwrap_or_else(|_| Uri::from_static(GOOGLE_TOKEN_URI));
+        super::form_post(uri, body)
     }
 }
 
