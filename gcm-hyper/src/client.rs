@@ -114,11 +114,16 @@ where
     /// Sends `message` once and decodes the answer. 200 and 5xx responses give an
     /// [`Outcome`]; anything else is an [`Error`]. Never sleeps, never retries.
     pub async fn send(&self, message: &Message) -> Result<Outcome, Error> {
-        let span = tracing::debug_span!(
+        let span = tracing::info_span!(
             "gcm.send",
             endpoint = %self.gcm.endpoint(),
             tokens = message.tokens().len(),
             format = ?message.format,
+            status = tracing::field::Empty,
+            success = tracing::field::Empty,
+            not_registered = tracing::field::Empty,
+            failed = tracing::field::Empty,
+            retry = tracing::field::Empty,
         );
         self.send_inner(message).instrument(span).await
     }
@@ -127,20 +132,28 @@ where
         let request = self.gcm.encode(message)?;
         let (parts, body) = exchange(&self.http, request, self.limits).await?;
         let decoded = self.gcm.decode_parts(message, parts.status, &parts.headers, &body, SystemTime::now());
+        let span = tracing::Span::current();
+        span.record("status", parts.status.as_u16());
         match &decoded {
-            Ok(outcome) => tracing::debug!(
-                status = parts.status.as_u16(),
-                success = outcome.success().count(),
-                not_registered = outcome.not_registered().count(),
-                failed = outcome.failed().count(),
-                retry = outcome.to_retry().count(),
-                retry_after = ?outcome.retry_after(),
-                "gcm response"
-            ),
-            Err(error) => tracing::debug!(status = parts.status.as_u16(), %error, "gcm error response"),
+            Ok(outcome) => {
+                record_counts(&span, outcome);
+                tracing::info!(retry_after = ?outcome.retry_after(), "gcm send done");
+            }
+            Err(error @ gcm_proto::ResponseError::Authentication { .. }) => {
+                tracing::warn!(%error, "gcm API key refused")
+            }
+            Err(error) => tracing::debug!(%error, "gcm error response"),
         }
         Ok(decoded?)
     }
+}
+
+/// Records the counts of each bucket as fields of `span` (declared empty where it opened).
+pub(crate) fn record_counts<P: gcm_proto::Retryable>(span: &tracing::Span, outcome: &Outcome<P>) {
+    span.record("success", outcome.success().count());
+    span.record("not_registered", outcome.not_registered().count());
+    span.record("failed", outcome.failed().count());
+    span.record("retry", outcome.to_retry().count());
 }
 
 /// Sends `request` with the `User-Agent`, and collects the response within the limits.

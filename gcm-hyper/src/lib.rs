@@ -46,8 +46,11 @@
 //!
 //! Every public future is `Send`: spawn them, or await them in an axum handler.
 //!
-//! Each send is a `tracing` span (`gcm.send`) with the endpoint, the token count, the
-//! status and the counts of each fate; the API key never appears in it.
+//! Each send is an INFO `tracing` span (`gcm.send`, `fcm.send_multicast`) whose fields are
+//! the endpoint, the token count, the status and the counts of each fate, closed by an INFO
+//! event. What needs a human is a WARN: credentials refused, a token endpoint that fails, a
+//! retry loop that gives up with recipients pending. Per-message events (DEBUG) carry the
+//! message's index. No key, assertion or token ever appears.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 

@@ -257,7 +257,11 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
         });
         let gives_up = attempts >= self.max_attempts || delay > self.max_delay || past_deadline;
         if gives_up {
-            tracing::debug!(attempts, ?delay, "retry loop gave up with recipients pending");
+            tracing::warn!(
+                attempts,
+                ?delay,
+                "retry loop gave up with recipients pending: schedule them after the delay"
+            );
         }
         gives_up
     }

@@ -18,7 +18,7 @@ use hyper_util::client::legacy::connect::Connect;
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
-use crate::client::{Builder, HttpClient, Limits, exchange};
+use crate::client::{Builder, HttpClient, Limits, exchange, record_counts};
 use crate::connector::DefaultConnector;
 use crate::credentials::{CREDENTIALS_ENV, Candidate, Credentials, candidates};
 use crate::error::Error;
@@ -315,10 +315,14 @@ where
     /// inside it keeps every message pending. Never sleeps, never retries (but a refused
     /// access token is refreshed once and its message resent).
     pub async fn send_multicast(&self, multicast: &Multicast) -> Result<MulticastReport, Stopped> {
-        let span = tracing::debug_span!(
+        let span = tracing::info_span!(
             "fcm.send_multicast",
             url = %self.inner.fcm.send_url(),
-            tokens = multicast.tokens().len()
+            tokens = multicast.tokens().len(),
+            success = tracing::field::Empty,
+            not_registered = tracing::field::Empty,
+            failed = tracing::field::Empty,
+            retry = tracing::field::Empty,
         );
         self.send_multicast_inner(multicast).instrument(span).await
     }
@@ -362,13 +366,8 @@ where
             }
         }
         let report = MulticastReport::new(self.inner.fcm.outcome(multicast, replies), problems);
-        tracing::debug!(
-            success = report.outcome.success().count(),
-            not_registered = report.outcome.not_registered().count(),
-            failed = report.outcome.failed().count(),
-            retry = report.outcome.to_retry().count(),
-            "fcm multicast done"
-        );
+        record_counts(&tracing::Span::current(), &report.outcome);
+        tracing::info!("fcm multicast done");
         match answered {
             0 if !tokens.is_empty() => report.into_stopped_if_systemic(),
             _ => Ok(report),
@@ -426,7 +425,12 @@ where
             }
             Err(error) => {
                 let retry_at = tokens.cache.refresh_failed((self.inner.clock)());
-                tracing::debug!(%error, ?retry_at, "fcm access token refresh failed");
+                let source = self.inner.credentials.describe();
+                if error.is_authentication() {
+                    tracing::warn!(%error, source, "fcm credentials refused: fix them, sending cannot succeed");
+                } else {
+                    tracing::warn!(%error, source, ?retry_at, "fcm access token refresh failed");
+                }
                 let failure = Arc::new(error);
                 tokens.failure = Some(Arc::clone(&failure));
                 Err(self.token_error(failure))

@@ -319,3 +319,35 @@ async fn your_own_token_source() {
     assert_eq!(calls.load(Ordering::SeqCst), 1, "the client caches what the source gives");
     assert!(format!("{client:?}").contains("my own source"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn what_needs_a_human_is_a_warning_and_a_finished_send_is_info_with_its_counts() {
+    let (captured, _guard) = common::capture(tracing::Level::INFO);
+    let server = MockServer::start().await.unwrap();
+    let client = FcmClient::new(fcm(&server), key(&server)).unwrap();
+    client.send_multicast(&Multicast::new(["a", "b"])).await.unwrap();
+
+    // A key the mock refuses, and a retry loop that gives up with a message pending.
+    let mut file: serde_json::Value = serde_json::from_str(server.service_account_json().unwrap()).unwrap();
+    file["client_email"] = "stranger@example.com".into();
+    let refused = FcmClient::new(fcm(&server), ServiceAccountKey::from_json(&file.to_string()).unwrap()).unwrap();
+    refused.send_multicast(&Multicast::new(["a"])).await.unwrap_err();
+    let busy = MockServer::builder()
+        .scenario(Scenario::default().reply(Reply::status(503).retry_after("4000")))
+        .start()
+        .await
+        .unwrap();
+    let client = FcmClient::new(fcm(&busy), key(&busy)).unwrap();
+    gcm_hyper::RetryLoop::new().run_multicast(&client, &Multicast::new(["a"])).await.unwrap();
+
+    let logs = captured.text();
+    let line = |needle: &str| {
+        logs.lines().find(|line| line.contains(needle)).unwrap_or_else(|| panic!("no {needle:?} in {logs}"))
+    };
+    let done = line("fcm multicast done");
+    assert!(done.contains("INFO") && done.contains("success=2") && done.contains("tokens=2"), "{done}");
+    assert!(line("fcm credentials refused").contains("WARN"));
+    assert!(line("stranger@example.com").contains("WARN"), "the warning names the credentials");
+    assert!(line("retry loop gave up").contains("WARN"));
+    assert!(!logs.contains("DEBUG"), "nothing below the level asked for");
+}

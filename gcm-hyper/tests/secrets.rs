@@ -2,8 +2,8 @@
 //! gcm-proto's sender and requests, gcm-hyper's client, errors and retry reports, and
 //! gcm-mock's request log, inbox and logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
 use gcm_hyper::{Client, Gcm, Message, RetryLoop};
@@ -11,34 +11,9 @@ use gcm_mock::{MockServer, Reply, Scenario};
 
 const SECRET: &str = "AIzaSy-very-secret-0123456789";
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Everything `tracing` writes at TRACE on this thread, until the guard drops.
-fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn the_api_key_never_shows() {
-    let (captured, _guard) = capture();
+    let (captured, _guard) = common::capture(tracing::Level::TRACE);
 
     let mut shown: Vec<String> = Vec::new();
     let scenario = Scenario::default()
@@ -90,7 +65,7 @@ async fn the_api_key_never_shows() {
     shown.push(serde_json::to_string(&mock.inbox()).unwrap());
     shown.push(format!("{mock:?}"));
 
-    shown.push(String::from_utf8(captured.0.lock().unwrap().clone()).unwrap());
+    shown.push(captured.text());
     let logs = shown.last().unwrap();
     for field in ["gcm.send", "status=200", "success=2", "status=401", "status=503", "retry=1"] {
         assert!(logs.contains(field), "tracing shows {field}: {logs}");
@@ -108,7 +83,7 @@ async fn the_private_key_assertions_and_access_tokens_never_show() {
     use gcm_hyper::gcm_proto::oauth::ServiceAccountKey;
     use gcm_hyper::gcm_proto::v1::{Fcm, Message as V1Message, Multicast};
 
-    let (captured, _guard) = capture();
+    let (captured, _guard) = common::capture(tracing::Level::TRACE);
 
     let mock = MockServer::start().await.unwrap();
     let key_file = mock.service_account_json().unwrap().to_owned();
@@ -139,7 +114,7 @@ async fn the_private_key_assertions_and_access_tokens_never_show() {
     shown.push(format!("{stopped:?} {stopped}"));
     shown.push(serde_json::to_string(&mock.requests()).unwrap());
     shown.push(serde_json::to_string(&mock.inbox()).unwrap());
-    shown.push(String::from_utf8(captured.0.lock().unwrap().clone()).unwrap());
+    shown.push(captured.text());
 
     let logs = shown.last().unwrap();
     assert!(logs.contains("fcm access token refreshed"), "{logs}");

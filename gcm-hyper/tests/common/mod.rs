@@ -22,3 +22,34 @@ pub fn tokio_clock() -> impl Fn() -> std::time::SystemTime + Clone + Send + Sync
     let start = tokio::time::Instant::now();
     move || base + start.elapsed()
 }
+
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// What was written so far.
+    #[allow(dead_code)]
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Everything `tracing` writes at `level` and above on this thread, until the guard drops.
+#[allow(dead_code)] // not every test file reads the logs
+pub fn capture(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(level).with_ansi(false).with_writer(move || sink.clone()).finish();
+    (captured, tracing::subscriber::set_default(subscriber))
+}
