@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use gcm_hyper::gcm_proto::{Message, Priority};
+use gcm_hyper::gcm_proto::{Fate, Message, Outcome, Priority, RetryCause};
 use gcm_hyper::{Client, Gcm};
 use serde_json::{Map, Value, json};
 
@@ -95,7 +95,27 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     message.options.priority = args.high_priority.then_some(Priority::High);
 
     let client = Client::new(Gcm::new(&args.api_key)?.with_endpoint(&args.endpoint)?)?;
-    let outcome = client.send(&message).await?;
+    // More than 1000 tokens go out as several requests; their outcomes are appended in
+    // order. A part that gets no outcome leaves its tokens pending, beside the error.
+    let mut outcome: Option<Outcome> = None;
+    let mut error = None;
+    for part in message.split() {
+        let answered = match client.send(&part).await {
+            Ok(answered) => answered,
+            Err(failure) => {
+                error.get_or_insert(failure.to_string());
+                Outcome::for_all(&part, Fate::Retry(RetryCause::Unanswered), client.gcm().backoff())
+            }
+        };
+        match &mut outcome {
+            Some(outcome) => outcome.append(answered),
+            None => outcome = Some(answered),
+        }
+    }
+    let outcome = outcome.ok_or("no recipient")?;
+    if let (Some(error), true) = (&error, outcome.success().count() == 0) {
+        return Err(error.clone().into());
+    }
     let retry = outcome.retry();
     let delay = retry.as_ref().map(|_| outcome.delay(0, &mut rand::rng()).as_secs_f64());
     let report = json!({
@@ -106,6 +126,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         "retry": retry.as_ref().map(|m| m.tokens().to_vec()).unwrap_or_default(),
         "retry_delay_seconds": delay,
         "multicast_id": outcome.multicast_id(),
+        "error": error,
     });
     println!("{report}");
     Ok(if retry.is_some() { ExitCode::from(3) } else { ExitCode::SUCCESS })

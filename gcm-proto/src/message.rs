@@ -247,6 +247,19 @@ impl Message {
         Self { target, ..self.clone() }
     }
 
+    /// The message as requests of at most [`MAX_REGISTRATION_IDS`](crate::MAX_REGISTRATION_IDS)
+    /// (1000) registration tokens each, in token order: the message itself when it fits or
+    /// is not a multicast. Send each part and fold the parts' outcomes with
+    /// [`Outcome::append`](crate::Outcome::append), in order.
+    pub fn split(&self) -> Vec<Message> {
+        match &self.target {
+            Target::RegistrationIds(tokens) if tokens.len() > crate::MAX_REGISTRATION_IDS => {
+                tokens.chunks(crate::MAX_REGISTRATION_IDS).map(|part| self.with_tokens(part.to_vec())).collect()
+            }
+            _ => vec![self.clone()],
+        }
+    }
+
     /// Adds one `data` entry.
     pub fn data(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         self.data.insert(key.into(), value.into());

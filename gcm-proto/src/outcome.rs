@@ -193,6 +193,17 @@ impl<P: Retryable> Outcome<P> {
         self.multicast_id = self.multicast_id.or(later.multicast_id);
     }
 
+    /// Appends the outcome of the next part of a [split](crate::Message::split) message:
+    /// its recipients follow this outcome's, position by position (a token in two parts
+    /// keeps both fates). The longer `Retry-After` and the first `multicast_id` are kept.
+    pub fn append(&mut self, next: Outcome<P>) {
+        let Outcome { multicast_id, recipients, added, fates, retry_after, .. } = next;
+        self.added.extend(recipients.iter().cloned().chain(added));
+        self.fates.extend(fates);
+        self.retry_after = self.retry_after.max(retry_after);
+        self.multicast_id = self.multicast_id.or(multicast_id);
+    }
+
     /// Folds in the outcome of a retry built by [`retry_where`](Outcome::retry_where):
     /// its `i`-th recipient answers position `positions[i]` here. A position whose fate is
     /// already final keeps it. `Retry-After` becomes the later one's.

@@ -272,3 +272,44 @@ impl rand_core::TryRng for Counter {
         Ok(())
     }
 }
+
+#[test]
+fn a_multicast_over_1000_tokens_is_split_and_its_outcomes_appended() {
+    fn answer(part: &Message, first: usize) -> http::Response<String> {
+        // Every 7th token overall is unavailable, the rest delivered.
+        let results: Vec<String> = (0..part.tokens().len())
+            .map(|i| match (first + i) % 7 {
+                0 => r#"{"error":"Unavailable"}"#.to_owned(),
+                _ => format!(r#"{{"message_id":"0:{}"}}"#, first + i),
+            })
+            .collect();
+        http::Response::new(format!(r#"{{"multicast_id":{first},"results":[{}]}}"#, results.join(",")))
+    }
+    let gcm = Gcm::new("key").unwrap();
+    for (count, parts) in [(1000, vec![1000]), (1001, vec![1000, 1]), (2500, vec![1000, 1000, 500])] {
+        let message = Message::multicast((0..count).map(|i| format!("t{i:04}"))).data("k", "v");
+        let split = message.split();
+        assert_eq!(split.iter().map(|m| m.tokens().len()).collect::<Vec<_>>(), parts, "{count}");
+        assert!(split.iter().all(|m| m.data == message.data && gcm.encode(m).is_ok() && m.check_limits().is_ok()));
+        let mut outcome: Option<gcm_proto::Outcome> = None;
+        let mut first = 0;
+        for part in &split {
+            let decoded = gcm.decode(part, &answer(part, first), SystemTime::now()).unwrap();
+            first += part.tokens().len();
+            match &mut outcome {
+                Some(outcome) => outcome.append(decoded),
+                None => outcome = Some(decoded),
+            }
+        }
+        let outcome = outcome.unwrap();
+        assert_eq!(outcome.len(), count);
+        let tokens: Vec<&str> = outcome.fates().map(|(token, _)| token).collect();
+        assert_eq!(tokens, message.tokens().iter().map(String::as_str).collect::<Vec<_>>(), "{count}: in order");
+        assert_eq!(outcome.multicast_id(), Some(0));
+        let pending = count.div_ceil(7);
+        let retry = outcome.retry().unwrap();
+        assert_eq!(retry.tokens().len(), pending);
+        assert!(retry.tokens().iter().all(|t| t[1..].parse::<usize>().unwrap() % 7 == 0));
+        assert_eq!(retry.split().len(), 1, "the retry fits one request");
+    }
+}
