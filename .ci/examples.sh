@@ -61,6 +61,17 @@ expect "curl plain text" "$(curl -s -H 'Authorization: key=ci-key' -d 'registrat
 expect "send (mixed)" "$(send --to tok-1 --to tok-canonical --to tok-gone --to tok-invalid --data hello=world)" \
   '"canonical":{"tok-canonical":"tok-canonical-new"}' '"not_registered":["tok-gone"]' \
   '"failed":{"tok-invalid":"InvalidRegistration"}'
+# A reader that closes the pipe early gets no panic (exit 101) from the example: a report
+# of 2500 tokens (three requests) is larger than the pipe's buffer.
+python3 -c 'import json; print(json.dumps(["pipe-%04d" % i for i in range(2500)]))' >/tmp/send-pipe.tokens
+set +e
+send --tokens-file /tmp/send-pipe.tokens 2>/tmp/send-pipe.err | head -c 200 >/dev/null
+code=${PIPESTATUS[0]}
+set -e
+if [ "$code" = 101 ] || grep -q panicked /tmp/send-pipe.err; then
+  echo "send: panicked on a closed pipe (exit $code)"; cat /tmp/send-pipe.err; exit 1
+fi
+echo "example send (closed pipe): ok"
 expect "inbox" "$(curl -s "$base/_mock/inbox")" '"token":"tok-1"' '"hello":"world"'
 expect "v1 key file" "$(curl -s "$base/_mock/service-account")" "\"token_uri\": \"$base/token\"" '"project_id": "mock-project"'
 kill -TERM $mock

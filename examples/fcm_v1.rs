@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use gcm_hyper::gcm_proto::Outcome;
-use gcm_hyper::gcm_proto::v1::{Multicast, Notification};
+use gcm_hyper::v1::{Multicast, Notification};
 use gcm_hyper::{FcmClient, MulticastReport, RetryLoop};
 use gcm_mock::{Behaviour, MockServer, Scenario, TokenRule};
 
@@ -115,7 +115,7 @@ async fn offline() -> Result<MulticastReport, Box<dyn std::error::Error>> {
     // The retry is built from the report alone: in a worker you would enqueue it (it
     // serializes); `RetryLoop::run_multicast` waits in place.
     if let Some(retry) = report.outcome.retry() {
-        let delay = report.outcome.delay(0, &mut rand::rng());
+        let delay = report.outcome.delay(0, &mut gcm_hyper::rand::rng());
         println!("\n== waiting {delay:?}, then resending {} message(s)", retry.tokens().len());
         tokio::time::sleep(delay).await;
         let later = client.send_multicast(&retry).await?;

@@ -64,7 +64,7 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(code) => code,
         Err(error) => {
-            println!("{}", json!({ "error": error.to_string() }));
+            print_line(&json!({ "error": error.to_string() }).to_string());
             ExitCode::FAILURE
         }
     }
@@ -128,8 +128,14 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         "multicast_id": outcome.multicast_id(),
         "error": error,
     });
-    println!("{report}");
+    print_line(&report.to_string());
     Ok(if retry.is_some() { ExitCode::from(3) } else { ExitCode::SUCCESS })
+}
+
+/// Prints one line; a reader that went away (`| head -c 200`) is not an error worth a panic.
+fn print_line(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
 
 /// Token → text pairs as a JSON object.

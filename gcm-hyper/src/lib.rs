@@ -27,7 +27,7 @@
 //! }
 //! for token in outcome.not_registered() { /* remove token */ }
 //! if let Some(retry) = outcome.retry() {
-//!     let delay = outcome.delay(0, &mut rand::rng());
+//!     let delay = outcome.delay(0, &mut gcm_hyper::rand::rng());
 //!     /* schedule `retry` after `delay` in your job queue */
 //! }
 //!
@@ -40,7 +40,7 @@
 //!
 //! For FCM HTTP v1, [`FcmClient`] reads a service-account key file, keeps its access token
 //! fresh (one refresh at a time), and [`send_multicast`](FcmClient::send_multicast) sends a
-//! [`Multicast`](gcm_proto::v1::Multicast) as one request per token over shared HTTP/2
+//! [`Multicast`](v1::Multicast) as one request per token over shared HTTP/2
 //! connections, returning one [`MulticastReport`] — or [`Stopped`] for a failure that
 //! concerns every message; see its example.
 //!
@@ -58,9 +58,9 @@ mod client;
 mod connector;
 mod credentials;
 mod error;
+mod fcm;
 mod report;
 mod retry;
-mod v1;
 
 pub use client::{
     Builder, Client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_POOL_IDLE_TIMEOUT,
@@ -69,8 +69,11 @@ pub use client::{
 pub use connector::{DefaultConnector, Transport};
 pub use credentials::{BoxFuture, CREDENTIALS_ENV, Credentials, METADATA_HOST_ENV, TokenSource};
 pub use error::Error;
+pub use fcm::{Clock, DEFAULT_CONCURRENCY, FcmClient, V1Settings};
 pub use report::{MulticastReport, Problem, Report, Stopped};
 pub use retry::{DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, RetryLoop, Sleeper, TokioSleep};
-pub use v1::{Clock, DEFAULT_CONCURRENCY, FcmClient, V1Settings};
 
-pub use gcm_proto::{self, FCM_URL, GCM_HTTP_URL, GCM_URL, Gcm, Message, Outcome};
+pub use gcm_proto::{self, FCM_URL, GCM_HTTP_URL, GCM_URL, Gcm, Message, Outcome, v1};
+/// Re-exported so that `outcome.delay(attempt, &mut gcm_hyper::rand::rng())` needs no rand
+/// version of your own: this is the one whose generators gcm-proto takes.
+pub use rand;

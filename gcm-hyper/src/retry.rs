@@ -13,8 +13,8 @@ use rand_core::Rng;
 
 use crate::client::Client;
 use crate::error::Error;
+use crate::fcm::FcmClient;
 use crate::report::{MulticastReport, Problem, Report, Stopped};
-use crate::v1::FcmClient;
 
 /// Waits before a retry. [`TokioSleep`] is the default; a closure
 /// `|delay| async move { … }` works too.

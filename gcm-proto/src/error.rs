@@ -54,7 +54,7 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidEndpoint { url, reason } => write!(f, "invalid endpoint {url:?}: {reason}"),
-            Self::InvalidApiKey => f.write_str("the API key contains characters not allowed in an HTTP header"),
+            Self::InvalidApiKey => f.write_str("the API key is empty or has characters not allowed in an HTTP header"),
             Self::NoRecipients => f.write_str("a multicast message needs at least one registration token"),
             Self::InvalidAccessToken => {
                 f.write_str("the access token contains characters not allowed in an HTTP header")

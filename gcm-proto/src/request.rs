@@ -48,7 +48,11 @@ impl fmt::Debug for Gcm {
 
 impl Gcm {
     /// A sender for this API key, on the [`GCM_URL`] endpoint with the default [`Backoff`].
+    /// An empty key, or one that cannot be an HTTP header, is refused.
     pub fn new(api_key: &str) -> Result<Self, BuildError> {
+        if api_key.trim().is_empty() {
+            return Err(BuildError::InvalidApiKey);
+        }
         let mut authorization =
             HeaderValue::try_from(format!("key={api_key}")).map_err(|_| BuildError::InvalidApiKey)?;
         authorization.set_sensitive(true);

@@ -180,3 +180,10 @@ fn encoding_is_deterministic() {
     assert_eq!(body(&first), r#"{"to":"t","b":2,"y":1,"data":{"a":2,"z":1}}"#);
     assert_eq!(first.body(), gcm().encode(&message.clone()).unwrap().body());
 }
+
+#[test]
+fn an_empty_api_key_is_refused() {
+    for key in ["", "   "] {
+        assert!(matches!(Gcm::new(key), Err(gcm_proto::BuildError::InvalidApiKey)), "{key:?}");
+    }
+}

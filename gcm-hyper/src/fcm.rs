@@ -99,7 +99,7 @@ impl Builder<V1Settings> {
 ///
 /// ```
 /// use gcm_hyper::FcmClient;
-/// use gcm_hyper::gcm_proto::v1::Multicast;
+/// use gcm_hyper::v1::Multicast;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -113,7 +113,7 @@ impl Builder<V1Settings> {
 /// let report = client.send_multicast(&multicast).await?;
 /// assert_eq!(report.outcome.success().count(), 2);
 /// if let Some(retry) = report.outcome.retry() {
-///     let delay = report.outcome.delay(0, &mut rand::rng());
+///     let delay = report.outcome.delay(0, &mut gcm_hyper::rand::rng());
 ///     /* schedule `retry` (a Multicast, serializable) after `delay` */
 /// }
 /// # Ok(())
