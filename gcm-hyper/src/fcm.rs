@@ -192,7 +192,7 @@ impl FcmClient {
 
     /// [`application_default`](FcmClient::application_default) reading the environment
     /// through `env` (tests, or a configuration of your own).
-    pub async fn application_default_from(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, Error> {
+    pub async fn application_default_from(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Result<Self, Error> {
         let project = env("GOOGLE_CLOUD_PROJECT");
         let mut tried = Vec::new();
         for candidate in candidates(env) {

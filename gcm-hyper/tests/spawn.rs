@@ -39,10 +39,18 @@ async fn every_public_async_fn_can_be_spawned() {
     let send_multicast = spawn(async move { client.send_multicast(&message).await });
     let (client, message) = (v1.clone(), multicast.clone());
     let run_multicast = spawn(async move { RetryLoop::new().run_multicast(&client, &message).await });
+    // Discovery, pointed at the mock's metadata server.
+    let metadata = mock.base_url();
+    let discover = spawn(async move {
+        let env = move |name: &str| (name == "GCE_METADATA_HOST").then(|| metadata.clone());
+        FcmClient::application_default_from(&env).await.map(|client| client.fcm().project_id().to_owned())
+    });
+    let _compiles = || spawn(FcmClient::application_default());
 
     assert_eq!(send.await.unwrap().unwrap().success().count(), 1);
     assert_eq!(run.await.unwrap().outcome.success().count(), 1);
     assert!(matches!(send_v1.await.unwrap().unwrap().fate, gcm_hyper::gcm_proto::Fate::Delivered { .. }));
     assert_eq!(send_multicast.await.unwrap().unwrap().outcome.success().count(), 2);
     assert_eq!(run_multicast.await.unwrap().unwrap().outcome.success().count(), 2);
+    assert_eq!(discover.await.unwrap().unwrap(), "mock-project");
 }
