@@ -339,7 +339,6 @@ where
         let tokens = multicast.tokens();
         let mut replies = vec![Reply::unanswered(); tokens.len()];
         let mut problems = BTreeMap::new();
-        let mut answered = 0;
         let mut in_flight = FuturesUnordered::new();
         let mut queued = tokens.iter().enumerate();
         loop {
@@ -351,7 +350,6 @@ where
             let Some((index, answer)) = in_flight.next().await else { break };
             match answer {
                 Ok(mut reply) => {
-                    answered += 1;
                     if let Some(detail) = reply.detail.take() {
                         problems.insert(index, Problem::Detail(detail));
                     }
@@ -368,10 +366,7 @@ where
         let report = MulticastReport::new(self.inner.fcm.outcome(multicast, replies), problems);
         record_counts(&tracing::Span::current(), &report.outcome);
         tracing::info!("fcm multicast done");
-        match answered {
-            0 if !tokens.is_empty() => report.into_stopped_if_systemic(),
-            _ => Ok(report),
-        }
+        report.into_stopped_if_systemic()
     }
 
     async fn send_one(&self, body: Body<'_>) -> Result<Reply, Error> {

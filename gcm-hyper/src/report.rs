@@ -104,8 +104,9 @@ impl MulticastReport {
         self.outcome.merge_at(positions, later.outcome);
     }
 
-    /// `Err(Stopped)` when no message got an answer and every error concerns them all
-    /// (no access token, credentials refused, no connection); else the report.
+    /// `Err(Stopped)` when every message has an error (so none got an answer) and every
+    /// error concerns them all (no access token, credentials refused, no connection); else
+    /// the report, also when it has no message.
     pub(crate) fn into_stopped_if_systemic(mut self) -> Result<Self, Stopped> {
         let systemic = |error: &Error| {
             matches!(error, Error::Auth(_) | Error::Credentials { .. } | Error::Transport { connect: true, .. })

@@ -154,13 +154,12 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
             let (outcome, error) = match client.send(&pending).await {
                 Ok(outcome) => (outcome, None),
                 Err(error) if error.is_retryable() && self.retry_transport_errors => {
-                    (Outcome::for_all(&pending, Fate::Retry(RetryCause::Unanswered), backoff), Some(error))
+                    (not_sent(&pending, backoff), Some(error))
                 }
                 Err(error) => {
                     // Recipients keep what earlier attempts told; with no answer at all,
                     // every one of them is still pending.
-                    let outcome = merged
-                        .unwrap_or_else(|| Outcome::for_all(message, Fate::Retry(RetryCause::Unanswered), backoff));
+                    let outcome = merged.unwrap_or_else(|| not_sent(message, backoff));
                     return Report { outcome, attempts, error: Some(error), next_delay: None };
                 }
             };
@@ -265,4 +264,9 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
         }
         gives_up
     }
+}
+
+/// The outcome of an attempt that got no answer: every recipient still pending.
+fn not_sent(message: &Message, backoff: gcm_proto::Backoff) -> Outcome {
+    Outcome::for_all(message, Fate::Retry(RetryCause::Unanswered), backoff)
 }
