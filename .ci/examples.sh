@@ -58,9 +58,18 @@ expect "curl json" "$(curl -s -H 'Authorization: key=ci-key' -H 'Content-Type: a
   '"success":1,"failure":1' '{"error":"NotRegistered"}'
 expect "curl plain text" "$(curl -s -H 'Authorization: key=ci-key' -d 'registration_id=tok-canonical&data.hello=world' "$url")" \
   "registration_id=tok-canonical-new"
-expect "send (mixed)" "$(send --to tok-1 --to tok-canonical --to tok-gone --to tok-invalid --data hello=world)" \
+set +e
+out=$(send --to tok-1 --to tok-canonical --to tok-gone --to tok-invalid --data hello=world); code=$?
+set -e
+[ "$code" = 4 ] || { echo "send: expected exit 4 with undelivered tokens, got $code: $out"; exit 1; }
+expect "send (mixed)" "$out" \
   '"canonical":{"tok-canonical":"tok-canonical-new"}' '"not_registered":["tok-gone"]' \
   '"failed":{"tok-invalid":"InvalidRegistration"}'
+set +e
+out=$(send --to "" 2>&1); code=$?
+set -e
+[ "$code" = 2 ] || { echo "send: expected exit 2 for an empty token, got $code: $out"; exit 1; }
+expect "send (empty token)" "$out" "a token cannot be empty"
 # A reader that closes the pipe early gets no panic (exit 101) from the example: a report
 # of 2500 tokens (three requests) is larger than the pipe's buffer.
 python3 -c 'import json; print(json.dumps(["pipe-%04d" % i for i in range(2500)]))' >/tmp/send-pipe.tokens

@@ -5,14 +5,16 @@
 //! cargo run --example send -- --endpoint http://127.0.0.1:PORT/gcm/send --api-key KEY \
 //!     --to tok-1 --to tok-2 --data-file payload.json --dry-run
 //! ```
-//! Exit status: 0 when every token has a final fate, 3 when some need a retry, 1 on error.
+//! Exit status: 0 when every token was delivered, 4 when some were not (not registered,
+//! or failed: the report says why), 3 when some need a retry (and none failed), 1 on an
+//! error, 2 on bad arguments (an empty token).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use gcm_hyper::Client;
 use gcm_hyper::gcm_proto::{Fate, Message, Outcome, Priority, RetryCause};
-use gcm_hyper::{Client, Gcm};
 use serde_json::{Map, Value, json};
 
 /// Send one GCM / FCM legacy message and print the outcome as JSON.
@@ -25,7 +27,7 @@ struct Args {
     #[arg(long, default_value = gcm_hyper::FCM_URL)]
     endpoint: String,
     /// A registration token, `/topics/<name>`, or notification key (repeat for a multicast).
-    #[arg(long = "to", required_unless_present = "tokens_file")]
+    #[arg(long = "to", required_unless_present = "tokens_file", value_parser = non_empty)]
     to: Vec<String>,
     /// A JSON file holding an array of registration tokens.
     #[arg(long)]
@@ -53,6 +55,13 @@ struct Args {
     high_priority: bool,
 }
 
+fn non_empty(text: &str) -> Result<String, String> {
+    match text.trim() {
+        "" => Err("a token cannot be empty".to_owned()),
+        _ => Ok(text.to_owned()),
+    }
+}
+
 fn parse_pair(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -74,10 +83,18 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let mut tokens = args.to.clone();
     if let Some(path) = &args.tokens_file {
-        tokens.extend(serde_json::from_str::<Vec<String>>(&std::fs::read_to_string(path)?)?);
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let listed: Vec<String> = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Some(position) = listed.iter().position(|token| token.trim().is_empty()) {
+            return Err(format!("{}: token {position} is empty", path.display()).into());
+        }
+        tokens.extend(listed);
     }
     let mut data: Map<String, Value> = match &args.data_file {
-        Some(path) => serde_json::from_str(&std::fs::read_to_string(path)?)?,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
         None => Map::new(),
     };
     data.extend(args.data.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))));
@@ -94,7 +111,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     message.options.time_to_live = args.ttl;
     message.options.priority = args.high_priority.then_some(Priority::High);
 
-    let client = Client::new(Gcm::new(&args.api_key)?.with_endpoint(&args.endpoint)?)?;
+    let client = Client::from_api_key_at(&args.api_key, &args.endpoint)?;
     // More than 1000 tokens go out as several requests; their outcomes are appended in
     // order. A part that gets no outcome leaves its tokens pending, beside the error.
     let mut outcome: Option<Outcome> = None;
@@ -129,7 +146,12 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         "error": error,
     });
     print_line(&report.to_string());
-    Ok(if retry.is_some() { ExitCode::from(3) } else { ExitCode::SUCCESS })
+    let undelivered = outcome.not_registered().next().is_some() || outcome.failed().next().is_some();
+    Ok(match (undelivered, retry.is_some()) {
+        (true, _) => ExitCode::from(4),
+        (false, true) => ExitCode::from(3),
+        (false, false) => ExitCode::SUCCESS,
+    })
 }
 
 /// Prints one line; a reader that went away (`| head -c 200`) is not an error worth a panic.

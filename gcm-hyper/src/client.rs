@@ -64,8 +64,27 @@ impl<C> std::fmt::Debug for Client<C> {
 }
 
 impl Client {
-    /// A client with the defaults: rustls with the webpki roots, no proxy, the default
-    /// timeouts and body cap.
+    /// A client for this API key on [`FCM_URL`](crate::FCM_URL), with the defaults. An
+    /// empty key is refused.
+    ///
+    /// ```
+    /// let client = gcm_hyper::Client::from_api_key("my-api-key")?;
+    /// assert_eq!(client.gcm().endpoint(), gcm_hyper::FCM_URL);
+    /// assert!(gcm_hyper::Client::from_api_key("").is_err());
+    /// # Ok::<(), gcm_hyper::Error>(())
+    /// ```
+    pub fn from_api_key(api_key: &str) -> Result<Self, Error> {
+        Self::new(Gcm::new(api_key)?)
+    }
+
+    /// A client for this API key on another endpoint: a compatible server, or gcm-mock's
+    /// `http://127.0.0.1:PORT/gcm/send`.
+    pub fn from_api_key_at(api_key: &str, endpoint: &str) -> Result<Self, Error> {
+        Self::new(Gcm::new(api_key)?.with_endpoint(endpoint)?)
+    }
+
+    /// A client with the defaults: rustls with the webpki roots, the environment's proxy
+    /// (see [`Builder::proxy`]), the default timeouts and body cap.
     pub fn new(gcm: Gcm) -> Result<Self, Error> {
         Self::builder(gcm).build()
     }
@@ -198,19 +217,30 @@ pub struct Builder<P = Gcm> {
     request_timeout: Duration,
     max_response_body: usize,
     pool_idle_timeout: Duration,
-    proxy: Option<(Uri, Option<HeaderValue>)>,
+    proxy: Option<Proxy>,
     tls: Option<rustls::ClientConfig>,
+}
+
+/// The proxy a builder was given; without one, the environment's (feature `env-proxy`).
+enum Proxy {
+    Fixed(Uri, Option<HeaderValue>),
+    None,
 }
 
 impl<P: std::fmt::Debug> std::fmt::Debug for Builder<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let proxy = self.proxy.as_ref().map(|(uri, authorization)| {
-            let authorization = if authorization.is_some() { "<redacted>" } else { "none" };
-            // Host and port only: a URL's user-info may hold credentials too.
-            let host = uri.host().unwrap_or_default();
-            let port = uri.port_u16().map(|port| format!(":{port}")).unwrap_or_default();
-            format!("{host}{port} (authorization: {authorization})")
-        });
+        let proxy = match &self.proxy {
+            Some(Proxy::Fixed(uri, authorization)) => {
+                let authorization = if authorization.is_some() { "<redacted>" } else { "none" };
+                // Host and port only: a URL's user-info may hold credentials too.
+                let host = uri.host().unwrap_or_default();
+                let port = uri.port_u16().map(|port| format!(":{port}")).unwrap_or_default();
+                format!("{host}{port} (authorization: {authorization})")
+            }
+            Some(Proxy::None) => "none".to_owned(),
+            None if cfg!(feature = "env-proxy") => "from the environment".to_owned(),
+            None => "none".to_owned(),
+        };
         f.debug_struct("Builder")
             .field("protocol", &self.protocol)
             .field("connect_timeout", &self.connect_timeout)
@@ -249,9 +279,18 @@ impl<P> Builder<P> {
     }
 
     /// Sends through an HTTP proxy (`http://host:port`), tunnelling with `CONNECT`; TLS to
-    /// an `https://` endpoint runs inside the tunnel.
+    /// an `https://` endpoint runs inside the tunnel. Without a call to `proxy` or
+    /// [`no_proxy`](Self::no_proxy), the proxy comes from the environment as curl reads it
+    /// (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, lower case too) when the
+    /// `env-proxy` feature is on, as it is by default.
     pub fn proxy(mut self, proxy: Uri) -> Self {
-        self.proxy = Some((proxy, None));
+        self.proxy = Some(Proxy::Fixed(proxy, None));
+        self
+    }
+
+    /// Connects directly, whatever the environment says.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = Some(Proxy::None);
         self
     }
 
@@ -259,12 +298,12 @@ impl<P> Builder<P> {
     /// (e.g. `Basic …`). The value is marked sensitive and never logged.
     pub fn proxy_with_authorization(mut self, proxy: Uri, mut authorization: HeaderValue) -> Self {
         authorization.set_sensitive(true);
-        self.proxy = Some((proxy, Some(authorization)));
+        self.proxy = Some(Proxy::Fixed(proxy, Some(authorization)));
         self
     }
 
     /// Uses this rustls configuration (custom roots, client certificates) instead of the
-    /// webpki roots.
+    /// default roots (webpki's, or the system's with the `native-roots` feature).
     pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
         self.tls = Some(config);
         self
@@ -275,54 +314,81 @@ impl<P> Builder<P> {
         Limits { request_timeout: self.request_timeout, max_response_body: self.max_response_body }
     }
 
-    /// The pooled hyper client: HTTP/1.1 (GCM), or HTTP/2 only (FCM v1: ALPN `h2` over
-    /// TLS, prior knowledge over plain TCP), so that concurrent sends share a connection.
-    pub(crate) fn http_client(&mut self, http2: bool) -> Result<HttpClient<DefaultConnector>, Error> {
+    /// The TLS layer (rustls) and the route under it (direct, or a proxy's tunnel), still
+    /// to be told which HTTP versions to speak.
+    pub(crate) fn connector(&mut self) -> Result<(ConnectorBuilder, Transport), Error> {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(self.connect_timeout));
         let transport = match self.proxy.take() {
-            Some((proxy, authorization)) => {
+            Some(Proxy::Fixed(proxy, authorization)) => {
                 if proxy.host().is_none() {
                     return Err(Error::Config(format!("the proxy {proxy} has no host")));
                 }
                 Transport::proxy(proxy, tcp, authorization)
             }
+            Some(Proxy::None) => Transport::direct(tcp),
+            #[cfg(feature = "env-proxy")]
+            None => Transport::from_env(tcp),
+            #[cfg(not(feature = "env-proxy"))]
             None => Transport::direct(tcp),
         };
         let tls = match self.tls.take() {
             Some(config) => config,
             None => default_tls()?,
         };
-        let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
-        let connector = if http2 {
-            connector.enable_http2().wrap_connector(transport)
-        } else {
-            connector.enable_http1().wrap_connector(transport)
-        };
+        Ok((hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http(), transport))
+    }
+
+    /// The pool's settings.
+    pub(crate) fn pool(&self) -> hyper_util::client::legacy::Builder {
         let mut builder = HyperClient::builder(TokioExecutor::new());
         builder.pool_timer(TokioTimer::new()).pool_idle_timeout(self.pool_idle_timeout);
-        if http2 {
-            builder.http2_only(true).timer(TokioTimer::new());
-        }
-        Ok(builder.build(connector))
+        builder
+    }
+
+    /// The pooled HTTP/1.1 client of the legacy protocol (and of the metadata server).
+    pub(crate) fn http1_client(&mut self) -> Result<HttpClient<DefaultConnector>, Error> {
+        let (tls, transport) = self.connector()?;
+        Ok(self.pool().build(tls.enable_http1().wrap_connector(transport)))
     }
 }
+
+/// rustls configured, waiting for its HTTP versions.
+pub(crate) type ConnectorBuilder = hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsProtocols1>;
 
 impl Builder {
     /// Builds the client. Fails only on a TLS configuration that rustls refuses.
     pub fn build(mut self) -> Result<Client, Error> {
-        let http = self.http_client(false)?;
+        let http = self.http1_client()?;
         let limits = self.limits();
         Ok(Client { gcm: Arc::new(self.protocol), http, limits })
     }
 }
 
-/// rustls with the ring provider and the webpki roots: no OpenSSL, no system files.
+/// rustls with the ring provider and the roots the features choose: webpki's (built in,
+/// the default), the system's (`native-roots`), or both.
 fn default_tls() -> Result<rustls::ClientConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    #[allow(unused_mut)]
+    let mut roots = rustls::RootCertStore::empty();
+    #[cfg(feature = "webpki-roots")]
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    #[cfg(feature = "native-roots")]
+    {
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+            tracing::warn!(errors = ?errors, "no usable certificate in the system's store");
+        }
+    }
+    if roots.is_empty() {
+        return Err(Error::Config(
+            "no root certificates: enable the webpki-roots or native-roots feature, or pass a tls_config".into(),
+        ));
+    }
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(e.to_string()))?

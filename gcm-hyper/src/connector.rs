@@ -18,18 +18,43 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type DefaultConnector = hyper_rustls::HttpsConnector<Transport>;
 
 /// TCP to the endpoint, or to an HTTP proxy that tunnels to it with `CONNECT`.
-#[derive(Clone, Debug)]
+/// `Debug` names the route only: a proxy's credentials never show.
+#[derive(Clone)]
 pub struct Transport(Route);
 
-#[derive(Clone, Debug)]
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let route = match &self.0 {
+            Route::Direct(_) => "direct",
+            Route::Proxy(_) => "proxy",
+            #[cfg(feature = "env-proxy")]
+            Route::FromEnv(..) => "as the environment says",
+        };
+        f.debug_tuple("Transport").field(&route).finish()
+    }
+}
+
+#[derive(Clone)]
 enum Route {
     Direct(HttpConnector),
     Proxy(Tunnel<HttpConnector>),
+    /// Per destination, as the environment's proxy variables say.
+    #[cfg(feature = "env-proxy")]
+    FromEnv(std::sync::Arc<Matcher>, HttpConnector),
 }
+
+#[cfg(feature = "env-proxy")]
+use hyper_util::client::proxy::matcher::Matcher;
 
 impl Transport {
     pub(crate) fn direct(tcp: HttpConnector) -> Self {
         Self(Route::Direct(tcp))
+    }
+
+    /// `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` as curl reads them, read once.
+    #[cfg(feature = "env-proxy")]
+    pub(crate) fn from_env(tcp: HttpConnector) -> Self {
+        Self(Route::FromEnv(std::sync::Arc::new(Matcher::from_env()), tcp))
     }
 
     pub(crate) fn proxy(proxy: Uri, tcp: HttpConnector, authorization: Option<http::HeaderValue>) -> Self {
@@ -50,6 +75,8 @@ impl Service<Uri> for Transport {
         match &mut self.0 {
             Route::Direct(tcp) => tcp.poll_ready(cx).map_err(Into::into),
             Route::Proxy(tunnel) => tunnel.poll_ready(cx).map_err(Into::into),
+            #[cfg(feature = "env-proxy")]
+            Route::FromEnv(_, tcp) => tcp.poll_ready(cx).map_err(Into::into),
         }
     }
 
@@ -63,6 +90,21 @@ impl Service<Uri> for Transport {
                 let connecting = tunnel.call(dst);
                 Box::pin(async move { connecting.await.map_err(Into::into) })
             }
+            #[cfg(feature = "env-proxy")]
+            Route::FromEnv(matcher, tcp) => match matcher.intercept(&dst) {
+                Some(intercept) => {
+                    let tunnel = Tunnel::new(intercept.uri().clone(), tcp.clone());
+                    let mut tunnel = match intercept.basic_auth() {
+                        Some(auth) => tunnel.with_auth(auth.clone()),
+                        None => tunnel,
+                    };
+                    Box::pin(async move { tunnel.call(dst).await.map_err(Into::into) })
+                }
+                None => {
+                    let connecting = tcp.call(dst);
+                    Box::pin(async move { connecting.await.map_err(Into::into) })
+                }
+            },
         }
     }
 }

@@ -56,8 +56,8 @@
 
 mod client;
 mod connector;
-mod credentials;
 mod error;
+#[cfg(feature = "v1")]
 mod fcm;
 mod report;
 mod retry;
@@ -67,10 +67,13 @@ pub use client::{
     DEFAULT_REQUEST_TIMEOUT, HttpClient, USER_AGENT_VALUE,
 };
 pub use connector::{DefaultConnector, Transport};
-pub use credentials::{BoxFuture, CREDENTIALS_ENV, Credentials, METADATA_HOST_ENV, TokenSource};
 pub use error::Error;
-pub use fcm::{Clock, DEFAULT_CONCURRENCY, FcmClient, V1Settings};
-pub use report::{MulticastReport, Problem, Report, Stopped};
+#[cfg(feature = "v1")]
+pub use fcm::{
+    BoxFuture, CREDENTIALS_ENV, Clock, Credentials, DEFAULT_CONCURRENCY, FcmClient, METADATA_HOST_ENV, MulticastReport,
+    Problem, Stopped, TokenSource, V1Settings,
+};
+pub use report::Report;
 pub use retry::{DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, RetryLoop, Sleeper, TokioSleep};
 
 pub use gcm_proto::{self, FCM_URL, GCM_HTTP_URL, GCM_URL, Gcm, Message, Outcome, v1};

@@ -136,3 +136,37 @@ async fn through_an_http_proxy_to_plain_and_tls_endpoints() {
     assert_eq!(tunnels.load(Ordering::SeqCst), 2);
     assert_eq!(agents.lock().unwrap().len(), 1);
 }
+
+/// The child process of [`proxies_from_the_environment`]: sends one message to the
+/// endpoint in `GCM_TEST_ENDPOINT` with a default client. Run only by that test.
+#[tokio::test]
+#[ignore = "a child process of proxies_from_the_environment, which sets its environment"]
+async fn child_sends_with_the_default_client() {
+    let url = std::env::var("GCM_TEST_ENDPOINT").expect("run by proxies_from_the_environment");
+    let client = Client::new(Gcm::new(KEY).unwrap().with_endpoint(&url).unwrap()).unwrap();
+    client.send(&Message::to("from-child")).await.unwrap();
+}
+
+/// `HTTP_PROXY` is honoured by a default client, and `NO_PROXY` exempts a host (the
+/// environment is the child process's: tests may not change their own).
+#[tokio::test]
+async fn proxies_from_the_environment() {
+    let (proxy, tunnels) = connect_proxy().await;
+    let mock = MockServer::builder().api_key(KEY).start().await.unwrap();
+    let child = |no_proxy: &str| {
+        let mut command = tokio::process::Command::new(std::env::current_exe().unwrap());
+        command.args(["--ignored", "--exact", "child_sends_with_the_default_client"]);
+        for name in ["ALL_PROXY", "all_proxy", "HTTPS_PROXY", "https_proxy", "http_proxy", "no_proxy"] {
+            command.env_remove(name);
+        }
+        command.env("GCM_TEST_ENDPOINT", mock.url()).env("HTTP_PROXY", proxy.to_string()).env("NO_PROXY", no_proxy);
+        command.output()
+    };
+    let through = child("example.com").await.unwrap();
+    assert!(through.status.success(), "{}", String::from_utf8_lossy(&through.stdout));
+    assert_eq!(tunnels.load(Ordering::SeqCst), 1, "HTTP_PROXY was not used");
+    let exempt = child("example.com, 127.0.0.1").await.unwrap();
+    assert!(exempt.status.success(), "{}", String::from_utf8_lossy(&exempt.stdout));
+    assert_eq!(tunnels.load(Ordering::SeqCst), 1, "NO_PROXY was not honoured");
+    assert_eq!(mock.inbox().len(), 2);
+}

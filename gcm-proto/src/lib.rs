@@ -28,7 +28,7 @@
 //! let message = Message::multicast(["tokA", "tokB", "tokC", "tokD"]).data("kind", "sync");
 //!
 //! let request = gcm.encode(&message)?;
-//! assert_eq!(request.uri(), "https://android.googleapis.com/gcm/send");
+//! assert_eq!(request.uri(), "https://fcm.googleapis.com/fcm/send");
 //! assert_eq!(
 //!     request.body().as_slice(),
 //!     br#"{"registration_ids":["tokA","tokB","tokC","tokD"],"data":{"kind":"sync"}}"#

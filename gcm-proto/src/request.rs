@@ -12,11 +12,14 @@ use crate::backoff::Backoff;
 use crate::error::BuildError;
 use crate::message::{Format, Message, Options, Target};
 
-/// The original GCM endpoint, the default of the Python library this crate is modelled on.
+/// The original GCM endpoint (same protocol), the default of the Python library this crate
+/// is modelled on. Google shut it down in 2019.
 pub const GCM_URL: &str = "https://android.googleapis.com/gcm/send";
-/// The GCM endpoint Google introduced in 2015 (same protocol).
+/// The GCM endpoint Google introduced in 2015 (same protocol), shut down with [`GCM_URL`].
 pub const GCM_HTTP_URL: &str = "https://gcm-http.googleapis.com/gcm/send";
-/// The FCM "legacy HTTP" endpoint (same protocol).
+/// The FCM "legacy HTTP" endpoint, the last one Google served for this protocol and the
+/// default of [`Gcm::new`]. Google began shutting it down on 2024-07-22: new projects use
+/// FCM HTTP v1 ([`crate::v1`]); this protocol lives on in compatible servers and mocks.
 pub const FCM_URL: &str = "https://fcm.googleapis.com/fcm/send";
 
 /// `Content-Type` of JSON requests.
@@ -47,7 +50,7 @@ impl fmt::Debug for Gcm {
 }
 
 impl Gcm {
-    /// A sender for this API key, on the [`GCM_URL`] endpoint with the default [`Backoff`].
+    /// A sender for this API key, on the [`FCM_URL`] endpoint with the default [`Backoff`].
     /// An empty key, or one that cannot be an HTTP header, is refused.
     pub fn new(api_key: &str) -> Result<Self, BuildError> {
         if api_key.trim().is_empty() {
@@ -56,10 +59,11 @@ impl Gcm {
         let mut authorization =
             HeaderValue::try_from(format!("key={api_key}")).map_err(|_| BuildError::InvalidApiKey)?;
         authorization.set_sensitive(true);
-        Ok(Self { endpoint: Uri::from_static(GCM_URL), authorization, backoff: Backoff::default() })
+        Ok(Self { endpoint: Uri::from_static(FCM_URL), authorization, backoff: Backoff::default() })
     }
 
-    /// Sends to another endpoint: [`FCM_URL`], or a mock such as `http://127.0.0.1:PORT/gcm/send`.
+    /// Sends to another endpoint: a compatible server, or a mock such as
+    /// `http://127.0.0.1:PORT/gcm/send`.
     pub fn with_endpoint(mut self, url: &str) -> Result<Self, BuildError> {
         self.endpoint = absolute_url(url, url)?;
         Ok(self)

@@ -20,7 +20,7 @@ fn header<'a>(request: &'a Request<Vec<u8>>, name: &str) -> &'a str {
 fn json_multicast_head_and_body() {
     let request = gcm().encode(&Message::multicast(["tokA", "tokB"]).data("kind", "sync")).unwrap();
     assert_eq!(request.method(), Method::POST);
-    assert_eq!(request.uri(), "https://android.googleapis.com/gcm/send");
+    assert_eq!(request.uri(), "https://fcm.googleapis.com/fcm/send");
     assert_eq!(header(&request, "authorization"), "key=AIzaSyKEY");
     assert_eq!(header(&request, "content-type"), "application/json");
     assert_eq!(header(&request, "content-length"), request.body().len().to_string());

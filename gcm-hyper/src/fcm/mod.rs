@@ -20,9 +20,15 @@ use tracing::Instrument;
 
 use crate::client::{Builder, HttpClient, Limits, exchange, record_counts};
 use crate::connector::DefaultConnector;
-use crate::credentials::{CREDENTIALS_ENV, Candidate, Credentials, candidates};
 use crate::error::Error;
-use crate::report::{MulticastReport, Problem, Stopped};
+
+mod credentials;
+mod report;
+mod retry;
+
+pub use credentials::{BoxFuture, CREDENTIALS_ENV, Credentials, METADATA_HOST_ENV, TokenSource};
+use credentials::{Candidate, candidates};
+pub use report::{MulticastReport, Problem, Stopped};
 
 /// What one request carries: a whole message, or one token of a multicast's template.
 #[derive(Clone, Copy)]
@@ -88,7 +94,10 @@ impl Builder<V1Settings> {
 
     /// Builds the client: HTTP/2 only (ALPN `h2` over TLS, prior knowledge over plain TCP).
     pub fn build(mut self) -> Result<FcmClient, Error> {
-        let http = self.http_client(true)?;
+        let (tls, transport) = self.connector()?;
+        let mut pool = self.pool();
+        pool.http2_only(true).timer(hyper_util::rt::TokioTimer::new());
+        let http = pool.build(tls.enable_http2().wrap_connector(transport));
         let limits = self.limits();
         FcmClient::with_parts(self.protocol, http, limits)
     }
@@ -254,7 +263,7 @@ const METADATA_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_se
 
 /// A direct HTTP/1.1 client (the metadata server is plain HTTP, and never behind a proxy).
 fn metadata_client() -> Result<HttpClient<DefaultConnector>, Error> {
-    Builder::new(()).http_client(false)
+    Builder::new(()).no_proxy().http1_client()
 }
 
 impl<C> FcmClient<C>
