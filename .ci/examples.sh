@@ -21,9 +21,10 @@ expect walkthrough "$(cargo run -q --locked --example walkthrough)" \
   "failed        15: InvalidRegistration" 'retry         ["8"] after 10.0s' "authentication failed"
 
 expect quickstart "$(cargo run -q --locked --example quickstart)" \
-  "canonical      device-moved → device-moved-new" "not registered device-uninstalled" \
-  "failed         device-corrupt: InvalidRegistration" 'retry          ["device-busy"] (Retry-After 1s)' \
-  "success        device-busy: message id" "device-busy    attempt 2"
+  "== FCM v1 multicast" "not registered device-uninstalled" \
+  "failed         device-corrupt: INVALID_ARGUMENT" 'retry          ["device-busy"] (Retry-After 1s)' \
+  "success        device-busy: message id projects/mock-project/messages/" "device-busy    attempt 2" \
+  "== legacy JSON multicast" "canonical      device-moved → device-moved-new"
 
 expect bring_your_own_client "$(cargo run -q --locked --example bring_your_own_client)" \
   "← 200 OK" "delivered to device-1: message id 0:"
@@ -36,7 +37,16 @@ expect fcm_v1 "$(cargo run -q --locked --example fcm_v1)" \
   'retry          ["device-busy", "device-hot"] (after 1s)' "success        device-hot: projects/mock-project/messages/" \
   "1 access token(s) minted, 1 HTTP/2 connection(s) for 8 requests"
 
-# The mock binary for other languages: the README's curl lines, then the `send` example.
+# The README's walkthrough of the mock binary, run as written: it must print something from
+# the first call on.
+walkthrough=$(awk '/^### The mock server for clients in other languages/{f=1} f&&/^```sh/{g=1;next} g&&/^```/{exit} g' README.md)
+[ -n "$walkthrough" ] || { echo "README: no walkthrough of the mock binary"; exit 1; }
+out=$(bash -c "$walkthrough" 2>/dev/null)
+[ "$(head -n1 <<<"$out")" = " → HTTP 503" ] || { echo "README walkthrough: first call printed: $(head -n1 <<<"$out")"; exit 1; }
+expect "README walkthrough" "$out" '"success":1,"failure":1' '{"error":"NotRegistered"}]} → HTTP 200' '"token":"tok-1"'
+[ ! -e mock.url ] || { echo "README walkthrough: left mock.url behind"; exit 1; }
+
+# The mock binary for other languages: its routes, then the `send` example.
 log=$(mktemp)
 target/debug/gcm-mock --listen 127.0.0.1:0 --api-key ci-key --scenario gcm-mock/scenario.example.toml >"$log" 2>/dev/null &
 mock=$!

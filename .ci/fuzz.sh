@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Short bounded libFuzzer runs of every target (seconds each, not minutes), seeded with the
-# inputs kept under fuzz/regressions/. A crash fails the run and leaves its input under
-# fuzz/artifacts/<target>/: keep it in fuzz/regressions/<target>/ so `cargo test` replays it.
+# inputs kept under gcm-mock/tests/fuzz/regressions/. A crash fails the run and leaves its input under
+# fuzz/artifacts/<target>/: keep it in gcm-mock/tests/fuzz/regressions/<target>/ so `cargo test` replays it.
 # Usage: bash .ci/fuzz.sh [seconds per target]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ cargo fuzz build
 for target in "${targets[@]}"; do
   corpus=$(mktemp -d)
   log=$(mktemp)
-  if ! cargo fuzz run "$target" "$corpus" "regressions/$target" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
+  if ! cargo fuzz run "$target" "$corpus" "../gcm-mock/tests/fuzz/regressions/$target" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "fuzz $target: FAILED (see fuzz/artifacts/$target)"
     exit 1

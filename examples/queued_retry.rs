@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use gcm_hyper::Client;
 use gcm_hyper::gcm_proto::{Message, Outcome};
-use gcm_hyper::{Client, Gcm};
 use gcm_mock::{Behaviour, MockServer, Scenario, TokenRule};
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +28,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .token("device-busy", TokenRule::unavailable_times(1).retry_after("2"))
         .token("device-slow", TokenRule::unavailable_times(1));
     let server = MockServer::builder().api_key("queue-key").scenario(scenario).start().await?;
-    let client = Client::new(Gcm::new("queue-key")?.with_endpoint(&server.url())?)?;
+    let client = Client::from_api_key_at("queue-key", &server.url())?;
 
     // Worker 1: send, and enqueue what needs a retry instead of sleeping.
     let message = Message::multicast(["device-ok", "device-moved", "device-uninstalled", "device-busy", "device-slow"])

@@ -2,7 +2,7 @@
 
 // Each target uses one function of the shared harness.
 #[allow(dead_code)]
-#[path = "../harness.rs"]
+#[path = "../../gcm-mock/tests/fuzz/harness.rs"]
 mod harness;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::retry_after(data));

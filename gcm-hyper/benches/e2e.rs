@@ -8,11 +8,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-#[path = "../../bench-support/fixed_server.rs"]
-mod fixed_server;
-#[path = "../../bench-support/shapes.rs"]
-mod shapes;
-
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use gcm_hyper::{Client, Gcm, Message};
@@ -23,8 +18,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio::runtime::Runtime;
 
-use fixed_server::fixed_server;
-use shapes::{BaselineRequest, BaselineResponse, data, token};
+use gcm_mock::baseline::fixed_server;
+use gcm_mock::baseline::{BaselineRequest, BaselineResponse, data, token};
 
 const KEY: &str = "AIzaSyBenchmarkKey0123456789";
 
@@ -122,7 +117,7 @@ fn end_to_end(c: &mut Criterion) {
         });
 
         let baseline = runtime.block_on(async {
-            let url = format!("http://{}/gcm/send", fixed_server(fixed_body).await);
+            let url = format!("http://{}/gcm/send", fixed_server(fixed_body).await.unwrap());
             Baseline {
                 http: HyperClient::builder(TokioExecutor::new()).build_http(),
                 url: url.parse().unwrap(),

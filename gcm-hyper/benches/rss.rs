@@ -4,9 +4,6 @@
 //!
 //! `cargo bench -p gcm-hyper --bench rss`
 
-#[path = "../../bench-support/proc_status.rs"]
-mod proc_status;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -16,7 +13,7 @@ const SENDS: usize = 1000;
 const TOKENS: usize = 1000;
 
 fn peak_kib() -> u64 {
-    proc_status::status_kib("VmHWM")
+    gcm_mock::baseline::status_kib("VmHWM")
 }
 
 fn main() {

@@ -10,11 +10,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[path = "../../bench-support/fixed_server.rs"]
-mod fixed_server;
-#[path = "../../bench-support/shapes.rs"]
-mod shapes;
-
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use futures_util::StreamExt as _;
@@ -29,8 +24,8 @@ use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 
-use fixed_server::fixed_server_h2;
-use shapes::{data, token};
+use gcm_mock::baseline::fixed_server_h2;
+use gcm_mock::baseline::{data, token};
 
 const CONCURRENCY: usize = 100;
 /// Answers both a send (`name`) and a token request (`access_token`, `expires_in`), so
@@ -83,7 +78,7 @@ fn v1(c: &mut Criterion) {
     group.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
     let (mock, fixed) = runtime.block_on(async {
         let mock = MockServer::builder().recording(false).start().await.unwrap();
-        (mock, fixed_server_h2(Bytes::from_static(FIXED_BODY.as_bytes())).await)
+        (mock, fixed_server_h2(Bytes::from_static(FIXED_BODY.as_bytes())).await.unwrap())
     });
     let key = ServiceAccountKey::from_json(mock.service_account_json().unwrap()).unwrap();
     let to_mock = runtime.block_on(async {

@@ -218,7 +218,7 @@ async fn a_legacy_message_is_sent_through_v1() {
 async fn a_key_the_server_does_not_know_gets_no_token_and_loses_no_message() {
     let server = mock(Scenario::default()).await;
     let mut file: serde_json::Value = serde_json::from_str(server.service_account_json().unwrap()).unwrap();
-    file["private_key"] = include_str!("../../gcm-mock/tests/fixtures/other-key.pem").into();
+    file["private_key"] = include_str!("fixtures/other-key.pem").into();
     let stranger = ServiceAccountKey::from_json(&file.to_string()).unwrap();
     let fcm = Fcm::new("mock-project").unwrap().with_base_url(&server.v1_base_url()).unwrap();
     let client = FcmClient::new(fcm, stranger).unwrap();

@@ -5,13 +5,10 @@
 
 use std::hint::black_box;
 
-#[path = "../../bench-support/shapes.rs"]
-mod shapes;
-
 use criterion::{Criterion, criterion_group, criterion_main};
+use gcm_mock::baseline::{BaselineRequest, data, token};
 use gcm_mock::{Engine, Scenario};
 use http::Request;
-use shapes::{BaselineRequest, data, token};
 
 fn json_request(n: usize) -> Request<Vec<u8>> {
     let tokens: Vec<String> = (0..n).map(token).collect();

@@ -6,11 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-#[path = "../../bench-support/fixed_server.rs"]
-mod fixed_server;
-#[path = "../../bench-support/shapes.rs"]
-mod shapes;
-
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use gcm_mock::MockServer;
@@ -19,8 +14,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 use tokio::runtime::Runtime;
 
-use fixed_server::fixed_server;
-use shapes::{BaselineRequest, data, token};
+use gcm_mock::baseline::fixed_server;
+use gcm_mock::baseline::{BaselineRequest, data, token};
 
 const CONNECTIONS: u64 = 16;
 
@@ -81,7 +76,7 @@ fn under_load(c: &mut Criterion) {
                 .body(Full::new(body.clone()))
                 .unwrap();
             let answer = client.request(request).await.unwrap().into_body().collect().await.unwrap().to_bytes();
-            let fixed = fixed_server(answer).await;
+            let fixed = fixed_server(answer).await.unwrap();
             (mock, fixed)
         });
         let id = format!("{tokens}-tokens");

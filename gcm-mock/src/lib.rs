@@ -38,6 +38,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+pub mod baseline;
 mod engine;
 mod scenario;
 mod server;

@@ -1,7 +1,7 @@
-//! Replays every input kept under `fuzz/regressions/` (seeds, and any input a fuzzer found
+//! Replays every input kept under `tests/fuzz/regressions/` (seeds, and any input a fuzzer found
 //! crashing) through the same harness the libFuzzer targets use.
 
-#[path = "../../fuzz/harness.rs"]
+#[path = "fuzz/harness.rs"]
 mod harness;
 
 type Target = fn(&[u8]);
@@ -16,7 +16,7 @@ fn every_kept_fuzz_input_passes() {
         ("mock_request", harness::mock_request),
         ("v1_response", harness::v1_response),
     ];
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/regressions");
     let mut replayed = 0;
     for (target, run) in targets {
         let mut inputs: Vec<_> = std::fs::read_dir(root.join(target)).unwrap().map(|e| e.unwrap().path()).collect();

@@ -3,8 +3,6 @@
 //! the next, and the server shuts down cleanly afterwards.
 
 mod common;
-#[path = "../../bench-support/proc_status.rs"]
-mod proc_status;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,7 +22,7 @@ const FLOODERS: usize = 16;
 
 /// Resident memory of this process, in KiB.
 fn rss_kib() -> u64 {
-    proc_status::status_kib("VmRSS")
+    gcm_mock::baseline::status_kib("VmRSS")
 }
 
 /// One keep-alive connection sending valid multicasts and checking every answer.

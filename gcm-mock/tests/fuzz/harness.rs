@@ -1,5 +1,5 @@
 //! What each fuzz target does with its input, shared by the libFuzzer targets and by the
-//! regression test that replays `fuzz/regressions/` in `cargo test`. Each function panics
+//! regression test that replays `tests/fuzz/regressions/` in `cargo test`. Each function panics
 //! only when an invariant breaks (that is the finding).
 
 use std::time::{Duration, SystemTime};

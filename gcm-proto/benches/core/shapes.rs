@@ -1,5 +1,6 @@
-//! The shapes every benchmark shares: realistic tokens and payload, and the plain serde
-//! structs the baselines use. Included with `#[path]` by the benches of each crate.
+//! The shapes of the baselines: realistic tokens and payload, and the plain serde structs a
+//! generic client uses. The same as `gcm_mock::baseline`'s, copied because gcm-mock depends
+//! on this crate (a packaged crate must bench on its own).
 
 // Each bench uses part of this file.
 #![allow(dead_code)]

@@ -7,7 +7,6 @@
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
-#[path = "../../bench-support/shapes.rs"]
 mod shapes;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The crates as crates.io would serve them: `cargo package`, then, in a fresh workspace made
+# of the extracted tarballs only, run their tests, build their benches, and compile and run
+# every README snippet in a new crate that depends on them. A test or bench that reads a
+# file outside its crate fails here.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+version=$(cargo metadata --no-deps --format-version 1 --locked |
+  python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "gcm-proto"))')
+
+# cargo package verifies each crate against the others extracted into the registry cache,
+# and reuses an earlier extraction of the same version: drop ours (they are never
+# downloaded) so that it verifies this tree.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/gcm-{proto,mock,hyper}-[0-9]*
+cargo package --workspace --locked
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for crate in gcm-proto gcm-mock gcm-hyper; do
+  tar -xzf "target/package/$crate-$version.crate" -C "$work"
+done
+mkdir -p "$work/readme/src"
+cp README.md "$work/readme/README.md"
+cat >"$work/readme/Cargo.toml" <<TOML
+[package]
+name = "readme"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dev-dependencies]
+gcm-proto = "$version"
+gcm-hyper = "$version"
+gcm-mock = { version = "$version", default-features = false }
+rand = "0.10"
+tokio = { version = "1", features = ["macros", "rt-multi-thread", "time"] }
+TOML
+cat >"$work/readme/src/lib.rs" <<RUST
+//! Every README snippet, against the packaged crates.
+#[doc = include_str!("../README.md")]
+pub mod readme {}
+#[doc = include_str!("../../gcm-proto-$version/README.md")]
+pub mod gcm_proto {}
+#[doc = include_str!("../../gcm-hyper-$version/README.md")]
+pub mod gcm_hyper {}
+#[doc = include_str!("../../gcm-mock-$version/README.md")]
+pub mod gcm_mock {}
+RUST
+cat >"$work/Cargo.toml" <<TOML
+[workspace]
+resolver = "3"
+members = ["gcm-proto-$version", "gcm-mock-$version", "gcm-hyper-$version", "readme"]
+
+[patch.crates-io]
+gcm-proto = { path = "gcm-proto-$version" }
+gcm-mock = { path = "gcm-mock-$version" }
+gcm-hyper = { path = "gcm-hyper-$version" }
+TOML
+# The repository's lockfile, so that the tarballs are tested with the same versions.
+cp Cargo.lock "$work/Cargo.lock"
+
+cd "$work"
+export CARGO_TARGET_DIR="$root/target/packaged"
+cargo test --workspace --offline
+cargo bench --workspace --offline --no-run
+echo "packaged crates: tests, benches and README snippets pass from the tarballs"
