@@ -13,7 +13,7 @@ version=$(cargo metadata --no-deps --format-version 1 --locked |
 # and reuses an earlier extraction of the same version: drop ours (they are never
 # downloaded) so that it verifies this tree.
 rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/gcm-{proto,mock,hyper}-[0-9]*
-cargo package --workspace --locked
+cargo package --workspace --exclude gcm-examples --locked  # the examples are not published
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
