@@ -15,11 +15,16 @@ version=$(cargo metadata --no-deps --format-version 1 --locked |
 rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/gcm-{proto,mock,hyper}-[0-9]*
 cargo package --workspace --exclude gcm-examples --locked  # the examples are not published
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# A fixed place: tests bake CARGO_MANIFEST_DIR in, and the shared target directory would
+# reuse a test built in another place.
+work=$root/target/packaged-workspace
+rm -rf "$work"
+mkdir -p "$work"
 for crate in gcm-proto gcm-mock gcm-hyper; do
   tar -xzf "target/package/$crate-$version.crate" -C "$work"
 done
+# Extracted files keep the tarball's times: make them newer than any earlier build.
+find "$work" -type f -exec touch {} +
 mkdir -p "$work/readme/src"
 cp README.md "$work/readme/README.md"
 cat >"$work/readme/Cargo.toml" <<TOML
@@ -29,12 +34,18 @@ version = "0.0.0"
 edition = "2024"
 publish = false
 
+# The examples crate's dependencies: the same feature set as the repository's workspace, so
+# that the shared target directory's dependencies are reused.
 [dev-dependencies]
 gcm-proto = "$version"
 gcm-hyper = "$version"
 gcm-mock = { version = "$version", default-features = false }
-rand = "0.10"
-tokio = { version = "1", features = ["macros", "rt-multi-thread", "time"] }
+clap = { version = "4", default-features = false, features = ["std", "derive", "help", "usage", "error-context", "env"] }
+rand = { version = "0.10", default-features = false, features = ["std", "std_rng", "sys_rng", "thread_rng"] }
+serde = { version = "1", features = ["derive", "rc"] }
+serde_json = "1"
+tokio = { version = "1", default-features = false, features = ["macros", "rt-multi-thread", "time"] }
+ureq = { version = "3", default-features = false, features = ["rustls"] }
 TOML
 cat >"$work/readme/src/lib.rs" <<RUST
 //! Every README snippet, against the packaged crates.
@@ -52,6 +63,9 @@ cat >"$work/Cargo.toml" <<TOML
 resolver = "3"
 members = ["gcm-proto-$version", "gcm-mock-$version", "gcm-hyper-$version", "readme"]
 
+[profile.bench]
+debug = true
+
 [patch.crates-io]
 gcm-proto = { path = "gcm-proto-$version" }
 gcm-mock = { path = "gcm-mock-$version" }
@@ -61,7 +75,7 @@ TOML
 cp Cargo.lock "$work/Cargo.lock"
 
 cd "$work"
-export CARGO_TARGET_DIR="$root/target/packaged"
+export CARGO_TARGET_DIR="$root/target"  # shared with the workspace: dependencies built once
 cargo test --workspace --offline
-cargo bench --workspace --offline --no-run
+cargo check --workspace --offline --benches  # compile-time paths; the workspace builds them in release
 echo "packaged crates: tests, benches and README snippets pass from the tarballs"
