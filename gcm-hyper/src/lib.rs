@@ -1,7 +1,13 @@
-//! Sends GCM (and FCM legacy) messages with hyper 1.x on tokio: a thin adapter over the
-//! sans-IO [`gcm_proto`] core.
+//! Sends FCM HTTP v1 and GCM / FCM legacy messages with hyper 1.x on tokio: a thin adapter
+//! over the sans-IO [`gcm_proto`] core.
 //!
-//! [`Client::send`] builds the request with gcm-proto, sends it over a pooled keep-alive
+//! For FCM HTTP v1, `FcmClient` reads a service-account key file (or finds application
+//! default credentials), keeps its access token fresh (one refresh at a time), and
+//! `send_multicast` sends a [`Multicast`](v1::Multicast) as one request per token over
+//! shared HTTP/2 connections, returning one `MulticastReport` — or `Stopped` for a
+//! failure that concerns every message; see `FcmClient`'s example.
+//!
+//! For the legacy protocol (compatible servers, mocks), [`Client::send`] builds the request with gcm-proto, sends it over a pooled keep-alive
 //! connection (rustls for `https://`, plain TCP for a loopback mock, optionally through an
 //! HTTP proxy), collects the body within a size and time limit, and decodes it with
 //! gcm-proto. It never sleeps and never retries: the [`Outcome`] says
@@ -9,7 +15,7 @@
 //! queue. [`RetryLoop`] is an opt-in loop for callers who would rather wait in place.
 //!
 //! ```
-//! use gcm_hyper::{Client, Gcm, Message, RetryLoop};
+//! use gcm_hyper::{Client, Message, RetryLoop};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -18,7 +24,7 @@
 //! #     .start()
 //! #     .await?;
 //! # let endpoint = mock.url(); // in production: gcm_hyper::FCM_URL
-//! let client = Client::new(Gcm::new("my-api-key")?.with_endpoint(&endpoint)?)?;
+//! let client = Client::from_api_key_at("my-api-key", &endpoint)?;
 //! let message = Message::multicast(["token-1", "token-2"]).data("kind", "sync");
 //!
 //! let outcome = client.send(&message).await?;
@@ -38,11 +44,13 @@
 //! # }
 //! ```
 //!
-//! For FCM HTTP v1, [`FcmClient`] reads a service-account key file, keeps its access token
-//! fresh (one refresh at a time), and [`send_multicast`](FcmClient::send_multicast) sends a
-//! [`Multicast`](v1::Multicast) as one request per token over shared HTTP/2
-//! connections, returning one [`MulticastReport`] — or [`Stopped`] for a failure that
-//! concerns every message; see its example.
+//! # Features
+//! - `v1` (default): FCM HTTP v1 — `FcmClient`, `Credentials`, token refresh, HTTP/2.
+//! - `webpki-roots` (default): Mozilla's root certificates, built in.
+//! - `native-roots`: the system's certificate store (rustls-native-certs), beside or
+//!   instead of webpki's.
+//! - `env-proxy` (default): without [`Builder::proxy`] or [`Builder::no_proxy`], the proxy
+//!   comes from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (as curl reads them).
 //!
 //! Every public future is `Send`: spawn them, or await them in an axum handler.
 //!

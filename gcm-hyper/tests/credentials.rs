@@ -351,3 +351,15 @@ async fn what_needs_a_human_is_a_warning_and_a_finished_send_is_info_with_its_co
     assert!(line("retry loop gave up").contains("WARN"));
     assert!(!logs.contains("DEBUG"), "nothing below the level asked for");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_per_message_event_names_the_message_index() {
+    let (captured, _guard) = common::capture(tracing::Level::DEBUG);
+    let scenario = Scenario::default().token("bad", gcm_mock::TokenRule::new(gcm_mock::Behaviour::Invalid));
+    let server = MockServer::builder().scenario(scenario).start().await.unwrap();
+    let client = FcmClient::new(fcm(&server), key(&server)).unwrap();
+    client.send_multicast(&Multicast::new(["ok", "bad", "ok-too"])).await.unwrap();
+    let logs = captured.text();
+    let reply = logs.lines().find(|line| line.contains("fcm error reply")).unwrap_or_else(|| panic!("{logs}"));
+    assert!(reply.contains("index=1"), "{reply}");
+}

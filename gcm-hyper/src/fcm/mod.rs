@@ -354,7 +354,9 @@ where
             while in_flight.len() < self.inner.concurrency {
                 let Some((index, token)) = queued.next() else { break };
                 let send = self.send_one(Body::Token(&template, token));
-                in_flight.push(async move { (index, send.await) });
+                // Every event of this message (its error reply, its refresh) names its index.
+                let span = tracing::debug_span!("fcm.message", index);
+                in_flight.push(async move { (index, send.await) }.instrument(span));
             }
             let Some((index, answer)) = in_flight.next().await else { break };
             match answer {
