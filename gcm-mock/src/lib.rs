@@ -45,7 +45,7 @@ mod server;
 
 pub use engine::{
     DEFAULT_TOKEN_LIFETIME, Delivery, Engine, Hang, MOCK_REFRESH_TOKEN, MOCK_SERVICE_ACCOUNT_JSON,
-    REQUEST_LOG_CAPACITY, ReceivedRequest, UNAUTHORIZED_HTML,
+    REQUEST_LOG_CAPACITY, ReceivedRequest, RecordingLimits, RecordingStats, UNAUTHORIZED_HTML,
 };
-pub use scenario::{Behaviour, Faults, Reply, Scenario, ScenarioError, TokenReply, TokenRule};
-pub use server::{Builder, DEFAULT_BODY_LIMIT, MockServer};
+pub use scenario::{Behaviour, Faults, MAX_COUNT, Reply, Scenario, ScenarioError, Step, TokenReply, TokenRule};
+pub use server::{Builder, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS, MockServer};

@@ -122,6 +122,88 @@ pub struct TokenRule {
     /// `Retry-After` to send with this token's failure (seconds or an HTTP-date).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<String>,
+    /// `Retry-After` as an HTTP-date this many seconds after the response, computed when
+    /// answering (what a real server sends; it exposes clients that sleep until a date).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_date_in: Option<u32>,
+    /// Per-attempt results instead of `result` and `times`: attempt 1 gets the first step,
+    /// attempt 2 the second, and the last step repeats.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+}
+
+/// One attempt's result in [`TokenRule::steps`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Step {
+    /// The result.
+    pub result: Behaviour,
+    /// The canonical id, for `canonical`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canonical: Option<String>,
+    /// The error code, for `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// `Retry-After` with a failure (seconds or an HTTP-date).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<String>,
+    /// `Retry-After` as an HTTP-date this many seconds after the response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_date_in: Option<u32>,
+}
+
+impl Step {
+    /// A step with this result.
+    pub fn new(result: Behaviour) -> Self {
+        Self { result, ..Self::default() }
+    }
+
+    /// Delivered with this canonical id.
+    pub fn canonical(canonical: impl Into<String>) -> Self {
+        Self { canonical: Some(canonical.into()), ..Self::new(Behaviour::Canonical) }
+    }
+
+    /// Fails with any error code.
+    pub fn error(code: impl Into<String>) -> Self {
+        Self { code: Some(code.into()), ..Self::new(Behaviour::Error) }
+    }
+
+    /// Sends this `Retry-After` with the failure.
+    pub fn retry_after(mut self, value: impl Into<String>) -> Self {
+        self.retry_after = Some(value.into());
+        self
+    }
+
+    /// Sends an HTTP-date `seconds` after the response as `Retry-After`.
+    pub fn retry_after_date_in(mut self, seconds: u32) -> Self {
+        self.retry_after_date_in = Some(seconds);
+        self
+    }
+
+    fn check(&self, name: &str) -> Result<(), ScenarioError> {
+        let invalid = |reason: &str| Err(ScenarioError::Invalid(format!("{name}: {reason}")));
+        match self.result {
+            Behaviour::Canonical if self.canonical.is_none() => invalid("result = \"canonical\" needs `canonical`"),
+            Behaviour::Error if self.code.is_none() => invalid("result = \"error\" needs `code`"),
+            _ if self.retry_after.is_some() && self.retry_after_date_in.is_some() => {
+                invalid("`retry_after` and `retry_after_date_in` exclude each other")
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Largest count a scenario may give (`times`, `repeat`, the number of steps): beyond it
+/// is surely a typo, and the mock refuses it when loading instead of misbehaving later.
+pub const MAX_COUNT: u32 = 1_000_000;
+
+fn check_count(name: &str, count: Option<u32>) -> Result<(), ScenarioError> {
+    match count {
+        Some(count) if count > MAX_COUNT => {
+            Err(ScenarioError::Invalid(format!("{name} = {count} is over the limit of {MAX_COUNT}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 impl TokenRule {
@@ -163,17 +245,84 @@ impl TokenRule {
         self
     }
 
+    /// Sends an HTTP-date `seconds` after each response as the failures' `Retry-After`.
+    pub fn retry_after_date_in(mut self, seconds: u32) -> Self {
+        self.retry_after_date_in = Some(seconds);
+        self
+    }
+
+    /// A rule of per-attempt steps (the last repeats): "not registered, then canonical,
+    /// then ok" is `TokenRule::steps([Step::new(NotRegistered), Step::canonical("new"),
+    /// Step::new(Ok)])`.
+    pub fn steps(steps: impl IntoIterator<Item = Step>) -> Self {
+        Self { steps: steps.into_iter().collect(), ..Self::default() }
+    }
+
+    /// Whether the engine must count this token's attempts.
+    pub(crate) fn counts_attempts(&self) -> bool {
+        self.times.is_some() || !self.steps.is_empty()
+    }
+
+    /// What attempt `attempt` (1 = first) of this token gets.
+    pub(crate) fn step_at(&self, attempt: u32) -> StepRef<'_> {
+        let index = attempt.saturating_sub(1) as usize;
+        if let Some(step) = self.steps.get(index).or(self.steps.last()) {
+            return StepRef {
+                result: step.result,
+                canonical: step.canonical.as_deref(),
+                code: step.code.as_deref(),
+                retry_after: step.retry_after.as_deref(),
+                retry_after_date_in: step.retry_after_date_in,
+            };
+        }
+        let failing = self.times.is_none_or(|times| attempt <= times);
+        StepRef {
+            result: if failing { self.result } else { Behaviour::Ok },
+            canonical: self.canonical.as_deref(),
+            code: self.code.as_deref(),
+            retry_after: self.retry_after.as_deref(),
+            retry_after_date_in: self.retry_after_date_in,
+        }
+    }
+
     fn check(&self, name: &str) -> Result<(), ScenarioError> {
         let invalid = |reason: &str| Err(ScenarioError::Invalid(format!("{name}: {reason}")));
+        check_count(&format!("{name}.times"), self.times)?;
+        check_count(&format!("{name}.steps"), u32::try_from(self.steps.len()).ok().or(Some(u32::MAX)))?;
+        if !self.steps.is_empty() {
+            let alone = Self { package: self.package.clone(), steps: self.steps.clone(), ..Self::default() };
+            if *self != alone {
+                return invalid("`steps` replace `result`, `times`, `canonical`, `code` and `retry_after`");
+            }
+            for (i, step) in self.steps.iter().enumerate() {
+                step.check(&format!("{name}.steps[{i}]"))?;
+            }
+            return Ok(());
+        }
         match self.result {
-            Behaviour::Canonical if self.canonical.is_none() => invalid("result = \"canonical\" needs `canonical`"),
-            Behaviour::Error if self.code.is_none() => invalid("result = \"error\" needs `code`"),
             Behaviour::Ok | Behaviour::Canonical if self.times.is_some() => {
                 invalid("`times` only applies to a failing result")
             }
-            _ => Ok(()),
+            _ => Step {
+                result: self.result,
+                canonical: self.canonical.clone(),
+                code: self.code.clone(),
+                retry_after: self.retry_after.clone(),
+                retry_after_date_in: self.retry_after_date_in,
+            }
+            .check(name),
         }
     }
+}
+
+/// One attempt's result, borrowed from a [`TokenRule`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StepRef<'a> {
+    pub(crate) result: Behaviour,
+    pub(crate) canonical: Option<&'a str>,
+    pub(crate) code: Option<&'a str>,
+    pub(crate) retry_after: Option<&'a str>,
+    pub(crate) retry_after_date_in: Option<u32>,
 }
 
 /// A whole-request reply.
@@ -185,6 +334,9 @@ pub struct Reply {
     /// `Retry-After`: delta-seconds or an HTTP-date, sent verbatim.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<String>,
+    /// `Retry-After` as an HTTP-date this many seconds after the response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_date_in: Option<u32>,
     /// The body; unset gives the real service's body for the status (an HTML page for 401).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
@@ -202,6 +354,12 @@ impl Reply {
     /// Adds a `Retry-After` header.
     pub fn retry_after(mut self, value: impl Into<String>) -> Self {
         self.retry_after = Some(value.into());
+        self
+    }
+
+    /// Adds a `Retry-After` HTTP-date `seconds` after the response.
+    pub fn retry_after_date_in(mut self, seconds: u32) -> Self {
+        self.retry_after_date_in = Some(seconds);
         self
     }
 
@@ -324,6 +482,13 @@ impl Scenario {
             if !(100..=599).contains(&reply.status) {
                 return invalid(format!("replies[{i}].status = {} is not an HTTP status", reply.status));
             }
+            if reply.retry_after.is_some() && reply.retry_after_date_in.is_some() {
+                return invalid(format!("replies[{i}]: `retry_after` and `retry_after_date_in` exclude each other"));
+            }
+            check_count(&format!("replies[{i}].repeat"), reply.repeat)?;
+        }
+        for (i, reply) in self.token_replies.iter().enumerate() {
+            check_count(&format!("token_replies[{i}].repeat"), reply.repeat)?;
         }
         self.default.check("default")?;
         for (token, rule) in &self.tokens {

@@ -21,13 +21,21 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::engine::{
-    DEFAULT_TOKEN_LIFETIME, Delivery, Engine, MOCK_SERVICE_ACCOUNT_JSON, ReceivedRequest, key_file_with_token_uri,
+    DEFAULT_TOKEN_LIFETIME, Delivery, Engine, MOCK_SERVICE_ACCOUNT_JSON, ReceivedRequest, RecordingLimits,
+    RecordingStats, key_file_with_token_uri,
 };
 use crate::scenario::Scenario;
 
 /// Largest request body accepted by default (a 1000-token multicast with a full payload is
 /// well under 300 KiB); larger bodies get 413.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// How long a request's body may take to arrive by default; a slower one gets 408 and its
+/// memory back.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Concurrent HTTP/2 streams per connection by default (Google's endpoints allow 100).
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
 
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -42,7 +50,10 @@ pub struct Builder {
     api_keys: Vec<String>,
     listen: SocketAddr,
     body_limit: usize,
+    body_timeout: Duration,
+    max_concurrent_streams: u32,
     recording: bool,
+    recording_limits: RecordingLimits,
     service_account: Option<ServiceAccountKey>,
     token_lifetime: Duration,
     clock: Clock,
@@ -55,7 +66,10 @@ impl std::fmt::Debug for Builder {
             .field("api_keys", &self.api_keys.len())
             .field("listen", &self.listen)
             .field("body_limit", &self.body_limit)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_concurrent_streams", &self.max_concurrent_streams)
             .field("recording", &self.recording)
+            .field("recording_limits", &self.recording_limits)
             .field("service_account", &self.service_account)
             .field("token_lifetime", &self.token_lifetime)
             .finish_non_exhaustive()
@@ -69,7 +83,10 @@ impl Default for Builder {
             api_keys: Vec::new(),
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             recording: true,
+            recording_limits: RecordingLimits::default(),
             service_account: None,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             clock: Arc::new(SystemTime::now),
@@ -108,10 +125,30 @@ impl Builder {
         self
     }
 
-    /// Whether to keep the inbox and the request log (default true). Turn it off for load
-    /// tests and benchmarks, where they would grow without bound.
+    /// Answers 408 to a request whose body has not fully arrived after `timeout` (default
+    /// 10 s), on HTTP/1.1 and per HTTP/2 stream, and frees what it held.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// How many HTTP/2 streams a connection may have open at once (default 100).
+    pub fn max_concurrent_streams(mut self, streams: u32) -> Self {
+        self.max_concurrent_streams = streams;
+        self
+    }
+
+    /// Whether to keep the inbox and the request log (default true). Off, memory stays
+    /// flat under any load, for load tests and benchmarks.
     pub fn recording(mut self, on: bool) -> Self {
         self.recording = on;
+        self
+    }
+
+    /// How much the inbox and the request log keep before dropping their oldest entries
+    /// (see [`RecordingLimits`]; [`MockServer::recording_stats`] counts what was dropped).
+    pub fn recording_limits(mut self, limits: RecordingLimits) -> Self {
+        self.recording_limits = limits;
         self
     }
 
@@ -141,6 +178,7 @@ impl Builder {
         let addr = listener.local_addr()?;
         let mut engine = Engine::new(self.scenario, self.api_keys);
         engine.set_recording(self.recording);
+        engine.set_recording_limits(self.recording_limits);
         engine.set_token_lifetime(self.token_lifetime);
         if let Some(key) = &self.service_account {
             engine.set_service_account(key);
@@ -153,10 +191,11 @@ impl Builder {
             engine: Mutex::new(engine),
             connections: AtomicU64::new(0),
             body_limit: self.body_limit,
+            body_timeout: self.body_timeout,
             clock: self.clock,
         });
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, Arc::clone(&shared), stopped));
+        let task = tokio::spawn(serve(listener, Arc::clone(&shared), self.max_concurrent_streams, stopped));
         Ok(MockServer { addr, shared, service_account_json, stop: Some(stop), task: Some(task) })
     }
 }
@@ -165,6 +204,7 @@ struct Shared {
     engine: Mutex<Engine>,
     connections: AtomicU64,
     body_limit: usize,
+    body_timeout: Duration,
     clock: Clock,
 }
 
@@ -240,9 +280,20 @@ impl MockServer {
         self.shared.engine().tokens_issued()
     }
 
-    /// Every delivery so far, in order.
+    /// Every delivery the inbox holds, in order.
     pub fn inbox(&self) -> Vec<Delivery> {
-        self.shared.engine().inbox().to_vec()
+        self.shared.engine().inbox()
+    }
+
+    /// The deliveries numbered after `after` ([`Delivery::index`]), at most `limit`.
+    pub fn inbox_page(&self, after: u64, limit: usize) -> Vec<Arc<Delivery>> {
+        self.shared.engine().inbox_page(after, limit)
+    }
+
+    /// What the inbox and the request log hold, and what they dropped to stay within
+    /// their limits.
+    pub fn recording_stats(&self) -> RecordingStats {
+        self.shared.engine().recording_stats()
     }
 
     /// Empties the inbox.
@@ -250,7 +301,7 @@ impl MockServer {
         self.shared.engine().clear_inbox();
     }
 
-    /// The send requests received so far (the most recent 10 000), oldest first.
+    /// The requests received so far (the most recent, within the log's limits), oldest first.
     pub fn requests(&self) -> Vec<ReceivedRequest> {
         self.shared.engine().requests()
     }
@@ -285,7 +336,7 @@ impl Drop for MockServer {
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot::Receiver<()>) {
+async fn serve(listener: TcpListener, shared: Arc<Shared>, streams: u32, mut stopped: oneshot::Receiver<()>) {
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -311,7 +362,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stopped: oneshot:
                     .timer(TokioTimer::new())
                     // No `Date` header: the same requests give the same response bytes.
                     .auto_date_header(false);
-                builder.http2().timer(TokioTimer::new()).auto_date_header(false);
+                builder.http2().timer(TokioTimer::new()).auto_date_header(false).max_concurrent_streams(streams);
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
@@ -337,14 +388,27 @@ async fn handle(
     if body.size_hint().lower() > shared.body_limit as u64 {
         return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large\n"));
     }
-    let body = match Limited::new(body, shared.body_limit).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+    let collecting = Limited::new(body, shared.body_limit).collect();
+    let body = match tokio::time::timeout(shared.body_timeout, collecting).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
             return Ok(plain(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large\n"));
         }
-        Err(error) => return Ok(plain(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {error}\n"))),
+        Ok(Err(error)) => {
+            return Ok(plain(StatusCode::BAD_REQUEST, &format!("cannot read the request body: {error}\n")));
+        }
+        Err(_) => {
+            tracing::debug!(path = parts.uri.path(), connection, "request body timed out");
+            let mut response = plain(StatusCode::REQUEST_TIMEOUT, "Request Timeout\n");
+            // What is left of the body is never read: the connection cannot be reused.
+            response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            return Ok(response);
+        }
     };
     let request = Request::from_parts(parts, body);
+    if request.method() == http::Method::GET && request.uri().path() == "/_mock/inbox" {
+        return Ok(inbox_page(&shared, request.uri().query()).await);
+    }
     let now = (shared.clock)();
     let response = shared.engine().handle_at(&request, connection, now);
     if response.extensions().get::<crate::Hang>().is_some() {
@@ -359,6 +423,24 @@ async fn handle(
         "request"
     );
     Ok(response.map(Full::new))
+}
+
+/// `GET /_mock/inbox`: a snapshot of pointers under the lock, serialized off the runtime's
+/// threads, so that a large inbox never holds up a send.
+async fn inbox_page(shared: &Shared, query: Option<&str>) -> Response<Full<Bytes>> {
+    let (after, limit) = crate::engine::page_query(query);
+    let page = shared.engine().inbox_page(after, limit);
+    let body = tokio::task::spawn_blocking(move || serde_json::to_vec(&page)).await;
+    match body {
+        Ok(Ok(body)) => {
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json; charset=UTF-8"));
+            response
+        }
+        _ => plain(StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the inbox\n"),
+    }
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {

@@ -58,3 +58,33 @@ async fn a_bad_scenario_file_names_the_line_and_the_field() {
     assert_eq!(missing.status.code(), Some(2));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// FCM v1 needs no API key; a host name is a listen address; logs redirected to a file
+/// carry no colour codes, and `RUST_LOG` chooses what they show.
+#[tokio::test]
+async fn starts_without_an_api_key_on_a_host_name_with_plain_filtered_logs() {
+    let mut child = Command::new(BIN)
+        .args(["--listen", "localhost:0"])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let base = url.strip_suffix("/gcm/send").unwrap().to_owned();
+    let client = client();
+    let key_file = request(&client, http::Method::GET, &format!("{base}/_mock/service-account"), &[], "").await;
+    assert_eq!(key_file.status, 200);
+    assert!(send_json(&url, r#"{"to":"a"}"#).await.body.contains(r#""success":1"#), "any key is accepted");
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().await.unwrap().success());
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains('\x1b'), "colour codes in a file: {stderr:?}");
+    assert!(stderr.contains("DEBUG") && stderr.contains("/_mock/service-account"), "RUST_LOG=debug: {stderr}");
+    let help = Command::new(BIN).arg("--help").output().await.unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("FCM HTTP v1") && help.contains("RUST_LOG"), "{help}");
+}

@@ -51,7 +51,7 @@ async fn json_multicast_with_every_kind_of_result() {
     );
     let inbox = server.inbox();
     assert_eq!(inbox.iter().map(|d| d.token.as_str()).collect::<Vec<_>>(), ["a", "c"]);
-    assert_eq!(inbox[0].data, json!({"k": "v"}).as_object().unwrap().clone());
+    assert_eq!(*inbox[0].data, *json!({"k": "v"}).as_object().unwrap());
     assert_eq!((inbox[0].attempt, inbox[0].request), (1, 1));
 }
 
@@ -90,8 +90,8 @@ async fn plain_text_requests() {
     assert_eq!(answer.headers["retry-after"], "7");
     let inbox = server.inbox();
     assert_eq!(inbox.len(), 2);
-    assert_eq!(inbox[0].data, json!({"score": "3x1"}).as_object().unwrap().clone());
-    assert_eq!(inbox[0].options, json!({"collapse_key": "k", "delay_while_idle": "1"}).as_object().unwrap().clone());
+    assert_eq!(*inbox[0].data, *json!({"score": "3x1"}).as_object().unwrap());
+    assert_eq!(*inbox[0].options, *json!({"collapse_key": "k", "delay_while_idle": "1"}).as_object().unwrap());
 }
 
 #[tokio::test]
@@ -292,13 +292,23 @@ async fn inbox_and_requests_over_http() {
         inbox.body,
         format!(
             concat!(
-                r#"[{{"token":"a","message_id":"{}","data":{{"x":"1"}},"options":{{"collapse_key":"k"}},"attempt":1,"request":1}},"#,
-                r#"{{"token":"b","message_id":"{}","data":{{"x":"1"}},"options":{{"collapse_key":"k"}},"attempt":1,"request":1}}]"#
+                r#"[{{"index":1,"token":"a","message_id":"{}","data":{{"x":"1"}},"options":{{"collapse_key":"k"}},"attempt":1,"request":1}},"#,
+                r#"{{"index":2,"token":"b","message_id":"{}","data":{{"x":"1"}},"options":{{"collapse_key":"k"}},"attempt":1,"request":1}}]"#
             ),
             id(1),
             id(2)
         )
     );
+    // Pages: the deliveries after a number, at most a limit.
+    for (query, token) in [("after=1&limit=5", "b"), ("after=0&limit=1", "a")] {
+        let url = format!("{}/_mock/inbox?{query}", server.base_url());
+        let page: serde_json::Value =
+            serde_json::from_str(&request(&client, Method::GET, &url, &[], "").await.body).unwrap();
+        assert_eq!((page.as_array().unwrap().len(), &page[0]["token"]), (1, &serde_json::json!(token)), "{query}");
+    }
+    let stats = request(&client, Method::GET, &format!("{}/_mock/stats", server.base_url()), &[], "").await;
+    let stats: serde_json::Value = serde_json::from_str(&stats.body).unwrap();
+    assert_eq!((&stats["inbox_entries"], &stats["inbox_dropped"]), (&2.into(), &0.into()), "{stats}");
     let requests = request(&client, Method::GET, &format!("{}/_mock/requests", server.base_url()), &[], "").await;
     let requests: serde_json::Value = serde_json::from_str(&requests.body).unwrap();
     assert_eq!(requests[0]["status"], 200);

@@ -1,28 +1,36 @@
-//! `gcm-mock`: the mock GCM server as a program, for clients in any language.
+//! `gcm-mock`: the mock FCM HTTP v1 and GCM / FCM legacy server as a program, for clients
+//! in any language.
 //!
-//! Prints the send URL as the first line on stdout once it accepts connections, logs to
-//! stderr, and exits cleanly on SIGTERM or Ctrl-C. FCM HTTP v1 clients find their key file
-//! (with the mock's `token_uri`) at `GET /_mock/service-account`.
+//! Prints the legacy send URL as the first line on stdout once it accepts connections
+//! (FCM v1 is served below the same base URL), logs to stderr (plain text unless stderr is
+//! a terminal, filtered by `RUST_LOG`), and exits cleanly on SIGTERM or Ctrl-C. FCM HTTP v1
+//! clients find their key file (with the mock's `token_uri`) at `GET /_mock/service-account`.
 
-use std::io::Write;
-use std::net::SocketAddr;
+use std::io::{IsTerminal as _, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr as _;
 use std::time::Duration;
 
 use clap::Parser;
 use gcm_mock::{MockServer, Scenario};
 use gcm_proto::oauth::ServiceAccountKey;
 
-/// A deterministic mock of the GCM / FCM legacy HTTP server.
+/// A deterministic mock of Firebase Cloud Messaging: FCM HTTP v1 (with Google's OAuth2
+/// token endpoint and the metadata server) and the legacy GCM / FCM HTTP protocol.
+///
+/// The first line on stdout is the legacy send URL, http://HOST:PORT/gcm/send; FCM v1
+/// clients send to http://HOST:PORT/v1/projects/mock-project/messages:send with the key
+/// file from http://HOST:PORT/_mock/service-account. Logs go to stderr; RUST_LOG filters
+/// them (for example RUST_LOG=debug).
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, long_about)]
 struct Args {
-    /// Address to listen on; port 0 picks a free port.
+    /// Address to listen on, HOST:PORT (a name such as localhost works); port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:0")]
-    listen: SocketAddr,
-    /// API key to accept (repeat for several).
-    #[arg(long = "api-key", required = true)]
+    listen: String,
+    /// Legacy API key to accept (repeat for several); without one, any key is accepted.
+    #[arg(long = "api-key")]
     api_keys: Vec<String>,
     /// Scenario file (TOML, or JSON when it ends in .json).
     #[arg(long)]
@@ -50,8 +58,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let level = if args.log_requests { tracing::Level::DEBUG } else { tracing::Level::INFO };
-    tracing_subscriber::fmt().with_writer(std::io::stderr).with_max_level(level).with_target(false).init();
+    init_logs(args.log_requests);
     let scenario = match &args.scenario {
         Some(path) => match Scenario::from_file(path) {
             Ok(scenario) => scenario,
@@ -85,10 +92,39 @@ fn main() -> ExitCode {
     runtime.block_on(run(args, scenario, service_account))
 }
 
+/// Logs on stderr: colours only on a terminal; `RUST_LOG` if set (targets and levels), else
+/// INFO (DEBUG with --log-requests), plus the reason for every HTTP/2 stream the HTTP/2
+/// layer rejects (h2 logs those, and only those, at DEBUG under `h2::server`).
+fn init_logs(log_requests: bool) {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
+    let default = if log_requests { "debug,h2=info,h2::server=debug" } else { "info,h2::server=debug" };
+    let filter = std::env::var("RUST_LOG").ok().and_then(|text| Targets::from_str(&text).ok());
+    let filter = filter.unwrap_or_else(|| Targets::from_str(default).unwrap_or_default());
+    let stderr = std::io::stderr();
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(stderr.is_terminal())
+        .with_target(false)
+        .with_filter(filter);
+    tracing_subscriber::registry().with(layer).init();
+}
+
 async fn run(args: Args, scenario: Scenario, service_account: Option<ServiceAccountKey>) -> ExitCode {
+    let listen = match tokio::net::lookup_host(&args.listen).await.map(|mut found| found.next()) {
+        Ok(Some(addr)) => addr,
+        Ok(None) => {
+            eprintln!("gcm-mock: --listen {}: the name has no address", args.listen);
+            return ExitCode::from(2);
+        }
+        Err(error) => {
+            eprintln!("gcm-mock: --listen {}: {error}", args.listen);
+            return ExitCode::from(2);
+        }
+    };
     let mut builder = MockServer::builder()
         .scenario(scenario)
-        .listen(args.listen)
+        .listen(listen)
         .body_limit(args.max_body)
         .recording(!args.no_recording)
         .token_lifetime(Duration::from_secs(args.token_lifetime));
@@ -104,7 +140,7 @@ async fn run(args: Args, scenario: Scenario, service_account: Option<ServiceAcco
     let server = match builder.start().await {
         Ok(server) => server,
         Err(error) => {
-            eprintln!("gcm-mock: cannot listen on {}: {error}", args.listen);
+            eprintln!("gcm-mock: cannot listen on {listen}: {error}");
             return ExitCode::FAILURE;
         }
     };

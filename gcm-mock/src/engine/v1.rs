@@ -18,7 +18,8 @@ use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Context, Engine, TokenResult, message_error, response, scripted, splitmix64, with_retry_after};
+use super::http::{response, with_retry_after};
+use super::{Context, Engine, TokenResult, message_error, splitmix64};
 
 /// Where the mock's token endpoint listens.
 pub(super) const TOKEN_PATH: &str = "/token";
@@ -242,8 +243,8 @@ impl Engine {
     ) -> (Response<Bytes>, bool) {
         let bearer = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()?.strip_prefix("Bearer "));
         let authorized = bearer.and_then(|token| self.v1.tokens.get(token)).is_some_and(|expiry| now < *expiry);
-        if let Some(reply) = self.replies.pop_front() {
-            return (scripted(&reply), authorized);
+        if let Some(reply) = self.next_reply(now) {
+            return (reply, authorized);
         }
         if !authorized {
             return (status_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", UNAUTHENTICATED, &[]), false);
@@ -261,14 +262,17 @@ impl Engine {
             Ok(send) => send,
             Err(rejection) => return (rejection, true),
         };
-        let options = if self.recording { send.options.clone() } else { Map::new() };
+        let options = Arc::new(if self.recording.is_some() { send.options } else { Map::new() });
+        let data = Arc::new(send.data);
         let ctx = Context {
-            message_error: message_error(send.ttl_ok, &send.data),
+            message_error: message_error(send.ttl_ok, &data),
             restricted_package: send.restricted_package.as_deref(),
             dry_run: send.validate_only,
             seq,
-            data: &send.data,
+            now,
+            data: &data,
             options: &options,
+            payload_share: request.body().as_ref().len(),
         };
         let response = match self.token_result(&send.recipient, send.topic, &ctx) {
             TokenResult::Delivered { id, .. } => {

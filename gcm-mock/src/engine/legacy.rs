@@ -1,0 +1,295 @@
+//! The legacy GCM / FCM HTTP protocol from the server's side: JSON and plain-text sends,
+//! answered with the service's bodies, per-token results and status codes.
+
+use std::borrow::Cow;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use gcm_proto::{MAX_REGISTRATION_IDS, MAX_TIME_TO_LIVE};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::http::{
+    MessageId, bad_request, header_text, json, json_string, response, text, unauthorized, with_retry_after,
+};
+use super::{Context, Engine, TokenResult, message_error};
+
+/// The fields of a JSON send that drive the mock's behaviour. Strings are borrowed from
+/// the body; `null` counts as absent. Anything this does not accept is looked at again by
+/// [`json_rejection`] for the service's 400 reason.
+#[derive(Deserialize)]
+struct JsonSend<'a> {
+    #[serde(default, borrow)]
+    registration_ids: Option<Vec<Cow<'a, str>>>,
+    #[serde(default, borrow)]
+    to: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    condition: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    restricted_package_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "collapse_key")]
+    _collapse_key: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "priority")]
+    _priority: Option<Cow<'a, str>>,
+    #[serde(default, borrow, rename = "notification_key")]
+    _notification_key: Option<Cow<'a, str>>,
+    #[serde(default)]
+    time_to_live: Option<serde_json::Number>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+    #[serde(default, rename = "delay_while_idle")]
+    _delay_while_idle: Option<bool>,
+    #[serde(default, rename = "content_available")]
+    _content_available: Option<bool>,
+    #[serde(default, rename = "mutable_content")]
+    _mutable_content: Option<bool>,
+    #[serde(default)]
+    data: Option<Map<String, Value>>,
+    #[serde(default, rename = "notification")]
+    _notification: Option<serde::de::IgnoredAny>,
+}
+
+impl Engine {
+    pub(super) fn answer(
+        &mut self,
+        headers: &HeaderMap,
+        body: &[u8],
+        authorized: bool,
+        seq: u64,
+        now: SystemTime,
+    ) -> Response<Bytes> {
+        if let Some(reply) = self.next_reply(now) {
+            return reply;
+        }
+        if !authorized {
+            return unauthorized();
+        }
+        if let Some(fault) = self.injected_server_error() {
+            return fault;
+        }
+        let is_json = header_text(headers, &CONTENT_TYPE)
+            .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
+        if is_json { self.send_json(body, seq, now) } else { self.send_plain_text(body, seq, now) }
+    }
+
+    fn send_json(&mut self, body: &[u8], seq: u64, now: SystemTime) -> Response<Bytes> {
+        let request: JsonSend<'_> = match serde_json::from_slice(body) {
+            Ok(request) => request,
+            Err(error) => return bad_request(&json_rejection(body, &error)),
+        };
+        if let Some(ids) = &request.registration_ids {
+            if request.to.is_some() {
+                return bad_request("Must use either \"registration_ids\" field or \"to\", not both");
+            }
+            if ids.is_empty() {
+                return bad_request("\"registration_ids\" field cannot be empty");
+            }
+            if ids.len() > MAX_REGISTRATION_IDS {
+                return bad_request(&format!(
+                    "Number of messages on bulk ({}) exceeds maximum allowed ({MAX_REGISTRATION_IDS})",
+                    ids.len()
+                ));
+            }
+        }
+        let data = Arc::new(request.data.unwrap_or_default());
+        // Only the inbox needs the other fields; read them again only when recording.
+        let options = Arc::new(if self.recording.is_some() { json_options(body) } else { Map::new() });
+        let recipients = request.registration_ids.as_ref().map_or(1, Vec::len).max(1);
+        let ttl_ok =
+            request.time_to_live.is_none_or(|ttl| ttl.as_u64().is_some_and(|t| t <= u64::from(MAX_TIME_TO_LIVE)));
+        let dry_run = request.dry_run.unwrap_or(false);
+        let ctx = Context {
+            message_error: message_error(ttl_ok, &data),
+            restricted_package: request.restricted_package_name.as_deref(),
+            dry_run,
+            seq,
+            now,
+            data: &data,
+            options: &options,
+            payload_share: body.len() / recipients,
+        };
+        let to = request.to.as_deref().filter(|to| !to.is_empty());
+        let condition = request.condition.as_deref().filter(|c| !c.is_empty());
+        let topic = to.filter(|to| to.starts_with("/topics/")).or(if to.is_none() { condition } else { None });
+        if let Some(topic) = topic {
+            let result = self.token_result(topic, true, &ctx);
+            return topic_response(result, self.id_base);
+        }
+        let results: Vec<TokenResult> = match (&request.registration_ids, to) {
+            (Some(ids), _) => ids
+                .iter()
+                .map(|token| match token.is_empty() {
+                    // As `to: ""` and a plain-text empty `registration_id` get.
+                    true => TokenResult::error("MissingRegistration", None),
+                    false => self.token_result(token, false, &ctx),
+                })
+                .collect(),
+            (None, Some(to)) => vec![self.token_result(to, false, &ctx)],
+            (None, None) => vec![TokenResult::error("MissingRegistration", None)],
+        };
+        let multicast_id = if dry_run { -1 } else { self.multicast_id(seq) };
+        multicast_response(multicast_id, &results, self.id_base)
+    }
+
+    fn send_plain_text(&mut self, body: &[u8], seq: u64, now: SystemTime) -> Response<Bytes> {
+        let mut token = None;
+        let mut data = Map::new();
+        let mut options = Map::new();
+        for (key, value) in form_urlencoded::parse(body) {
+            if key == "registration_id" {
+                token.get_or_insert(value.into_owned());
+            } else if let Some(name) = key.strip_prefix("data.") {
+                data.insert(name.to_owned(), Value::String(value.into_owned()));
+            } else {
+                options.insert(key.into_owned(), Value::String(value.into_owned()));
+            }
+        }
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return plain_text_response(TokenResult::error("MissingRegistration", None), self.id_base);
+        };
+        let option = |name: &str| options.get(name).and_then(Value::as_str);
+        let ttl_ok = option("time_to_live").is_none_or(|ttl| ttl.parse::<u32>().is_ok_and(|t| t <= MAX_TIME_TO_LIVE));
+        let restricted_package = option("restricted_package_name").map(str::to_owned);
+        let dry_run = option("dry_run").is_some_and(|v| v == "1" || v == "true");
+        let (data, options) = (Arc::new(data), Arc::new(options));
+        let ctx = Context {
+            message_error: message_error(ttl_ok, &data),
+            restricted_package: restricted_package.as_deref(),
+            dry_run,
+            seq,
+            now,
+            data: &data,
+            options: &options,
+            payload_share: body.len(),
+        };
+        let result = self.token_result(&token, false, &ctx);
+        plain_text_response(result, self.id_base)
+    }
+}
+
+/// The 400 the real service sends for a field of the wrong JSON type.
+fn field_type_error(fields: &Map<String, Value>) -> Option<String> {
+    for (name, value) in fields.iter().filter(|(_, value)| !value.is_null()) {
+        let expected = match name.as_str() {
+            "registration_ids" => {
+                if !value.is_array() {
+                    return Some("\"registration_ids\" field is not a JSON array".into());
+                }
+                if value.as_array().is_some_and(|ids| ids.iter().any(|id| !id.is_string())) {
+                    return Some(format!("Field \"registration_ids\" must be a JSON array of strings: {value}"));
+                }
+                continue;
+            }
+            "to" | "condition" | "collapse_key" | "restricted_package_name" | "priority" | "notification_key" => {
+                (value.is_string(), "string")
+            }
+            "time_to_live" => (value.is_number(), "number"),
+            "delay_while_idle" | "dry_run" | "content_available" | "mutable_content" => (value.is_boolean(), "boolean"),
+            "data" | "notification" => (value.is_object(), "object"),
+            _ => continue,
+        };
+        if let (false, kind) = expected {
+            return Some(format!("Field \"{name}\" must be a JSON {kind}: {value}"));
+        }
+    }
+    None
+}
+
+/// The 400 reason for a JSON body that [`JsonSend`] refused: the parser's error, or the
+/// field of the wrong type.
+fn json_rejection(body: &[u8], error: &serde_json::Error) -> String {
+    match serde_json::from_slice::<Value>(body) {
+        Err(e) => format!("JSON_PARSING_ERROR: {e}"),
+        Ok(Value::Object(fields)) => {
+            field_type_error(&fields).unwrap_or_else(|| format!("JSON_PARSING_ERROR: {error}"))
+        }
+        Ok(_) => "JSON_PARSING_ERROR: the request body is not a JSON object".to_owned(),
+    }
+}
+
+/// Every field but the target and the data, as the inbox records them.
+fn json_options(body: &[u8]) -> Map<String, Value> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(mut fields)) => {
+            for name in ["registration_ids", "to", "condition", "data"] {
+                fields.remove(name);
+            }
+            fields
+        }
+        _ => Map::new(),
+    }
+}
+
+fn multicast_response(multicast_id: i64, results: &[TokenResult], id_base: u64) -> Response<Bytes> {
+    let success = results.iter().filter(|r| matches!(r, TokenResult::Delivered { .. })).count();
+    let canonical_ids =
+        results.iter().filter(|r| matches!(r, TokenResult::Delivered { canonical: Some(_), .. })).count();
+    let mut out = Vec::with_capacity(96 + 48 * results.len());
+    let _ = write!(
+        out,
+        r#"{{"multicast_id":{multicast_id},"success":{success},"failure":{},"canonical_ids":{canonical_ids},"results":["#,
+        results.len() - success
+    );
+    let mut retry_after = None;
+    for (i, result) in results.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match result {
+            TokenResult::Delivered { id, canonical } => {
+                out.extend_from_slice(br#"{"message_id":""#);
+                id.write(id_base, &mut out);
+                out.push(b'"');
+                if let Some(canonical) = canonical {
+                    out.extend_from_slice(br#","registration_id":"#);
+                    json_string(canonical, &mut out);
+                }
+                out.push(b'}');
+            }
+            TokenResult::Error { code, retry_after: after } => {
+                retry_after = retry_after.or(after.as_deref());
+                out.extend_from_slice(br#"{"error":"#);
+                json_string(code, &mut out);
+                out.push(b'}');
+            }
+        }
+    }
+    out.extend_from_slice(b"]}");
+    with_retry_after(response(StatusCode::OK, "application/json; charset=UTF-8", Bytes::from(out)), retry_after)
+}
+
+fn topic_response(result: TokenResult, id_base: u64) -> Response<Bytes> {
+    match result {
+        TokenResult::Delivered { id, .. } => {
+            let mut out = br#"{"message_id":"#.to_vec();
+            match id {
+                // Topic message ids are JSON numbers.
+                MessageId::Topic(_) => id.write(id_base, &mut out),
+                other => json_string(&other.text(id_base), &mut out),
+            }
+            out.push(b'}');
+            response(StatusCode::OK, "application/json; charset=UTF-8", Bytes::from(out))
+        }
+        TokenResult::Error { code, retry_after } => {
+            with_retry_after(json(StatusCode::OK, &serde_json::json!({ "error": code })), retry_after.as_deref())
+        }
+    }
+}
+
+fn plain_text_response(result: TokenResult, id_base: u64) -> Response<Bytes> {
+    match result {
+        TokenResult::Delivered { id, canonical: None } => text(StatusCode::OK, &format!("id={}\n", id.text(id_base))),
+        TokenResult::Delivered { id, canonical: Some(canonical) } => {
+            text(StatusCode::OK, &format!("id={}\nregistration_id={canonical}\n", id.text(id_base)))
+        }
+        // Plain text never says `Error=Unavailable`: the service answers 500 instead.
+        TokenResult::Error { code, retry_after } if code == "Unavailable" || code == "InternalServerError" => {
+            with_retry_after(text(StatusCode::INTERNAL_SERVER_ERROR, ""), retry_after.as_deref())
+        }
+        TokenResult::Error { code, .. } => text(StatusCode::OK, &format!("Error={code}\n")),
+    }
+}
