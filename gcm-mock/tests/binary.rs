@@ -88,3 +88,54 @@ async fn starts_without_an_api_key_on_a_host_name_with_plain_filtered_logs() {
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("FCM HTTP v1") && help.contains("RUST_LOG"), "{help}");
 }
+
+/// firebase-admin-node 14.x sends `:scheme: https:` (with the colon). The maintained HTTP/2
+/// stack the mock runs on (h2) refuses that as a malformed scheme and resets the stream,
+/// and no hook lets a server accept it; the binary logs every such stream with h2's reason.
+/// These are the frames Node sends, written by hand (the `http` types cannot hold the value).
+#[tokio::test]
+async fn a_stream_with_a_malformed_scheme_is_reset_and_logged_with_its_reason() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut child = Command::new(BIN).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let authority = url.strip_prefix("http://").unwrap().strip_suffix("/gcm/send").unwrap().to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&authority).await.unwrap();
+    // HPACK, literal fields without indexing, names from the static table:
+    // :method POST (indexed, 3), :scheme (6) "https:", :path (4), :authority (1).
+    let path = "/v1/projects/mock-project/messages:send";
+    let mut block = vec![0x83, 0x06, 6];
+    block.extend_from_slice(b"https:");
+    block.extend_from_slice(&[0x04, path.len() as u8]);
+    block.extend_from_slice(path.as_bytes());
+    block.extend_from_slice(&[0x01, authority.len() as u8]);
+    block.extend_from_slice(authority.as_bytes());
+    let mut frames = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    frames.extend_from_slice(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]); // SETTINGS, empty
+    let len = block.len() as u32;
+    // HEADERS on stream 1, END_STREAM | END_HEADERS.
+    frames.extend_from_slice(&[(len >> 16) as u8, (len >> 8) as u8, len as u8, 0x1, 0x5, 0, 0, 0, 1]);
+    frames.extend_from_slice(&block);
+    stream.write_all(&frames).await.unwrap();
+    // Read frames until the stream is reset: RST_STREAM (type 3) on stream 1, PROTOCOL_ERROR.
+    let mut reset = None;
+    let mut head = [0u8; 9];
+    while reset.is_none() {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut head)).await;
+        let Ok(Ok(_)) = read else { break };
+        let length = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; length];
+        stream.read_exact(&mut payload).await.unwrap();
+        let stream_id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+        if head[3] == 0x3 && stream_id == 1 {
+            reset = Some(u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]));
+        }
+    }
+    assert_eq!(reset, Some(0x1), "the stream is reset with PROTOCOL_ERROR");
+    drop(stream);
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().await.unwrap().success());
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("malformed scheme") && stderr.contains("https:"), "the reason is logged: {stderr}");
+}

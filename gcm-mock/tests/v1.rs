@@ -237,3 +237,52 @@ fn token_replies_read_from_a_scenario_file() {
     );
     assert!(gcm_mock::Scenario::from_toml("[[token_replies]]\nhnag = true\n").is_err(), "unknown fields are refused");
 }
+
+/// What firebase-admin-node 14.x sends as is (`fcmOptions`, and `validateOnly` from other
+/// clients): Google's parser reads lowerCamelCase and snake_case names alike, and so does
+/// the mock. Free-form maps keep their keys.
+#[test]
+fn field_names_in_lower_camel_case_are_read_as_google_reads_them() {
+    let (mut engine, token) = engine_with_token(Scenario::default());
+    let node = r#"{"message":{"token":"tok-node","notification":{"title":"Hi","imageUrl":"https://x/i.png"},"fcmOptions":{"analyticsLabel":"launch"},"android":{"collapseKey":"inbox","restrictedPackageName":"com.example","data":{"someKey":"v"},"fcmOptions":{"analyticsLabel":"a"}},"apns":{"headers":{"apns-priority":"10"},"payload":{"aps":{"contentAvailable":1}}},"webpush":{"headers":{"TTL":"60"},"notification":{"requireInteraction":true}}}}"#;
+    let response = send(&mut engine, &token, node, T0 + 1);
+    assert_eq!(response.status(), 200, "{}", body(&response));
+    let options = &engine.inbox()[0].options;
+    assert_eq!(options["fcm_options"]["analytics_label"], "launch");
+    assert_eq!(options["notification"]["image_url"], "https://x/i.png");
+    assert_eq!(options["android"]["collapse_key"], "inbox");
+    assert_eq!(options["android"]["fcm_options"]["analytics_label"], "a");
+    assert_eq!(options["android"]["data"]["someKey"], "v", "data keys are free-form");
+    assert_eq!(options["apns"]["payload"]["aps"]["contentAvailable"], 1, "the APNs payload is free-form");
+    assert_eq!(options["webpush"]["headers"]["TTL"], "60");
+    assert_eq!(options["webpush"]["notification"]["requireInteraction"], true, "so is Web Push's notification");
+    // The package check reads the camelCase name too.
+    let rule = TokenRule::new(Behaviour::Ok).package("com.other");
+    let (mut strict, strict_token) = engine_with_token(Scenario::default().token("tok-node", rule));
+    let refused = send(&mut strict, &strict_token, node, T0 + 1);
+    assert_eq!(refused.status(), 400, "{}", body(&refused));
+    // A top-level validateOnly is a dry run, as validate_only is.
+    let dry = send(&mut engine, &token, r#"{"validateOnly":true,"message":{"token":"t"}}"#, T0 + 2);
+    assert_eq!(dry.status(), 200, "{}", body(&dry));
+    assert_eq!(engine.inbox().len(), 1, "a dry run delivers nothing");
+    // A name that is unknown in both spellings is still refused, as sent.
+    let unknown = send(&mut engine, &token, r#"{"message":{"token":"t","fcmOption":{}}}"#, T0 + 3);
+    assert_eq!(unknown.status(), 400);
+    assert!(body(&unknown).contains(r#"Unknown name \"fcmOption\""#), "{}", body(&unknown));
+}
+
+/// The `fid` target (a Firebase installation id), which firebase-admin-python 7.x prefers
+/// to `token`: delivered, and scripted like a token.
+#[test]
+fn a_firebase_installation_id_is_a_target() {
+    let scenario = Scenario::default().token("fid-gone", TokenRule::new(Behaviour::NotRegistered));
+    let (mut engine, token) = engine_with_token(scenario);
+    let python = r#"{"message": {"fid": "fid-1", "data": {"k": "v"}}, "validate_only": false}"#;
+    let response = send(&mut engine, &token, python, T0 + 1);
+    assert_eq!(response.status(), 200, "{}", body(&response));
+    assert_eq!(engine.inbox()[0].token, "fid-1");
+    let gone = send(&mut engine, &token, r#"{"message":{"fid":"fid-gone"}}"#, T0 + 2);
+    assert_eq!(gone.status(), 404, "{}", body(&gone));
+    let both = send(&mut engine, &token, r#"{"message":{"fid":"f","token":"t"}}"#, T0 + 3);
+    assert_eq!(both.status(), 400, "one target only: {}", body(&both));
+}

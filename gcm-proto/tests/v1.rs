@@ -60,6 +60,9 @@ fn encodes_topics_conditions_and_platform_blocks() {
     let topic = Message::topic("/topics/news");
     assert_eq!(topic.target, Target::Topic("news".into()));
     assert_eq!(gcm_proto::v1::encode_body(&topic), br#"{"message":{"topic":"news"}}"#);
+    let installation = Message::fid("fid-1").data("k", "v");
+    assert_eq!(installation.target.recipient(), "fid-1");
+    assert_eq!(gcm_proto::v1::encode_body(&installation), br#"{"message":{"fid":"fid-1","data":{"k":"v"}}}"#);
     let mut apns = ApnsConfig::default();
     apns.headers.insert("apns-priority".into(), "5".into());
     apns.payload = Some(serde_json::from_str(r#"{"aps":{"content-available":1}}"#).unwrap());

@@ -391,8 +391,44 @@ struct Send {
     validate_only: bool,
 }
 
-const MESSAGE_FIELDS: [&str; 10] =
-    ["name", "data", "notification", "android", "webpush", "apns", "fcm_options", "token", "topic", "condition"];
+const MESSAGE_FIELDS: [&str; 11] =
+    ["name", "data", "notification", "android", "webpush", "apns", "fcm_options", "token", "topic", "condition", "fid"];
+
+/// A field name as the proto has it: Google's JSON parser takes a field by its proto name
+/// (`fcm_options`) or its JSON name (`fcmOptions`), as the proto3 JSON mapping says.
+fn proto_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return name.into();
+    }
+    let mut snake = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            snake.push('_');
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    snake.into()
+}
+
+/// Renames every field to its proto name, down the message's structure, but not the keys
+/// of free-form maps (`data`, `headers`, APNs' `payload`, Web Push's `notification`).
+fn proto_names(fields: Map<String, Value>, parent: &str) -> Map<String, Value> {
+    fields
+        .into_iter()
+        .map(|(name, value)| {
+            let name = proto_name(&name).into_owned();
+            let free = matches!(name.as_str(), "data" | "headers" | "payload")
+                || (parent == "webpush" && name == "notification");
+            let value = match value {
+                Value::Object(inner) if !free => Value::Object(proto_names(inner, &name)),
+                other => other,
+            };
+            (name, value)
+        })
+        .collect()
+}
 
 /// Reads the body like the service: unknown fields, non-string data and a missing or
 /// doubled target are 400 `INVALID_ARGUMENT` with a `BadRequest` detail.
@@ -403,18 +439,28 @@ fn parse_send(body: &[u8]) -> Result<Send, Response<Bytes>> {
         Ok(_) => return Err(invalid_payload("", "Invalid JSON payload received. Expected an object.")),
         Err(e) => return Err(invalid_payload("", &format!("Invalid JSON payload received. {e}"))),
     };
-    if let Some(name) = top.keys().find(|k| !matches!(k.as_str(), "message" | "validate_only")) {
+    if let Some(name) = top.keys().find(|k| !matches!(&*proto_name(k), "message" | "validate_only")) {
         return Err(invalid_payload(
             "",
             &format!("Invalid JSON payload received. Unknown name \"{name}\": Cannot find field."),
         ));
     }
+    // Unknown names are reported as sent, before renaming.
+    let raw_message = top.get("message").and_then(Value::as_object);
+    if let Some(name) = raw_message.and_then(|m| m.keys().find(|k| !MESSAGE_FIELDS.contains(&&*proto_name(k)))) {
+        return Err(invalid_payload(
+            "message",
+            &format!("Invalid JSON payload received. Unknown name \"{name}\" at 'message': Cannot find field."),
+        ));
+    }
+    let top = proto_names(top, "");
     let validate_only = match top.get("validate_only") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(on)) => *on,
         Some(other) => return Err(invalid_value("validate_only", "TYPE_BOOL", other)),
     };
-    let Some(Value::Object(mut message)) = top.get("message").cloned() else {
+    let mut top = top;
+    let Some(Value::Object(mut message)) = top.remove("message") else {
         return Err(status_body(
             StatusCode::BAD_REQUEST,
             "INVALID_ARGUMENT",
@@ -422,17 +468,12 @@ fn parse_send(body: &[u8]) -> Result<Send, Response<Bytes>> {
             &[],
         ));
     };
-    if let Some(name) = message.keys().find(|k| !MESSAGE_FIELDS.contains(&k.as_str())) {
-        return Err(invalid_payload(
-            "message",
-            &format!("Invalid JSON payload received. Unknown name \"{name}\" at 'message': Cannot find field."),
-        ));
-    }
-    let mut targets = ["token", "topic", "condition"].into_iter().filter_map(|field| match message.remove(field) {
-        Some(Value::String(value)) if !value.is_empty() => Some(Ok((field, value))),
-        Some(Value::Null | Value::String(_)) | None => None,
-        Some(other) => Some(Err(invalid_value(&format!("message.{field}"), "TYPE_STRING", &other))),
-    });
+    let mut targets =
+        ["token", "topic", "condition", "fid"].into_iter().filter_map(|field| match message.remove(field) {
+            Some(Value::String(value)) if !value.is_empty() => Some(Ok((field, value))),
+            Some(Value::Null | Value::String(_)) | None => None,
+            Some(other) => Some(Err(invalid_value(&format!("message.{field}"), "TYPE_STRING", &other))),
+        });
     let (field, value) = match (targets.next(), targets.next()) {
         (None, _) => return Err(fcm_invalid("message", "Recipient of the message is not set.")),
         (Some(Err(rejection)), _) | (_, Some(Err(rejection))) => return Err(rejection),

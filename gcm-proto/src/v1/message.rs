@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::outcome::Retryable;
 use serde_json::{Map, Value};
 
-/// Who receives a v1 message: exactly one of a token, a topic or a condition.
+/// Who receives a v1 message: exactly one of a token, a topic, a condition or a Firebase
+/// installation id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
@@ -20,6 +21,8 @@ pub enum Target {
     Topic(String),
     /// `condition`: a boolean expression over topics, e.g. `'a' in topics && 'b' in topics`.
     Condition(String),
+    /// `fid`: a Firebase installation id, which Google's newer SDKs prefer to a token.
+    Fid(String),
 }
 
 impl Target {
@@ -30,6 +33,7 @@ impl Target {
             Self::Token(token) => token.clone(),
             Self::Topic(topic) => format!("/topics/{topic}"),
             Self::Condition(condition) => condition.clone(),
+            Self::Fid(fid) => fid.clone(),
         }
     }
 }
@@ -216,6 +220,11 @@ impl Message {
     /// A message to the devices subscribed to a combination of topics.
     pub fn condition(expression: impl Into<String>) -> Self {
         Self::with_target(Target::Condition(expression.into()))
+    }
+
+    /// A message to one Firebase installation id (`fid`).
+    pub fn fid(id: impl Into<String>) -> Self {
+        Self::with_target(Target::Fid(id.into()))
     }
 
     /// A message to `target` with no payload and no option.

@@ -153,11 +153,12 @@ impl Template {
 }
 
 fn serialize(target: Option<&Target>, content: &Content) -> Vec<u8> {
-    let (mut token, mut topic, mut condition) = (None, None, None);
+    let (mut token, mut topic, mut condition, mut fid) = (None, None, None, None);
     match target {
         Some(Target::Token(value)) => token = Some(value.as_str()),
         Some(Target::Topic(value)) => topic = Some(value.as_str()),
         Some(Target::Condition(value)) => condition = Some(value.as_str()),
+        Some(Target::Fid(value)) => fid = Some(value.as_str()),
         None => {}
     }
     let wire = Wire {
@@ -165,6 +166,7 @@ fn serialize(target: Option<&Target>, content: &Content) -> Vec<u8> {
             token,
             topic,
             condition,
+            fid,
             data: &content.data,
             notification: content.notification.as_ref(),
             android: content.android.as_ref(),
@@ -199,6 +201,8 @@ struct WireMessage<'a> {
     topic: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     condition: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fid: Option<&'a str>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     data: &'a BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
