@@ -44,7 +44,7 @@ mod scenario;
 mod server;
 
 pub use engine::{
-    DEFAULT_TOKEN_LIFETIME, Delivery, Engine, Hang, MOCK_REFRESH_TOKEN, MOCK_SERVICE_ACCOUNT_JSON,
+    DEFAULT_TOKEN_LIFETIME, Delivery, Engine, Hang, InboxPage, MOCK_REFRESH_TOKEN, MOCK_SERVICE_ACCOUNT_JSON,
     REQUEST_LOG_CAPACITY, ReceivedRequest, RecordingLimits, RecordingStats, UNAUTHORIZED_HTML,
 };
 pub use scenario::{Behaviour, Faults, MAX_COUNT, Reply, Scenario, ScenarioError, Step, TokenReply, TokenRule};

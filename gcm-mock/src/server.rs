@@ -286,8 +286,9 @@ impl MockServer {
     }
 
     /// The deliveries numbered after `after` ([`Delivery::index`]), at most `limit`.
-    pub fn inbox_page(&self, after: u64, limit: usize) -> Vec<Arc<Delivery>> {
-        self.shared.engine().inbox_page(after, limit)
+    pub fn inbox_page(&self, after: u64, limit: usize) -> Vec<Delivery> {
+        let page = self.shared.engine().inbox_page(after, limit);
+        page.deliveries().collect()
     }
 
     /// What the inbox and the request log hold, and what they dropped to stay within

@@ -326,3 +326,76 @@ async fn inbox_and_requests_over_http() {
     assert_eq!((wrong.status.as_u16(), wrong.headers["allow"].to_str().unwrap()), (405, "POST"));
     assert_eq!(request(&client, Method::GET, &format!("{}/nope", server.base_url()), &[], "").await.status, 404);
 }
+
+/// "Not registered, then canonical, then ok": each attempt of a token gets its step, and
+/// the last step repeats. Every behaviour mixes, including a Retry-After per step.
+#[tokio::test]
+async fn a_token_follows_its_steps_and_the_last_repeats() {
+    use gcm_mock::Step;
+    let steps = TokenRule::steps([
+        Step::new(Behaviour::NotRegistered),
+        Step::new(Behaviour::Unavailable).retry_after("7"),
+        Step::canonical("moved-new"),
+        Step::new(Behaviour::Ok),
+    ]);
+    let server = server(Scenario::default().token("moved", steps)).await;
+    let mut bodies = Vec::new();
+    for _ in 0..5 {
+        let answer = send_json(&server.url(), r#"{"registration_ids":["moved"]}"#).await;
+        let retry_after = answer.headers.get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        bodies.push((answer.body, retry_after));
+    }
+    assert!(bodies[0].0.contains(r#"{"error":"NotRegistered"}"#), "{:?}", bodies[0]);
+    assert!(bodies[1].0.contains(r#"{"error":"Unavailable"}"#) && bodies[1].1.as_deref() == Some("7"));
+    assert!(bodies[2].0.contains(r#""registration_id":"moved-new""#), "{:?}", bodies[2]);
+    for (body, retry_after) in &bodies[3..] {
+        assert!(body.contains(r#""success":1,"failure":0,"canonical_ids":0"#) && retry_after.is_none(), "{body}");
+    }
+    assert_eq!(server.inbox().iter().map(|d| d.attempt).collect::<Vec<_>>(), [3, 4, 5]);
+    // From a file, too; steps with `times` are refused.
+    let file = "[tokens.t]\nsteps = [{ result = \"not_registered\" }, { result = \"ok\" }]\n";
+    assert_eq!(Scenario::from_toml(file).unwrap().tokens["t"].steps.len(), 2);
+    let both = Scenario::from_toml("[tokens.t]\ntimes = 2\nsteps = [{ result = \"ok\" }]\n").unwrap_err();
+    assert!(both.to_string().contains("steps"), "{both}");
+}
+
+/// A Retry-After HTTP-date computed when answering: a client that reads it 30 s ahead.
+#[tokio::test]
+async fn a_retry_after_date_is_computed_at_response_time() {
+    let rule = TokenRule::new(Behaviour::Unavailable).retry_after_date_in(30);
+    let scenario = Scenario::default().token("busy", rule).reply(Reply::status(503).retry_after_date_in(30));
+    let server = server(scenario).await;
+    let gcm = gcm_proto::Gcm::new(KEY).unwrap();
+    let message = gcm_proto::Message::multicast(["busy"]);
+    for _ in 0..2 {
+        // First the scripted 503, then the token's Unavailable: both carry a date.
+        let answer = send_json(&server.url(), r#"{"registration_ids":["busy"]}"#).await;
+        let mut response = http::Response::new(answer.body.clone());
+        *response.status_mut() = answer.status;
+        *response.headers_mut() = answer.headers.clone();
+        let date = answer.headers["retry-after"].to_str().unwrap().to_owned();
+        assert!(date.ends_with(" GMT"), "an HTTP-date: {date}");
+        let outcome = gcm.decode(&message, &response, std::time::SystemTime::now()).unwrap();
+        let wait = outcome.retry_after().expect("a delay from the date").as_secs_f64();
+        assert!((29.0..=31.0).contains(&wait), "{date} read as {wait} s");
+    }
+}
+
+/// An empty token among `registration_ids` gets MissingRegistration, as `to: ""` does.
+#[tokio::test]
+async fn an_empty_token_in_a_multicast_is_a_missing_registration() {
+    let server = server(Scenario::default()).await;
+    let answer = send_json(&server.url(), r#"{"registration_ids":["","x"]}"#).await;
+    assert!(answer.body.contains(r#""success":1,"failure":1"#), "{}", answer.body);
+    assert!(answer.body.contains(r#""results":[{"error":"MissingRegistration"},{"message_id":"#), "{}", answer.body);
+    assert_eq!(server.inbox().iter().map(|d| d.token.as_str()).collect::<Vec<_>>(), ["x"]);
+}
+
+/// A count far over the limit is refused when loading, not allocated.
+#[test]
+fn a_huge_repeat_is_refused_with_a_clear_error() {
+    let error = Scenario::from_toml("[[replies]]\nstatus = 503\nrepeat = 4294967295\n").unwrap_err().to_string();
+    assert!(error.contains("replies[0].repeat = 4294967295") && error.contains("limit"), "{error}");
+    let error = Scenario::from_toml("[tokens.t]\nresult = \"unavailable\"\ntimes = 4294967295\n").unwrap_err();
+    assert!(error.to_string().contains("times"), "{error}");
+}

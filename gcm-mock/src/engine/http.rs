@@ -13,7 +13,7 @@ pub const UNAUTHORIZED_HTML: &str = "<HTML>\n<HEAD>\n<TITLE>Unauthorized</TITLE>
 
 /// A message id, written out only when answering: devices get `0:<16 digits>%<16 hex>`
 /// (the shape of real ids), topics a JSON number, dry runs `fake_message_id`.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(super) enum MessageId {
     Device(u64),
     Topic(u64),

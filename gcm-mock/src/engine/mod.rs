@@ -26,8 +26,8 @@ use serde_json::{Map, Value};
 use crate::scenario::{Behaviour, Reply, Scenario, TokenReply, TokenRule};
 pub use http::UNAUTHORIZED_HTML;
 use http::{MessageId, header_text, json, text, with_retry_after};
-use recording::Recording;
-pub use recording::{Delivery, REQUEST_LOG_CAPACITY, ReceivedRequest, RecordingLimits, RecordingStats};
+pub use recording::{Delivery, InboxPage, REQUEST_LOG_CAPACITY, ReceivedRequest, RecordingLimits, RecordingStats};
+use recording::{Record, Recording};
 pub use script::Hang;
 use script::Queue;
 pub(crate) use v1::key_file_with_token_uri;
@@ -41,7 +41,8 @@ pub struct Engine {
     rng: Xoshiro256PlusPlus,
     replies: Queue<Reply>,
     token_replies: Queue<TokenReply>,
-    attempts: HashMap<String, u32>,
+    /// Attempts per recipient; the inbox's records share the key.
+    attempts: HashMap<Arc<str>, u32>,
     requests_seen: u64,
     messages_sent: u64,
     id_base: u64,
@@ -140,13 +141,14 @@ impl Engine {
 
     /// Every delivery the inbox holds, in order.
     pub fn inbox(&self) -> Vec<Delivery> {
-        self.inbox_page(0, usize::MAX).iter().map(|delivery| Delivery::clone(delivery)).collect()
+        self.inbox_page(0, usize::MAX).deliveries().collect()
     }
 
     /// The deliveries numbered after `after` ([`Delivery::index`]), at most `limit`, in
-    /// order: shared, so that taking a page costs a pointer per delivery.
-    pub fn inbox_page(&self, after: u64, limit: usize) -> Vec<Arc<Delivery>> {
-        self.recording.as_ref().map(|recording| recording.inbox_page(after, limit)).unwrap_or_default()
+    /// order, taken cheaply (see [`InboxPage`]).
+    pub fn inbox_page(&self, after: u64, limit: usize) -> InboxPage {
+        let empty = Recording::default();
+        self.recording.as_ref().unwrap_or(&empty).inbox_page(after, limit, self.id_base)
     }
 
     /// Empties the inbox.
@@ -277,12 +279,10 @@ impl Engine {
     /// injected faults, and the scenario's rule. Records the delivery.
     fn token_result(&mut self, token: &str, topic: bool, ctx: &Context<'_>) -> TokenResult {
         let rule: &TokenRule = self.scenario.tokens.get(token).unwrap_or(&self.scenario.default);
-        let attempt = if self.recording.is_some() || rule.counts_attempts() {
-            let count = self.attempts.entry(token.to_owned()).or_insert(0);
-            *count = count.saturating_add(1);
-            *count
+        let (key, attempt) = if self.recording.is_some() || rule.counts_attempts() {
+            count_attempt(&mut self.attempts, token)
         } else {
-            1
+            (None, 1)
         };
         let error = TokenResult::error;
         if let Some(code) = ctx.message_error {
@@ -318,17 +318,17 @@ impl Engine {
         }
         self.messages_sent += 1;
         let id = if topic { MessageId::Topic(self.messages_sent) } else { MessageId::Device(self.messages_sent) };
-        if let Some(recording) = &mut self.recording {
-            let delivery = Delivery {
+        if let (Some(recording), Some(token)) = (&mut self.recording, key) {
+            let record = Record {
                 index: recording.next_index(),
-                token: token.to_owned(),
-                message_id: id.text(self.id_base),
+                token,
+                id,
                 data: Arc::clone(ctx.data),
                 options: Arc::clone(ctx.options),
                 attempt,
                 request: ctx.seq,
             };
-            recording.deliver(delivery, ctx.payload_share);
+            recording.deliver(record, ctx.payload_share);
         }
         TokenResult::Delivered { id, canonical }
     }
@@ -337,6 +337,18 @@ impl Engine {
         // Positive, 63-bit, from the seed and the request's sequence number.
         ((self.id_base >> 2).wrapping_add(seq) & (i64::MAX as u64)) as i64
     }
+}
+
+/// One more attempt for `token`: the counter's key (shared with the inbox) and the count.
+fn count_attempt(attempts: &mut HashMap<Arc<str>, u32>, token: &str) -> (Option<Arc<str>>, u32) {
+    if let Some(count) = attempts.get_mut(token) {
+        *count = count.saturating_add(1);
+        let count = *count;
+        return (attempts.get_key_value(token).map(|(key, _)| Arc::clone(key)), count);
+    }
+    let key: Arc<str> = token.into();
+    attempts.insert(Arc::clone(&key), 1);
+    (Some(key), 1)
 }
 
 /// SplitMix64: spreads a small seed over 64 bits for the ids.

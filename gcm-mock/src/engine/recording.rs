@@ -5,8 +5,11 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeSeq as _;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
+
+use super::http::MessageId;
 
 /// How many received requests the log keeps by default (the oldest are dropped first).
 pub const REQUEST_LOG_CAPACITY: usize = 10_000;
@@ -23,6 +26,9 @@ pub struct RecordingLimits {
     pub log_entries: usize,
     /// Bytes of request bodies the log keeps (default 64 MiB).
     pub log_bytes: usize,
+    /// Bytes of each request body the log keeps (default 64 KiB); a longer body is cut
+    /// there and ends with `…(N more bytes)`. What was delivered is in the inbox, whole.
+    pub log_body_bytes: usize,
 }
 
 impl Default for RecordingLimits {
@@ -32,6 +38,7 @@ impl Default for RecordingLimits {
             inbox_bytes: 256 << 20,
             log_entries: REQUEST_LOG_CAPACITY,
             log_bytes: 64 << 20,
+            log_body_bytes: 64 << 10,
         }
     }
 }
@@ -100,14 +107,77 @@ pub struct ReceivedRequest {
 }
 
 /// A fixed cost per entry, for the struct and its small strings' headers.
-const ENTRY_OVERHEAD: usize = 128;
+const ENTRY_OVERHEAD: usize = 96;
+
+/// A delivery as the inbox keeps it: the token shared with the engine's attempt counter,
+/// the payload shared by the request's deliveries, the message id as its number. It
+/// becomes a [`Delivery`] when read.
+#[derive(Clone, Debug)]
+pub(crate) struct Record {
+    pub(crate) index: u64,
+    pub(crate) token: Arc<str>,
+    pub(crate) id: MessageId,
+    pub(crate) data: Arc<Map<String, Value>>,
+    pub(crate) options: Arc<Map<String, Value>>,
+    pub(crate) attempt: u32,
+    pub(crate) request: u64,
+}
+
+impl Record {
+    fn delivery(&self, id_base: u64) -> Delivery {
+        Delivery {
+            index: self.index,
+            token: self.token.to_string(),
+            message_id: self.id.text(id_base),
+            data: Arc::clone(&self.data),
+            options: Arc::clone(&self.options),
+            attempt: self.attempt,
+            request: self.request,
+        }
+    }
+}
+
+/// A page of the inbox, taken under the engine's lock at the cost of two reference counts
+/// per delivery; it serializes as the JSON array of its [`Delivery`]s, outside the lock.
+#[derive(Debug)]
+pub struct InboxPage {
+    records: Vec<Record>,
+    id_base: u64,
+}
+
+impl InboxPage {
+    /// The deliveries, in order.
+    pub fn deliveries(&self) -> impl Iterator<Item = Delivery> + '_ {
+        self.records.iter().map(|record| record.delivery(self.id_base))
+    }
+
+    /// How many deliveries the page holds.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when the page holds none.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
+impl Serialize for InboxPage {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.records.len()))?;
+        for delivery in self.deliveries() {
+            seq.serialize_element(&delivery)?;
+        }
+        seq.end()
+    }
+}
 
 /// The inbox and the log, each within its limits.
 #[derive(Debug, Default)]
 pub(crate) struct Recording {
     pub(crate) limits: RecordingLimits,
     /// Each delivery with the bytes it counts for.
-    inbox: VecDeque<(Arc<Delivery>, usize)>,
+    inbox: VecDeque<(Record, usize)>,
     log: VecDeque<(ReceivedRequest, usize)>,
     stats: RecordingStats,
     deliveries: u64,
@@ -125,9 +195,9 @@ impl Recording {
     }
 
     /// Keeps a delivery that counts for `payload_share` bytes of its request's payload.
-    pub(crate) fn deliver(&mut self, delivery: Delivery, payload_share: usize) {
-        let bytes = ENTRY_OVERHEAD + delivery.token.len() + delivery.message_id.len() + payload_share;
-        self.inbox.push_back((Arc::new(delivery), bytes));
+    pub(crate) fn deliver(&mut self, record: Record, payload_share: usize) {
+        let bytes = ENTRY_OVERHEAD + record.token.len() + payload_share;
+        self.inbox.push_back((record, bytes));
         self.stats.inbox_bytes = self.stats.inbox_bytes.saturating_add(bytes);
         while self.inbox.len() > self.limits.inbox_entries || self.stats.inbox_bytes > self.limits.inbox_bytes {
             let Some((_, bytes)) = self.inbox.pop_front() else { break };
@@ -136,8 +206,18 @@ impl Recording {
         }
     }
 
-    /// Keeps a request.
-    pub(crate) fn log(&mut self, request: ReceivedRequest) {
+    /// Keeps a request, its body cut to the limit.
+    pub(crate) fn log(&mut self, mut request: ReceivedRequest) {
+        if request.body.len() > self.limits.log_body_bytes {
+            let mut cut = self.limits.log_body_bytes;
+            while !request.body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let more = request.body.len() - cut;
+            request.body.truncate(cut);
+            request.body.push_str(&format!("…({more} more bytes)"));
+            request.body.shrink_to_fit();
+        }
         let bytes = ENTRY_OVERHEAD + request.path.len() + request.body.len();
         self.log.push_back((request, bytes));
         self.stats.log_bytes = self.stats.log_bytes.saturating_add(bytes);
@@ -148,13 +228,13 @@ impl Recording {
         }
     }
 
-    /// The deliveries numbered after `after`, at most `limit`, shared (a snapshot that
-    /// costs a pointer per delivery, serialized by the caller outside any lock).
-    pub(crate) fn inbox_page(&self, after: u64, limit: usize) -> Vec<Arc<Delivery>> {
+    /// The deliveries numbered after `after`, at most `limit`.
+    pub(crate) fn inbox_page(&self, after: u64, limit: usize, id_base: u64) -> InboxPage {
         // Indexes grow by one along the inbox: the first wanted is found by subtraction.
-        let first = self.inbox.front().map_or(0, |(delivery, _)| delivery.index);
+        let first = self.inbox.front().map_or(0, |(record, _)| record.index);
         let skip = usize::try_from(after.saturating_sub(first.saturating_sub(1))).unwrap_or(usize::MAX);
-        self.inbox.iter().skip(skip).take(limit).map(|(delivery, _)| Arc::clone(delivery)).collect()
+        let records = self.inbox.iter().skip(skip).take(limit).map(|(record, _)| record.clone()).collect();
+        InboxPage { records, id_base }
     }
 
     pub(crate) fn clear_inbox(&mut self) {

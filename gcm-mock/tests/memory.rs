@@ -1,0 +1,77 @@
+//! The mock's recording under heavy traffic: the request log and the inbox stay within
+//! their limits and count what they drop, and a large inbox is served without holding up
+//! a send. (The RSS figures have test binaries of their own: `memory_payload`,
+//! `memory_stall`.)
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use gcm_mock::{MockServer, RecordingLimits};
+
+/// One test at a time: they measure the memory of the whole process.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A multicast to 1000 tokens with a notification of `notification` bytes.
+fn multicast(round: usize, notification: usize) -> String {
+    let tokens: Vec<String> = (0..1000).map(|i| format!("\"{round:04}-{i:04}:APA91b{}\"", "x".repeat(137))).collect();
+    format!(
+        r#"{{"registration_ids":[{}],"notification":{{"title":"big","body":"{}"}},"data":{{"k":"v"}}}}"#,
+        tokens.join(","),
+        "n".repeat(notification)
+    )
+}
+
+#[tokio::test]
+async fn the_log_and_the_inbox_stay_within_their_limits_and_count_what_they_drop() {
+    let _serial = SERIAL.lock().await;
+    let limits = RecordingLimits {
+        inbox_entries: 1500,
+        log_entries: 100,
+        log_bytes: 1 << 20,
+        log_body_bytes: 1 << 20,
+        inbox_bytes: usize::MAX,
+    };
+    let server = MockServer::builder().api_key(KEY).recording_limits(limits).start().await.unwrap();
+    for round in 0..4 {
+        send_json(&server.url(), &multicast(round, 300 * 1024)).await;
+    }
+    let stats = server.recording_stats();
+    assert_eq!((stats.inbox_entries, stats.inbox_dropped), (1500, 2500), "{stats:?}");
+    assert!(stats.log_bytes <= 1 << 20 && stats.log_dropped >= 1, "{stats:?}");
+    let first = server.inbox().first().unwrap().index;
+    assert_eq!(first, 2501, "the oldest go first");
+    assert_eq!(server.inbox_page(first + 1498, 10).len(), 1);
+    // By default the log keeps 64 KiB of each body, and says how much it cut.
+    let default = MockServer::builder().api_key(KEY).start().await.unwrap();
+    let body = multicast(0, 300 * 1024);
+    send_json(&default.url(), &body).await;
+    let logged = &default.requests()[0].body;
+    assert_eq!(logged.len(), (64 << 10) + format!("…({} more bytes)", body.len() - (64 << 10)).len());
+    assert!(logged.ends_with(&format!("…({} more bytes)", body.len() - (64 << 10))));
+}
+
+/// While `/_mock/inbox` serializes a large inbox, sends are answered at once: the inbox is
+/// a snapshot of pointers taken under the lock and serialized outside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_is_answered_while_a_large_inbox_is_served() {
+    let _serial = SERIAL.lock().await;
+    let server = MockServer::builder().api_key(KEY).start().await.unwrap();
+    for round in 0..100 {
+        send_json(&server.url(), &multicast(round, 2 * 1024)).await;
+    }
+    let url = format!("{}/_mock/inbox", server.base_url());
+    let reading = tokio::spawn(async move { request(&client(), http::Method::GET, &url, &[], "").await });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert!(send_json(&server.url(), r#"{"to":"during"}"#).await.body.contains(r#""success":1"#));
+        slowest = slowest.max(started.elapsed());
+    }
+    let inbox = reading.await.unwrap();
+    eprintln!("inbox of 100 000 deliveries: {} MB; slowest send meanwhile {slowest:?}", inbox.body.len() >> 20);
+    assert!(inbox.body.len() > 100 << 20, "a large inbox: {} bytes", inbox.body.len());
+    assert!(slowest < Duration::from_millis(100), "a send waited {slowest:?}");
+}
