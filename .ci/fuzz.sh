@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Short bounded libFuzzer runs of every target (seconds each, not minutes), seeded with the
-# inputs kept under gcm-mock/tests/fuzz/regressions/. A crash fails the run and leaves its input under
+# Bounded libFuzzer runs of every target (CI: 60 s each), from the corpus kept in
+# fuzz/corpus/<target> and the inputs kept under gcm-mock/tests/fuzz/regressions/. New
+# inputs land in the corpus; `bash .ci/fuzz.sh 300 && (cd fuzz && cargo fuzz cmin T)` then
+# commit keeps them. A crash fails the run and leaves its input under
 # fuzz/artifacts/<target>/: keep it in gcm-mock/tests/fuzz/regressions/<target>/ so `cargo test` replays it.
 # Usage: bash .ci/fuzz.sh [seconds per target]
 set -euo pipefail
@@ -14,7 +16,9 @@ cd fuzz
 targets=(decode_response plain_text retry_after scenario mock_request v1_response)
 cargo fuzz build
 for target in "${targets[@]}"; do
-  corpus=$(mktemp -d)
+  # The kept corpus (minimized with `cargo fuzz cmin`): each run starts where the last stopped.
+  corpus=corpus/$target
+  mkdir -p "$corpus"
   log=$(mktemp)
   if ! cargo fuzz run "$target" "$corpus" "../gcm-mock/tests/fuzz/regressions/$target" -- -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1; then
     tail -n 40 "$log"
@@ -23,5 +27,5 @@ for target in "${targets[@]}"; do
   fi
   runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo '?')
   echo "fuzz $target: ${seconds}s, $runs executions, no crash"
-  rm -rf "$corpus" "$log"
+  rm -f "$log"
 done

@@ -361,6 +361,8 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, streams: u32, mut sto
                     .http1()
                     // With a timer, hyper drops a client that takes over 30 s to send its headers.
                     .timer(TokioTimer::new())
+                    // A client that shuts its write side after the request still gets the answer.
+                    .half_close(true)
                     // No `Date` header: the same requests give the same response bytes.
                     .auto_date_header(false);
                 builder.http2().timer(TokioTimer::new()).auto_date_header(false).max_concurrent_streams(streams);

@@ -97,7 +97,15 @@ impl Engine {
         }
         let data = Arc::new(request.data.unwrap_or_default());
         // Only the inbox needs the other fields; read them again only when recording.
-        let options = Arc::new(if self.recording.is_some() { json_options(body) } else { Map::new() });
+        let options = match self.recording {
+            Some(_) => match json_options(body) {
+                Ok(options) => options,
+                // Never a delivery recorded without what it carried.
+                Err(reason) => return bad_request(&reason),
+            },
+            None => Map::new(),
+        };
+        let options = Arc::new(options);
         let recipients = request.registration_ids.as_ref().map_or(1, Vec::len).max(1);
         let ttl_ok =
             request.time_to_live.is_none_or(|ttl| ttl.as_u64().is_some_and(|t| t <= u64::from(MAX_TIME_TO_LIVE)));
@@ -211,16 +219,18 @@ fn json_rejection(body: &[u8], error: &serde_json::Error) -> String {
     }
 }
 
-/// Every field but the target and the data, as the inbox records them.
-fn json_options(body: &[u8]) -> Map<String, Value> {
+/// Every field but the target and the data, as the inbox records them; the parser's error
+/// when the body cannot be held as a value (nested deeper than its limit of 128).
+fn json_options(body: &[u8]) -> Result<Map<String, Value>, String> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(mut fields)) => {
             for name in ["registration_ids", "to", "condition", "data"] {
                 fields.remove(name);
             }
-            fields
+            Ok(fields)
         }
-        _ => Map::new(),
+        Ok(_) => Ok(Map::new()),
+        Err(error) => Err(format!("JSON_PARSING_ERROR: {error}")),
     }
 }
 

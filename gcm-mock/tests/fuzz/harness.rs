@@ -58,23 +58,50 @@ pub fn decode_response(data: &[u8]) {
 pub fn plain_text(data: &[u8]) {
     let message = Message::plain_text("p");
     let gcm = Gcm::new("k").unwrap();
-    if let Ok(outcome) = gcm.decode_parts(&message, StatusCode::OK, &HeaderMap::new(), data, now()) {
-        assert_eq!(outcome.len(), 1);
+    let Ok(outcome) = gcm.decode_parts(&message, StatusCode::OK, &HeaderMap::new(), data, now()) else { return };
+    // Nothing is invented: an id, a canonical id and an error code are all in the body.
+    let body = String::from_utf8_lossy(data);
+    match outcome.fate("p").expect("the one recipient has a fate") {
+        gcm_proto::Fate::Delivered { message_id, canonical } => {
+            assert!(!message_id.is_empty() && body.contains(&format!("id={message_id}")), "{message_id:?} in {body:?}");
+            if let Some(canonical) = canonical {
+                assert!(body.contains(&format!("registration_id={canonical}")), "{canonical:?} in {body:?}");
+            }
+        }
+        gcm_proto::Fate::NotRegistered => assert!(body.contains("Error=NotRegistered"), "{body:?}"),
+        gcm_proto::Fate::Failed(code) => assert!(body.contains(&format!("Error={code}")), "{code} in {body:?}"),
+        gcm_proto::Fate::Retry(_) => assert!(body.contains("Error="), "a retry without an error: {body:?}"),
     }
 }
 
-/// Any header value as `Retry-After`: never a panic, never a delay in the past.
+/// Any header value as `Retry-After`: delta-seconds read back exactly, an HTTP-date in the
+/// past gives no delay and a future one the time until it, anything else nothing.
 pub fn retry_after(data: &[u8]) {
-    if let Ok(value) = HeaderValue::from_bytes(data) {
-        let _ = gcm_proto::parse_retry_after(&value, now());
+    let Ok(value) = HeaderValue::from_bytes(data) else { return };
+    let parsed = gcm_proto::parse_retry_after(&value, now());
+    let Ok(text) = value.to_str() else { return assert_eq!(parsed, None) };
+    let text = text.trim();
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        let seconds = text.parse::<u64>().unwrap_or(u64::MAX);
+        assert_eq!(parsed, Some(Duration::from_secs(seconds)), "{text:?}");
+    } else if let Ok(date) = httpdate::parse_http_date(text) {
+        let expected = date.duration_since(now()).unwrap_or(Duration::ZERO);
+        assert_eq!(parsed, Some(expected), "{text:?}: a past date is no delay");
+    } else {
+        assert_eq!(parsed, None, "{text:?} is neither seconds nor a date");
     }
 }
 
-/// Any text as a TOML and as a JSON scenario.
+/// Any text as a TOML and as a JSON scenario: a scenario that loads serializes back to one
+/// that loads the same.
 pub fn scenario(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let _ = gcm_mock::Scenario::from_toml(&text);
-    let _ = gcm_mock::Scenario::from_json(&text);
+    for loaded in [gcm_mock::Scenario::from_toml(&text), gcm_mock::Scenario::from_json(&text)] {
+        let Ok(scenario) = loaded else { continue };
+        let json = serde_json::to_string(&scenario).expect("a scenario serializes");
+        let again = gcm_mock::Scenario::from_json(&json).unwrap_or_else(|e| panic!("{json} does not load: {e}"));
+        assert_eq!(again, scenario, "{json}");
+    }
 }
 
 /// An FCM v1 answer (status from two bytes, then headers and body), read as a send's
