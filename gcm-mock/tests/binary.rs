@@ -16,10 +16,11 @@ fn example() -> String {
     format!("{}/scenario.example.toml", env!("CARGO_MANIFEST_DIR"))
 }
 
-#[tokio::test]
-async fn prints_the_url_serves_the_scenario_and_exits_on_sigterm() {
+/// Starts the binary with these arguments and environment; returns it and the URL it printed.
+async fn start(args: &[&str], env: &[(&str, &str)]) -> (tokio::process::Child, String) {
     let mut child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--api-key", KEY, "--scenario", &example(), "--seed", "3"])
+        .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -27,6 +28,14 @@ async fn prints_the_url_serves_the_scenario_and_exits_on_sigterm() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let url = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    (child, url)
+}
+
+#[tokio::test]
+async fn prints_the_url_serves_the_scenario_and_exits_on_sigterm() {
+    let example = example();
+    let args = ["--listen", "127.0.0.1:0", "--api-key", KEY, "--scenario", &example, "--seed", "3"];
+    let (mut child, url) = start(&args, &[]).await;
     assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/gcm/send"), "{url}");
 
     // The example scenario starts with two 503s and a 500, then per-token rules.
@@ -63,16 +72,7 @@ async fn a_bad_scenario_file_names_the_line_and_the_field() {
 /// carry no colour codes, and `RUST_LOG` chooses what they show.
 #[tokio::test]
 async fn starts_without_an_api_key_on_a_host_name_with_plain_filtered_logs() {
-    let mut child = Command::new(BIN)
-        .args(["--listen", "localhost:0"])
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let (child, url) = start(&["--listen", "localhost:0"], &[("RUST_LOG", "debug")]).await;
     let base = url.strip_suffix("/gcm/send").unwrap().to_owned();
     let client = client();
     let key_file = request(&client, http::Method::GET, &format!("{base}/_mock/service-account"), &[], "").await;

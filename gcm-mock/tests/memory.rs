@@ -13,15 +13,6 @@ use gcm_mock::{MockServer, RecordingLimits};
 /// One test at a time: they measure the memory of the whole process.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A multicast to 1000 tokens with a notification of `notification` bytes.
-fn multicast(round: usize, notification: usize) -> String {
-    let tokens: Vec<String> = (0..1000).map(|i| format!("\"{round:04}-{i:04}:APA91b{}\"", "x".repeat(137))).collect();
-    format!(
-        r#"{{"registration_ids":[{}],"notification":{{"title":"big","body":"{}"}},"data":{{"k":"v"}}}}"#,
-        tokens.join(","),
-        "n".repeat(notification)
-    )
-}
 
 #[tokio::test]
 async fn the_log_and_the_inbox_stay_within_their_limits_and_count_what_they_drop() {
@@ -35,7 +26,7 @@ async fn the_log_and_the_inbox_stay_within_their_limits_and_count_what_they_drop
     };
     let server = MockServer::builder().api_key(KEY).recording_limits(limits).start().await.unwrap();
     for round in 0..4 {
-        send_json(&server.url(), &multicast(round, 300 * 1024)).await;
+        send_json(&server.url(), &big_multicast(round, 300 * 1024)).await;
     }
     let stats = server.recording_stats();
     assert_eq!((stats.inbox_entries, stats.inbox_dropped), (1500, 2500), "{stats:?}");
@@ -45,7 +36,7 @@ async fn the_log_and_the_inbox_stay_within_their_limits_and_count_what_they_drop
     assert_eq!(server.inbox_page(first + 1498, 10).len(), 1);
     // By default the log keeps 64 KiB of each body, and says how much it cut.
     let default = MockServer::builder().api_key(KEY).start().await.unwrap();
-    let body = multicast(0, 300 * 1024);
+    let body = big_multicast(0, 300 * 1024);
     send_json(&default.url(), &body).await;
     let logged = &default.requests()[0].body;
     assert_eq!(logged.len(), (64 << 10) + format!("…({} more bytes)", body.len() - (64 << 10)).len());
@@ -59,7 +50,7 @@ async fn a_send_is_answered_while_a_large_inbox_is_served() {
     let _serial = SERIAL.lock().await;
     let server = MockServer::builder().api_key(KEY).start().await.unwrap();
     for round in 0..100 {
-        send_json(&server.url(), &multicast(round, 2 * 1024)).await;
+        send_json(&server.url(), &big_multicast(round, 2 * 1024)).await;
     }
     let url = format!("{}/_mock/inbox", server.base_url());
     let reading = tokio::spawn(async move { request(&client(), http::Method::GET, &url, &[], "").await });

@@ -7,22 +7,13 @@ mod common;
 use common::*;
 use gcm_mock::MockServer;
 
-/// A multicast to 1000 tokens with a notification of `notification` bytes.
-fn multicast(round: usize, notification: usize) -> String {
-    let tokens: Vec<String> = (0..1000).map(|i| format!("\"{round:04}-{i:04}:APA91b{}\"", "x".repeat(137))).collect();
-    format!(
-        r#"{{"registration_ids":[{}],"notification":{{"title":"big","body":"{}"}},"data":{{"k":"v"}}}}"#,
-        tokens.join(","),
-        "n".repeat(notification)
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_payload_is_kept_once_for_all_its_deliveries() {
     let server = MockServer::builder().api_key(KEY).start().await.unwrap();
-    send_json(&server.url(), &multicast(9999, 10)).await; // warm up: the runtime, the pool
+    send_json(&server.url(), &big_multicast(9999, 10)).await; // warm up: the runtime, the pool
     let rounds = 30;
-    let bodies: Vec<String> = (0..rounds).map(|round| multicast(round, 200 * 1024)).collect();
+    let bodies: Vec<String> = (0..rounds).map(|round| big_multicast(round, 200 * 1024)).collect();
     let request_bytes: usize = bodies.iter().map(String::len).sum();
     let before = gcm_mock::baseline::status_kib("VmRSS");
     for body in &bodies {

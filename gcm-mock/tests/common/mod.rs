@@ -64,3 +64,15 @@ pub async fn send_form(url: &str, body: &str) -> Answer {
     )
     .await
 }
+
+/// A legacy multicast to 1000 tokens (of a real token's length, distinct per `round`) with
+/// a notification of `notification` bytes.
+#[allow(dead_code)] // not every test binary sends one
+pub fn big_multicast(round: usize, notification: usize) -> String {
+    let tokens: Vec<String> = (0..1000).map(|i| format!("\"{round:04}-{i:04}:APA91b{}\"", "x".repeat(137))).collect();
+    format!(
+        r#"{{"registration_ids":[{}],"notification":{{"title":"big","body":"{}"}},"data":{{"k":"v"}}}}"#,
+        tokens.join(","),
+        "n".repeat(notification)
+    )
+}
