@@ -286,3 +286,24 @@ fn a_firebase_installation_id_is_a_target() {
     let both = send(&mut engine, &token, r#"{"message":{"fid":"f","token":"t"}}"#, T0 + 3);
     assert_eq!(both.status(), 400, "one target only: {}", body(&both));
 }
+
+/// The legacy rules' behaviours reach v1 tokens too, with the v1 bodies: steps, and a
+/// Retry-After computed at response time.
+#[test]
+fn steps_and_relative_dates_apply_to_v1_tokens() {
+    use gcm_mock::Step;
+    let steps = TokenRule::steps([
+        Step::new(Behaviour::NotRegistered),
+        Step::new(Behaviour::RateLimited).retry_after_date_in(30),
+        Step::new(Behaviour::Ok),
+    ]);
+    let (mut engine, token) = engine_with_token(Scenario::default().token("t", steps));
+    let message = r#"{"message":{"token":"t"}}"#;
+    assert_eq!(send(&mut engine, &token, message, T0 + 1).status(), 404);
+    let limited = send(&mut engine, &token, message, T0 + 2);
+    assert_eq!(limited.status(), 429, "{}", body(&limited));
+    let date = httpdate::parse_http_date(limited.headers()["retry-after"].to_str().unwrap()).unwrap();
+    assert_eq!(date, at(T0 + 2 + 30), "30 s after the engine's time of answer");
+    assert_eq!(send(&mut engine, &token, message, T0 + 3).status(), 200);
+}
+
