@@ -177,10 +177,13 @@ fn read_plain_text(message: &Message, body: &[u8]) -> Result<Fate, ResponseError
     let mut lines = text.trim().lines().map(|line| line.trim_end_matches('\r'));
     let first = lines.next().filter(|line| !line.is_empty());
     let fate = match first.and_then(|line| line.split_once('=')) {
+        // An empty id, canonical id or code is not an answer the service gives.
+        Some(("id" | "Error", "")) => return Err(malformed("an empty value on the first line", body)),
         Some(("id", id)) => {
             let canonical = match lines.next() {
                 None => None,
                 Some(line) => match line.split_once('=') {
+                    Some(("registration_id", "")) => return Err(malformed("an empty canonical id", body)),
                     Some(("registration_id", canonical)) => Some(canonical.to_owned()),
                     _ => return Err(malformed(format!("unexpected second line {line:?}"), body)),
                 },
