@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use gcm_mock::{MockServer, RecordingLimits};
 
-/// One test at a time: they measure the memory of the whole process.
+/// One test at a time: the inbox test times sends, which a parallel flood would slow.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 
 #[tokio::test]
 async fn the_log_and_the_inbox_stay_within_their_limits_and_count_what_they_drop() {

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use gcm_mock::MockServer;
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_payload_is_kept_once_for_all_its_deliveries() {
     let server = MockServer::builder().api_key(KEY).start().await.unwrap();

@@ -306,4 +306,3 @@ fn steps_and_relative_dates_apply_to_v1_tokens() {
     assert_eq!(date, at(T0 + 2 + 30), "30 s after the engine's time of answer");
     assert_eq!(send(&mut engine, &token, message, T0 + 3).status(), 200);
 }
-
