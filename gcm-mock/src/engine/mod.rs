@@ -112,8 +112,11 @@ impl Engine {
     /// for every token (default true). Off, memory stays flat under any load; attempts are
     /// then counted only for tokens whose rule has `times` or `steps`.
     pub fn set_recording(&mut self, on: bool) {
-        let limits = self.recording_limits();
-        self.recording = on.then(|| Recording::new(limits));
+        match (on, self.recording.is_some()) {
+            (true, false) => self.recording = Some(Recording::new(RecordingLimits::default())),
+            (false, _) => self.recording = None,
+            (true, true) => {} // keep what is recorded
+        }
     }
 
     /// Bounds the inbox and the request log (see [`RecordingLimits`]); what they hold
@@ -122,10 +125,6 @@ impl Engine {
         if let Some(recording) = &mut self.recording {
             recording.limits = limits;
         }
-    }
-
-    fn recording_limits(&self) -> RecordingLimits {
-        self.recording.as_ref().map(|recording| recording.limits).unwrap_or_default()
     }
 
     /// Back to the state right after [`Engine::new`]: inbox, log, counters, attempts,
