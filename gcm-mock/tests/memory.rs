@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use gcm_mock::{MockServer, RecordingLimits};
+use tokio::net::TcpStream;
 
 /// One test at a time: the inbox test times sends, which a parallel flood would slow.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -64,4 +65,51 @@ async fn a_send_is_answered_while_a_large_inbox_is_served() {
     eprintln!("inbox of 100 000 deliveries: {} MB; slowest send meanwhile {slowest:?}", inbox.body.len() >> 20);
     assert!(inbox.body.len() > 100 << 20, "a large inbox: {} bytes", inbox.body.len());
     assert!(slowest < Duration::from_millis(100), "a send waited {slowest:?}");
+}
+
+/// HTTP/2 streams whose bodies stall get 408 after the timeout, each on its own, while
+/// their connection stays up; and no more streams than the cap are open at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_http2_streams_are_answered_408_after_the_body_timeout() {
+    let _serial = SERIAL.lock().await;
+    use bytes::Bytes;
+    use http_body_util::{BodyExt as _, StreamBody};
+    use hyper::body::Frame;
+    let timeout = Duration::from_millis(500);
+    let server = MockServer::builder().api_key(KEY).body_timeout(timeout).start().await.unwrap();
+    let stream = TcpStream::connect(server.addr()).await.unwrap();
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    let started = Instant::now();
+    let mut streams = Vec::new();
+    let mut keep_open = Vec::new();
+    for _ in 0..50 {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(1);
+        tx.send(Ok(Frame::data(Bytes::from(vec![b' '; 100_000])))).await.unwrap();
+        keep_open.push(tx); // never sends the rest
+        let body = StreamBody::new(tokio_stream_of(rx));
+        let request = http::Request::post(format!("http://{}/gcm/send", server.addr()))
+            .header("authorization", format!("key={KEY}"))
+            .header("content-type", "application/json")
+            .body(body.boxed())
+            .unwrap();
+        let mut sender = sender.clone();
+        streams.push(tokio::spawn(async move { sender.send_request(request).await.map(|r| r.status()) }));
+    }
+    for stream in streams {
+        assert_eq!(stream.await.unwrap().unwrap(), 408);
+    }
+    assert!(started.elapsed() < timeout + Duration::from_secs(4), "{:?}", started.elapsed());
+}
+
+/// A `Stream` of the channel's frames.
+fn tokio_stream_of(
+    mut rx: tokio::sync::mpsc::Receiver<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
