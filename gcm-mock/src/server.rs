@@ -282,10 +282,11 @@ impl MockServer {
 
     /// Every delivery the inbox holds, in order.
     pub fn inbox(&self) -> Vec<Delivery> {
-        self.shared.engine().inbox()
+        self.inbox_page(0, usize::MAX)
     }
 
-    /// The deliveries numbered after `after` ([`Delivery::index`]), at most `limit`.
+    /// The deliveries numbered after `after` ([`Delivery::index`]), at most `limit`; they
+    /// are built after the engine's lock is released.
     pub fn inbox_page(&self, after: u64, limit: usize) -> Vec<Delivery> {
         let page = self.shared.engine().inbox_page(after, limit);
         page.deliveries().collect()
