@@ -12,8 +12,10 @@
 //! signed with the service account's key and issues an expiring access token) and the v1
 //! send endpoint (one request per token, multiplexed over one HTTP/2 connection).
 //!
-//! Exit status: 0 when every token has a final fate, 1 on an error that concerns every
-//! message (credentials refused, no route), 3 when tokens are still pending.
+//! Exit status, as the `send` example's: 0 when every token was delivered, 4 when some were
+//! not (not registered, or failed), 3 when some are still pending (and none failed), 1 on
+//! an error that concerns every message (credentials refused, no route). The offline demo,
+//! whose scenario fails some tokens on purpose, exits 0 when it ran.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +47,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    let demo = args.key_file.is_none() && !args.adc;
     let result = match (args.key_file, args.adc) {
         (Some(path), _) => match FcmClient::from_key_file(&path) {
             Ok(client) => real(client, args.tokens, args.base_url.as_deref()).await,
@@ -58,6 +61,10 @@ async fn main() -> ExitCode {
         (None, false) => Err("--token and --base-url need --key-file or --adc".into()),
     };
     match result {
+        Ok(_) if demo => ExitCode::SUCCESS,
+        Ok(report) if report.outcome.not_registered().next().is_some() || report.outcome.failed().next().is_some() => {
+            ExitCode::from(4)
+        }
         Ok(report) if report.outcome.needs_retry() => ExitCode::from(3),
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
