@@ -172,14 +172,43 @@ impl Serialize for InboxPage {
     }
 }
 
+/// Entries, oldest first, each with the bytes it counts for; within a count and a byte
+/// budget by dropping the oldest, which it counts.
+#[derive(Debug)]
+struct Bounded<T> {
+    entries: VecDeque<(T, usize)>,
+    bytes: usize,
+    dropped: u64,
+}
+
+impl<T> Default for Bounded<T> {
+    fn default() -> Self {
+        Self { entries: VecDeque::new(), bytes: 0, dropped: 0 }
+    }
+}
+
+impl<T> Bounded<T> {
+    fn push(&mut self, entry: T, bytes: usize, max_entries: usize, max_bytes: usize) {
+        self.entries.push_back((entry, bytes));
+        self.bytes = self.bytes.saturating_add(bytes);
+        while self.entries.len() > max_entries || self.bytes > max_bytes {
+            let Some((_, bytes)) = self.entries.pop_front() else { break };
+            self.bytes = self.bytes.saturating_sub(bytes);
+            self.dropped += 1;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().map(|(entry, _)| entry)
+    }
+}
+
 /// The inbox and the log, each within its limits.
 #[derive(Debug, Default)]
 pub(crate) struct Recording {
     pub(crate) limits: RecordingLimits,
-    /// Each delivery with the bytes it counts for.
-    inbox: VecDeque<(Record, usize)>,
-    log: VecDeque<(ReceivedRequest, usize)>,
-    stats: RecordingStats,
+    inbox: Bounded<Record>,
+    log: Bounded<ReceivedRequest>,
     deliveries: u64,
 }
 
@@ -197,13 +226,7 @@ impl Recording {
     /// Keeps a delivery that counts for `payload_share` bytes of its request's payload.
     pub(crate) fn deliver(&mut self, record: Record, payload_share: usize) {
         let bytes = ENTRY_OVERHEAD + record.token.len() + payload_share;
-        self.inbox.push_back((record, bytes));
-        self.stats.inbox_bytes = self.stats.inbox_bytes.saturating_add(bytes);
-        while self.inbox.len() > self.limits.inbox_entries || self.stats.inbox_bytes > self.limits.inbox_bytes {
-            let Some((_, bytes)) = self.inbox.pop_front() else { break };
-            self.stats.inbox_bytes = self.stats.inbox_bytes.saturating_sub(bytes);
-            self.stats.inbox_dropped += 1;
-        }
+        self.inbox.push(record, bytes, self.limits.inbox_entries, self.limits.inbox_bytes);
     }
 
     /// Keeps a request, its body cut to the limit.
@@ -219,34 +242,35 @@ impl Recording {
             request.body.shrink_to_fit();
         }
         let bytes = ENTRY_OVERHEAD + request.path.len() + request.body.len();
-        self.log.push_back((request, bytes));
-        self.stats.log_bytes = self.stats.log_bytes.saturating_add(bytes);
-        while self.log.len() > self.limits.log_entries || self.stats.log_bytes > self.limits.log_bytes {
-            let Some((_, bytes)) = self.log.pop_front() else { break };
-            self.stats.log_bytes = self.stats.log_bytes.saturating_sub(bytes);
-            self.stats.log_dropped += 1;
-        }
+        self.log.push(request, bytes, self.limits.log_entries, self.limits.log_bytes);
     }
 
     /// The deliveries numbered after `after`, at most `limit`.
     pub(crate) fn inbox_page(&self, after: u64, limit: usize, id_base: u64) -> InboxPage {
         // Indexes grow by one along the inbox: the first wanted is found by subtraction.
-        let first = self.inbox.front().map_or(0, |(record, _)| record.index);
+        let first = self.inbox.iter().next().map_or(0, |record| record.index);
         let skip = usize::try_from(after.saturating_sub(first.saturating_sub(1))).unwrap_or(usize::MAX);
-        let records = self.inbox.iter().skip(skip).take(limit).map(|(record, _)| record.clone()).collect();
+        let records = self.inbox.iter().skip(skip).take(limit).cloned().collect();
         InboxPage { records, id_base }
     }
 
     pub(crate) fn clear_inbox(&mut self) {
-        self.inbox.clear();
-        self.stats.inbox_bytes = 0;
+        self.inbox.entries.clear();
+        self.inbox.bytes = 0;
     }
 
     pub(crate) fn requests(&self) -> impl Iterator<Item = &ReceivedRequest> {
-        self.log.iter().map(|(request, _)| request)
+        self.log.iter()
     }
 
     pub(crate) fn stats(&self) -> RecordingStats {
-        RecordingStats { inbox_entries: self.inbox.len(), log_entries: self.log.len(), ..self.stats }
+        RecordingStats {
+            inbox_entries: self.inbox.entries.len(),
+            inbox_bytes: self.inbox.bytes,
+            inbox_dropped: self.inbox.dropped,
+            log_entries: self.log.entries.len(),
+            log_bytes: self.log.bytes,
+            log_dropped: self.log.dropped,
+        }
     }
 }
