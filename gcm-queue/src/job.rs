@@ -1,0 +1,175 @@
+//! What the queue holds: a job is one send and where it stands in its retries.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use gcm_proto::v1;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The job format this release writes. It reads every format up to this one; a job of a
+/// newer format is refused with a clear error instead of being misread.
+pub const JOB_FORMAT: u32 = 1;
+
+/// One send and where it stands: what to send, which attempt this is, since when the
+/// job exists, and the caller's correlation id. Stored as JSON by the queue.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// The format of this record ([`JOB_FORMAT`] when written by this release).
+    #[serde(deserialize_with = "known_format")]
+    pub format: u32,
+    /// The job's id, the same for all its attempts: its results are recorded under it.
+    pub id: String,
+    /// 0 for the first send, `n` for the `n`-th retry.
+    pub attempt: u32,
+    /// When the first attempt was enqueued, in milliseconds since the Unix epoch.
+    pub first_enqueued_ms: u64,
+    /// The caller's id for this send, copied into every result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// What to send.
+    pub payload: Payload,
+}
+
+/// What a job sends.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+// A legacy message is larger than the others; a job moves once per attempt, so boxing it
+// would buy nothing but a noisier constructor.
+#[allow(clippy::large_enum_variant)]
+pub enum Payload {
+    /// An FCM v1 multicast: one content, sent to each token.
+    V1Multicast {
+        /// The content and the tokens.
+        multicast: v1::Multicast,
+    },
+    /// A legacy GCM / FCM multicast (at most 1000 tokens: one request).
+    Legacy {
+        /// The message and its tokens.
+        message: gcm_proto::Message,
+    },
+    /// FCM v1 messages, each with its own target (token, topic, condition).
+    V1Messages {
+        /// The messages.
+        messages: Vec<v1::Message>,
+    },
+}
+
+impl Payload {
+    /// How many messages this payload sends: one per token or per v1 message.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::V1Multicast { multicast } => multicast.tokens().len(),
+            Self::Legacy { message } => message.tokens().len(),
+            Self::V1Messages { messages } => messages.len(),
+        }
+    }
+
+    /// True when there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Job {
+    /// A new job (attempt 0) with a fresh id, first enqueued now.
+    pub fn new(payload: Payload) -> Self {
+        let now = SystemTime::now();
+        Self {
+            format: JOB_FORMAT,
+            id: ulid::Ulid::from_datetime(now).to_string(),
+            attempt: 0,
+            first_enqueued_ms: millis(now),
+            correlation_id: None,
+            payload,
+        }
+    }
+
+    /// A v1 multicast job.
+    pub fn v1_multicast(multicast: v1::Multicast) -> Self {
+        Self::new(Payload::V1Multicast { multicast })
+    }
+
+    /// A legacy multicast job.
+    pub fn legacy(message: gcm_proto::Message) -> Self {
+        Self::new(Payload::Legacy { message })
+    }
+
+    /// A job of single v1 messages.
+    pub fn v1_messages(messages: Vec<v1::Message>) -> Self {
+        Self::new(Payload::V1Messages { messages })
+    }
+
+    /// The same job with the caller's correlation id.
+    pub fn correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.correlation_id = Some(id.into());
+        self
+    }
+
+    /// The next attempt of this job, sending `payload` (what is still pending).
+    pub fn retry(&self, payload: Payload) -> Self {
+        Self {
+            format: JOB_FORMAT,
+            id: self.id.clone(),
+            attempt: self.attempt.saturating_add(1),
+            first_enqueued_ms: self.first_enqueued_ms,
+            correlation_id: self.correlation_id.clone(),
+            payload,
+        }
+    }
+
+    /// The queue's idempotency key of this attempt: pushing the same attempt twice (a
+    /// worker that died after scheduling a retry and ran the job again) enqueues it once.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.id, self.attempt)
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 before it, saturated far after it).
+pub(crate) fn millis(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
+}
+
+fn known_format<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let format = u32::deserialize(deserializer)?;
+    if format == 0 || format > JOB_FORMAT {
+        return Err(serde::de::Error::custom(format!(
+            "job format {format} is not one this release reads (1 to {JOB_FORMAT}): upgrade the worker"
+        )));
+    }
+    Ok(format)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job as release 0.1 wrote it. Later releases must keep reading this text.
+    const FORMAT_1: &str = r#"{"format":1,"id":"01JQ0000000000000000000000","attempt":2,"first_enqueued_ms":1764633600000,"correlation_id":"campaign-7","payload":{"kind":"v1_multicast","multicast":{"content":{"data":{"kind":"sync"}},"tokens":["a","b"]}}}"#;
+
+    #[test]
+    fn reads_format_1_as_written_by_the_first_release() {
+        let job: Job = serde_json::from_str(FORMAT_1).unwrap();
+        assert_eq!(job.attempt, 2);
+        assert_eq!(job.correlation_id.as_deref(), Some("campaign-7"));
+        let Payload::V1Multicast { multicast } = &job.payload else { panic!("{job:?}") };
+        assert_eq!(multicast.tokens(), ["a", "b"]);
+        assert_eq!(multicast.content().data["kind"], "sync");
+        assert_eq!(serde_json::to_string(&job).unwrap(), FORMAT_1);
+    }
+
+    #[test]
+    fn refuses_a_newer_format_by_name() {
+        let newer = FORMAT_1.replace(r#""format":1"#, r#""format":2"#);
+        let error = serde_json::from_str::<Job>(&newer).unwrap_err().to_string();
+        assert!(error.contains("job format 2 is not one this release reads"), "{error}");
+    }
+
+    #[test]
+    fn a_retry_keeps_the_id_and_counts_the_attempt() {
+        let job = Job::legacy(gcm_proto::Message::multicast(["a", "b"])).correlation_id("c");
+        let retry = job.retry(Payload::Legacy { message: gcm_proto::Message::multicast(["b"]) });
+        assert_eq!((retry.id.as_str(), retry.attempt), (job.id.as_str(), 1));
+        assert_eq!(retry.correlation_id.as_deref(), Some("c"));
+        assert_eq!(retry.idempotency_key(), format!("{}:1", job.id));
+        assert_eq!(retry.payload.len(), 1);
+    }
+}

@@ -1,0 +1,297 @@
+//! The job queue: an apalis backend chosen by URL, its result store beside it, and the
+//! workers that drain it.
+//!
+//! | URL | backend | results |
+//! |---|---|---|
+//! | `sqlite:<path>` | apalis-sqlite, a file (created if missing) | tables in the same file |
+//! | `postgres://…` | apalis-postgres | tables in the same database |
+//! | `redis://…` | apalis-redis | keys beside the jobs |
+
+use std::future::Future;
+use std::time::Duration;
+
+use apalis::prelude::*;
+
+use crate::error::Error;
+use crate::fate::{Record, Summary};
+use crate::job::Job;
+use crate::send::{Enqueue, Processor};
+use crate::store::{BoxFuture, ResultReader, ResultStore, Settled};
+
+/// The apalis queue (the "job type") gcm-queue's jobs live in: fixed, so that renaming a
+/// Rust type never strands stored jobs.
+pub const QUEUE_NAME: &str = "gcm-queue";
+
+/// How a queue's workers take jobs and notice dead ones.
+#[derive(Clone, Debug)]
+pub struct QueueConfig {
+    /// How often a worker says it is alive (default 5 s).
+    pub heartbeat: Duration,
+    /// Heartbeats missed before a worker's jobs are handed to another (default 3).
+    pub missed_heartbeats: usize,
+    /// Jobs fetched per poll (default 10).
+    pub batch_size: usize,
+    /// How often an idle worker looks for due jobs (default 100 ms): the latency of a
+    /// new job and the precision of a scheduled retry.
+    pub poll: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat: Duration::from_secs(5),
+            missed_heartbeats: 3,
+            batch_size: 10,
+            poll: Duration::from_millis(100),
+        }
+    }
+}
+
+/// How a worker runs.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// The worker's name, unique among running workers. A worker restarted under the same
+    /// name takes back at once the jobs its previous run left running.
+    pub name: String,
+    /// Jobs in flight at once.
+    pub concurrency: usize,
+    /// On shutdown, how long jobs in flight may take to finish; the others are left to
+    /// be taken back (by this worker's next run, or by another after missed heartbeats).
+    pub grace: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self { name: format!("gcm-worker-{}", std::process::id()), concurrency: 4, grace: Duration::from_secs(30) }
+    }
+}
+
+/// A job queue and its result store, on one backend.
+#[derive(Clone)]
+pub struct Queue {
+    backend: Backend,
+    poll: Duration,
+}
+
+#[derive(Clone)]
+enum Backend {
+    #[cfg(feature = "sqlite")]
+    Sqlite { storage: apalis_sqlite::SqliteStorage<Job>, results: crate::SqlResults<sqlx::Sqlite> },
+    #[cfg(feature = "postgres")]
+    Postgres { storage: apalis_postgres::PostgresStorage<Job>, results: crate::SqlResults<sqlx::Postgres> },
+    #[cfg(feature = "redis")]
+    Redis { storage: apalis_redis::RedisStorage<Job>, results: crate::RedisResults },
+}
+
+impl std::fmt::Debug for Queue {
+    // The URL is not kept: it may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.backend_name())
+    }
+}
+
+fn queue_error(error: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Queue(Box::new(error))
+}
+
+/// Seconds since the Unix epoch at or after `millis`: apalis schedules by the second, and
+/// a retry must never run before its delay.
+fn run_at_seconds(millis: u64) -> u64 {
+    millis.div_ceil(1000)
+}
+
+// Each backend is its own type behind the same apalis traits; the bounds a generic
+// function would need are long, so each arm spells the same code out.
+macro_rules! each_backend {
+    ($queue:expr, |$storage:ident, $results:ident| $body:expr) => {
+        match &$queue.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite { storage: $storage, results: $results } => $body,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres { storage: $storage, results: $results } => $body,
+            #[cfg(feature = "redis")]
+            Backend::Redis { storage: $storage, results: $results } => $body,
+        }
+    };
+}
+
+impl Queue {
+    /// Connects to the queue at `url` (see the module's table) with the default
+    /// configuration, creating its tables if they are missing.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::connect_with(url, &QueueConfig::default()).await
+    }
+
+    /// Connects to the queue at `url` with `config`.
+    pub async fn connect_with(url: &str, config: &QueueConfig) -> Result<Self, Error> {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        match scheme {
+            #[cfg(feature = "sqlite")]
+            "sqlite" => Self::sqlite(url, config).await,
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => Self::postgres(url, config).await,
+            #[cfg(feature = "redis")]
+            "redis" | "rediss" => Self::redis(url, config).await,
+            _ => Err(Error::Config(format!(
+                "unsupported queue URL scheme {scheme:?}: this build reads {}",
+                Self::schemes().join(", ")
+            ))),
+        }
+    }
+
+    /// The URL schemes this build supports (its cargo features).
+    pub fn schemes() -> Vec<&'static str> {
+        [
+            cfg!(feature = "sqlite").then_some("sqlite:"),
+            cfg!(feature = "postgres").then_some("postgres://"),
+            cfg!(feature = "redis").then_some("redis://"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    #[cfg(feature = "sqlite")]
+    async fn sqlite(url: &str, config: &QueueConfig) -> Result<Self, Error> {
+        use std::str::FromStr;
+        let options = apalis_sqlite::SqliteConnectOptions::from_str(url)
+            .map_err(queue_error)?
+            .create_if_missing(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = apalis_sqlite::SqlitePool::connect_with(options).await.map_err(queue_error)?;
+        apalis_sqlite::SqliteStorage::setup(&pool).await.map_err(queue_error)?;
+        let apalis_config = apalis_sqlite::Config::default()
+            .queue(QUEUE_NAME)
+            .heartbeat_interval(config.heartbeat)
+            .missed_heartbeats(config.missed_heartbeats)
+            .batch_size(config.batch_size);
+        let storage = apalis_sqlite::SqliteStorage::new(&pool).with_config(apalis_config);
+        let results = crate::SqlResults::<sqlx::Sqlite>::setup(&pool).await?;
+        Ok(Self { backend: Backend::Sqlite { storage, results }, poll: config.poll })
+    }
+
+    #[cfg(feature = "postgres")]
+    async fn postgres(url: &str, config: &QueueConfig) -> Result<Self, Error> {
+        let pool = apalis_postgres::PgPool::connect(url).await.map_err(queue_error)?;
+        apalis_postgres::PostgresStorage::setup(&pool).await.map_err(queue_error)?;
+        let apalis_config = apalis_postgres::Config::default()
+            .queue(QUEUE_NAME)
+            .heartbeat_interval(config.heartbeat)
+            .missed_heartbeats(config.missed_heartbeats)
+            .batch_size(config.batch_size);
+        let storage = apalis_postgres::PostgresStorage::new(&pool).with_config(apalis_config);
+        let results = crate::SqlResults::<sqlx::Postgres>::setup(&pool).await?;
+        Ok(Self { backend: Backend::Postgres { storage, results }, poll: config.poll })
+    }
+
+    #[cfg(feature = "redis")]
+    async fn redis(url: &str, config: &QueueConfig) -> Result<Self, Error> {
+        let connection = apalis_redis::connect(url).await.map_err(queue_error)?;
+        let apalis_config = apalis_redis::Config::default()
+            .queue(QUEUE_NAME)
+            .heartbeat_interval(config.heartbeat)
+            .missed_heartbeats(config.missed_heartbeats)
+            .batch_size(config.batch_size);
+        let storage = apalis_redis::RedisStorage::new(connection.clone()).with_config(apalis_config);
+        let results = crate::RedisResults::with_prefix(connection, QUEUE_NAME);
+        Ok(Self { backend: Backend::Redis { storage, results }, poll: config.poll })
+    }
+
+    /// The backend's name: `sqlite`, `postgres` or `redis`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite { .. } => "sqlite",
+            #[cfg(feature = "postgres")]
+            Backend::Postgres { .. } => "postgres",
+            #[cfg(feature = "redis")]
+            Backend::Redis { .. } => "redis",
+        }
+    }
+
+    /// Enqueues `job`, due now. Enqueueing the same job (id and attempt) twice enqueues
+    /// it once.
+    pub async fn enqueue(&self, job: &Job) -> Result<(), Error> {
+        self.push(job, crate::job::millis(std::time::SystemTime::now())).await
+    }
+
+    async fn push(&self, job: &Job, run_at_ms: u64) -> Result<(), Error> {
+        let task = TaskBuilder::new(job.clone())
+            .idempotency_key(job.idempotency_key())
+            .run_at_timestamp(run_at_seconds(run_at_ms))
+            .max_attempts(25)
+            .build();
+        each_backend!(self, |storage, _results| {
+            storage.clone().push_task(task).await.map_err(|error| Error::Queue(error.to_string().into()))
+        })
+    }
+
+    /// Runs a worker on this queue with `processor` until `shutdown` completes, then
+    /// lets the jobs in flight finish for `options.grace`.
+    pub async fn work(
+        &self,
+        processor: Processor,
+        options: &WorkerOptions,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        async fn handle(job: Job, processor: Data<Processor>) -> Result<(), BoxDynError> {
+            match processor.process(&job).await {
+                Ok(_) => Ok(()),
+                Err(error) => {
+                    tracing::error!(job = %job.id, attempt = job.attempt, %error, "job not settled; the queue will run it again");
+                    Err(error.into())
+                }
+            }
+        }
+        let signal = async move {
+            shutdown.await;
+            Ok(())
+        };
+        each_backend!(self, |storage, _results| {
+            let (storage, name, concurrency) = (storage.clone(), options.name.clone(), options.concurrency.max(1));
+            let poll = self.poll;
+            Monitor::new()
+                .register(move |_| {
+                    WorkerBuilder::new(name.clone())
+                        .backend(storage.clone().poll_with_interval(poll))
+                        .data(processor.clone())
+                        .concurrency(concurrency)
+                        .build(handle)
+                })
+                .shutdown_timeout(options.grace)
+                .run_with_signal(signal)
+                .await
+                .map_err(queue_error)
+        })
+    }
+
+    fn results(&self) -> (&dyn ResultStore, &dyn ResultReader) {
+        each_backend!(self, |_storage, results| (results, results))
+    }
+}
+
+impl Enqueue for Queue {
+    fn enqueue<'a>(&'a self, job: &'a Job, run_at_ms: u64) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.push(job, run_at_ms))
+    }
+}
+
+impl ResultStore for Queue {
+    fn settled<'a>(&'a self, job_id: &'a str, attempt: u32) -> BoxFuture<'a, Result<Option<Settled>, Error>> {
+        self.results().0.settled(job_id, attempt)
+    }
+
+    fn settle<'a>(&'a self, settlement: &'a crate::Settlement) -> BoxFuture<'a, Result<Settled, Error>> {
+        self.results().0.settle(settlement)
+    }
+}
+
+impl ResultReader for Queue {
+    fn since<'a>(&'a self, cursor: u64, limit: usize) -> BoxFuture<'a, Result<Vec<(u64, Record)>, Error>> {
+        self.results().1.since(cursor, limit)
+    }
+
+    fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Summary, Error>> {
+        self.results().1.summary(job_id)
+    }
+}

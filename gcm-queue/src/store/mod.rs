@@ -1,0 +1,129 @@
+//! Where the fates go: a result store records each attempt's settlement once, and
+//! reads them back for the application that keeps the tokens.
+//!
+//! The built-in stores live in the queue's own backend ([`SqlResults`] beside the SQLite or
+//! PostgreSQL jobs, [`RedisResults`] in Redis); [`MemoryResults`] keeps them in the
+//! process. Implement [`ResultStore`] to write them to your own store instead.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use crate::error::Error;
+use crate::fate::{Record, Scheduled, Settlement, Summary};
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+
+#[cfg(feature = "redis")]
+pub use self::redis::RedisResults;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use self::sql::SqlResults;
+
+/// A boxed future, `Send`, as the store traits return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What a store holds of a settled attempt: the retry it scheduled, if any.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settled {
+    /// The next attempt the settlement scheduled.
+    pub retry: Option<Scheduled>,
+}
+
+/// Records settlements, each once.
+///
+/// A worker asks [`settled`](ResultStore::settled) before it sends (an attempt already
+/// settled is not sent again), then [`settle`](ResultStore::settle)s what the send
+/// decided. `settle` must be atomic and insert-if-absent per job and attempt: when two
+/// runs of one attempt race, the first settlement wins and both push its retry.
+pub trait ResultStore: Send + Sync + 'static {
+    /// The settlement of this attempt, if one is recorded.
+    fn settled<'a>(&'a self, job_id: &'a str, attempt: u32) -> BoxFuture<'a, Result<Option<Settled>, Error>>;
+
+    /// Records `settlement` (its records and its retry) unless the same job and attempt
+    /// is already settled; returns what is recorded.
+    fn settle<'a>(&'a self, settlement: &'a Settlement) -> BoxFuture<'a, Result<Settled, Error>>;
+}
+
+/// Reads the recorded fates back: what an application needs to update its tokens.
+pub trait ResultReader: Send + Sync + 'static {
+    /// The records after `cursor` (0 for the first), at most `limit`, each with its own
+    /// cursor: pass the last one to read on.
+    fn since<'a>(&'a self, cursor: u64, limit: usize) -> BoxFuture<'a, Result<Vec<(u64, Record)>, Error>>;
+
+    /// Where job `job_id` stands.
+    fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Summary, Error>>;
+}
+
+/// Settlements kept in the process: for tests, and an example of the traits.
+#[derive(Debug, Default)]
+pub struct MemoryResults {
+    inner: Mutex<Memory>,
+}
+
+#[derive(Debug, Default)]
+struct Memory {
+    settled: BTreeMap<(String, u32), Settled>,
+    records: Vec<Record>,
+}
+
+impl MemoryResults {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
+        // A panic elsewhere cannot leave a half-written settlement: each one is one push.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl ResultStore for MemoryResults {
+    fn settled<'a>(&'a self, job_id: &'a str, attempt: u32) -> BoxFuture<'a, Result<Option<Settled>, Error>> {
+        let found = self.lock().settled.get(&(job_id.to_owned(), attempt)).cloned();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn settle<'a>(&'a self, settlement: &'a Settlement) -> BoxFuture<'a, Result<Settled, Error>> {
+        let mut memory = self.lock();
+        let key = (settlement.job_id.clone(), settlement.attempt);
+        let stored = match memory.settled.get(&key) {
+            Some(existing) => existing.clone(),
+            None => {
+                let settled = Settled { retry: settlement.retry.clone() };
+                memory.settled.insert(key, settled.clone());
+                memory.records.extend(settlement.records.iter().cloned());
+                settled
+            }
+        };
+        Box::pin(async move { Ok(stored) })
+    }
+}
+
+impl ResultReader for MemoryResults {
+    fn since<'a>(&'a self, cursor: u64, limit: usize) -> BoxFuture<'a, Result<Vec<(u64, Record)>, Error>> {
+        let memory = self.lock();
+        let start = usize::try_from(cursor).unwrap_or(usize::MAX);
+        let page = (start..).zip(memory.records.iter().skip(start).take(limit));
+        let page: Vec<_> = page.map(|(index, record)| (index as u64 + 1, record.clone())).collect();
+        Box::pin(async move { Ok(page) })
+    }
+
+    fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Summary, Error>> {
+        let memory = self.lock();
+        let mut summary = Summary::default();
+        for record in memory.records.iter().filter(|record| record.job_id == job_id) {
+            summary.count(&record.fate);
+        }
+        let attempts = memory.settled.range((job_id.to_owned(), 0)..=(job_id.to_owned(), u32::MAX));
+        for (_, settled) in attempts {
+            summary.attempts += 1;
+            summary.pending = settled.retry.as_ref().map_or(0, |retry| retry.job.payload.len() as u64);
+        }
+        Box::pin(async move { Ok(summary.finish()) })
+    }
+}

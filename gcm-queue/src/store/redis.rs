@@ -1,0 +1,157 @@
+//! Results in the queue's Redis: one key per settled attempt, a stream of records whose
+//! ids are `0-<seq>` (the reader's cursor is `seq`), and a hash of counts per job. A Lua
+//! script writes a settlement's keys at once, or none when the attempt is settled already.
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+
+use super::{BoxFuture, ResultReader, ResultStore, Settled};
+use crate::error::Error;
+use crate::fate::{Final, Record, Settlement, Summary};
+
+/// Results stored in Redis beside the jobs, under keys that start with `prefix`.
+#[derive(Clone)]
+pub struct RedisResults {
+    connection: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisResults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisResults").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
+}
+
+/// KEYS: settled key, records stream, sequence counter, job hash.
+/// ARGV: retry JSON ("" for none), pending count, then per record: fate, canonical flag, JSON.
+const SETTLE: &str = r"
+local existing = redis.call('GET', KEYS[1])
+if existing then return existing end
+redis.call('SET', KEYS[1], ARGV[1])
+for i = 3, #ARGV, 3 do
+  local seq = redis.call('INCR', KEYS[3])
+  redis.call('XADD', KEYS[2], '0-' .. seq, 'record', ARGV[i + 2])
+  redis.call('HINCRBY', KEYS[4], ARGV[i], 1)
+  if ARGV[i + 1] == '1' then redis.call('HINCRBY', KEYS[4], 'canonical', 1) end
+end
+redis.call('HINCRBY', KEYS[4], 'attempts', 1)
+redis.call('HSET', KEYS[4], 'pending', ARGV[2])
+return ARGV[1]
+";
+
+fn store_error(error: redis::RedisError) -> Error {
+    Error::Store(Box::new(error))
+}
+
+fn json_error(error: serde_json::Error) -> Error {
+    Error::Store(Box::new(error))
+}
+
+fn settled_from(text: &str) -> Result<Settled, Error> {
+    let retry = if text.is_empty() { None } else { Some(serde_json::from_str(text).map_err(json_error)?) };
+    Ok(Settled { retry })
+}
+
+impl RedisResults {
+    /// Results over `connection`, under keys that start with `gcm-queue:`.
+    pub fn new(connection: ConnectionManager) -> Self {
+        Self::with_prefix(connection, "gcm-queue")
+    }
+
+    /// Results over `connection`, under keys that start with `prefix:`.
+    pub fn with_prefix(connection: ConnectionManager, prefix: &str) -> Self {
+        Self { connection, prefix: prefix.to_owned() }
+    }
+
+    fn settled_key(&self, job_id: &str, attempt: u32) -> String {
+        format!("{}:settled:{job_id}:{attempt}", self.prefix)
+    }
+
+    fn job_key(&self, job_id: &str) -> String {
+        format!("{}:job:{job_id}", self.prefix)
+    }
+
+    fn stream_key(&self) -> String {
+        format!("{}:results", self.prefix)
+    }
+
+    async fn find(&self, job_id: &str, attempt: u32) -> Result<Option<Settled>, Error> {
+        let text: Option<String> =
+            self.connection.clone().get(self.settled_key(job_id, attempt)).await.map_err(store_error)?;
+        text.as_deref().map(settled_from).transpose()
+    }
+
+    async fn insert(&self, settlement: &Settlement) -> Result<Settled, Error> {
+        let retry = settlement.retry.as_ref().map(serde_json::to_string).transpose().map_err(json_error)?;
+        let script = redis::Script::new(SETTLE);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.settled_key(&settlement.job_id, settlement.attempt))
+            .key(self.stream_key())
+            .key(format!("{}:results:seq", self.prefix))
+            .key(self.job_key(&settlement.job_id))
+            .arg(retry.unwrap_or_default())
+            .arg(settlement.pending());
+        for record in &settlement.records {
+            let canonical = matches!(&record.fate, Final::Delivered { canonical: Some(_), .. });
+            let text = serde_json::to_string(record).map_err(json_error)?;
+            invocation.arg(record.fate.name()).arg(if canonical { "1" } else { "0" }).arg(text);
+        }
+        let stored: String = invocation.invoke_async(&mut self.connection.clone()).await.map_err(store_error)?;
+        settled_from(&stored)
+    }
+
+    async fn page(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, Record)>, Error> {
+        let reply: redis::streams::StreamRangeReply = self
+            .connection
+            .clone()
+            .xrange_count(self.stream_key(), format!("(0-{cursor}"), "+", limit)
+            .await
+            .map_err(store_error)?;
+        let mut page = Vec::with_capacity(reply.ids.len());
+        for entry in reply.ids {
+            let seq = entry.id.strip_prefix("0-").and_then(|seq| seq.parse().ok()).unwrap_or(0);
+            let text: String = entry.get("record").unwrap_or_default();
+            page.push((seq, serde_json::from_str(&text).map_err(json_error)?));
+        }
+        Ok(page)
+    }
+
+    async fn count(&self, job_id: &str) -> Result<Summary, Error> {
+        let counts: std::collections::HashMap<String, u64> =
+            self.connection.clone().hgetall(self.job_key(job_id)).await.map_err(store_error)?;
+        let get = |field: &str| counts.get(field).copied().unwrap_or(0);
+        let summary = Summary {
+            status: String::new(),
+            attempts: get("attempts"),
+            delivered: get("delivered"),
+            canonical: get("canonical"),
+            not_registered: get("not_registered"),
+            failed: get("failed"),
+            given_up: get("given_up"),
+            parked: get("parked"),
+            pending: get("pending"),
+        };
+        Ok(summary.finish())
+    }
+}
+
+impl ResultStore for RedisResults {
+    fn settled<'a>(&'a self, job_id: &'a str, attempt: u32) -> BoxFuture<'a, Result<Option<Settled>, Error>> {
+        Box::pin(self.find(job_id, attempt))
+    }
+
+    fn settle<'a>(&'a self, settlement: &'a Settlement) -> BoxFuture<'a, Result<Settled, Error>> {
+        Box::pin(self.insert(settlement))
+    }
+}
+
+impl ResultReader for RedisResults {
+    fn since<'a>(&'a self, cursor: u64, limit: usize) -> BoxFuture<'a, Result<Vec<(u64, Record)>, Error>> {
+        Box::pin(self.page(cursor, limit))
+    }
+
+    fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Summary, Error>> {
+        Box::pin(self.count(job_id))
+    }
+}

@@ -1,0 +1,201 @@
+//! Results in the queue's SQL database (SQLite or PostgreSQL), beside apalis's jobs:
+//! `gcm_settlements` (one row per job and attempt) and `gcm_results` (one row per job,
+//! attempt and recipient, numbered by `seq`, the reader's cursor).
+
+use sqlx::QueryBuilder;
+
+use super::{BoxFuture, ResultReader, ResultStore, Settled};
+use crate::error::Error;
+use crate::fate::{Record, Settlement, Summary};
+use crate::job::millis;
+
+/// Results stored in SQL tables of the queue's own database (SQLite or PostgreSQL).
+#[derive(Debug)]
+pub struct SqlResults<DB: sqlx::Database> {
+    pool: sqlx::Pool<DB>,
+}
+
+impl<DB: sqlx::Database> Clone for SqlResults<DB> {
+    fn clone(&self) -> Self {
+        Self { pool: self.pool.clone() }
+    }
+}
+
+/// Rows per insert statement: 6 parameters each, well under SQLite's 32 766 and
+/// PostgreSQL's 65 535.
+const ROWS_PER_INSERT: usize = 1000;
+
+fn store_error(error: sqlx::Error) -> Error {
+    Error::Store(Box::new(error))
+}
+
+fn json_error(error: serde_json::Error) -> Error {
+    Error::Store(Box::new(error))
+}
+
+fn canonical(record: &Record) -> Option<&str> {
+    match &record.fate {
+        crate::Final::Delivered { canonical, .. } => canonical.as_deref(),
+        _ => None,
+    }
+}
+
+// The same statements for both databases, but for the key column's type: sqlx's query
+// functions are generic over the database only through traits too wide to spell out, so
+// a macro writes each implementation.
+macro_rules! sql_results {
+    ($db:ty, $pool:ty, $feature:literal, $seq:literal) => {
+        #[cfg(feature = $feature)]
+        impl SqlResults<$db> {
+            /// Results in `pool`'s database; creates the tables if they are missing.
+            pub async fn setup(pool: &$pool) -> Result<Self, Error> {
+                let statements = [
+                    "CREATE TABLE IF NOT EXISTS gcm_settlements (job_id TEXT NOT NULL, attempt BIGINT NOT NULL, \
+                     pending BIGINT NOT NULL, retry TEXT, settled_at_ms BIGINT NOT NULL, PRIMARY KEY (job_id, attempt))",
+                    concat!(
+                        "CREATE TABLE IF NOT EXISTS gcm_results (seq ",
+                        $seq,
+                        ", job_id TEXT NOT NULL, attempt BIGINT NOT NULL, recipient TEXT NOT NULL, fate TEXT NOT NULL, \
+                         canonical TEXT, record TEXT NOT NULL, UNIQUE (job_id, attempt, recipient))"
+                    ),
+                    "CREATE INDEX IF NOT EXISTS gcm_results_job ON gcm_results (job_id)",
+                ];
+                for statement in statements {
+                    sqlx::query(statement).execute(pool).await.map_err(store_error)?;
+                }
+                Ok(Self { pool: pool.clone() })
+            }
+
+            async fn find(&self, job_id: &str, attempt: u32) -> Result<Option<Settled>, Error> {
+                let row: Option<(Option<String>,)> =
+                    sqlx::query_as("SELECT retry FROM gcm_settlements WHERE job_id = $1 AND attempt = $2")
+                        .bind(job_id)
+                        .bind(i64::from(attempt))
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                let Some((retry,)) = row else { return Ok(None) };
+                let retry = retry.map(|text| serde_json::from_str(&text)).transpose().map_err(json_error)?;
+                Ok(Some(Settled { retry }))
+            }
+
+            async fn insert(&self, settlement: &Settlement) -> Result<Settled, Error> {
+                let retry = settlement.retry.as_ref().map(serde_json::to_string).transpose().map_err(json_error)?;
+                let mut tx = self.pool.begin().await.map_err(store_error)?;
+                let inserted = sqlx::query(
+                    "INSERT INTO gcm_settlements (job_id, attempt, pending, retry, settled_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (job_id, attempt) DO NOTHING",
+                )
+                .bind(&settlement.job_id)
+                .bind(i64::from(settlement.attempt))
+                .bind(i64::try_from(settlement.pending()).unwrap_or(i64::MAX))
+                .bind(&retry)
+                .bind(i64::try_from(millis(std::time::SystemTime::now())).unwrap_or(i64::MAX))
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?;
+                if inserted.rows_affected() == 0 {
+                    // Another run of this attempt settled it first: its decision stands.
+                    drop(tx);
+                    return self.find(&settlement.job_id, settlement.attempt).await?.ok_or_else(|| {
+                        Error::Store("a settlement vanished between its insert and its read".into())
+                    });
+                }
+                for chunk in settlement.records.chunks(ROWS_PER_INSERT) {
+                    let texts = chunk.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>().map_err(json_error)?;
+                    let mut insert = QueryBuilder::new(
+                        "INSERT INTO gcm_results (job_id, attempt, recipient, fate, canonical, record) ",
+                    );
+                    insert.push_values(chunk.iter().zip(&texts), |mut row, (record, text)| {
+                        row.push_bind(&record.job_id)
+                            .push_bind(i64::from(record.attempt))
+                            .push_bind(&record.recipient)
+                            .push_bind(record.fate.name())
+                            .push_bind(canonical(record))
+                            .push_bind(text);
+                    });
+                    insert.push(" ON CONFLICT (job_id, attempt, recipient) DO NOTHING");
+                    insert.build().execute(&mut *tx).await.map_err(store_error)?;
+                }
+                tx.commit().await.map_err(store_error)?;
+                Ok(Settled { retry: settlement.retry.clone() })
+            }
+
+            async fn page(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, Record)>, Error> {
+                let rows: Vec<(i64, String)> =
+                    sqlx::query_as("SELECT seq, record FROM gcm_results WHERE seq > $1 ORDER BY seq LIMIT $2")
+                        .bind(i64::try_from(cursor).unwrap_or(i64::MAX))
+                        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                rows.into_iter()
+                    .map(|(seq, text)| Ok((u64::try_from(seq).unwrap_or(0), serde_json::from_str(&text).map_err(json_error)?)))
+                    .collect()
+            }
+
+            async fn count(&self, job_id: &str) -> Result<Summary, Error> {
+                let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+                    "SELECT fate, COUNT(*), COUNT(canonical) FROM gcm_results WHERE job_id = $1 GROUP BY fate",
+                )
+                .bind(job_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+                let (attempts, pending): (i64, Option<i64>) = sqlx::query_as(
+                    "SELECT COUNT(*), MAX(CASE WHEN attempt = (SELECT MAX(attempt) FROM gcm_settlements WHERE job_id = $1) \
+                     THEN pending END) FROM gcm_settlements WHERE job_id = $1",
+                )
+                .bind(job_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+                let mut summary = Summary {
+                    attempts: u64::try_from(attempts).unwrap_or(0),
+                    pending: pending.and_then(|pending| u64::try_from(pending).ok()).unwrap_or(0),
+                    ..Summary::default()
+                };
+                for (fate, count, canonical) in rows {
+                    let count = u64::try_from(count).unwrap_or(0);
+                    match fate.as_str() {
+                        "delivered" => {
+                            summary.delivered = count;
+                            summary.canonical = u64::try_from(canonical).unwrap_or(0);
+                        }
+                        "not_registered" => summary.not_registered = count,
+                        "failed" => summary.failed = count,
+                        "given_up" => summary.given_up = count,
+                        "parked" => summary.parked = count,
+                        _ => {}
+                    }
+                }
+                Ok(summary.finish())
+            }
+        }
+
+        #[cfg(feature = $feature)]
+        impl ResultStore for SqlResults<$db> {
+            fn settled<'a>(&'a self, job_id: &'a str, attempt: u32) -> BoxFuture<'a, Result<Option<Settled>, Error>> {
+                Box::pin(self.find(job_id, attempt))
+            }
+
+            fn settle<'a>(&'a self, settlement: &'a Settlement) -> BoxFuture<'a, Result<Settled, Error>> {
+                Box::pin(self.insert(settlement))
+            }
+        }
+
+        #[cfg(feature = $feature)]
+        impl ResultReader for SqlResults<$db> {
+            fn since<'a>(&'a self, cursor: u64, limit: usize) -> BoxFuture<'a, Result<Vec<(u64, Record)>, Error>> {
+                Box::pin(self.page(cursor, limit))
+            }
+
+            fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Summary, Error>> {
+                Box::pin(self.count(job_id))
+            }
+        }
+    };
+}
+
+sql_results!(sqlx::Sqlite, sqlx::SqlitePool, "sqlite", "INTEGER PRIMARY KEY AUTOINCREMENT");
+sql_results!(sqlx::Postgres, sqlx::PgPool, "postgres", "BIGSERIAL PRIMARY KEY");

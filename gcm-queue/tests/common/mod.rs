@@ -1,0 +1,148 @@
+//! What the queue's tests share: a gcm-mock with the faults, clients with a short
+//! backoff, and a worker run until every job is settled.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gcm_hyper::gcm_proto::{Backoff, Gcm};
+use gcm_hyper::v1::Fcm;
+use gcm_hyper::{Client, Credentials, FcmClient};
+use gcm_mock::{Behaviour, Faults, MockServer, Scenario, TokenRule};
+use gcm_queue::{Final, Processor, Queue, Record, ResultReader, Senders, WorkerOptions};
+
+pub const API_KEY: &str = "queue-test-key";
+
+/// Windows of 100 ms doubling to 2 s, the v1 floors kept: retries come fast in tests.
+pub fn fast_backoff() -> Backoff {
+    Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(2), ..Backoff::fcm_v1() }
+}
+
+/// Token `i` of a test: which ones are canonical, not registered or rate limited is a
+/// function of `i`, so the checks know what to expect.
+pub fn token(i: usize) -> String {
+    format!("device-{i:06}")
+}
+
+pub fn canonical_of(i: usize) -> Option<String> {
+    (i % 20 == 7).then(|| format!("device-{i:06}-new"))
+}
+
+pub fn is_not_registered(i: usize) -> bool {
+    i % 33 == 5 && canonical_of(i).is_none()
+}
+
+/// The faults: 15 % `Unavailable`, 10 % of requests 503 with `Retry-After: 1`,
+/// quota errors once for every 50th token, 5 % canonical, 3 % not registered.
+pub fn faulty_scenario(tokens: usize, seed: u64) -> Scenario {
+    let mut scenario = Scenario {
+        seed,
+        faults: Faults { unavailable: 0.15, server_error: 0.10, retry_after: Some("1".into()), ..Faults::default() },
+        ..Scenario::default()
+    };
+    let mut rules = BTreeMap::new();
+    for i in 0..tokens {
+        if let Some(canonical) = canonical_of(i) {
+            rules.insert(token(i), TokenRule::canonical(canonical));
+        } else if is_not_registered(i) {
+            rules.insert(token(i), TokenRule::new(Behaviour::NotRegistered));
+        } else if i % 50 == 11 {
+            rules.insert(token(i), TokenRule::new(Behaviour::RateLimited).times(1).retry_after("1"));
+        }
+    }
+    scenario.tokens = rules;
+    scenario
+}
+
+pub async fn mock(scenario: Scenario) -> MockServer {
+    MockServer::builder().api_key(API_KEY).scenario(scenario).start().await.expect("gcm-mock starts on loopback")
+}
+
+pub fn senders(server: &MockServer) -> Senders {
+    let json = server.service_account_json().expect("the mock has a service account");
+    let credentials = Credentials::from_json(json).expect("the mock's service account reads");
+    let project = credentials.project_id().expect("a project id").to_owned();
+    let fcm = Fcm::new(&project).unwrap().with_base_url(&server.v1_base_url()).unwrap().with_backoff(fast_backoff());
+    let gcm = Gcm::new(API_KEY).unwrap().with_endpoint(&server.url()).unwrap().with_backoff(fast_backoff());
+    Senders { fcm: Some(FcmClient::new(fcm, credentials).unwrap()), legacy: Some(Client::new(gcm).unwrap()) }
+}
+
+/// Every record of the store, in cursor order.
+pub async fn all_records(reader: &dyn ResultReader) -> Vec<Record> {
+    let mut records = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = reader.since(cursor, 5000).await.expect("the store reads");
+        let Some((last, _)) = page.last() else { return records };
+        cursor = *last;
+        records.extend(page.into_iter().map(|(_, record)| record));
+    }
+}
+
+/// Waits until every job of `jobs` is done, failing after `limit`.
+pub async fn wait_done(reader: &dyn ResultReader, jobs: &[String], limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let mut pending = Vec::new();
+        for job in jobs {
+            let summary = reader.summary(job).await.expect("the store reads");
+            if summary.status != "done" {
+                pending.push((job.clone(), summary));
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{} jobs not done after {limit:?}: {:?}",
+            pending.len(),
+            &pending[..pending.len().min(3)]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs a worker in this process on `queue` until `jobs` are done.
+pub async fn drain(queue: Arc<Queue>, processor: Processor, jobs: &[String], limit: Duration) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            let options = WorkerOptions { concurrency: 4, ..WorkerOptions::default() };
+            queue
+                .work(processor, &options, async move {
+                    let _ = stopped.await;
+                })
+                .await
+        })
+    };
+    wait_done(queue.as_ref(), jobs, limit).await;
+    let _ = stop.send(());
+    worker.await.expect("the worker does not panic").expect("the worker stops cleanly");
+}
+
+/// Checks the end state for tokens `0..tokens`: one final fate each, the right one
+/// for the scripted tokens, every canonical id reported; returns the records by token.
+pub fn check_fates(records: &[Record], tokens: usize) -> BTreeMap<String, Final> {
+    let mut fates = BTreeMap::new();
+    for record in records {
+        let previous = fates.insert(record.recipient.clone(), record.fate.clone());
+        assert!(previous.is_none(), "{} has two final fates: {previous:?} and {:?}", record.recipient, record.fate);
+    }
+    assert_eq!(fates.len(), tokens, "every token has a final fate");
+    for i in 0..tokens {
+        let fate = &fates[&token(i)];
+        if is_not_registered(i) {
+            assert_eq!(fate, &Final::NotRegistered, "{}", token(i));
+        } else {
+            let Final::Delivered { canonical, .. } = fate else { panic!("{} ended {fate:?}", token(i)) };
+            // Canonical ids exist in the legacy protocol only; v1 jobs deliver them plainly.
+            if canonical.is_some() {
+                assert_eq!(canonical, &canonical_of(i), "{}", token(i));
+            }
+        }
+    }
+    fates
+}
