@@ -18,13 +18,17 @@ use crate::job::Job;
 use crate::send::{Enqueue, Processor};
 use crate::store::{BoxFuture, ResultReader, ResultStore, Settled};
 
-/// The apalis queue (the "job type") gcm-queue's jobs live in: fixed, so that renaming a
-/// Rust type never strands stored jobs.
+/// The default apalis queue (the "job type") gcm-queue's jobs live in: a fixed name
+/// rather than apalis's default (the Rust type's path), so that renaming a type never
+/// strands stored jobs.
 pub const QUEUE_NAME: &str = "gcm-queue";
 
-/// How a queue's workers take jobs and notice dead ones.
+/// Which queue, and how its workers take jobs and notice dead ones.
 #[derive(Clone, Debug)]
 pub struct QueueConfig {
+    /// The queue's name (default [`QUEUE_NAME`]): queues of different names share a
+    /// database without seeing each other's jobs (Redis keeps their results apart too).
+    pub name: String,
     /// How often a worker says it is alive (default 5 s).
     pub heartbeat: Duration,
     /// Heartbeats missed before a worker's jobs are handed to another (default 3).
@@ -39,6 +43,7 @@ pub struct QueueConfig {
 impl Default for QueueConfig {
     fn default() -> Self {
         Self {
+            name: QUEUE_NAME.to_owned(),
             heartbeat: Duration::from_secs(5),
             missed_heartbeats: 3,
             batch_size: 10,
@@ -161,7 +166,7 @@ impl Queue {
         let pool = apalis_sqlite::SqlitePool::connect_with(options).await.map_err(queue_error)?;
         apalis_sqlite::SqliteStorage::setup(&pool).await.map_err(queue_error)?;
         let apalis_config = apalis_sqlite::Config::default()
-            .queue(QUEUE_NAME)
+            .queue(&config.name)
             .heartbeat_interval(config.heartbeat)
             .missed_heartbeats(config.missed_heartbeats)
             .batch_size(config.batch_size);
@@ -175,7 +180,7 @@ impl Queue {
         let pool = apalis_postgres::PgPool::connect(url).await.map_err(queue_error)?;
         apalis_postgres::PostgresStorage::setup(&pool).await.map_err(queue_error)?;
         let apalis_config = apalis_postgres::Config::default()
-            .queue(QUEUE_NAME)
+            .queue(&config.name)
             .heartbeat_interval(config.heartbeat)
             .missed_heartbeats(config.missed_heartbeats)
             .batch_size(config.batch_size);
@@ -188,12 +193,12 @@ impl Queue {
     async fn redis(url: &str, config: &QueueConfig) -> Result<Self, Error> {
         let connection = apalis_redis::connect(url).await.map_err(queue_error)?;
         let apalis_config = apalis_redis::Config::default()
-            .queue(QUEUE_NAME)
+            .queue(&config.name)
             .heartbeat_interval(config.heartbeat)
             .missed_heartbeats(config.missed_heartbeats)
             .batch_size(config.batch_size);
         let storage = apalis_redis::RedisStorage::new(connection.clone()).with_config(apalis_config);
-        let results = crate::RedisResults::with_prefix(connection, QUEUE_NAME);
+        let results = crate::RedisResults::with_prefix(connection, &config.name);
         Ok(Self { backend: Backend::Redis { storage, results }, poll: config.poll })
     }
 

@@ -30,8 +30,11 @@ struct Cli {
 #[derive(Args)]
 struct QueueArgs {
     /// The queue: `sqlite:<file>`, `postgres://user@host/db` or `redis://host:6379`.
-    #[arg(long, env = "GCM_QUEUE_URL")]
+    #[arg(long, env = "GCM_QUEUE_URL", hide_env_values = true)]
     queue: String,
+    /// The queue's name within the backend.
+    #[arg(long, default_value = gcm_queue::QUEUE_NAME)]
+    queue_name: String,
     /// Seconds between a worker's heartbeats; 3 missed hand its jobs to another worker.
     #[arg(long, default_value_t = 5)]
     heartbeat: u64,
@@ -180,7 +183,11 @@ fn init_logs() {
 }
 
 async fn connect(args: &QueueArgs) -> Result<Arc<Queue>, gcm_queue::Error> {
-    let config = QueueConfig { heartbeat: Duration::from_secs(args.heartbeat.max(1)), ..QueueConfig::default() };
+    let config = QueueConfig {
+        name: args.queue_name.clone(),
+        heartbeat: Duration::from_secs(args.heartbeat.max(1)),
+        ..QueueConfig::default()
+    };
     Ok(Arc::new(Queue::connect_with(&args.queue, &config).await?))
 }
 

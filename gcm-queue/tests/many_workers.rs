@@ -1,0 +1,187 @@
+//! Many machines, simulated: three `gcm-worker run` processes share a queue, gcm-mock
+//! injects the faults into 100 000 tokens in 100 jobs, one worker is killed with
+//! SIGKILL in the middle and a new one started. At the end every deliverable token is in
+//! the mock's inbox, duplicates are no more than the killed worker had in flight, every
+//! token has exactly one final fate, every canonical id is reported, nothing is pending.
+//!
+//! SQLite runs here with nothing installed; PostgreSQL and Redis need the `server-tests`
+//! feature and the servers of `scripts/test-servers.sh`.
+
+mod common;
+
+use std::collections::{BTreeSet, HashSet};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use gcm_hyper::{Message, v1::Multicast};
+use gcm_queue::{Final, Job, Queue, QueueConfig, ResultReader};
+use tokio::process::{Child, Command};
+
+const JOBS: usize = 100;
+const TOKENS_PER_JOB: usize = 1000;
+const CONCURRENCY: usize = 2;
+
+struct Fleet {
+    url: String,
+    queue_name: String,
+    credentials: std::path::PathBuf,
+    v1_endpoint: String,
+    legacy_endpoint: String,
+}
+
+impl Fleet {
+    fn start(&self, name: &str) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_gcm-worker"))
+            .args(["run", "--queue", &self.url, "--queue-name", &self.queue_name, "--name", name])
+            .arg("--credentials")
+            .arg(&self.credentials)
+            .args([
+                "--v1-endpoint",
+                &self.v1_endpoint,
+                "--api-key",
+                API_KEY,
+                "--legacy-endpoint",
+                &self.legacy_endpoint,
+            ])
+            .args(["--concurrency", &CONCURRENCY.to_string(), "--heartbeat", "1", "--grace", "20"])
+            .args(["--backoff-ms", "100", "--backoff-max-ms", "2000"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("gcm-worker starts")
+    }
+}
+
+async fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().expect("still running").to_string();
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill runs");
+    assert!(sent.success());
+    tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("stops within its grace").unwrap()
+}
+
+async fn kill_a_worker_in_the_middle(url: &str) {
+    let started = Instant::now();
+    let tokens = JOBS * TOKENS_PER_JOB;
+    let server = mock(faulty_scenario(tokens, 11)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("service-account.json");
+    std::fs::write(&credentials, server.service_account_json().unwrap()).unwrap();
+    let queue_name = format!("kill-test-{}", ulid::Ulid::generate());
+    let config = QueueConfig { name: queue_name.clone(), ..QueueConfig::default() };
+    let queue = Arc::new(Queue::connect_with(url, &config).await.expect("the queue connects"));
+    let fleet = Fleet {
+        url: url.to_owned(),
+        queue_name,
+        credentials,
+        v1_endpoint: server.v1_base_url(),
+        legacy_endpoint: server.url(),
+    };
+
+    // Half legacy multicasts (canonical ids exist there), half v1.
+    let mut jobs = Vec::new();
+    for chunk in 0..JOBS {
+        let range = chunk * TOKENS_PER_JOB..(chunk + 1) * TOKENS_PER_JOB;
+        let job = if chunk % 2 == 0 {
+            Job::legacy(Message::multicast(range.map(token)).data("kind", "sync"))
+        } else {
+            Job::v1_multicast(Multicast::new(range.map(token)).data("kind", "sync"))
+        };
+        queue.enqueue(&job).await.unwrap();
+        jobs.push(job.id);
+    }
+    let ours: HashSet<String> = jobs.iter().cloned().collect();
+
+    let mut workers: Vec<Child> = (0..3).map(|i| fleet.start(&format!("worker-{i}"))).collect();
+
+    // Kill worker 0 once a fifth of the tokens are settled, and start a new one.
+    let mut cursor = 0;
+    let mut settled = 0;
+    while settled < tokens / 5 {
+        assert!(started.elapsed() < Duration::from_secs(120), "only {settled} tokens settled in 120 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for (next, record) in queue.since(cursor, 10_000).await.unwrap() {
+            cursor = next;
+            settled += usize::from(ours.contains(&record.job_id));
+        }
+    }
+    workers[0].start_kill().unwrap();
+    let killed = workers[0].wait().await.unwrap();
+    assert!(!killed.success(), "SIGKILL ends the worker");
+    workers[0] = fleet.start("worker-3");
+
+    wait_done(queue.as_ref(), &jobs, Duration::from_secs(300)).await;
+    for worker in &mut workers {
+        let status = terminate(worker).await;
+        assert!(status.success(), "SIGTERM stops a worker cleanly: {status}");
+    }
+
+    let records: Vec<_> = all_records(queue.as_ref()).await.into_iter().filter(|r| ours.contains(&r.job_id)).collect();
+    let fates = check_fates(&records, tokens);
+    let canonical_expected =
+        (0..tokens).filter(|&i| (i / TOKENS_PER_JOB) % 2 == 0 && canonical_of(i).is_some()).count();
+    let canonical = fates.values().filter(|fate| matches!(fate, Final::Delivered { canonical: Some(_), .. })).count();
+    assert_eq!(canonical, canonical_expected, "every canonical id of the legacy jobs is reported");
+
+    let inbox = server.inbox();
+    let delivered: BTreeSet<&str> = fates
+        .iter()
+        .filter(|(_, fate)| matches!(fate, Final::Delivered { .. }))
+        .map(|(token, _)| token.as_str())
+        .collect();
+    let received: BTreeSet<&str> = inbox.iter().map(|delivery| delivery.token.as_str()).collect();
+    let lost = delivered.difference(&received).count();
+    assert_eq!(lost, 0, "every token recorded as delivered is in the mock's inbox");
+    let duplicates = inbox.len() - received.len();
+    assert!(
+        duplicates <= CONCURRENCY * TOKENS_PER_JOB,
+        "{duplicates} duplicates, more than the {} messages the killed worker had in flight",
+        CONCURRENCY * TOKENS_PER_JOB
+    );
+    for job in &jobs {
+        let summary = queue.summary(job).await.unwrap();
+        assert_eq!((summary.status.as_str(), summary.pending), ("done", 0), "{job}: {summary:?}");
+    }
+    println!(
+        "kill-a-worker on {}: tokens={tokens} delivered={} not_registered={} canonical={canonical} duplicates={duplicates} lost={lost} elapsed={:.1}s",
+        queue.backend_name(),
+        delivered.len(),
+        fates.values().filter(|fate| **fate == Final::NotRegistered).count(),
+        started.elapsed().as_secs_f64()
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_survives_a_killed_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    kill_a_worker_in_the_middle(&format!("sqlite:{}", dir.path().join("queue.db").display())).await;
+}
+
+/// The URL of a test server: from the environment, or from the file the script writes.
+#[cfg(feature = "server-tests")]
+fn server_url(variable: &str) -> String {
+    if let Ok(url) = std::env::var(variable) {
+        return url;
+    }
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/test-servers.env");
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let line = text.lines().find_map(|line| line.strip_prefix(&format!("{variable}=")));
+    line.map(str::to_owned).unwrap_or_else(|| {
+        panic!("{variable} is not set and {file} does not name it: start the servers with `bash scripts/test-servers.sh start`")
+    })
+}
+
+#[cfg(feature = "server-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_survives_a_killed_worker() {
+    kill_a_worker_in_the_middle(&server_url("GCM_QUEUE_POSTGRES_URL")).await;
+}
+
+#[cfg(feature = "server-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_survives_a_killed_worker() {
+    kill_a_worker_in_the_middle(&server_url("GCM_QUEUE_REDIS_URL")).await;
+}
