@@ -226,9 +226,26 @@ impl Queue {
             .run_at_timestamp(run_at_seconds(run_at_ms))
             .max_attempts(25)
             .build();
-        each_backend!(self, |storage, _results| {
-            storage.clone().push_task(task).await.map_err(|error| Error::Queue(error.to_string().into()))
-        })
+        fn pushed<E: std::fmt::Display>(result: Result<(), TaskSinkError<E>>) -> Result<(), Error> {
+            result.map_err(|error| Error::Queue(error.to_string().into()))
+        }
+        match &self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite { storage, .. } => pushed(storage.clone().push_task(task).await),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres { storage, .. } => match storage.clone().push_task(task).await {
+                // apalis-postgres inserts without ON CONFLICT (SQLite and Redis skip a known
+                // key): a unique violation is the second push of this idempotency key.
+                Err(TaskSinkError::PushError(apalis_postgres::Error::Database(sqlx::Error::Database(error))))
+                    if error.is_unique_violation() =>
+                {
+                    Ok(())
+                }
+                other => pushed(other),
+            },
+            #[cfg(feature = "redis")]
+            Backend::Redis { storage, .. } => pushed(storage.clone().push_task(task).await),
+        }
     }
 
     /// Runs a worker on this queue with `processor` until `shutdown` completes, then

@@ -90,6 +90,7 @@ async fn kill_a_worker_in_the_middle(url: &str) {
             Job::v1_multicast(Multicast::new(range.map(token)).data("kind", "sync"))
         };
         queue.enqueue(&job).await.unwrap();
+        queue.enqueue(&job).await.expect("enqueueing the same job again is a no-op");
         jobs.push(job.id);
     }
     let ours: HashSet<String> = jobs.iter().cloned().collect();
