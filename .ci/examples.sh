@@ -37,6 +37,13 @@ expect fcm_v1 "$(cargo run -q --locked --example fcm_v1)" \
   'retry          ["device-busy", "device-hot"] (after 1s)' "success        device-hot: projects/mock-project/messages/" \
   "1 access token(s) minted, 1 HTTP/2 connection(s) for 8 requests"
 
+out=$(cargo run -q --locked -p gcm-queue --example queue_demo)
+expect queue_demo "$out" \
+  "enqueued job" "not registered 31 (remove them: device-0000, device-0033, device-0066…)" \
+  "delivered 969" "mock inbox: 969 deliveries" "gcm_queue_given_up_messages_total 0"
+grep -Eq 'done in [0-9.]+ s after [2-9] attempts: Summary \{ status: "done"' <<<"$out" ||
+  { echo "example queue_demo: no retry round in:"; echo "$out"; exit 1; }
+
 # The README's walkthrough of the mock binary, run as written: it must print something from
 # the first call on.
 walkthrough=$(awk '/^### The mock server for clients in other languages/{f=1} f&&/^```sh/{g=1;next} g&&/^```/{exit} g' README.md)

@@ -12,7 +12,7 @@ version=$(cargo metadata --no-deps --format-version 1 --locked |
 # cargo package verifies each crate against the others extracted into the registry cache,
 # and reuses an earlier extraction of the same version: drop ours (they are never
 # downloaded) so that it verifies this tree.
-rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/gcm-{proto,mock,hyper}-[0-9]*
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/gcm-{proto,mock,hyper,queue}-[0-9]*
 cargo package --workspace --exclude gcm-examples --locked  # the examples are not published
 
 # A fixed place: tests bake CARGO_MANIFEST_DIR in, and the shared target directory would
@@ -20,7 +20,7 @@ cargo package --workspace --exclude gcm-examples --locked  # the examples are no
 work=$root/target/packaged-workspace
 rm -rf "$work"
 mkdir -p "$work"
-for crate in gcm-proto gcm-mock gcm-hyper; do
+for crate in gcm-proto gcm-mock gcm-hyper gcm-queue; do
   tar -xzf "target/package/$crate-$version.crate" -C "$work"
 done
 # Extracted files keep the tarball's times: make them newer than any earlier build.
@@ -61,7 +61,7 @@ RUST
 cat >"$work/Cargo.toml" <<TOML
 [workspace]
 resolver = "3"
-members = ["gcm-proto-$version", "gcm-mock-$version", "gcm-hyper-$version", "readme"]
+members = ["gcm-proto-$version", "gcm-mock-$version", "gcm-hyper-$version", "gcm-queue-$version", "readme"]
 
 [profile.bench]
 debug = true
@@ -70,6 +70,7 @@ debug = true
 gcm-proto = { path = "gcm-proto-$version" }
 gcm-mock = { path = "gcm-mock-$version" }
 gcm-hyper = { path = "gcm-hyper-$version" }
+gcm-queue = { path = "gcm-queue-$version" }
 TOML
 # The repository's lockfile, so that the tarballs are tested with the same versions.
 cp Cargo.lock "$work/Cargo.lock"

@@ -122,7 +122,7 @@ async fn kill_a_worker_in_the_middle(url: &str) {
     let records: Vec<_> = all_records(queue.as_ref()).await.into_iter().filter(|r| ours.contains(&r.job_id)).collect();
     let fates = check_fates(&records, tokens);
     let canonical_expected =
-        (0..tokens).filter(|&i| (i / TOKENS_PER_JOB) % 2 == 0 && canonical_of(i).is_some()).count();
+        (0..tokens).filter(|&i| (i / TOKENS_PER_JOB).is_multiple_of(2) && canonical_of(i).is_some()).count();
     let canonical = fates.values().filter(|fate| matches!(fate, Final::Delivered { canonical: Some(_), .. })).count();
     assert_eq!(canonical, canonical_expected, "every canonical id of the legacy jobs is reported");
 

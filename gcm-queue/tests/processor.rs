@@ -71,8 +71,7 @@ async fn a_quota_error_without_retry_after_waits_at_least_60_s() {
 #[tokio::test]
 async fn refused_credentials_pause_sending_instead_of_retrying_the_job() {
     // The token endpoint refuses twice, then issues tokens again.
-    let mut scenario = Scenario::default();
-    scenario.token_replies = vec![TokenReply::status(400).repeat(2)];
+    let scenario = Scenario { token_replies: vec![TokenReply::status(400).repeat(2)], ..Scenario::default() };
     let s = setup(scenario, Policy::default()).await;
     let job = Job::v1_multicast(Multicast::new(["a", "b"]));
     let retry = s.processor.process(&job).await.unwrap();
@@ -117,9 +116,9 @@ async fn an_attempt_run_twice_sends_once_and_pushes_the_same_retry() {
     let again = s.processor.process(&job).await.unwrap();
     assert_eq!(first, again, "the second run reads the first one's settlement");
     assert_eq!(s.server.inbox().len(), 1, "and does not send again");
-    let pushed = s.pushed.0.lock().unwrap();
-    assert_eq!(pushed.len(), 2);
-    assert_eq!(pushed[0].0.idempotency_key(), pushed[1].0.idempotency_key(), "the queue keeps one");
+    let keys: Vec<String> = s.pushed.0.lock().unwrap().iter().map(|(job, _)| job.idempotency_key()).collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1], "the queue keeps one");
     assert_eq!(all_records(s.results.as_ref()).await.len(), 1, "ok is recorded once");
 }
 

@@ -48,7 +48,7 @@ enum Command {
     Enqueue(EnqueueArgs),
     /// Print the recorded fates after a cursor (JSON lines), or one job's summary.
     Results(ResultsArgs),
-    /// Serve the HTTP API: POST /jobs, GET /jobs/<id>, GET /results, GET /metrics.
+    /// Serve the HTTP API: `POST /jobs`, `GET /jobs/<id>`, `GET /results`, `GET /metrics`.
     Serve(ServeArgs),
 }
 
