@@ -196,7 +196,10 @@ impl Queue {
             .queue(&config.name)
             .heartbeat_interval(config.heartbeat)
             .missed_heartbeats(config.missed_heartbeats)
-            .batch_size(config.batch_size);
+            .batch_size(config.batch_size)
+            // apalis-redis keeps idempotency keys forever unless told otherwise; a retry is
+            // pushed again within minutes of its first push, not weeks.
+            .idempotency_ttl(Some(Duration::from_secs(7 * 24 * 3600)));
         let storage = apalis_redis::RedisStorage::new(connection.clone()).with_config(apalis_config);
         let results = crate::RedisResults::with_prefix(connection, &config.name);
         Ok(Self { backend: Backend::Redis { storage, results }, poll: config.poll })
