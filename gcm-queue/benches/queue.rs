@@ -97,7 +97,9 @@ fn bench(c: &mut Criterion) {
         let enabled = if name == "postgres" { cfg!(feature = "postgres") } else { cfg!(feature = "redis") };
         match server_url(variable) {
             Some(url) if enabled => backends.push((name, url)),
-            _ => eprintln!("queue bench: no {name} row (needs --features {name} and `bash scripts/test-servers.sh start`)"),
+            _ => eprintln!(
+                "queue bench: no {name} row (needs --features {name} and `bash scripts/test-servers.sh start`)"
+            ),
         }
     }
     let run_name = format!("bench-{}", std::process::id());

@@ -29,7 +29,9 @@ pub struct QueueConfig {
     /// The queue's name (default [`QUEUE_NAME`]): queues of different names share a
     /// database without seeing each other's jobs (Redis keeps their results apart too).
     pub name: String,
-    /// How often a worker says it is alive (default 5 s).
+    /// How often a worker says it is alive (default 5 s). Keep it at 2 s or more: apalis
+    /// stores heartbeats in whole seconds, and at 1 s a busy but live worker can look
+    /// dead (3 missed), so that another takes its jobs and sends them a second time.
     pub heartbeat: Duration,
     /// Heartbeats missed before a worker's jobs are handed to another (default 3).
     pub missed_heartbeats: usize,
@@ -220,15 +222,16 @@ impl Queue {
     /// Enqueues `job`, due now. Enqueueing the same job (id and attempt) twice enqueues
     /// it once.
     pub async fn enqueue(&self, job: &Job) -> Result<(), Error> {
-        self.push(job, crate::job::millis(std::time::SystemTime::now())).await
+        self.push(job, None).await
     }
 
-    async fn push(&self, job: &Job, run_at_ms: u64) -> Result<(), Error> {
-        let task = TaskBuilder::new(job.clone())
-            .idempotency_key(job.idempotency_key())
-            .run_at_timestamp(run_at_seconds(run_at_ms))
-            .max_attempts(25)
-            .build();
+    /// Pushes `job`, due at `run_at_ms` or, without one, now.
+    async fn push(&self, job: &Job, run_at_ms: Option<u64>) -> Result<(), Error> {
+        let mut task = TaskBuilder::new(job.clone()).idempotency_key(job.idempotency_key()).max_attempts(25);
+        if let Some(run_at_ms) = run_at_ms {
+            task = task.run_at_timestamp(run_at_seconds(run_at_ms));
+        }
+        let task = task.build();
         fn pushed<E: std::fmt::Display>(result: Result<(), TaskSinkError<E>>) -> Result<(), Error> {
             result.map_err(|error| Error::Queue(error.to_string().into()))
         }
@@ -297,7 +300,7 @@ impl Queue {
 
 impl Enqueue for Queue {
     fn enqueue<'a>(&'a self, job: &'a Job, run_at_ms: u64) -> BoxFuture<'a, Result<(), Error>> {
-        Box::pin(self.push(job, run_at_ms))
+        Box::pin(self.push(job, Some(run_at_ms)))
     }
 }
 

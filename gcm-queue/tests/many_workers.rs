@@ -45,7 +45,11 @@ impl Fleet {
                 "--legacy-endpoint",
                 &self.legacy_endpoint,
             ])
-            .args(["--concurrency", &CONCURRENCY.to_string(), "--heartbeat", "1", "--grace", "20"])
+            // Heartbeats are stored in whole seconds: 2 s (a worker is dead after 3 missed, 6 s)
+            // leaves a busy worker a margin that 1 s does not.
+            .args(["--concurrency", &CONCURRENCY.to_string(), "--heartbeat", "2", "--grace", "20"])
+            // Enough attempts that no deliverable token is given up to the faults' bad luck.
+            .args(["--max-attempts", "20"])
             .args(["--backoff-ms", "100", "--backoff-max-ms", "2000"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

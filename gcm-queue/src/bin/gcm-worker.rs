@@ -35,7 +35,8 @@ struct QueueArgs {
     /// The queue's name within the backend.
     #[arg(long, default_value = gcm_queue::QUEUE_NAME)]
     queue_name: String,
-    /// Seconds between a worker's heartbeats; 3 missed hand its jobs to another worker.
+    /// Seconds between a worker's heartbeats (at least 2: apalis stores them in whole
+    /// seconds); 3 missed hand its jobs to another worker.
     #[arg(long, default_value_t = 5)]
     heartbeat: u64,
 }
@@ -185,7 +186,7 @@ fn init_logs() {
 async fn connect(args: &QueueArgs) -> Result<Arc<Queue>, gcm_queue::Error> {
     let config = QueueConfig {
         name: args.queue_name.clone(),
-        heartbeat: Duration::from_secs(args.heartbeat.max(1)),
+        heartbeat: Duration::from_secs(args.heartbeat.max(2)),
         ..QueueConfig::default()
     };
     Ok(Arc::new(Queue::connect_with(&args.queue, &config).await?))
