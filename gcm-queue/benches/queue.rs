@@ -93,8 +93,11 @@ fn bench(c: &mut Criterion) {
         (server, FcmClient::new(fcm, credentials).unwrap())
     });
     let mut backends = vec![("sqlite", format!("sqlite:{}", dir.path().join("bench.db").display()))];
-    for (name, variable) in [("postgres", "GCM_QUEUE_POSTGRES_URL"), ("redis", "GCM_QUEUE_REDIS_URL")] {
-        let enabled = if name == "postgres" { cfg!(feature = "postgres") } else { cfg!(feature = "redis") };
+    let servers = [
+        ("postgres", "GCM_QUEUE_POSTGRES_URL", cfg!(feature = "postgres")),
+        ("redis", "GCM_QUEUE_REDIS_URL", cfg!(feature = "redis")),
+    ];
+    for (name, variable, enabled) in servers {
         match server_url(variable) {
             Some(url) if enabled => backends.push((name, url)),
             _ => eprintln!(
