@@ -164,8 +164,17 @@ impl Queue {
         let options = apalis_sqlite::SqliteConnectOptions::from_str(url)
             .map_err(queue_error)?
             .create_if_missing(true)
-            .busy_timeout(Duration::from_secs(30));
-        let pool = apalis_sqlite::SqlitePool::connect_with(options).await.map_err(queue_error)?;
+            .busy_timeout(Duration::from_secs(30))
+            // Pages mapped rather than read(): a 1000-token job is 150 KB read back at once.
+            .pragma("mmap_size", "268435456");
+        // One writer at a time is all SQLite allows: one connection queues the process's
+        // statements in order, where several would wait on each other in SQLite's busy
+        // handler (sleeps of up to 100 ms).
+        let pool = apalis_sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(queue_error)?;
         apalis_sqlite::SqliteStorage::setup(&pool).await.map_err(queue_error)?;
         let apalis_config = apalis_sqlite::Config::default()
             .queue(&config.name)

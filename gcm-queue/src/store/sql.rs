@@ -24,7 +24,7 @@ impl<DB: sqlx::Database> Clone for SqlResults<DB> {
     }
 }
 
-/// Rows per insert statement: 6 parameters each, well under SQLite's 32 766 and
+/// Rows per insert statement: 5 parameters each, well under SQLite's 32 766 and
 /// PostgreSQL's 65 535.
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -53,8 +53,8 @@ macro_rules! sql_results {
                     concat!(
                         "CREATE TABLE IF NOT EXISTS gcm_results (seq ",
                         $seq,
-                        ", job_id TEXT NOT NULL, attempt BIGINT NOT NULL, recipient TEXT NOT NULL, fate TEXT NOT NULL, \
-                         record TEXT NOT NULL)"
+                        ", job_id TEXT NOT NULL, attempt BIGINT NOT NULL, recipient TEXT NOT NULL, correlation_id TEXT, \
+                         fate TEXT NOT NULL)"
                     ),
                 ];
                 for statement in statements {
@@ -109,14 +109,19 @@ macro_rules! sql_results {
                     });
                 }
                 for chunk in settlement.records.chunks(ROWS_PER_INSERT) {
-                    let texts = chunk.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>().map_err(json_error)?;
-                    let mut insert = QueryBuilder::new("INSERT INTO gcm_results (job_id, attempt, recipient, fate, record) ");
-                    insert.push_values(chunk.iter().zip(&texts), |mut row, (record, text)| {
+                    // The fate as JSON (`{"fate": "delivered", "message_id": …}`); the rest of
+                    // the record in its own columns.
+                    let fates =
+                        chunk.iter().map(|record| serde_json::to_string(&record.fate)).collect::<Result<Vec<_>, _>>();
+                    let fates = fates.map_err(json_error)?;
+                    let mut insert =
+                        QueryBuilder::new("INSERT INTO gcm_results (job_id, attempt, recipient, correlation_id, fate) ");
+                    insert.push_values(chunk.iter().zip(&fates), |mut row, (record, fate)| {
                         row.push_bind(&record.job_id)
                             .push_bind(i64::from(record.attempt))
                             .push_bind(&record.recipient)
-                            .push_bind(record.fate.name())
-                            .push_bind(text);
+                            .push_bind(&record.correlation_id)
+                            .push_bind(fate);
                     });
                     insert.build().execute(&mut *tx).await.map_err(store_error)?;
                 }
@@ -125,16 +130,22 @@ macro_rules! sql_results {
             }
 
             async fn page(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, Record)>, Error> {
-                let rows: Vec<(i64, String)> =
-                    sqlx::query_as("SELECT seq, record FROM gcm_results WHERE seq > $1 ORDER BY seq LIMIT $2")
+                type Row = (i64, String, i64, String, Option<String>, String);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT seq, job_id, attempt, recipient, correlation_id, fate FROM gcm_results \
+                     WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
                         .bind(i64::try_from(cursor).unwrap_or(i64::MAX))
                         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                         .fetch_all(&self.pool)
                         .await
                         .map_err(store_error)?;
-                rows.into_iter()
-                    .map(|(seq, text)| Ok((u64::try_from(seq).unwrap_or(0), serde_json::from_str(&text).map_err(json_error)?)))
-                    .collect()
+                let record = |(seq, job_id, attempt, recipient, correlation_id, fate): Row| {
+                    let fate = serde_json::from_str(&fate).map_err(json_error)?;
+                    let attempt = u32::try_from(attempt).unwrap_or(u32::MAX);
+                    Ok((u64::try_from(seq).unwrap_or(0), Record { job_id, attempt, recipient, correlation_id, fate }))
+                };
+                rows.into_iter().map(record).collect()
             }
 
             async fn count(&self, job_id: &str) -> Result<Summary, Error> {
