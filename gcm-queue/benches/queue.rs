@@ -2,7 +2,8 @@
 //! by `FcmClient::send_multicast` directly (4 multicasts in flight), and the same N enqueued
 //! as jobs and drained by one worker (concurrency 4) on SQLite, PostgreSQL and Redis, to
 //! gcm-mock with recording off. Each criterion iteration is one job (time per job; jobs/s =
-//! 1 / time); the queue's overhead per job is the difference.
+//! 1 / time); the queue's overhead per job is the difference. Each backend's group has its
+//! own direct row, measured while only that backend's worker runs.
 //!
 //! `cargo bench -p gcm-queue --bench queue` (SQLite only); with the servers of
 //! `scripts/test-servers.sh` running, `cargo bench -p gcm-queue --features postgres,redis
@@ -11,7 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use gcm_hyper::v1::{Fcm, Multicast};
 use gcm_hyper::{Credentials, FcmClient};
 use gcm_mock::MockServer;
@@ -28,6 +29,8 @@ fn multicast(tokens: usize) -> Multicast {
 struct Drained {
     queue: Arc<Queue>,
     settled: prometheus_client::metrics::counter::Counter,
+    stop: tokio::sync::oneshot::Sender<()>,
+    worker: tokio::task::JoinHandle<Result<(), gcm_queue::Error>>,
 }
 
 async fn drained(url: &str, name: &str, client: &FcmClient) -> Drained {
@@ -36,12 +39,15 @@ async fn drained(url: &str, name: &str, client: &FcmClient) -> Drained {
     let senders = Senders { fcm: Some(client.clone()), legacy: None };
     let processor = Processor::new(senders, queue.clone(), queue.clone());
     let settled = processor.metrics().jobs.clone();
-    let worker = queue.clone();
-    tokio::spawn(async move {
-        let options = WorkerOptions { concurrency: IN_FLIGHT, ..WorkerOptions::default() };
-        worker.work(processor, &options, std::future::pending()).await
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn({
+        let queue = queue.clone();
+        async move {
+            let options = WorkerOptions { concurrency: IN_FLIGHT, ..WorkerOptions::default() };
+            queue.work(processor, &options, async { let _ = stopped.await; }).await
+        }
     });
-    Drained { queue, settled }
+    Drained { queue, settled, stop, worker }
 }
 
 impl Drained {
@@ -56,6 +62,11 @@ impl Drained {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         started.elapsed()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.worker.await;
     }
 }
 
@@ -105,23 +116,24 @@ fn bench(c: &mut Criterion) {
             ),
         }
     }
+    // One backend at a time, each beside its own direct rows: the other backends' idle
+    // workers would poll and heartbeat in the same process.
     let run_name = format!("bench-{}", std::process::id());
-    let queues: Vec<_> =
-        backends.iter().map(|(name, url)| (*name, runtime.block_on(drained(url, &run_name, &client)))).collect();
-
-    for tokens in [1usize, 1000] {
-        let multicast = multicast(tokens);
-        let mut group = c.benchmark_group(format!("queue-v1-{tokens}-tokens"));
-        group.sample_size(10).measurement_time(Duration::from_secs(if tokens == 1 { 5 } else { 15 }));
-        group.bench_function(BenchmarkId::from_parameter("direct send_multicast"), |b| {
-            b.to_async(&runtime).iter_custom(|jobs| direct(&client, jobs, &multicast));
-        });
-        for (name, queue) in &queues {
-            group.bench_function(BenchmarkId::from_parameter(format!("queue {name}")), |b| {
+    for (name, url) in &backends {
+        let queue = runtime.block_on(drained(url, &run_name, &client));
+        for tokens in [1usize, 1000] {
+            let multicast = multicast(tokens);
+            let mut group = c.benchmark_group(format!("queue-{name}-v1-{tokens}-tokens"));
+            group.sample_size(10).measurement_time(Duration::from_secs(if tokens == 1 { 5 } else { 15 }));
+            group.bench_function("direct send_multicast", |b| {
+                b.to_async(&runtime).iter_custom(|jobs| direct(&client, jobs, &multicast));
+            });
+            group.bench_function("queue", |b| {
                 b.to_async(&runtime).iter_custom(|jobs| queue.run(jobs, &multicast));
             });
+            group.finish();
         }
-        group.finish();
+        runtime.block_on(queue.stop());
     }
     runtime.block_on(server.shutdown());
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use gcm_hyper::gcm_proto::{Backoff, Fate, RetryCause, Retryable, v1};
-use gcm_hyper::{Client, FcmClient, MulticastReport, Outcome};
+use gcm_hyper::{Client, FcmClient, MulticastReport, Outcome, Problem};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -301,9 +301,9 @@ fn outcome_round<P: Retryable>(
 
 fn multicast_round(report: &MulticastReport, attempt: u32, rng: &mut impl rand::Rng) -> Round {
     let mut round = outcome_round(&report.outcome, attempt, rng, |position| {
-        report.problems.get(&position).map(|problem| match problem.error() {
-            Some(error) => error.to_string(),
-            None => format!("{problem:?}"),
+        report.problems.get(&position).map(|problem| match problem {
+            Problem::Detail(detail) => detail.clone(),
+            Problem::Error(error) => error.to_string(),
         })
     });
     for (position, slot) in round.slots.iter_mut().enumerate() {
