@@ -44,7 +44,11 @@ async fn drained(url: &str, name: &str, client: &FcmClient) -> Drained {
         let queue = queue.clone();
         async move {
             let options = WorkerOptions { concurrency: IN_FLIGHT, ..WorkerOptions::default() };
-            queue.work(processor, &options, async { let _ = stopped.await; }).await
+            queue
+                .work(processor, &options, async {
+                    let _ = stopped.await;
+                })
+                .await
         }
     });
     Drained { queue, settled, stop, worker }

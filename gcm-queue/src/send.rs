@@ -169,8 +169,8 @@ impl Processor {
             }
         };
         let settlement = self.settle(job, round);
-        self.metrics.count(job.payload.len(), &settlement);
         let settled = self.store.settle(&settlement).await?;
+        self.metrics.count(job.payload.len(), &settlement);
         self.push(settled.retry.as_ref()).await?;
         Ok(settled.retry)
     }
