@@ -158,3 +158,25 @@ async fn messages_that_may_have_reached_the_server_are_parked_when_the_policy_sa
     let retry = resend.process(&job).await.unwrap().expect("the default resends");
     assert_eq!(retry.job.payload.len(), 2);
 }
+
+#[tokio::test]
+async fn single_v1_messages_each_get_their_fate_and_the_pending_ones_a_retry() {
+    use gcm_hyper::v1::Message as V1Message;
+    let scenario = Scenario::default()
+        .token("gone", TokenRule::new(Behaviour::NotRegistered))
+        .token("busy", TokenRule::unavailable_times(1).retry_after("2"));
+    let s = setup(scenario, Policy::default()).await;
+    let messages =
+        vec![V1Message::token("ok"), V1Message::topic("news"), V1Message::token("gone"), V1Message::token("busy")];
+    let job = Job::v1_messages(messages);
+    let before = now_ms();
+    let retry = s.processor.process(&job).await.unwrap().expect("busy is retried");
+    assert!(retry.run_at_ms >= before + 2_000, "Retry-After: 2 is a lower bound");
+    let gcm_queue::Payload::V1Messages { messages } = &retry.job.payload else { panic!("{retry:?}") };
+    assert_eq!(messages, &[V1Message::token("busy")]);
+    let records = all_records(s.results.as_ref()).await;
+    let fates: Vec<_> = records.iter().map(|r| (r.recipient.as_str(), r.fate.name())).collect();
+    assert_eq!(fates, [("ok", "delivered"), ("/topics/news", "delivered"), ("gone", "not_registered")]);
+    assert_eq!(s.processor.process(&retry.job).await.unwrap(), None);
+    assert_eq!(s.results.summary(&job.id).await.unwrap().delivered, 3);
+}
