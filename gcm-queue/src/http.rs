@@ -139,6 +139,15 @@ pub async fn serve(listener: TcpListener, api: Api, shutdown: impl Future<Output
     }
 }
 
+/// A record as the API and `gcm-worker results` show it: its fields and its `cursor`.
+pub fn with_cursor(cursor: u64, record: crate::Record) -> serde_json::Value {
+    let mut value = serde_json::to_value(record).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("cursor".to_owned(), cursor.into());
+    }
+    value
+}
+
 fn json(status: StatusCode, value: &impl Serialize) -> Response<Full<Bytes>> {
     let body = serde_json::to_vec(value).unwrap_or_default();
     let mut response = Response::new(Full::new(Bytes::from(body)));
@@ -185,16 +194,7 @@ impl Api {
                 match queue.since(since, limit).await {
                     Ok(page) => {
                         let next = page.last().map_or(since, |(cursor, _)| *cursor);
-                        let records = page
-                            .into_iter()
-                            .map(|(cursor, record)| {
-                                let mut value = serde_json::to_value(record).unwrap_or_default();
-                                if let Some(object) = value.as_object_mut() {
-                                    object.insert("cursor".to_owned(), cursor.into());
-                                }
-                                value
-                            })
-                            .collect();
+                        let records = page.into_iter().map(|(cursor, record)| with_cursor(cursor, record)).collect();
                         json(StatusCode::OK, &Page { records, next })
                     }
                     Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, error),

@@ -315,11 +315,7 @@ async fn results(args: ResultsArgs) -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     for (cursor, record) in queue.since(args.since, args.limit).await? {
-        let mut value = serde_json::to_value(record)?;
-        if let Some(object) = value.as_object_mut() {
-            object.insert("cursor".to_owned(), cursor.into());
-        }
-        println!("{value}");
+        println!("{}", gcm_queue::http::with_cursor(cursor, record));
     }
     Ok(())
 }

@@ -83,8 +83,9 @@ impl RedisResults {
 
     async fn insert(&self, settlement: &Settlement) -> Result<Settled, Error> {
         let retry = settlement.retry.as_ref().map(serde_json::to_string).transpose().map_err(json_error)?;
-        let script = redis::Script::new(SETTLE);
-        let mut invocation = script.prepare_invoke();
+        // The script's hash is computed once; Redis runs it by hash after the first call.
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(SETTLE));
+        let mut invocation = SCRIPT.prepare_invoke();
         invocation
             .key(self.settled_key(&settlement.job_id, settlement.attempt))
             .key(self.stream_key())
