@@ -81,6 +81,7 @@
 
 mod backoff;
 mod error;
+mod json;
 mod limits;
 mod message;
 #[cfg(feature = "oauth")]

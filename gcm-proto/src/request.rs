@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::backoff::Backoff;
 use crate::error::BuildError;
+use crate::json;
 use crate::message::{Format, Message, Options, Target};
 
 /// The original GCM endpoint (same protocol), the default of the Python library this crate
@@ -132,12 +133,35 @@ fn json_body(message: &Message) -> Result<Vec<u8>, BuildError> {
         }
     }
     let mut body = Vec::with_capacity(estimated_json_len(message));
-    let wire = JsonWire(message);
-    // Serializing strings, numbers and maps into a Vec cannot fail.
-    if let Err(e) = wire.serialize(&mut serde_json::Serializer::new(&mut body)) {
-        unreachable!("serializing JSON values into memory failed: {e}");
+    let Target::RegistrationIds(tokens) = &message.target else {
+        serialize_into(&mut body, &JsonWire { message, with_target: true });
+        return Ok(body);
+    };
+    // The token list by hand (see `json`), then the other fields as serde writes them:
+    // `{…}` with its `{` turned into the `,` after the list, or `}` alone when empty.
+    body.extend_from_slice(br#"{"registration_ids":["#);
+    for (index, token) in tokens.iter().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        json::push_str(&mut body, token);
+    }
+    body.push(b']');
+    let rest = body.len();
+    serialize_into(&mut body, &JsonWire { message, with_target: false });
+    if body.len() == rest + 2 {
+        body.remove(rest);
+    } else if let Some(open) = body.get_mut(rest) {
+        *open = b',';
     }
     Ok(body)
+}
+
+fn serialize_into(body: &mut Vec<u8>, wire: &JsonWire<'_>) {
+    // Serializing strings, numbers and maps into a Vec cannot fail.
+    if let Err(e) = wire.serialize(&mut serde_json::Serializer::new(body)) {
+        unreachable!("serializing JSON values into memory failed: {e}");
+    }
 }
 
 fn target_field(target: &Target) -> &'static str {
@@ -182,14 +206,19 @@ fn value_len_hint(value: &Value) -> usize {
     }
 }
 
-struct JsonWire<'a>(&'a Message);
+/// The JSON body's fields; without the target when the caller writes it.
+struct JsonWire<'a> {
+    message: &'a Message,
+    with_target: bool,
+}
 
 impl Serialize for JsonWire<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let message = self.0;
+        let message = self.message;
         let options = &message.options;
         let mut map = serializer.serialize_map(None)?;
         match &message.target {
+            _ if !self.with_target => {}
             Target::RegistrationIds(tokens) => map.serialize_entry("registration_ids", tokens)?,
             Target::To(to) => map.serialize_entry("to", to)?,
             Target::Condition(condition) => map.serialize_entry("condition", condition)?,
@@ -287,5 +316,49 @@ fn scalar_text(field: &str, value: &Value) -> Result<Option<String>, BuildError>
         Value::Bool(b) => Ok(Some(b.to_string())),
         Value::Number(n) => Ok(Some(n.to_string())),
         Value::Array(_) | Value::Object(_) => Err(BuildError::PlainTextNested { field: field.to_owned() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::Notification;
+
+    /// The body as serde alone writes it, target included: what `json_body` must equal.
+    fn serde_body(message: &Message) -> Vec<u8> {
+        let mut body = Vec::new();
+        serialize_into(&mut body, &JsonWire { message, with_target: true });
+        body
+    }
+
+    proptest! {
+        #[test]
+        fn the_token_list_is_written_as_serde_writes_it(
+            tokens in prop::collection::vec(any::<String>(), 1..20),
+            data in prop::option::of(any::<String>()),
+            collapse_key in prop::option::of("[a-z\"\\\\]{0,8}"),
+            notification in any::<bool>(),
+        ) {
+            let mut message = Message::multicast(tokens);
+            if let Some(value) = data {
+                message = message.data("k", value);
+            }
+            if let Some(key) = collapse_key {
+                message = message.collapse_key(key);
+            }
+            if notification {
+                message = message.notification(Notification::new("t", "b"));
+            }
+            prop_assert_eq!(json_body(&message).unwrap(), serde_body(&message));
+        }
+    }
+
+    #[test]
+    fn a_bare_multicast_closes_its_object() {
+        let message = Message::multicast(["a\"b", "c"]);
+        assert_eq!(json_body(&message).unwrap(), br#"{"registration_ids":["a\"b","c"]}"#);
+        assert_eq!(json_body(&message).unwrap(), serde_body(&message));
     }
 }

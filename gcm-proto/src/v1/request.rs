@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::message::{AndroidConfig, ApnsConfig, Content, FcmOptions, Message, Notification, Target, WebpushConfig};
 use crate::backoff::Backoff;
 use crate::error::BuildError;
+use crate::json;
 use crate::request::{CONTENT_TYPE_JSON, absolute_url};
 
 /// Where FCM HTTP v1 lives.
@@ -145,8 +146,7 @@ impl Template {
     pub fn body(&self, token: &str) -> Vec<u8> {
         let mut body = Vec::with_capacity(TOKEN_OPEN.len() + token.len() + 2 + self.rest.len());
         body.extend_from_slice(TOKEN_OPEN);
-        // Writing a string into memory cannot fail.
-        let _ = serde_json::to_writer(&mut body, token);
+        json::push_str(&mut body, token);
         body.extend_from_slice(&self.rest);
         body
     }
