@@ -414,7 +414,10 @@ async fn handle(
         return Ok(inbox_page(&shared, request.uri().query()).await);
     }
     let now = (shared.clock)();
-    let response = shared.engine().handle_at(&request, connection, now);
+    // Parsing and writing the bodies happen outside the lock: only deciding is serialized.
+    let prepared = crate::Prepared::new(&request);
+    let answer = shared.engine().answer(prepared, connection, now);
+    let response = answer.into_response();
     if response.extensions().get::<crate::Hang>().is_some() {
         // A scripted hang: the client's timeout (or its closing the stream) ends this.
         std::future::pending::<()>().await;

@@ -1,7 +1,5 @@
 //! The pieces every answer is made of: statuses, bodies, headers, message ids.
 
-use std::io::Write as _;
-
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
@@ -21,13 +19,20 @@ pub(super) enum MessageId {
 }
 
 impl MessageId {
+    /// Appends the id's text. A 1000-token answer writes 1000 of them: digits come from
+    /// itoa and a table, not from `core::fmt`.
     pub(super) fn write(self, base: u64, out: &mut Vec<u8>) {
-        // Writing into a Vec cannot fail.
-        let _ = match self {
-            Self::Device(n) => write!(out, "0:{:016}%{base:016x}", 1_400_000_000_000_000 + n),
-            Self::Topic(n) => write!(out, "{}", base % 1_000_000_000_000 + n),
-            Self::Fake => write!(out, "fake_message_id"),
-        };
+        match self {
+            Self::Device(n) => {
+                out.extend_from_slice(b"0:");
+                push_padded_decimal(out, 1_400_000_000_000_000_u64.saturating_add(n), 16);
+                out.push(b'%');
+                push_hex16(out, base);
+            }
+            Self::Topic(n) => out
+                .extend_from_slice(itoa::Buffer::new().format((base % 1_000_000_000_000).saturating_add(n)).as_bytes()),
+            Self::Fake => out.extend_from_slice(b"fake_message_id"),
+        }
     }
 
     pub(super) fn text(self, base: u64) -> String {
@@ -35,6 +40,20 @@ impl MessageId {
         self.write(base, &mut out);
         String::from_utf8_lossy(&out).into_owned()
     }
+}
+
+/// `n` in decimal, left-padded with zeros to `width` digits (as `{:0width$}` writes it).
+fn push_padded_decimal(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut buffer = itoa::Buffer::new();
+    let digits = buffer.format(n).as_bytes();
+    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(digits.len())));
+    out.extend_from_slice(digits);
+}
+
+/// `n` as 16 lowercase hex digits (as `{:016x}` writes it).
+fn push_hex16(out: &mut Vec<u8>, n: u64) {
+    let digit = |nibble: u32| char::from_digit(((n >> (nibble * 4)) & 0xf) as u32, 16).map_or(b'0', |c| c as u8);
+    out.extend((0..16).rev().map(digit));
 }
 
 /// Appends `text` as a JSON string.
@@ -80,4 +99,25 @@ pub(super) fn response(status: StatusCode, content_type: &'static str, body: Byt
 
 pub(super) fn header_text(headers: &HeaderMap, name: &http::HeaderName) -> Option<String> {
     headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_written_as_the_format_strings_write_them() {
+        for (n, base) in [(0, 0), (1, u64::MAX), (42, 0x0123_4567_89ab_cdef), (8_599_999_999_999_999, 7)] {
+            let written = |id: MessageId| {
+                let mut out = Vec::new();
+                id.write(base, &mut out);
+                String::from_utf8(out).unwrap()
+            };
+            assert_eq!(written(MessageId::Device(n)), format!("0:{:016}%{base:016x}", 1_400_000_000_000_000 + n));
+            assert_eq!(written(MessageId::Topic(n)), format!("{}", base % 1_000_000_000_000 + n));
+        }
+        let mut out = Vec::new();
+        push_padded_decimal(&mut out, 7, 16);
+        assert_eq!(out, b"0000000000000007");
+    }
 }

@@ -8,23 +8,21 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use gcm_proto::{MAX_REGISTRATION_IDS, MAX_TIME_TO_LIVE};
-use http::header::CONTENT_TYPE;
-use http::{HeaderMap, Response, StatusCode};
+use http::{Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::http::{
-    MessageId, bad_request, header_text, json, json_string, response, text, unauthorized, with_retry_after,
-};
+use super::http::{MessageId, bad_request, json, json_string, response, text, unauthorized, with_retry_after};
+use super::prepare::{Answer, Reply};
 use super::{Context, Engine, TokenResult, message_error};
 
 /// The fields of a JSON send that drive the mock's behaviour. Strings are borrowed from
 /// the body; `null` counts as absent. Anything this does not accept is looked at again by
 /// [`json_rejection`] for the service's 400 reason.
 #[derive(Deserialize)]
-struct JsonSend<'a> {
+pub(super) struct JsonSend<'a> {
     #[serde(default, borrow)]
-    registration_ids: Option<Vec<Cow<'a, str>>>,
+    registration_ids: Option<Vec<Token<'a>>>,
     #[serde(default, borrow)]
     to: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
@@ -53,46 +51,93 @@ struct JsonSend<'a> {
     _notification: Option<serde::de::IgnoredAny>,
 }
 
+/// `POST /gcm/send` and `POST /fcm/send`: the paths of the legacy protocol.
+pub(super) fn is_send_path(path: &str) -> bool {
+    matches!(path, "/gcm/send" | "/fcm/send")
+}
+
+/// A multicast's results, written out after the engine's lock is released.
+pub(crate) struct Multicast {
+    multicast_id: i64,
+    results: Vec<TokenResult>,
+    id_base: u64,
+}
+
+/// A registration token borrowed from the body unless it has escapes. (serde borrows a
+/// `Cow` field, but not the `Cow`s inside a `Vec`: those would be 1000 copies.)
+pub(super) struct Token<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Token<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TokenVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for TokenVisitor {
+            type Value = Token<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Token(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Token(Cow::Owned(v.to_owned())))
+            }
+        }
+
+        deserializer.deserialize_str(TokenVisitor)
+    }
+}
+
 impl Engine {
-    pub(super) fn answer(
+    /// A legacy send; `json` is its body as parsed before the lock, for a JSON send.
+    pub(super) fn legacy_send(
         &mut self,
-        headers: &HeaderMap,
         body: &[u8],
+        json: Option<Result<JsonSend<'_>, serde_json::Error>>,
         authorized: bool,
         seq: u64,
         now: SystemTime,
-    ) -> Response<Bytes> {
+    ) -> Answer {
         if let Some(reply) = self.next_reply(now) {
-            return reply;
+            return reply.into();
         }
         if !authorized {
-            return unauthorized();
+            return unauthorized().into();
         }
         if let Some(fault) = self.injected_server_error() {
-            return fault;
+            return fault.into();
         }
-        let is_json = header_text(headers, &CONTENT_TYPE)
-            .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("application/json"));
-        if is_json { self.send_json(body, seq, now) } else { self.send_plain_text(body, seq, now) }
+        match json {
+            Some(json) => self.send_json(body, json, seq, now),
+            None => self.send_plain_text(body, seq, now).into(),
+        }
     }
 
-    fn send_json(&mut self, body: &[u8], seq: u64, now: SystemTime) -> Response<Bytes> {
-        let request: JsonSend<'_> = match serde_json::from_slice(body) {
+    fn send_json(
+        &mut self,
+        body: &[u8],
+        request: Result<JsonSend<'_>, serde_json::Error>,
+        seq: u64,
+        now: SystemTime,
+    ) -> Answer {
+        let request = match request {
             Ok(request) => request,
-            Err(error) => return bad_request(&json_rejection(body, &error)),
+            Err(error) => return bad_request(&json_rejection(body, &error)).into(),
         };
         if let Some(ids) = &request.registration_ids {
             if request.to.is_some() {
-                return bad_request("Must use either \"registration_ids\" field or \"to\", not both");
+                return bad_request("Must use either \"registration_ids\" field or \"to\", not both").into();
             }
             if ids.is_empty() {
-                return bad_request("\"registration_ids\" field cannot be empty");
+                return bad_request("\"registration_ids\" field cannot be empty").into();
             }
             if ids.len() > MAX_REGISTRATION_IDS {
                 return bad_request(&format!(
                     "Number of messages on bulk ({}) exceeds maximum allowed ({MAX_REGISTRATION_IDS})",
                     ids.len()
-                ));
+                ))
+                .into();
             }
         }
         let data = Arc::new(request.data.unwrap_or_default());
@@ -101,7 +146,7 @@ impl Engine {
             Some(_) => match json_options(body) {
                 Ok(options) => options,
                 // Never a delivery recorded without what it carried.
-                Err(reason) => return bad_request(&reason),
+                Err(reason) => return bad_request(&reason).into(),
             },
             None => Map::new(),
         };
@@ -125,12 +170,12 @@ impl Engine {
         let topic = to.filter(|to| to.starts_with("/topics/")).or(if to.is_none() { condition } else { None });
         if let Some(topic) = topic {
             let result = self.token_result(topic, true, &ctx);
-            return topic_response(result, self.id_base);
+            return topic_response(result, self.id_base).into();
         }
         let results: Vec<TokenResult> = match (&request.registration_ids, to) {
             (Some(ids), _) => ids
                 .iter()
-                .map(|token| match token.is_empty() {
+                .map(|Token(token)| match token.is_empty() {
                     // As `to: ""` and a plain-text empty `registration_id` get.
                     true => TokenResult::error("MissingRegistration", None),
                     false => self.token_result(token, false, &ctx),
@@ -140,7 +185,7 @@ impl Engine {
             (None, None) => vec![TokenResult::error("MissingRegistration", None)],
         };
         let multicast_id = if dry_run { -1 } else { self.multicast_id(seq) };
-        multicast_response(multicast_id, &results, self.id_base)
+        Answer(Reply::Multicast(Multicast { multicast_id, results, id_base: self.id_base }))
     }
 
     fn send_plain_text(&mut self, body: &[u8], seq: u64, now: SystemTime) -> Response<Bytes> {
@@ -231,6 +276,12 @@ fn json_options(body: &[u8]) -> Result<Map<String, Value>, String> {
         }
         Ok(_) => Ok(Map::new()),
         Err(error) => Err(format!("JSON_PARSING_ERROR: {error}")),
+    }
+}
+
+impl Multicast {
+    pub(super) fn into_response(self) -> Response<Bytes> {
+        multicast_response(self.multicast_id, &self.results, self.id_base)
     }
 }
 

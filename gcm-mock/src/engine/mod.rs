@@ -7,10 +7,12 @@
 
 mod http;
 mod legacy;
+mod prepare;
 mod recording;
 mod script;
 mod v1;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -26,6 +28,8 @@ use serde_json::{Map, Value};
 use crate::scenario::{Behaviour, Reply, Scenario, TokenReply, TokenRule};
 pub use http::UNAUTHORIZED_HTML;
 use http::{MessageId, header_text, json, text, with_retry_after};
+use prepare::Body;
+pub use prepare::{Answer, Prepared};
 pub use recording::{Delivery, InboxPage, REQUEST_LOG_CAPACITY, ReceivedRequest, RecordingLimits, RecordingStats};
 use recording::{Record, Recording};
 pub use script::Hang;
@@ -64,14 +68,15 @@ impl std::fmt::Debug for Engine {
 }
 
 /// One recipient's result.
+/// It borrows nothing from the engine, so that it is written out after the lock.
 enum TokenResult {
     Delivered { id: MessageId, canonical: Option<String> },
-    Error { code: String, retry_after: Option<String> },
+    Error { code: Cow<'static, str>, retry_after: Option<String> },
 }
 
 impl TokenResult {
-    fn error(code: &str, retry_after: Option<String>) -> Self {
-        Self::Error { code: code.to_owned(), retry_after }
+    fn error(code: impl Into<Cow<'static, str>>, retry_after: Option<String>) -> Self {
+        Self::Error { code: code.into(), retry_after }
     }
 }
 
@@ -180,28 +185,57 @@ impl Engine {
         connection: u64,
         now: SystemTime,
     ) -> Response<Bytes> {
+        self.answer(Prepared::new(request), connection, now).into_response()
+    }
+
+    /// [`handle_at`](Engine::handle_at) in three steps, for a server that shares the engine
+    /// behind a lock: [`Prepared::new`] before taking it, this under it,
+    /// [`Answer::into_response`] after.
+    pub fn answer<B: AsRef<[u8]>>(&mut self, prepared: Prepared<'_, B>, connection: u64, now: SystemTime) -> Answer {
+        let Prepared { request, body } = prepared;
         let path = request.uri().path();
-        let send_path = matches!(path, "/gcm/send" | "/fcm/send");
+        let send_path = legacy::is_send_path(path);
         let v1_send = v1::project_of(path);
         let token_path = path == v1::TOKEN_PATH;
         let metadata_token = path == gcm_proto::oauth::METADATA_TOKEN_PATH;
+        let (json, v1_body) = match body {
+            Body::LegacyJson(json) => (Some(json), None),
+            Body::V1(send) => (None, Some(send)),
+            Body::Unread => (None, None),
+        };
         match (request.method(), path) {
             (&Method::POST, _) if send_path => self.logged(request, connection, |engine, seq| {
                 let authorized = engine.authorized(request.headers());
-                (engine.answer(request.headers(), request.body().as_ref(), authorized, seq, now), authorized)
+                (engine.legacy_send(request.body().as_ref(), json, authorized, seq, now), authorized)
             }),
             (&Method::POST, _) if v1_send.is_some() => {
                 let project = v1_send.unwrap_or_default();
-                self.logged(request, connection, |engine, seq| engine.v1_send(request, project, seq, now))
+                let send = match v1_body {
+                    Some(send) => send,
+                    None => v1::parse_send(request.body().as_ref()),
+                };
+                self.logged(request, connection, |engine, seq| {
+                    let (response, authorized) = engine.v1_send(request, send, project, seq, now);
+                    (response.into(), authorized)
+                })
             }
-            (&Method::POST, _) if token_path => {
-                self.logged(request, connection, |engine, _| engine.v1_token(request, now))
-            }
-            (&Method::GET, _) if metadata_token => {
-                self.logged(request, connection, |engine, _| engine.metadata_token(request, now))
-            }
+            (&Method::POST, _) if token_path => self.logged(request, connection, |engine, _| {
+                let (response, authorized) = engine.v1_token(request, now);
+                (response.into(), authorized)
+            }),
+            (&Method::GET, _) if metadata_token => self.logged(request, connection, |engine, _| {
+                let (response, authorized) = engine.metadata_token(request, now);
+                (response.into(), authorized)
+            }),
+            _ => self.route_other(request, send_path || v1_send.is_some() || token_path).into(),
+        }
+    }
+
+    /// The routes that are neither sends nor tokens: the mock's own API.
+    fn route_other<B>(&mut self, request: &Request<B>, post_only: bool) -> Response<Bytes> {
+        match (request.method(), request.uri().path()) {
             (&Method::GET, gcm_proto::oauth::METADATA_PROJECT_ID_PATH) => self.metadata_project_id(request),
-            (_, _) if send_path || v1_send.is_some() || token_path => {
+            (_, _) if post_only => {
                 let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
                 response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
                 response
@@ -231,8 +265,8 @@ impl Engine {
         &mut self,
         request: &Request<B>,
         connection: u64,
-        answer: impl FnOnce(&mut Self, u64) -> (Response<Bytes>, bool),
-    ) -> Response<Bytes> {
+        answer: impl FnOnce(&mut Self, u64) -> (Answer, bool),
+    ) -> Answer {
         self.requests_seen += 1;
         let seq = self.requests_seen;
         let body = request.body().as_ref();
@@ -283,33 +317,35 @@ impl Engine {
         } else {
             (None, 1)
         };
-        let error = TokenResult::error;
         if let Some(code) = ctx.message_error {
-            return error(code, None);
+            return TokenResult::error(code, None);
         }
         if let (Some(wanted), Some(registered)) = (ctx.restricted_package, rule.package.as_deref()) {
             if wanted != registered {
-                return error("InvalidPackageName", None);
+                return TokenResult::error("InvalidPackageName", None);
             }
         }
         let faults = &self.scenario.faults;
         if faults.unavailable > 0.0 && self.rng.random_bool(faults.unavailable) {
-            return error("Unavailable", script::retry_after(faults.retry_after.as_deref(), None, ctx.now));
+            return TokenResult::error(
+                "Unavailable",
+                script::retry_after(faults.retry_after.as_deref(), None, ctx.now),
+            );
         }
         let step = rule.step_at(attempt);
-        let code = match step.result {
+        let code: Option<Cow<'static, str>> = match step.result {
             Behaviour::Ok | Behaviour::Canonical => None,
-            Behaviour::NotRegistered => Some("NotRegistered"),
-            Behaviour::Invalid => Some("InvalidRegistration"),
-            Behaviour::MismatchSender => Some("MismatchSenderId"),
-            Behaviour::Unavailable => Some("Unavailable"),
-            Behaviour::InternalError => Some("InternalServerError"),
-            Behaviour::RateLimited if topic => Some("TopicsMessageRateExceeded"),
-            Behaviour::RateLimited => Some("DeviceMessageRateExceeded"),
-            Behaviour::Error => Some(step.code.unwrap_or("Error")),
+            Behaviour::NotRegistered => Some("NotRegistered".into()),
+            Behaviour::Invalid => Some("InvalidRegistration".into()),
+            Behaviour::MismatchSender => Some("MismatchSenderId".into()),
+            Behaviour::Unavailable => Some("Unavailable".into()),
+            Behaviour::InternalError => Some("InternalServerError".into()),
+            Behaviour::RateLimited if topic => Some("TopicsMessageRateExceeded".into()),
+            Behaviour::RateLimited => Some("DeviceMessageRateExceeded".into()),
+            Behaviour::Error => Some(step.code.map_or("Error".into(), |code| code.to_owned().into())),
         };
         if let Some(code) = code {
-            return error(code, script::retry_after(step.retry_after, step.retry_after_date_in, ctx.now));
+            return TokenResult::error(code, script::retry_after(step.retry_after, step.retry_after_date_in, ctx.now));
         }
         let canonical = step.canonical.map(str::to_owned);
         if ctx.dry_run {

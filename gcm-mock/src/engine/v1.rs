@@ -234,9 +234,11 @@ impl Engine {
     }
 
     /// `POST /v1/projects/{project}/messages:send`.
+    #[allow(clippy::result_large_err)] // the error is the response itself, built once per request
     pub(super) fn v1_send<B: AsRef<[u8]>>(
         &mut self,
         request: &Request<B>,
+        send: Result<Send, Response<Bytes>>,
         project: &str,
         seq: u64,
         now: SystemTime,
@@ -258,7 +260,7 @@ impl Engine {
         if let Some(fault) = self.injected_server_error() {
             return (fault, true);
         }
-        let send = match parse_send(request.body().as_ref()) {
+        let send = match send {
             Ok(send) => send,
             Err(rejection) => return (rejection, true),
         };
@@ -380,7 +382,7 @@ fn oauth_error(error: &str, description: &str) -> Response<Bytes> {
 }
 
 /// A v1 send, as far as the mock's behaviour needs it.
-struct Send {
+pub(super) struct Send {
     recipient: String,
     topic: bool,
     data: Map<String, Value>,
@@ -433,7 +435,7 @@ fn proto_names(fields: Map<String, Value>, parent: &str) -> Map<String, Value> {
 /// Reads the body like the service: unknown fields, non-string data and a missing or
 /// doubled target are 400 `INVALID_ARGUMENT` with a `BadRequest` detail.
 #[allow(clippy::result_large_err)] // the error is the response itself, built once per request
-fn parse_send(body: &[u8]) -> Result<Send, Response<Bytes>> {
+pub(super) fn parse_send(body: &[u8]) -> Result<Send, Response<Bytes>> {
     let top = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(top)) => top,
         Ok(_) => return Err(invalid_payload("", "Invalid JSON payload received. Expected an object.")),

@@ -1,0 +1,104 @@
+//! The halves of an exchange that need no engine state: reading a send's body before the
+//! engine is locked ([`Prepared`]) and writing a multicast's answer after ([`Answer`]).
+//! A 1000-token send spends most of its time in these two, so a server that keeps them out
+//! of the lock works on every core.
+
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{Method, Request, Response, StatusCode};
+
+use super::legacy::{self, JsonSend};
+use super::v1;
+
+/// A request with its send body parsed, for [`Engine::answer`](super::Engine::answer).
+/// Parsing is pure: preparing a request and answering it later gives the bytes
+/// [`Engine::handle`](super::Engine::handle) gives.
+pub struct Prepared<'a, B> {
+    pub(super) request: &'a Request<B>,
+    pub(super) body: Body<'a>,
+}
+
+/// What was read from the body, by route.
+#[allow(clippy::large_enum_variant)] // one per request, on its way from the parser to the engine
+pub(super) enum Body<'a> {
+    /// A legacy JSON send, or the parser's refusal (its 400 is decided under the lock, after
+    /// the checks that come first).
+    LegacyJson(Result<JsonSend<'a>, serde_json::Error>),
+    /// A v1 send, or its 400.
+    V1(Result<v1::Send, Response<Bytes>>),
+    /// Anything else: read under the lock, as it is small or rare.
+    Unread,
+}
+
+impl<'a, B: AsRef<[u8]>> Prepared<'a, B> {
+    /// Reads `request`'s body if it is a send.
+    pub fn new(request: &'a Request<B>) -> Self {
+        let path = request.uri().path();
+        let body = request.body().as_ref();
+        let body = match *request.method() {
+            Method::POST if legacy::is_send_path(path) && is_json(request) => {
+                Body::LegacyJson(serde_json::from_slice(body))
+            }
+            Method::POST if v1::project_of(path).is_some() => Body::V1(v1::parse_send(body)),
+            _ => Body::Unread,
+        };
+        Self { request, body }
+    }
+}
+
+/// `Content-Type: application/json…`: the legacy protocol's JSON format.
+pub(super) fn is_json<B>(request: &Request<B>) -> bool {
+    let json = b"application/json";
+    request.headers().get(CONTENT_TYPE).is_some_and(|ct| {
+        ct.as_bytes().trim_ascii_start().get(..json.len()).is_some_and(|start| start.eq_ignore_ascii_case(json))
+    })
+}
+
+/// The engine's answer to a request; [`Answer::into_response`] writes it out.
+pub struct Answer(pub(super) Reply);
+
+pub(super) enum Reply {
+    Ready(Response<Bytes>),
+    Multicast(legacy::Multicast),
+}
+
+impl Answer {
+    /// The status it will have.
+    pub fn status(&self) -> StatusCode {
+        match &self.0 {
+            Reply::Ready(response) => response.status(),
+            Reply::Multicast(_) => StatusCode::OK,
+        }
+    }
+
+    /// The response, its body written now (a multicast's message ids and results).
+    pub fn into_response(self) -> Response<Bytes> {
+        match self.0 {
+            Reply::Ready(response) => response,
+            Reply::Multicast(multicast) => multicast.into_response(),
+        }
+    }
+}
+
+impl From<Response<Bytes>> for Answer {
+    fn from(response: Response<Bytes>) -> Self {
+        Self(Reply::Ready(response))
+    }
+}
+
+impl<B> std::fmt::Debug for Prepared<'_, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let read = !matches!(self.body, Body::Unread);
+        f.debug_struct("Prepared")
+            .field("method", self.request.method())
+            .field("path", &self.request.uri().path())
+            .field("read", &read)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Answer").field("status", &self.status()).finish_non_exhaustive()
+    }
+}
