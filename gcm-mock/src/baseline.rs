@@ -122,3 +122,98 @@ pub fn status_kib(field: &str) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// The environment variable that tells an executable started again by [`ChildServer::start`]
+/// which server to be (see [`child_role`]).
+pub const CHILD_SERVER_VAR: &str = "GCM_BENCH_CHILD_SERVER";
+
+/// A server running in a child process: this same executable started again with
+/// [`CHILD_SERVER_VAR`] set to a role, whose `main` hands it to [`run_child_server`]. Client
+/// and server in one process on a small machine share one scheduler, and a figure then
+/// depends on how their threads were placed; in two processes it reproduces. Dropping this
+/// kills the child.
+///
+/// Roles: `mock` (gcm-mock, recording off, any API key, its built-in service account),
+/// `fixed` and `fixed-h2` (the minimal server over HTTP/1.1 or HTTP/2, answering `body`).
+#[derive(Debug)]
+pub struct ChildServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl ChildServer {
+    /// Starts this executable again as the server `role`, hands it `body` (for the fixed
+    /// servers' answer) and waits for its URL.
+    pub fn start(role: &str, body: &[u8]) -> std::io::Result<Self> {
+        use std::io::{BufRead as _, Write as _};
+        use std::process::{Command, Stdio};
+
+        let mut child = Command::new(std::env::current_exe()?)
+            .env(CHILD_SERVER_VAR, role)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut url = String::new();
+        if let (Some(stdin), Some(stdout)) = (child.stdin.as_mut(), child.stdout.take()) {
+            stdin.write_all(&(body.len() as u64).to_le_bytes())?;
+            stdin.write_all(body)?;
+            stdin.flush()?;
+            std::io::BufReader::new(stdout).read_line(&mut url)?;
+        }
+        let url = url.trim().to_owned();
+        if url.is_empty() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other(format!("the child server {role:?} printed no URL")));
+        }
+        Ok(Self { child, url })
+    }
+
+    /// Where the child listens (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// In an executable started by [`ChildServer::start`], the role it was given.
+pub fn child_role() -> Option<String> {
+    std::env::var(CHILD_SERVER_VAR).ok()
+}
+
+/// The child's side of [`ChildServer`]: reads the body, starts the server `role` names,
+/// prints its URL and serves until the parent closes standard input (or dies), so that no
+/// server outlives its benchmark.
+pub fn run_child_server(role: &str) -> std::io::Result<()> {
+    use std::io::{Read as _, Write as _};
+
+    let mut stdin = std::io::stdin().lock();
+    let mut len = [0; 8];
+    stdin.read_exact(&mut len)?;
+    let mut body = vec![0; usize::try_from(u64::from_le_bytes(len)).map_err(std::io::Error::other)?];
+    stdin.read_exact(&mut body)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let _mock;
+    let url = match role {
+        "mock" => {
+            let mock = runtime.block_on(crate::MockServer::builder().recording(false).start())?;
+            let url = mock.base_url();
+            _mock = mock;
+            url
+        }
+        "fixed" => format!("http://{}", runtime.block_on(fixed_server(Bytes::from(body)))?),
+        "fixed-h2" => format!("http://{}", runtime.block_on(fixed_server_h2(Bytes::from(body)))?),
+        other => return Err(std::io::Error::other(format!("unknown child server role {other:?}"))),
+    };
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{url}")?;
+    stdout.flush()?;
+    let _ = stdin.read_to_end(&mut Vec::new());
+    Ok(())
+}

@@ -19,20 +19,9 @@ pub(super) enum MessageId {
 }
 
 impl MessageId {
-    /// Appends the id's text. A 1000-token answer writes 1000 of them: digits come from
-    /// itoa and a table, not from `core::fmt`.
+    /// Appends the id's text.
     pub(super) fn write(self, base: u64, out: &mut Vec<u8>) {
-        match self {
-            Self::Device(n) => {
-                out.extend_from_slice(b"0:");
-                push_padded_decimal(out, 1_400_000_000_000_000_u64.saturating_add(n), 16);
-                out.push(b'%');
-                push_hex16(out, base);
-            }
-            Self::Topic(n) => out
-                .extend_from_slice(itoa::Buffer::new().format((base % 1_000_000_000_000).saturating_add(n)).as_bytes()),
-            Self::Fake => out.extend_from_slice(b"fake_message_id"),
-        }
+        IdWriter::new(base).write(self, out);
     }
 
     pub(super) fn text(self, base: u64) -> String {
@@ -42,18 +31,41 @@ impl MessageId {
     }
 }
 
-/// `n` in decimal, left-padded with zeros to `width` digits (as `{:0width$}` writes it).
-fn push_padded_decimal(out: &mut Vec<u8>, n: u64, width: usize) {
-    let mut buffer = itoa::Buffer::new();
-    let digits = buffer.format(n).as_bytes();
-    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(digits.len())));
-    out.extend_from_slice(digits);
+/// Writes the ids of one answer (a 1000-token answer writes 1000 of them): the hex part,
+/// the same for all, is made once, and digits come from itoa, not from `core::fmt`.
+pub(super) struct IdWriter {
+    base: u64,
+    /// `%` and the base as 16 lowercase hex digits (as `{:016x}` writes it).
+    suffix: [u8; 17],
 }
 
-/// `n` as 16 lowercase hex digits (as `{:016x}` writes it).
-fn push_hex16(out: &mut Vec<u8>, n: u64) {
-    let digit = |nibble: u32| char::from_digit(((n >> (nibble * 4)) & 0xf) as u32, 16).map_or(b'0', |c| c as u8);
-    out.extend((0..16).rev().map(digit));
+impl IdWriter {
+    pub(super) fn new(base: u64) -> Self {
+        let mut suffix = [b'%'; 17];
+        for (nibble, slot) in suffix.iter_mut().skip(1).rev().enumerate() {
+            let digit = char::from_digit(((base >> (nibble * 4)) & 0xf) as u32, 16);
+            *slot = digit.map_or(b'0', |c| c as u8);
+        }
+        Self { base, suffix }
+    }
+
+    pub(super) fn write(&self, id: MessageId, out: &mut Vec<u8>) {
+        let mut digits = itoa::Buffer::new();
+        match id {
+            MessageId::Device(n) => {
+                // 16 digits: the shape of real ids, as `0:{:016}` writes them.
+                let decimal = digits.format(1_400_000_000_000_000_u64.saturating_add(n)).as_bytes();
+                out.extend_from_slice(b"0:");
+                out.extend(std::iter::repeat_n(b'0', 16_usize.saturating_sub(decimal.len())));
+                out.extend_from_slice(decimal);
+                out.extend_from_slice(&self.suffix);
+            }
+            MessageId::Topic(n) => {
+                out.extend_from_slice(digits.format((self.base % 1_000_000_000_000).saturating_add(n)).as_bytes());
+            }
+            MessageId::Fake => out.extend_from_slice(b"fake_message_id"),
+        }
+    }
 }
 
 /// Appends `text` as a JSON string.
@@ -117,7 +129,7 @@ mod tests {
             assert_eq!(written(MessageId::Topic(n)), format!("{}", base % 1_000_000_000_000 + n));
         }
         let mut out = Vec::new();
-        push_padded_decimal(&mut out, 7, 16);
-        assert_eq!(out, b"0000000000000007");
+        IdWriter::new(0xab).write(MessageId::Device(0), &mut out);
+        assert_eq!(out, b"0:1400000000000000%00000000000000ab");
     }
 }

@@ -12,7 +12,9 @@ use http::{Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::http::{MessageId, bad_request, json, json_string, response, text, unauthorized, with_retry_after};
+use super::http::{
+    IdWriter, MessageId, bad_request, json, json_string, response, text, unauthorized, with_retry_after,
+};
 use super::prepare::{Answer, Reply};
 use super::{Context, Engine, TokenResult, message_error};
 
@@ -295,6 +297,7 @@ fn multicast_response(multicast_id: i64, results: &[TokenResult], id_base: u64) 
         r#"{{"multicast_id":{multicast_id},"success":{success},"failure":{},"canonical_ids":{canonical_ids},"results":["#,
         results.len() - success
     );
+    let ids = IdWriter::new(id_base);
     let mut retry_after = None;
     for (i, result) in results.iter().enumerate() {
         if i > 0 {
@@ -303,7 +306,7 @@ fn multicast_response(multicast_id: i64, results: &[TokenResult], id_base: u64) 
         match result {
             TokenResult::Delivered { id, canonical } => {
                 out.extend_from_slice(br#"{"message_id":""#);
-                id.write(id_base, &mut out);
+                ids.write(*id, &mut out);
                 out.push(b'"');
                 if let Some(canonical) = canonical {
                     out.extend_from_slice(br#","registration_id":"#);

@@ -37,7 +37,12 @@ impl<'a, B: AsRef<[u8]>> Prepared<'a, B> {
         let body = request.body().as_ref();
         let body = match *request.method() {
             Method::POST if legacy::is_send_path(path) && is_json(request) => {
-                Body::LegacyJson(serde_json::from_slice(body))
+                // Checked as UTF-8 once, not string by string; an invalid body goes to
+                // the parser as bytes, for the parser's own error.
+                Body::LegacyJson(match std::str::from_utf8(body) {
+                    Ok(text) => serde_json::from_str(text),
+                    Err(_) => serde_json::from_slice(body),
+                })
             }
             Method::POST if v1::project_of(path).is_some() => Body::V1(v1::parse_send(body)),
             _ => Body::Unread,
