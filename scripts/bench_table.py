@@ -33,18 +33,27 @@ ROWS = [
     ("v1 multicast to 1000 tokens (FcmClient + fixed server)", "v1/fcm-hyper+fixed-server/1000-tokens", "v1/baseline-pair/1000-tokens", "rate"),
     ("v1 multicast to 100 tokens (FcmClient + gcm-mock)", "v1/fcm-hyper+gcm-mock/100-tokens", "v1/baseline-pair/100-tokens", "rate"),
     ("v1 multicast to 100 tokens (FcmClient + fixed server)", "v1/fcm-hyper+fixed-server/100-tokens", "v1/baseline-pair/100-tokens", "rate"),
+    ("client CPU per 1000-token send (gcm-hyper / hyper+serde client)", "e2e-client-cpu/gcm-hyper/1000-tokens", "e2e-client-cpu/baseline/1000-tokens", "time"),
+    ("client CPU per 1-token send (gcm-hyper / hyper+serde client)", "e2e-client-cpu/gcm-hyper/1-tokens", "e2e-client-cpu/baseline/1-tokens", "time"),
+    ("v1 client CPU per 1000-message fan-out", "v1-client-cpu/fcm-hyper+gcm-mock/1000-tokens", None, "time"),
+    ("v1 client CPU, one-message fan-out / legacy 1-token send", "v1-client-cpu/fcm-hyper+gcm-mock/1-tokens", "v1-client-cpu/legacy-gcm-hyper+gcm-mock_1-tokens", "time"),
     ("mock engine, 1000-token JSON send (no IO)", "engine/json-1000-tokens", None, "time"),
     ("mock engine, 1-token JSON send (no IO)", "engine/json-1-tokens", None, "time"),
 ]
 
 
-def median_ns(bench):
+def run_ns(bench):
+    """Each run's median, in run order (None where a run is missing)."""
     values = []
     for i in range(1, RUNS + 1):
         path = ROOT / bench / f"run{i}" / "estimates.json"
-        if path.exists():
-            values.append(json.loads(path.read_text())["median"]["point_estimate"])
-    return statistics.median(values) if values else None
+        values.append(json.loads(path.read_text())["median"]["point_estimate"] if path.exists() else None)
+    return values
+
+
+def median(values):
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
 
 
 def show(ns, kind):
@@ -55,16 +64,31 @@ def show(ns, kind):
     return f"{ns / 1000:,.1f} µs" if ns >= 1000 else f"{ns:,.0f} ns"
 
 
-print("| what | ours | baseline | ratio |")
-print("|---|---|---|---|")
+def ratio(a, b, kind):
+    """ours against the baseline of the same run."""
+    if a is None or b is None:
+        return None
+    return a / b if kind == "time" else b / a
+
+
+def show_ratio(r, kind):
+    return f"{r:.2f} ×" if kind == "time" else f"{100 * r:.0f} %"
+
+
+print("| what | ours | baseline | ratio (median of the runs' ratios) | each run | spread |")
+print("|---|---|---|---|---|---|")
 for what, ours, base, kind in ROWS:
-    a, b = median_ns(ours), median_ns(base) if base else None
-    if a is None:
+    a_runs = run_ns(ours)
+    if median(a_runs) is None:
         continue
-    if b is None:
-        ratio = "—"
-    elif kind == "time":
-        ratio = f"{a / b:.2f} ×"
+    b_runs = run_ns(base) if base else [None] * RUNS
+    ratios = [ratio(a, b, kind) for a, b in zip(a_runs, b_runs)]
+    present = [r for r in ratios if r is not None]
+    if present:
+        mid = statistics.median(present)
+        each = ", ".join(show_ratio(r, kind) for r in present)
+        spread = f"±{100 * (max(present) - min(present)) / 2 / mid:.0f} %"
+        cells = f"{show_ratio(mid, kind)} | [{each}] | {spread}"
     else:
-        ratio = f"{100 * b / a:.0f} %"
-    print(f"| {what} | {show(a, kind)} | {show(b, kind)} | {ratio} |")
+        cells = "— | — | —"
+    print(f"| {what} | {show(median(a_runs), kind)} | {show(median(b_runs), kind)} | {cells} |")

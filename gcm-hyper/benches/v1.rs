@@ -4,19 +4,25 @@
 //! both ways with the same concurrency against a minimal HTTP/2 server answering a fixed
 //! body. A third row sends with `FcmClient` to that fixed server: the client's own cost.
 //!
+//! Every server runs in a child process (this executable started again). Group
+//! `v1-client-cpu`: the CPU time this process (the client alone) spends on a 1000-message
+//! fan-out and on a one-message fan-out to gcm-mock, beside a legacy 1-token send to the
+//! same mock.
+//!
 //! `cargo bench -p gcm-hyper --bench v1` (time per fan-out; messages/s = N / time).
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use futures_util::StreamExt as _;
-use gcm_hyper::FcmClient;
 use gcm_hyper::gcm_proto::oauth::ServiceAccountKey;
 use gcm_hyper::gcm_proto::v1::{Content, Fcm, Multicast};
-use gcm_mock::MockServer;
+use gcm_hyper::{Client, FcmClient, Gcm, Message};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -24,8 +30,7 @@ use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Runtime;
 
-use gcm_mock::baseline::fixed_server_h2;
-use gcm_mock::baseline::{data, token};
+use gcm_mock::baseline::{ChildServer, child_role, data, run_child_server, token};
 
 const CONCURRENCY: usize = 100;
 /// Answers both a send (`name`) and a token request (`access_token`, `expires_in`), so
@@ -76,16 +81,17 @@ fn v1(c: &mut Criterion) {
     let runtime = Runtime::new().unwrap();
     let mut group = c.benchmark_group("v1");
     group.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
-    let (mock, fixed) = runtime.block_on(async {
-        let mock = MockServer::builder().recording(false).start().await.unwrap();
-        (mock, fixed_server_h2(Bytes::from_static(FIXED_BODY.as_bytes())).await.unwrap())
-    });
-    let key = ServiceAccountKey::from_json(mock.service_account_json().unwrap()).unwrap();
+    let mock = ChildServer::start("mock", &[]).unwrap();
+    let fixed = ChildServer::start("fixed-h2", FIXED_BODY.as_bytes()).unwrap();
+    let key = ServiceAccountKey::from_json(gcm_mock::MOCK_SERVICE_ACCOUNT_JSON)
+        .unwrap()
+        .with_token_uri(&format!("{}/token", mock.url()))
+        .unwrap();
     let to_mock = runtime.block_on(async {
-        let fcm = Fcm::new("mock-project").unwrap().with_base_url(&mock.v1_base_url()).unwrap();
+        let fcm = Fcm::new("mock-project").unwrap().with_base_url(mock.url()).unwrap();
         FcmClient::new(fcm, key.clone()).unwrap()
     });
-    let fixed_base = format!("http://{fixed}");
+    let fixed_base = fixed.url().to_owned();
     let to_fixed = runtime.block_on(async {
         let fcm = Fcm::new("mock-project").unwrap().with_base_url(&fixed_base).unwrap();
         FcmClient::new(fcm, key.clone().with_token_uri(&format!("{fixed_base}/token")).unwrap()).unwrap()
@@ -113,7 +119,47 @@ fn v1(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    let mut group = c.benchmark_group("v1-client-cpu");
+    group.sample_size(20).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
+    for n in [1000, 1] {
+        let tokens: Vec<String> = (0..n).map(token).collect();
+        let multicast = Multicast::with_content(Content { data: (*data).clone(), ..Content::default() }, &tokens);
+        group.bench_function(BenchmarkId::new("fcm-hyper+gcm-mock", format!("{n}-tokens")), |b| {
+            b.iter_custom(|iters| {
+                common::cpu_of(|| {
+                    for _ in 0..iters {
+                        let report = runtime.block_on(to_mock.send_multicast(&multicast)).unwrap();
+                        assert_eq!(report.outcome.success().count(), n, "{:?}", report.problems);
+                    }
+                })
+            })
+        });
+    }
+    let legacy =
+        Client::new(Gcm::new("k").unwrap().with_endpoint(&format!("{}/gcm/send", mock.url())).unwrap()).unwrap();
+    let mut message = Message::multicast([token(0)]);
+    for (k, v) in data.iter() {
+        message = message.data(k.clone(), v.clone());
+    }
+    group.bench_function("legacy-gcm-hyper+gcm-mock/1-tokens", |b| {
+        b.iter_custom(|iters| {
+            common::cpu_of(|| {
+                for _ in 0..iters {
+                    assert_eq!(runtime.block_on(legacy.send(&message)).unwrap().success().count(), 1);
+                }
+            })
+        })
+    });
+    group.finish();
 }
 
 criterion_group!(benches, v1);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(role) = child_role() {
+        return run_child_server(&role).unwrap();
+    }
+    benches();
+    criterion::Criterion::default().configure_from_args().final_summary();
+}
