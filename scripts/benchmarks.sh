@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every criterion benchmark three times (each run a saved baseline named runN), then
-# prints, for each row of BENCHMARKS.md, the median of the three medians, its baseline from
-# the same runs, and the ratio. Usage: bash scripts/benchmarks.sh [runs]
+# prints, for each row of BENCHMARKS.md, the median of each side, the ratio of each run (ours
+# against the baseline of the same run), their median and spread. Usage: bash scripts/benchmarks.sh [runs]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
