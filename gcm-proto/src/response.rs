@@ -11,6 +11,7 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::backoff::parse_retry_after;
 use crate::error::{ErrorCode, RawBody, ResponseError};
+use crate::json;
 use crate::message::{Format, Message};
 use crate::outcome::{Fate, Outcome, RetryCause};
 use crate::request::Gcm;
@@ -146,7 +147,7 @@ impl JsonResult<'_> {
 /// The `multicast_id` and one fate per recipient, in request order.
 fn read_json(message: &Message, body: &[u8]) -> Result<(Option<i64>, Vec<Fate>), ResponseError> {
     let parsed: JsonBody<'_> =
-        serde_json::from_slice(body).map_err(|e| malformed(format!("not a GCM JSON response: {e}"), body))?;
+        json::from_body(body).map_err(|e| malformed(format!("not a GCM JSON response: {e}"), body))?;
     let tokens = message.tokens();
     let fates = match parsed.results {
         Some(Results(fates)) => fates,

@@ -12,6 +12,7 @@ use super::message::Multicast;
 use super::request::Fcm;
 use crate::backoff::parse_retry_after;
 use crate::error::{ErrorCode, ErrorKind, RawBody, ResponseError};
+use crate::json;
 use crate::outcome::{Fate, Outcome, RetryCause};
 
 /// What the server answered to one v1 request.
@@ -141,13 +142,13 @@ fn decode_parts(status: StatusCode, headers: &HeaderMap, body: &[u8], now: Syste
     let retry_after = headers.get(RETRY_AFTER).and_then(|value| parse_retry_after(value, now));
     let reply = |fate, detail| Ok(Reply { fate, retry_after, detail });
     if status == StatusCode::OK {
-        return match serde_json::from_slice::<Success<'_>>(body) {
+        return match json::from_body::<Success<'_>>(body) {
             Ok(success) => reply(Fate::Delivered { message_id: success.name.into_owned(), canonical: None }, None),
             Err(error) => Err(ResponseError::Malformed { reason: error.to_string(), body: raw() }),
         };
     }
     let transient = code == 429 || status.is_server_error();
-    let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody<'_>>(body) else {
+    let Ok(ErrorBody { error }) = json::from_body::<ErrorBody<'_>>(body) else {
         return match code {
             _ if transient => reply(Fate::Retry(RetryCause::Status(code)), None),
             400 => Err(ResponseError::BadRequest { body: raw() }),
