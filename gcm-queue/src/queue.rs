@@ -23,6 +23,10 @@ use crate::store::{BoxFuture, ResultReader, ResultStore, Settled};
 /// strands stored jobs.
 pub const QUEUE_NAME: &str = "gcm-queue";
 
+/// How long a backend may take to answer one command (SQLite's busy wait, a Redis reply)
+/// before it is an error: workers, settlements and readers share one loaded server.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Which queue, and how its workers take jobs and notice dead ones.
 #[derive(Clone, Debug)]
 pub struct QueueConfig {
@@ -164,7 +168,7 @@ impl Queue {
         let options = apalis_sqlite::SqliteConnectOptions::from_str(url)
             .map_err(queue_error)?
             .create_if_missing(true)
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(REPLY_TIMEOUT)
             // Pages mapped rather than read(): a 1000-token job is 150 KB read back at once.
             .pragma("mmap_size", "268435456");
         // One writer at a time is all SQLite allows: one connection queues the process's
@@ -202,7 +206,12 @@ impl Queue {
 
     #[cfg(feature = "redis")]
     async fn redis(url: &str, config: &QueueConfig) -> Result<Self, Error> {
-        let connection = apalis_redis::connect(url).await.map_err(queue_error)?;
+        // redis-rs gives up on a reply after 500 ms by default: too short for reading 10 000
+        // results, or for a settlement's script, while a busy Redis serves every worker.
+        // A reply may take as long as SQLite's busy wait.
+        let manager = redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(REPLY_TIMEOUT));
+        let client = redis::Client::open(url).map_err(queue_error)?;
+        let connection = client.get_connection_manager_with_config(manager).await.map_err(queue_error)?;
         let apalis_config = apalis_redis::Config::default()
             .queue(&config.name)
             .heartbeat_interval(config.heartbeat)

@@ -190,3 +190,29 @@ async fn postgres_survives_a_killed_worker() {
 async fn redis_survives_a_killed_worker() {
     kill_a_worker_in_the_middle(&server_url("GCM_QUEUE_REDIS_URL")).await;
 }
+
+/// A Redis busy with other clients (one script runs at a time) answers late: a reader
+/// waits for it instead of failing after redis-rs's default 500 ms (it did: `Store(timed
+/// out)` while three workers settled 1000-token jobs).
+#[cfg(feature = "server-tests")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_readers_wait_for_a_busy_server() {
+    const BUSY_FOR_A_SECOND: &str = "local t0 = redis.call('TIME') \
+        local start = t0[1] * 1000000 + t0[2] \
+        repeat local t = redis.call('TIME') until t[1] * 1000000 + t[2] - start > 1000000 \
+        return 0";
+    let url = server_url("GCM_QUEUE_REDIS_URL");
+    let queue = Queue::connect(&url).await.unwrap();
+    let patient = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut other = client.get_multiplexed_async_connection_with_config(&patient).await.unwrap();
+    let busy =
+        tokio::spawn(
+            async move { redis::cmd("EVAL").arg(BUSY_FOR_A_SECOND).arg(0).query_async::<i64>(&mut other).await },
+        );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    queue.since(0, 10).await.unwrap();
+    assert!(started.elapsed() > Duration::from_millis(500), "the server was not busy: {:?}", started.elapsed());
+    busy.await.unwrap().unwrap();
+}
