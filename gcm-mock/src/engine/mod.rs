@@ -198,27 +198,23 @@ impl Engine {
         let v1_send = v1::project_of(path);
         let token_path = path == v1::TOKEN_PATH;
         let metadata_token = path == gcm_proto::oauth::METADATA_TOKEN_PATH;
-        let (json, v1_body) = match body {
-            Body::LegacyJson(json) => (Some(json), None),
-            Body::V1(send) => (None, Some(send)),
-            Body::Unread => (None, None),
+        // `Prepared::new` read the body of every send, so its kind routes sends.
+        let json = match body {
+            Body::V1(send) => {
+                let project = v1_send.unwrap_or_default();
+                return self.logged(request, connection, |engine, seq| {
+                    let (response, authorized) = engine.v1_send(request, send, project, seq, now);
+                    (response.into(), authorized)
+                });
+            }
+            Body::LegacyJson(json) => Some(json),
+            Body::Unread => None,
         };
         match (request.method(), path) {
             (&Method::POST, _) if send_path => self.logged(request, connection, |engine, seq| {
                 let authorized = engine.authorized(request.headers());
                 (engine.legacy_send(request.body().as_ref(), json, authorized, seq, now), authorized)
             }),
-            (&Method::POST, _) if v1_send.is_some() => {
-                let project = v1_send.unwrap_or_default();
-                let send = match v1_body {
-                    Some(send) => send,
-                    None => v1::parse_send(request.body().as_ref()),
-                };
-                self.logged(request, connection, |engine, seq| {
-                    let (response, authorized) = engine.v1_send(request, send, project, seq, now);
-                    (response.into(), authorized)
-                })
-            }
             (&Method::POST, _) if token_path => self.logged(request, connection, |engine, _| {
                 let (response, authorized) = engine.v1_token(request, now);
                 (response.into(), authorized)
