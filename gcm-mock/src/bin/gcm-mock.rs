@@ -144,28 +144,34 @@ async fn run(args: Args, scenario: Scenario, service_account: Option<ServiceAcco
             return ExitCode::FAILURE;
         }
     };
+    // Listen for SIGTERM before printing the URL: whoever read the URL may send it at once,
+    // and before the listener exists it would kill the process instead of shutting it down.
+    let signals = shutdown_signal();
     let mut stdout = std::io::stdout();
     if writeln!(stdout, "{}", server.url()).and_then(|()| stdout.flush()).is_err() {
         return ExitCode::FAILURE;
     }
     tracing::info!(url = %server.url(), "listening");
-    wait_for_signal().await;
+    signals.await;
     tracing::info!("shutting down");
     server.shutdown().await;
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
+/// SIGTERM or Ctrl-C; the SIGTERM listener is installed when this is called, not when the
+/// future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut term) = term {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
             return;
         }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
