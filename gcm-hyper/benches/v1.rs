@@ -77,6 +77,36 @@ async fn baseline(
     assert_eq!(answers.count().await, tokens.len());
 }
 
+async fn raw_h2(
+    h2: &h2::client::SendRequest<Bytes>,
+    url: &http::Uri,
+    tokens: &[String],
+    data: &BTreeMap<String, String>,
+) {
+    let answers = futures_util::stream::iter(tokens)
+        .map(|token| async move {
+            let body = serde_json::to_vec(&BaselineSend { message: BaselineMessage { token, data } }).unwrap();
+            let request = http::Request::post(url.clone())
+                .header("authorization", "Bearer ya29.fixed")
+                .header("content-type", "application/json")
+                .body(())
+                .unwrap();
+            let mut h2 = h2.clone().ready().await.unwrap();
+            let (response, mut stream) = h2.send_request(request, false).unwrap();
+            stream.send_data(Bytes::from(body), true).unwrap();
+            let mut body = response.await.unwrap().into_body();
+            let mut bytes = Vec::new();
+            while let Some(chunk) = body.data().await {
+                let chunk = chunk.unwrap();
+                let _ = body.flow_control().release_capacity(chunk.len());
+                bytes.extend_from_slice(&chunk);
+            }
+            serde_json::from_slice::<BaselineName>(&bytes).unwrap()
+        })
+        .buffer_unordered(CONCURRENCY);
+    assert_eq!(answers.count().await, tokens.len());
+}
+
 fn v1(c: &mut Criterion) {
     let runtime = Runtime::new().unwrap();
     let mut group = c.benchmark_group("v1");
@@ -99,6 +129,12 @@ fn v1(c: &mut Criterion) {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true); // as gcm-hyper's
     let http = HyperClient::builder(TokioExecutor::new()).http2_only(true).build(connector);
+    // FcmClient on the transport it had before its own HTTP/2 connections: a hyper-util
+    // pool (what `FcmClient::from_hyper` still takes).
+    let to_mock_pooled = runtime.block_on(async {
+        let fcm = Fcm::new("mock-project").unwrap().with_base_url(mock.url()).unwrap();
+        FcmClient::from_hyper(fcm, key.clone(), http.clone()).unwrap()
+    });
     let url: http::Uri = format!("{fixed_base}/v1/projects/mock-project/messages:send").parse().unwrap();
     let data = Arc::new(data());
 
@@ -125,17 +161,47 @@ fn v1(c: &mut Criterion) {
     for n in [1000, 1] {
         let tokens: Vec<String> = (0..n).map(token).collect();
         let multicast = Multicast::with_content(Content { data: (*data).clone(), ..Content::default() }, &tokens);
-        group.bench_function(BenchmarkId::new("fcm-hyper+gcm-mock", format!("{n}-tokens")), |b| {
-            b.iter_custom(|iters| {
-                common::cpu_of(|| {
-                    for _ in 0..iters {
-                        let report = runtime.block_on(to_mock.send_multicast(&multicast)).unwrap();
-                        assert_eq!(report.outcome.success().count(), n, "{:?}", report.problems);
-                    }
-                })
-            })
-        });
+        let id = format!("{n}-tokens");
+        cpu_per_fan_out(&mut group, &runtime, BenchmarkId::new("fcm-hyper+gcm-mock", &id), &to_mock, &multicast);
+        let name = BenchmarkId::new("fcm-hyper-on-hyper-util+gcm-mock", &id);
+        cpu_per_fan_out(&mut group, &runtime, name, &to_mock_pooled, &multicast);
     }
+    // The same 1000 messages from the baseline client to the fixed server, and from
+    // FcmClient to it: the client's CPU beside the generic limit's, in this run.
+    let tokens: Vec<String> = (0..1000).map(token).collect();
+    let multicast = Multicast::with_content(Content { data: (*data).clone(), ..Content::default() }, &tokens);
+    cpu_per_fan_out(
+        &mut group,
+        &runtime,
+        BenchmarkId::new("fcm-hyper+fixed-server", "1000-tokens"),
+        &to_fixed,
+        &multicast,
+    );
+    group.bench_function("baseline-pair/1000-tokens", |b| {
+        b.iter_custom(|iters| {
+            common::cpu_of(|| {
+                for _ in 0..iters {
+                    runtime.block_on(baseline(&http, &url, &tokens, &data));
+                }
+            })
+        })
+    });
+    let h2 = runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(fixed_base.trim_start_matches("http://")).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let (send, conn) = h2::client::handshake(tcp).await.unwrap();
+        tokio::spawn(conn);
+        send
+    });
+    group.bench_function("raw-h2/1000-tokens", |b| {
+        b.iter_custom(|iters| {
+            common::cpu_of(|| {
+                for _ in 0..iters {
+                    runtime.block_on(raw_h2(&h2, &url, &tokens, &data));
+                }
+            })
+        })
+    });
     let legacy =
         Client::new(Gcm::new("k").unwrap().with_endpoint(&format!("{}/gcm/send", mock.url())).unwrap()).unwrap();
     let mut message = Message::multicast([token(0)]);
@@ -152,6 +218,28 @@ fn v1(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// A row of client CPU time per `send_multicast` of `multicast`, every message delivered.
+fn cpu_per_fan_out<C>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    runtime: &Runtime,
+    id: BenchmarkId,
+    client: &FcmClient<C>,
+    multicast: &Multicast,
+) where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    group.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            common::cpu_of(|| {
+                for _ in 0..iters {
+                    let report = runtime.block_on(client.send_multicast(multicast)).unwrap();
+                    assert_eq!(report.outcome.success().count(), multicast.tokens().len(), "{:?}", report.problems);
+                }
+            })
+        })
+    });
 }
 
 criterion_group!(benches, v1);

@@ -220,7 +220,7 @@ pub struct Builder<P = Gcm> {
     connect_timeout: Duration,
     request_timeout: Duration,
     max_response_body: usize,
-    pool_idle_timeout: Duration,
+    pub(crate) pool_idle_timeout: Duration,
     proxy: Option<Proxy>,
     tls: Option<rustls::ClientConfig>,
 }

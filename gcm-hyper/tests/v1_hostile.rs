@@ -244,3 +244,87 @@ async fn errors_name_the_endpoint_and_the_root_cause() {
     );
     assert!(!format!("{error}{error:?}").contains("GCM"));
 }
+
+/// An HTTP/2 send endpoint that answers one request per connection, then closes it with
+/// GOAWAY. Counts the connections it accepted.
+async fn closing_after_one_request() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let answered = Arc::new(tokio::sync::Notify::new());
+            let notify = Arc::clone(&answered);
+            let service = service_fn(move |_request: http::Request<hyper::body::Incoming>| {
+                notify.notify_one();
+                async { Ok::<_, std::io::Error>(http::Response::new(Full::new(Bytes::from_static(FCM_OK.as_bytes())))) }
+            });
+            tokio::spawn(async move {
+                let connection = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => return,
+                    _ = answered.notified() => connection.as_mut().graceful_shutdown(),
+                }
+                let _ = connection.await;
+            });
+        }
+    });
+    (base_url, accepted)
+}
+
+#[tokio::test]
+async fn a_connection_the_server_closed_is_opened_again() {
+    let mock = MockServer::start().await.unwrap();
+    let (base_url, accepted) = closing_after_one_request().await;
+    let key = ServiceAccountKey::from_json(mock.service_account_json().unwrap()).unwrap();
+    let fcm = Fcm::new("mock-project").unwrap().with_base_url(&base_url).unwrap();
+    let client = FcmClient::new(fcm, key).unwrap();
+    for attempt in 1..=3 {
+        let message = gcm_hyper::gcm_proto::v1::Message::token("t");
+        let reply = client.send(&message).await.unwrap_or_else(|e| panic!("send {attempt}: {e}"));
+        assert!(matches!(reply.fate, gcm_hyper::gcm_proto::Fate::Delivered { .. }), "{reply:?}");
+        // Until the GOAWAY arrives the old connection still looks open: let it.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+    // The token endpoint (another origin) kept its one connection.
+    assert_eq!(mock.connections(), 1);
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_replaced_after_the_idle_timeout() {
+    let mock = MockServer::start().await.unwrap();
+    let key = ServiceAccountKey::from_json(mock.service_account_json().unwrap()).unwrap();
+    let fcm = Fcm::new("mock-project").unwrap().with_base_url(&mock.v1_base_url()).unwrap();
+    let kept = FcmClient::new(fcm.clone(), key.clone()).unwrap();
+    let short = FcmClient::builder(fcm, key).pool_idle_timeout(Duration::from_millis(5)).build().unwrap();
+    let message = gcm_hyper::gcm_proto::v1::Message::token("t");
+    for _ in 0..3 {
+        kept.send(&message).await.unwrap();
+    }
+    assert_eq!(mock.connections(), 1, "one connection for the token and three sends");
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        short.send(&message).await.unwrap();
+    }
+    assert_eq!(mock.connections(), 1 + 3, "a new connection for each send after 20 ms idle");
+}
+
+#[tokio::test]
+async fn a_multicast_nobody_can_connect_to_stops_with_a_connect_error() {
+    let mock = MockServer::start().await.unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let key = ServiceAccountKey::from_json(mock.service_account_json().unwrap()).unwrap();
+    let fcm = Fcm::new("mock-project").unwrap().with_base_url(&format!("http://127.0.0.1:{port}")).unwrap();
+    let client = FcmClient::new(fcm, key).unwrap();
+    let tokens: Vec<String> = (0..250).map(|i| format!("t{i}")).collect();
+    let stopped = client.send_multicast(&Multicast::new(&tokens)).await.unwrap_err();
+    assert!(matches!(stopped.error(), Error::Transport { connect: true, .. }), "{:?}", stopped.error());
+    assert!(stopped.error().to_string().to_lowercase().contains("refused"), "{}", stopped.error());
+    assert_eq!(stopped.report().outcome.retry().map(|m| m.tokens().len()), Some(250), "no message lost");
+}

@@ -1,7 +1,7 @@
 //! The FCM HTTP v1 client: keeps a service account's access token fresh (one refresh at a
 //! time), sends a multicast as one request per token over HTTP/2 with bounded
-//! concurrency, and folds the replies into one [`MulticastReport`]. All protocol logic is
-//! gcm-proto's.
+//! concurrency (`http2.rs`: its own connections, or a caller's hyper-util client), and folds
+//! the replies into one [`MulticastReport`]. All protocol logic is gcm-proto's.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -21,8 +21,10 @@ use tracing::Instrument;
 use crate::client::{Builder, HttpClient, Limits, exchange, record_counts};
 use crate::connector::DefaultConnector;
 use crate::error::Error;
+use http2::Http2;
 
 mod credentials;
+mod http2;
 mod report;
 mod retry;
 
@@ -92,14 +94,13 @@ impl Builder<V1Settings> {
         self
     }
 
-    /// Builds the client: HTTP/2 only (ALPN `h2` over TLS, prior knowledge over plain TCP).
+    /// Builds the client: HTTP/2 only (ALPN `h2` over TLS, prior knowledge over plain TCP),
+    /// one connection per origin.
     pub fn build(mut self) -> Result<FcmClient, Error> {
         let (tls, transport) = self.connector()?;
-        let mut pool = self.pool();
-        pool.http2_only(true).timer(hyper_util::rt::TokioTimer::new());
-        let http = pool.build(tls.enable_http2().wrap_connector(transport));
+        let http = Http2::new(tls.enable_http2().wrap_connector(transport), self.pool_idle_timeout);
         let limits = self.limits();
-        FcmClient::with_parts(self.protocol, http, limits)
+        FcmClient::with_parts(self.protocol, Http::Direct(http), limits)
     }
 }
 
@@ -135,7 +136,7 @@ pub struct FcmClient<C = DefaultConnector> {
 struct Inner<C> {
     fcm: Fcm,
     credentials: Credentials,
-    http: HttpClient<C>,
+    http: Http<C>,
     /// HTTP/1.1 without a proxy, for the metadata server (which speaks nothing else).
     metadata_http: Option<HttpClient<DefaultConnector>>,
     limits: Limits,
@@ -146,6 +147,27 @@ struct Inner<C> {
     /// Held across a refresh: one token request at a time, the others wait for its token
     /// (or share its failure).
     tokens: Mutex<Tokens>,
+}
+
+/// How requests reach the server: gcm-hyper's own HTTP/2 connections, or the hyper-util
+/// client a caller brought.
+#[derive(Clone)]
+enum Http<C> {
+    Direct(Http2),
+    Pooled(HttpClient<C>),
+}
+
+impl<C: Connect + Clone + Send + Sync + 'static> Http<C> {
+    async fn exchange(
+        &self,
+        request: http::Request<Vec<u8>>,
+        limits: Limits,
+    ) -> Result<(http::response::Parts, bytes::Bytes), Error> {
+        match self {
+            Self::Direct(http) => http.exchange(request, limits).await,
+            Self::Pooled(http) => exchange(http, request, limits).await,
+        }
+    }
 }
 
 /// The cache, and the last failed refresh while the cache backs off.
@@ -270,12 +292,13 @@ impl<C> FcmClient<C>
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
-    /// Brings your own hyper-util client; it must speak HTTP/2 to share connections.
+    /// Brings your own hyper-util client; it must speak HTTP/2 to share connections. (The
+    /// built client drives h2 directly, which costs less CPU per message: BENCHMARKS.md.)
     pub fn from_hyper(fcm: Fcm, credentials: impl Into<Credentials>, http: HttpClient<C>) -> Result<Self, Error> {
-        Self::with_parts(V1Settings::new(fcm, credentials.into()), http, Limits::default())
+        Self::with_parts(V1Settings::new(fcm, credentials.into()), Http::Pooled(http), Limits::default())
     }
 
-    fn with_parts(settings: V1Settings, http: HttpClient<C>, limits: Limits) -> Result<Self, Error> {
+    fn with_parts(settings: V1Settings, http: Http<C>, limits: Limits) -> Result<Self, Error> {
         let V1Settings { fcm, credentials, concurrency, cache, clock } = settings;
         let metadata_http = match credentials {
             Credentials::Metadata(_) => Some(metadata_client()?),
@@ -353,10 +376,13 @@ where
         loop {
             while in_flight.len() < self.inner.concurrency {
                 let Some((index, token)) = queued.next() else { break };
-                let send = self.send_one(Body::Token(&template, token));
                 // Every event of this message (its error reply, its refresh) names its index.
                 let span = tracing::debug_span!("fcm.message", index);
-                in_flight.push(async move { (index, send.await) }.instrument(span));
+                // The send is made inside the block: a future captured by the block would be
+                // stored twice in it (once captured, once awaited).
+                let template = &template;
+                let fut = async move { (index, self.send_one(Body::Token(template, token)).await) }.instrument(span);
+                in_flight.push(fut);
             }
             let Some((index, answer)) = in_flight.next().await else { break };
             match answer {
@@ -384,9 +410,13 @@ where
         let token = self.access_token(None).await?;
         match self.exchange_one(body, &token).await {
             Err(Error::Response(ResponseError::Authentication { .. })) => {
-                // Revoked or expired early: a new token, and one more try.
-                let token = self.access_token(Some(&token)).await?;
-                self.exchange_one(body, &token).await
+                // Revoked or expired early: a new token, and one more try (boxed: rare, and
+                // a second exchange's state in every message's future would double it).
+                Box::pin(async {
+                    let token = self.access_token(Some(&token)).await?;
+                    self.exchange_one(body, &token).await
+                })
+                .await
             }
             other => other,
         }
@@ -397,7 +427,7 @@ where
             Body::Message(message) => self.inner.fcm.encode(message, token.secret())?,
             Body::Token(template, to) => self.inner.fcm.encode_token(template, to, token.secret())?,
         };
-        let (parts, body) = exchange(&self.inner.http, request, self.inner.limits).await?;
+        let (parts, body) = self.inner.http.exchange(request, self.inner.limits).await?;
         let reply = self.inner.fcm.decode_parts(parts.status, &parts.headers, &body, (self.inner.clock)());
         if let Ok(Reply { detail: Some(detail), .. }) = &reply {
             tracing::debug!(status = parts.status.as_u16(), detail, "fcm error reply");
@@ -422,7 +452,8 @@ where
         if let Some(failure) = tokens.failure.as_ref().filter(|_| !tokens.cache.may_refresh(now)) {
             return Err(self.token_error(Arc::clone(failure)));
         }
-        match self.fetch_token(now).await {
+        // Boxed: a refresh is rare, and its state would make every message's future larger.
+        match Box::pin(self.fetch_token(now)).await {
             Ok(token) => {
                 tracing::debug!(expires_at = ?token.expires_at(), "fcm access token refreshed");
                 tokens.cache.store(token.clone(), (self.inner.clock)());
@@ -459,7 +490,7 @@ where
         };
         let (parts, body) = match http {
             Some(http) => exchange(http, request, limits).await?,
-            None => exchange(&self.inner.http, request, limits).await?,
+            None => self.inner.http.exchange(request, limits).await?,
         };
         decode_token_response(&Response::from_parts(parts, body), (self.inner.clock)()).map_err(Error::Auth)
     }

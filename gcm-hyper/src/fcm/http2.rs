@@ -1,0 +1,240 @@
+//! FCM v1's HTTP/2 transport: one h2 connection per origin, shared by every request and
+//! opened again when it closes or idles too long. hyper-util's pool hands each request to
+//! the connection's task through a channel and spawns a task per request to wait for the
+//! answer; h2's own handle opens the stream from the caller's task and wakes it with the
+//! answer, which costs about a third less client CPU per message (BENCHMARKS.md).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use h2::client::SendRequest;
+use http::header::{CONTENT_LENGTH, USER_AGENT};
+use http::uri::{Authority, Scheme};
+use http::{HeaderValue, Request, Uri};
+use hyper_util::rt::TokioIo;
+use tower_service::Service as _;
+
+use crate::client::{Limits, USER_AGENT_VALUE};
+use crate::connector::DefaultConnector;
+use crate::error::Error;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// hyper's HTTP/2 client defaults, kept so that nothing changes on the wire but the CPU.
+const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
+const MAX_HEADER_LIST: u32 = 16 * 1024;
+
+/// The connections of one client (and of its clones and `base_url` copies).
+#[derive(Clone)]
+pub(crate) struct Http2 {
+    connector: DefaultConnector,
+    idle_timeout: Duration,
+    /// One entry per origin: the send endpoint, the token endpoint.
+    origins: Arc<Mutex<Vec<Arc<Origin>>>>,
+}
+
+struct Origin {
+    scheme: Scheme,
+    authority: Authority,
+    live: Mutex<Option<Live>>,
+    /// Held while connecting (one handshake at a time), with the last handshake's failure:
+    /// the tasks that waited for it share it rather than each trying in turn.
+    connecting: tokio::sync::Mutex<Option<Arc<dyn std::error::Error + Send + Sync>>>,
+    /// Handshakes finished, for a waiting task to tell whether one ended while it waited.
+    attempts: AtomicU64,
+}
+
+#[derive(Clone)]
+struct Live {
+    send: SendRequest<Bytes>,
+    /// Set when the connection's task ends (GOAWAY, EOF, an error).
+    closed: Arc<AtomicBool>,
+    last_used: Instant,
+}
+
+impl Http2 {
+    pub(crate) fn new(connector: DefaultConnector, idle_timeout: Duration) -> Self {
+        Self { connector, idle_timeout, origins: Arc::default() }
+    }
+
+    /// Sends `request` with the `User-Agent` and collects the answer within the limits.
+    pub(crate) async fn exchange(
+        &self,
+        request: Request<Vec<u8>>,
+        limits: Limits,
+    ) -> Result<(http::response::Parts, Bytes), Error> {
+        let endpoint = request.uri().clone();
+        match tokio::time::timeout(limits.request_timeout, self.exchange_untimed(request, &endpoint, limits)).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout { endpoint, after: limits.request_timeout }),
+        }
+    }
+
+    async fn exchange_untimed(
+        &self,
+        request: Request<Vec<u8>>,
+        endpoint: &Uri,
+        limits: Limits,
+    ) -> Result<(http::response::Parts, Bytes), Error> {
+        let (mut head, body) = request.into_parts();
+        let origin = self.origin(&head.uri)?;
+        head.headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        if !body.is_empty() {
+            head.headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        let request = Request::from_parts(head, ());
+        let broke = |error: h2::Error| Error::transport(endpoint, false, Box::new(error));
+
+        let mut send = self.ready(&origin, endpoint).await?;
+        let (response, mut stream) = send
+            .send_request(request, body.is_empty())
+            .map_err(|error| Error::transport(endpoint, true, Box::new(error)))?;
+        if !body.is_empty() {
+            stream.send_data(Bytes::from(body), true).map_err(broke)?;
+        }
+        let (parts, mut body) = response.await.map_err(broke)?.into_parts();
+        let limit = limits.max_response_body;
+        let too_large = Error::BodyTooLarge { limit, status: parts.status.as_u16() };
+        let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit as u64) {
+            return Err(too_large);
+        }
+        let mut collected = BytesMut::new();
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.map_err(broke)?;
+            // Flow control: the window reopens as the body is read.
+            let _ = body.flow_control().release_capacity(chunk.len());
+            if collected.len().saturating_add(chunk.len()) > limit {
+                return Err(too_large);
+            }
+            collected.extend_from_slice(&chunk);
+        }
+        Ok((parts, collected.freeze()))
+    }
+
+    /// The origin of `uri`, added on first use.
+    fn origin(&self, uri: &Uri) -> Result<Arc<Origin>, Error> {
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return Err(Error::Config(format!("{uri} is not an absolute URL")));
+        };
+        let mut origins = self.origins.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(found) = origins.iter().find(|o| &o.scheme == scheme && &o.authority == authority) {
+            return Ok(Arc::clone(found));
+        }
+        let origin = Arc::new(Origin {
+            scheme: scheme.clone(),
+            authority: authority.clone(),
+            live: Mutex::new(None),
+            connecting: tokio::sync::Mutex::default(),
+            attempts: AtomicU64::new(0),
+        });
+        origins.push(Arc::clone(&origin));
+        Ok(origin)
+    }
+
+    /// A handle ready to open a stream: the live connection's, or a new connection's. A
+    /// connection that closed since its last use fails here, before anything is written:
+    /// one more try, on a new connection.
+    async fn ready(&self, origin: &Origin, endpoint: &Uri) -> Result<SendRequest<Bytes>, Error> {
+        // Connecting is boxed: it is rare, and its state would make every request's future
+        // larger (each is moved into the fan-out's set).
+        let live = match origin.live(self.idle_timeout) {
+            Some(live) => live,
+            None => Box::pin(self.connect(origin, endpoint)).await?,
+        };
+        match live.send.ready().await {
+            Ok(send) => Ok(send),
+            Err(_) => {
+                live.closed.store(true, Ordering::Release);
+                let live = Box::pin(self.connect(origin, endpoint)).await?;
+                live.send.ready().await.map_err(|error| Error::transport(endpoint, true, Box::new(error)))
+            }
+        }
+    }
+
+    /// Connects, unless another task did while this one waited: then its connection, or
+    /// its failure.
+    async fn connect(&self, origin: &Origin, endpoint: &Uri) -> Result<Live, Error> {
+        let finished = origin.attempts.load(Ordering::Acquire);
+        let mut failure = origin.connecting.lock().await;
+        if let Some(live) = origin.live(self.idle_timeout) {
+            return Ok(live);
+        }
+        if let Some(failure) = failure.as_ref().filter(|_| origin.attempts.load(Ordering::Acquire) != finished) {
+            return Err(Error::transport(endpoint, true, Box::new(Shared(Arc::clone(failure)))));
+        }
+        let result = self.handshake(endpoint).await;
+        origin.attempts.fetch_add(1, Ordering::AcqRel);
+        match result {
+            Ok(live) => {
+                *failure = None;
+                *origin.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(live.clone());
+                Ok(live)
+            }
+            Err(error) => {
+                let shared: Arc<dyn std::error::Error + Send + Sync> = Arc::from(error);
+                *failure = Some(Arc::clone(&shared));
+                Err(Error::transport(endpoint, true, Box::new(Shared(shared))))
+            }
+        }
+    }
+
+    /// TCP (through the proxy, if any), TLS with ALPN `h2`, the HTTP/2 preface; the
+    /// connection's task runs on the runtime.
+    async fn handshake(&self, endpoint: &Uri) -> Result<Live, BoxError> {
+        let mut connector = self.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
+        let stream = connector.call(endpoint.clone()).await?;
+        let (send, connection) = h2::client::Builder::new()
+            .enable_push(false)
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_header_list_size(MAX_HEADER_LIST)
+            .handshake::<_, Bytes>(TokioIo::new(stream))
+            .await?;
+        let closed = Arc::new(AtomicBool::new(false));
+        let on_close = Arc::clone(&closed);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "fcm http/2 connection closed");
+            }
+            on_close.store(true, Ordering::Release);
+        });
+        Ok(Live { send, closed, last_used: Instant::now() })
+    }
+}
+
+impl Origin {
+    /// The live connection, unless it closed or idled past `idle_timeout`.
+    fn live(&self, idle_timeout: Duration) -> Option<Live> {
+        let mut slot = self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        let live = slot.as_mut()?;
+        if live.closed.load(Ordering::Acquire) || now.saturating_duration_since(live.last_used) > idle_timeout {
+            *slot = None;
+            return None;
+        }
+        live.last_used = now;
+        Some(live.clone())
+    }
+}
+
+/// A connection failure shared by the tasks that waited for that connection: it reads as
+/// the original (same text, same causes).
+#[derive(Debug)]
+struct Shared(Arc<dyn std::error::Error + Send + Sync>);
+
+impl std::fmt::Display for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Shared {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
