@@ -105,6 +105,14 @@ fn queue_error(error: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Queue(Box::new(error))
 }
 
+/// SQLITE_BUSY, primary or extended (`SQLITE_BUSY_SNAPSHOT`, `SQLITE_BUSY_RECOVERY`…).
+#[cfg(feature = "sqlite")]
+fn is_busy(error: &apalis_sqlite::Error) -> bool {
+    let apalis_sqlite::Error::Database(error) = error else { return false };
+    let code = error.as_database_error().and_then(|error| error.code()).and_then(|code| code.parse::<i32>().ok());
+    code.is_some_and(|code| code & 0xff == 5)
+}
+
 /// Seconds since the Unix epoch at or after `millis`: apalis schedules by the second, and
 /// a retry must never run before its delay.
 fn run_at_seconds(millis: u64) -> u64 {
@@ -174,12 +182,23 @@ impl Queue {
         // One writer at a time is all SQLite allows: one connection queues the process's
         // statements in order, where several would wait on each other in SQLite's busy
         // handler (sleeps of up to 100 ms).
-        let pool = apalis_sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .map_err(queue_error)?;
-        apalis_sqlite::SqliteStorage::setup(&pool).await.map_err(queue_error)?;
+        let open = || async {
+            let pool = apalis_sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+            apalis_sqlite::SqliteStorage::setup(&pool).await?;
+            Ok::<_, apalis_sqlite::Error>(pool)
+        };
+        // SQLite answers "database is locked" at once, without its busy wait, where waiting
+        // could deadlock (a read that becomes a write, as setup's `PRAGMA optimize` may): a
+        // worker started beside busy ones saw it once. Open again, within the busy bound.
+        let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
+        let pool = loop {
+            match open().await {
+                Err(error) if is_busy(&error) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                opened => break opened.map_err(queue_error)?,
+            }
+        };
         let apalis_config = apalis_sqlite::Config::default()
             .queue(&config.name)
             .heartbeat_interval(config.heartbeat)
@@ -339,5 +358,29 @@ impl ResultReader for Queue {
 
     fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Summary, Error>> {
         self.results().1.summary(job_id)
+    }
+}
+
+#[cfg(all(test, feature = "sqlite"))]
+mod tests {
+    use std::str::FromStr as _;
+
+    use sqlx::{ConnectOptions as _, Connection as _};
+
+    use super::is_busy;
+
+    #[tokio::test]
+    async fn a_locked_database_is_busy_and_other_errors_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite:{}", dir.path().join("locked.db").display());
+        let options = apalis_sqlite::SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true);
+        let mut holder = options.connect().await.unwrap();
+        sqlx::query("BEGIN EXCLUSIVE").execute(&mut holder).await.unwrap();
+        let mut other = options.clone().busy_timeout(std::time::Duration::ZERO).connect().await.unwrap();
+        let locked = sqlx::query("BEGIN EXCLUSIVE").execute(&mut other).await.unwrap_err();
+        assert!(is_busy(&locked.into()));
+        let syntax = sqlx::query("NOT SQL").execute(&mut other).await.unwrap_err();
+        assert!(!is_busy(&syntax.into()));
+        holder.close().await.unwrap();
     }
 }
