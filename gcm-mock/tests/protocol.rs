@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use gcm_mock::{Behaviour, Faults, MockServer, Reply, Scenario, TokenRule, UNAUTHORIZED_HTML};
+use gcm_mock::{Behaviour, Engine, Faults, MockServer, Reply, Scenario, TokenRule, UNAUTHORIZED_HTML};
 use http::Method;
 use serde_json::json;
 
@@ -398,4 +398,53 @@ fn a_huge_repeat_is_refused_with_a_clear_error() {
     assert!(error.contains("replies[0].repeat = 4294967295") && error.contains("limit"), "{error}");
     let error = Scenario::from_toml("[tokens.t]\nresult = \"unavailable\"\ntimes = 4294967295\n").unwrap_err();
     assert!(error.to_string().contains("times"), "{error}");
+}
+
+/// With recording off the data's limits are read from the raw body, not from a map of
+/// values: every answer is byte for byte the recording engine's.
+#[test]
+fn data_limits_read_without_recording_answer_as_with_it() {
+    let big = "x".repeat(4090);
+    let short = "x".repeat(4079);
+    let cases = [
+        (r#"{"to":"a","data":{"k":"v"}}"#.to_owned(), "message_id"),
+        (format!(r#"{{"to":"a","data":{{"kk":"{big}","k":"xyz"}}}}"#), "message_id"), // 4096: at the limit
+        (format!(r#"{{"to":"a","data":{{"kk":"{big}","k":"xyzw"}}}}"#), "MessageTooBig"), // 4097: over it
+        // Escapes count decoded: 4090 + 2 + 1 + 3 = 4096 with "\u0041" one byte.
+        (format!(r#"{{"to":"a","data":{{"kk":"{big}","k":"\u0041yz"}}}}"#), "message_id"),
+        (format!(r#"{{"to":"a","data":{{"kk":"{big}","\u006b":"xyzw"}}}}"#), "MessageTooBig"),
+        // A key twice counts once, with its last value (the first alone would be over).
+        (format!(r#"{{"to":"a","data":{{"k":"{big}{big}","k":"v"}}}}"#), "message_id"),
+        (format!(r#"{{"to":"a","data":{{"k":"v","k":"{big}{big}"}}}}"#), "MessageTooBig"),
+        // Values that are not strings count as their compact JSON: 2 + 4079 + 3 + 12 = 4096,
+        // and 2 + 4079 + 4 ("n", 1.5) + 5 + 6 = 4096.
+        (format!(r#"{{"to":"a","data":{{"kk":"{short}","n":  12 ,"o":{{ "a" : [1, 2] }}}}}}"#), "message_id"),
+        (format!(r#"{{"to":"a","data":{{"kk":"{short}","n":1.50,"b":true,"c":"xxxxx"}}}}"#), "message_id"),
+        (r#"{"to":"a","data":{"from":"x"}}"#.to_owned(), "InvalidDataKey"),
+        (r#"{"to":"a","data":{"google.c":"x"}}"#.to_owned(), "InvalidDataKey"),
+        (r#"{"to":"a","data":{"gcm":"x"}}"#.to_owned(), "InvalidDataKey"),
+        (r#"{"to":"a","data":{"\u0066rom":"x"}}"#.to_owned(), "InvalidDataKey"),
+        (r#"{"to":"a","data":null}"#.to_owned(), "message_id"),
+        (r#"{"to":"a","data":{}}"#.to_owned(), "message_id"),
+        // Refused: the reason comes before the other checks.
+        (r#"{"to":"a","data":"text"}"#.to_owned(), "must be a JSON object"),
+        (r#"{"to":"a","registration_ids":["b"],"data":[1]}"#.to_owned(), "must be a JSON object"),
+        (r#"{"to":"a","data":{"k":"v",}}"#.to_owned(), "JSON_PARSING_ERROR"),
+    ];
+    for (body, expect) in cases {
+        let request = http::Request::post("/gcm/send")
+            .header("authorization", "key=k")
+            .header("content-type", "application/json")
+            .body(body.clone().into_bytes())
+            .unwrap();
+        let mut recording = Engine::new(Scenario::default(), Vec::new());
+        let mut not_recording = Engine::new(Scenario::default(), Vec::new());
+        not_recording.set_recording(false);
+        let expected = recording.handle(&request, 1);
+        let answer = not_recording.handle(&request, 1);
+        assert_eq!(answer.status(), expected.status(), "{body:.80}");
+        assert_eq!(answer.body(), expected.body(), "{body:.80}");
+        let text = String::from_utf8_lossy(answer.body());
+        assert!(text.contains(expect), "{body:.80} → {text}");
+    }
 }

@@ -10,13 +10,14 @@ use bytes::Bytes;
 use gcm_proto::{MAX_REGISTRATION_IDS, MAX_TIME_TO_LIVE};
 use http::{Response, StatusCode};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::http::{
     IdWriter, MessageId, bad_request, json, json_string, response, text, unauthorized, with_retry_after,
 };
 use super::prepare::{Answer, Reply};
-use super::{Context, Engine, TokenResult, message_error};
+use super::{Context, DataLimits, Engine, TokenResult, message_error};
 
 /// The fields of a JSON send that drive the mock's behaviour. Strings are borrowed from
 /// the body; `null` counts as absent. Anything this does not accept is looked at again by
@@ -47,10 +48,29 @@ pub(super) struct JsonSend<'a> {
     _content_available: Option<bool>,
     #[serde(default, rename = "mutable_content")]
     _mutable_content: Option<bool>,
-    #[serde(default)]
-    data: Option<Map<String, Value>>,
+    /// Read when the answer is decided: into a map to record, or only for its limits.
+    #[serde(default, borrow)]
+    data: Option<&'a RawValue>,
     #[serde(default, rename = "notification")]
     _notification: Option<serde::de::IgnoredAny>,
+}
+
+/// A JSON send as read before the engine's lock: its fields, and its data's limits (or why
+/// the data is refused).
+pub(super) struct ParsedSend<'a> {
+    send: JsonSend<'a>,
+    data_limits: Result<DataLimits, serde_json::Error>,
+}
+
+/// Reads a JSON send's `body`, checked as UTF-8 once rather than string by string (an
+/// invalid body goes to the parser as bytes, for the parser's own error).
+pub(super) fn parse_json_send(body: &[u8]) -> Result<ParsedSend<'_>, serde_json::Error> {
+    let send: JsonSend<'_> = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text)?,
+        Err(_) => serde_json::from_slice(body)?,
+    };
+    let data_limits = send.data.map_or(Ok(DataLimits::default()), data_limits);
+    Ok(ParsedSend { send, data_limits })
 }
 
 /// `POST /gcm/send` and `POST /fcm/send`: the paths of the legacy protocol.
@@ -65,8 +85,10 @@ pub(crate) struct Multicast {
     id_base: u64,
 }
 
-/// A registration token borrowed from the body unless it has escapes. (serde borrows a
-/// `Cow` field, but not the `Cow`s inside a `Vec`: those would be 1000 copies.)
+/// A registration token (or a `data` key) borrowed from the body unless it has escapes.
+/// (serde borrows a `Cow` field, but not the `Cow`s inside a `Vec`: those would be 1000
+/// copies.)
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct Token<'a>(Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Token<'a> {
@@ -96,7 +118,7 @@ impl Engine {
     pub(super) fn legacy_send(
         &mut self,
         body: &[u8],
-        json: Option<Result<JsonSend<'_>, serde_json::Error>>,
+        json: Option<Result<ParsedSend<'_>, serde_json::Error>>,
         authorized: bool,
         seq: u64,
         now: SystemTime,
@@ -119,12 +141,13 @@ impl Engine {
     fn send_json(
         &mut self,
         body: &[u8],
-        request: Result<JsonSend<'_>, serde_json::Error>,
+        parsed: Result<ParsedSend<'_>, serde_json::Error>,
         seq: u64,
         now: SystemTime,
     ) -> Answer {
-        let request = match request {
-            Ok(request) => request,
+        // A `data` that is not an object is the parser's refusal too: before the other checks.
+        let (request, limits) = match parsed.and_then(|parsed| Ok((parsed.send, parsed.data_limits?))) {
+            Ok(parsed) => parsed,
             Err(error) => return bad_request(&json_rejection(body, &error)).into(),
         };
         if let Some(ids) = &request.registration_ids {
@@ -142,23 +165,28 @@ impl Engine {
                 .into();
             }
         }
-        let data = Arc::new(request.data.unwrap_or_default());
-        // Only the inbox needs the other fields; read them again only when recording.
-        let options = match self.recording {
-            Some(_) => match json_options(body) {
-                Ok(options) => options,
-                // Never a delivery recorded without what it carried.
-                Err(reason) => return bad_request(&reason).into(),
-            },
-            None => Map::new(),
+        // Only the inbox needs the data and the other fields as values: read them again
+        // only when recording.
+        let (data, options) = match self.recording {
+            Some(_) => {
+                let data = match request.data.map(|raw| serde_json::from_str(raw.get())).transpose() {
+                    Ok(data) => data.unwrap_or_default(),
+                    Err(error) => return bad_request(&json_rejection(body, &error)).into(),
+                };
+                match json_options(body) {
+                    Ok(options) => (Arc::new(data), Arc::new(options)),
+                    // Never a delivery recorded without what it carried.
+                    Err(reason) => return bad_request(&reason).into(),
+                }
+            }
+            None => (Arc::clone(&self.nothing), Arc::clone(&self.nothing)),
         };
-        let options = Arc::new(options);
         let recipients = request.registration_ids.as_ref().map_or(1, Vec::len).max(1);
         let ttl_ok =
             request.time_to_live.is_none_or(|ttl| ttl.as_u64().is_some_and(|t| t <= u64::from(MAX_TIME_TO_LIVE)));
         let dry_run = request.dry_run.unwrap_or(false);
         let ctx = Context {
-            message_error: message_error(ttl_ok, &data),
+            message_error: message_error(ttl_ok, limits),
             restricted_package: request.restricted_package_name.as_deref(),
             dry_run,
             seq,
@@ -212,7 +240,7 @@ impl Engine {
         let dry_run = option("dry_run").is_some_and(|v| v == "1" || v == "true");
         let (data, options) = (Arc::new(data), Arc::new(options));
         let ctx = Context {
-            message_error: message_error(ttl_ok, &data),
+            message_error: message_error(ttl_ok, DataLimits::of(&data)),
             restricted_package: restricted_package.as_deref(),
             dry_run,
             seq,
@@ -224,6 +252,24 @@ impl Engine {
         let result = self.token_result(&token, false, &ctx);
         plain_text_response(result, self.id_base)
     }
+}
+
+/// What [`DataLimits::of`] reads from a map of values, read from the raw object: one
+/// allocation (the key index) where the map takes two per entry. Duplicate keys count
+/// once, with their last value, as in the map.
+fn data_limits(raw: &RawValue) -> Result<DataLimits, serde_json::Error> {
+    let entries: std::collections::BTreeMap<Token<'_>, &RawValue> = serde_json::from_str(raw.get())?;
+    let mut limits = DataLimits::default();
+    for (Token(key), value) in &entries {
+        let value = value.get();
+        let length = match value.starts_with('"') {
+            true => serde_json::from_str::<Token<'_>>(value)?.0.len(),
+            // As the map counts a value that is not a string: its compact JSON.
+            false => serde_json::from_str::<Value>(value)?.to_string().len(),
+        };
+        limits.add(key, length);
+    }
+    Ok(limits)
 }
 
 /// The 400 the real service sends for a field of the wrong JSON type.

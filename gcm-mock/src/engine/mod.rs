@@ -52,6 +52,8 @@ pub struct Engine {
     id_base: u64,
     recording: Option<Recording>,
     v1: v1::State,
+    /// The data and options of every delivery while nothing records them.
+    nothing: Arc<Map<String, Value>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -110,6 +112,7 @@ impl Engine {
             id_base: splitmix64(seed),
             recording: Some(Recording::default()),
             v1: v1::State::default(),
+            nothing: Arc::default(),
         }
     }
 
@@ -392,15 +395,35 @@ fn splitmix64(seed: u64) -> u64 {
 
 /// The error every recipient of a message gets, if any: a bad TTL, then the payload's size
 /// and keys.
-fn message_error(ttl_ok: bool, data: &Map<String, Value>) -> Option<&'static str> {
+fn message_error(ttl_ok: bool, data: DataLimits) -> Option<&'static str> {
     if !ttl_ok {
         Some("InvalidTtl")
-    } else if payload_size(data) > MAX_PAYLOAD_BYTES {
+    } else if data.payload_size > MAX_PAYLOAD_BYTES {
         Some("MessageTooBig")
-    } else if data.keys().any(|key| is_reserved_data_key(key)) {
+    } else if data.reserved_key {
         Some("InvalidDataKey")
     } else {
         None
+    }
+}
+
+/// What the service checks in a message's `data`: its size (keys and values) and whether a
+/// key is reserved.
+#[derive(Clone, Copy, Default)]
+struct DataLimits {
+    payload_size: usize,
+    reserved_key: bool,
+}
+
+impl DataLimits {
+    fn of(data: &Map<String, Value>) -> Self {
+        Self { payload_size: payload_size(data), reserved_key: data.keys().any(|key| is_reserved_data_key(key)) }
+    }
+
+    /// One entry: its key, and its value's length as [`payload_size`] counts it.
+    fn add(&mut self, key: &str, value_length: usize) {
+        self.payload_size = self.payload_size.saturating_add(key.len()).saturating_add(value_length);
+        self.reserved_key |= is_reserved_data_key(key);
     }
 }
 

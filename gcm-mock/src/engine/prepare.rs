@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use http::{Method, Request, Response, StatusCode};
 
-use super::legacy::{self, JsonSend};
+use super::legacy::{self, ParsedSend};
 use super::v1;
 
 /// A request with its send body parsed, for [`Engine::answer`](super::Engine::answer).
@@ -23,7 +23,7 @@ pub struct Prepared<'a, B> {
 pub(super) enum Body<'a> {
     /// A legacy JSON send, or the parser's refusal (its 400 is decided under the lock, after
     /// the checks that come first).
-    LegacyJson(Result<JsonSend<'a>, serde_json::Error>),
+    LegacyJson(Result<ParsedSend<'a>, serde_json::Error>),
     /// A v1 send, or its 400.
     V1(Result<v1::Send, Response<Bytes>>),
     /// Anything else: read under the lock, as it is small or rare.
@@ -37,12 +37,7 @@ impl<'a, B: AsRef<[u8]>> Prepared<'a, B> {
         let body = request.body().as_ref();
         let body = match *request.method() {
             Method::POST if legacy::is_send_path(path) && is_json(request) => {
-                // Checked as UTF-8 once, not string by string; an invalid body goes to
-                // the parser as bytes, for the parser's own error.
-                Body::LegacyJson(match std::str::from_utf8(body) {
-                    Ok(text) => serde_json::from_str(text),
-                    Err(_) => serde_json::from_slice(body),
-                })
+                Body::LegacyJson(legacy::parse_json_send(body))
             }
             Method::POST if v1::project_of(path).is_some() => Body::V1(v1::parse_send(body)),
             _ => Body::Unread,

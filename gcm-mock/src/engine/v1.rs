@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::http::{response, with_retry_after};
-use super::{Context, Engine, TokenResult, message_error, splitmix64};
+use super::{Context, DataLimits, Engine, TokenResult, message_error, splitmix64};
 
 /// Where the mock's token endpoint listens.
 pub(super) const TOKEN_PATH: &str = "/token";
@@ -267,7 +267,7 @@ impl Engine {
         let options = Arc::new(if self.recording.is_some() { send.options } else { Map::new() });
         let data = Arc::new(send.data);
         let ctx = Context {
-            message_error: message_error(send.ttl_ok, &data),
+            message_error: message_error(send.ttl_ok, DataLimits::of(&data)),
             restricted_package: send.restricted_package.as_deref(),
             dry_run: send.validate_only,
             seq,
