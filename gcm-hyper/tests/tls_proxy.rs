@@ -1,5 +1,5 @@
 //! HTTPS through rustls with an explicitly trusted self-signed certificate, an HTTP proxy's
-//! CONNECT tunnel (to plain and TLS endpoints), and the User-Agent.
+//! CONNECT tunnel (to plain and TLS endpoints), FCM v1's HTTP/2 over both, and the User-Agent.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use gcm_hyper::gcm_proto::Fate;
-use gcm_hyper::{Client, Gcm, Message, USER_AGENT_VALUE};
+use gcm_hyper::gcm_proto::oauth::ServiceAccountKey;
+use gcm_hyper::v1::{Fcm, Multicast};
+use gcm_hyper::{Client, FcmClient, Gcm, Message, USER_AGENT_VALUE};
 use gcm_mock::MockServer;
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -20,9 +22,21 @@ const KEY: &str = "tls-key";
 const ONE_RESULT: &str =
     r#"{"multicast_id":5,"success":1,"failure":0,"canonical_ids":0,"results":[{"message_id":"0:tls"}]}"#;
 
-/// A TLS server for 127.0.0.1 answering every request with [`ONE_RESULT`]; it records the
-/// `User-Agent` of each request.
+/// A TLS server for 127.0.0.1 answering every request with [`ONE_RESULT`] over HTTP/1.1;
+/// it records the `User-Agent` of each request.
 async fn tls_server() -> (String, CertificateDer<'static>, Arc<Mutex<Vec<String>>>) {
+    let (base, cert, agents) = tls_server_speaking(false).await;
+    (format!("{base}/gcm/send"), cert, agents)
+}
+
+/// The same for FCM v1: HTTP/2 only (ALPN `h2`), answering [`V1_NAME`]; its base URL.
+async fn tls_h2_server() -> (String, CertificateDer<'static>, Arc<Mutex<Vec<String>>>) {
+    tls_server_speaking(true).await
+}
+
+const V1_NAME: &str = r#"{"name":"projects/mock-project/messages/1"}"#;
+
+async fn tls_server_speaking(h2: bool) -> (String, CertificateDer<'static>, Arc<Mutex<Vec<String>>>) {
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
     let cert = certified.cert.der().clone();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
@@ -32,9 +46,14 @@ async fn tls_server() -> (String, CertificateDer<'static>, Arc<Mutex<Vec<String>
         .with_no_client_auth()
         .with_single_cert(vec![cert.clone()], key)
         .unwrap();
+    let mut config = config;
+    if h2 {
+        config.alpn_protocols = vec![b"h2".to_vec()];
+    }
+    let answer = if h2 { V1_NAME } else { ONE_RESULT };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("https://{}/gcm/send", listener.local_addr().unwrap());
+    let url = format!("https://{}", listener.local_addr().unwrap());
     let agents = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&agents);
     tokio::spawn(async move {
@@ -46,11 +65,16 @@ async fn tls_server() -> (String, CertificateDer<'static>, Arc<Mutex<Vec<String>
                 let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
                     let agent = request.headers().get("user-agent").map(|v| v.to_str().unwrap().to_owned());
                     seen.lock().unwrap().push(agent.unwrap_or_default());
-                    async {
-                        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(ONE_RESULT.as_bytes()))))
-                    }
+                    async move { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(answer.as_bytes())))) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
+                let io = TokioIo::new(tls);
+                let _ = match h2 {
+                    true => {
+                        let executor = hyper_util::rt::TokioExecutor::new();
+                        hyper::server::conn::http2::Builder::new(executor).serve_connection(io, service).await
+                    }
+                    false => hyper::server::conn::http1::Builder::new().serve_connection(io, service).await,
+                };
             });
         }
     });
@@ -135,6 +159,20 @@ async fn through_an_http_proxy_to_plain_and_tls_endpoints() {
     assert!(client.send(&Message::to("a")).await.unwrap().success().count() == 1);
     assert_eq!(tunnels.load(Ordering::SeqCst), 2);
     assert_eq!(agents.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn fcm_v1_over_tls_and_http2_through_a_proxy() {
+    let (proxy, tunnels) = connect_proxy().await;
+    let mock = MockServer::start().await.unwrap(); // the token endpoint, plain HTTP
+    let (base_url, cert, agents) = tls_h2_server().await;
+    let key = ServiceAccountKey::from_json(mock.service_account_json().unwrap()).unwrap();
+    let fcm = Fcm::new("mock-project").unwrap().with_base_url(&base_url).unwrap();
+    let client = FcmClient::builder(fcm, key).proxy(proxy).tls_config(trusting(cert)).build().unwrap();
+    let report = client.send_multicast(&Multicast::new(["a", "b", "c"])).await.unwrap();
+    assert_eq!(report.outcome.success().count(), 3, "{:?}", report.problems);
+    assert_eq!(*agents.lock().unwrap(), [USER_AGENT_VALUE; 3]);
+    assert_eq!(tunnels.load(Ordering::SeqCst), 2, "one tunnel to each origin, reused");
 }
 
 /// The child process of [`proxies_from_the_environment`]: sends one message to the
