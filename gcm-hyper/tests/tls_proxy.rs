@@ -7,9 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use gcm_hyper::gcm_proto::Fate;
-use gcm_hyper::gcm_proto::oauth::ServiceAccountKey;
-use gcm_hyper::v1::{Fcm, Multicast};
-use gcm_hyper::{Client, FcmClient, Gcm, Message, USER_AGENT_VALUE};
+use gcm_hyper::{Client, Gcm, Message, USER_AGENT_VALUE};
 use gcm_mock::MockServer;
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -30,6 +28,7 @@ async fn tls_server() -> (String, CertificateDer<'static>, Arc<Mutex<Vec<String>
 }
 
 /// The same for FCM v1: HTTP/2 only (ALPN `h2`), answering [`V1_NAME`]; its base URL.
+#[cfg(feature = "v1")]
 async fn tls_h2_server() -> (String, CertificateDer<'static>, Arc<Mutex<Vec<String>>>) {
     tls_server_speaking(true).await
 }
@@ -68,13 +67,13 @@ async fn tls_server_speaking(h2: bool) -> (String, CertificateDer<'static>, Arc<
                     async move { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(answer.as_bytes())))) }
                 });
                 let io = TokioIo::new(tls);
-                let _ = match h2 {
-                    true => {
-                        let executor = hyper_util::rt::TokioExecutor::new();
-                        hyper::server::conn::http2::Builder::new(executor).serve_connection(io, service).await
-                    }
-                    false => hyper::server::conn::http1::Builder::new().serve_connection(io, service).await,
-                };
+                #[cfg(feature = "v1")] // hyper's HTTP/2 comes with the feature
+                if h2 {
+                    let executor = hyper_util::rt::TokioExecutor::new();
+                    let _ = hyper::server::conn::http2::Builder::new(executor).serve_connection(io, service).await;
+                    return;
+                }
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
             });
         }
     });
@@ -161,8 +160,13 @@ async fn through_an_http_proxy_to_plain_and_tls_endpoints() {
     assert_eq!(agents.lock().unwrap().len(), 1);
 }
 
+#[cfg(feature = "v1")]
 #[tokio::test]
 async fn fcm_v1_over_tls_and_http2_through_a_proxy() {
+    use gcm_hyper::FcmClient;
+    use gcm_hyper::gcm_proto::oauth::ServiceAccountKey;
+    use gcm_hyper::v1::{Fcm, Multicast};
+
     let (proxy, tunnels) = connect_proxy().await;
     let mock = MockServer::start().await.unwrap(); // the token endpoint, plain HTTP
     let (base_url, cert, agents) = tls_h2_server().await;
