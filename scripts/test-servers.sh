@@ -3,7 +3,7 @@
 # distribution's packages if missing, started on 127.0.0.1 on free ports with data in a
 # temporary directory, their URLs written to target/test-servers.env (which the tests read).
 #
-#   bash scripts/test-servers.sh start    # then: cargo test -p gcm-queue --features server-tests
+#   bash scripts/test-servers.sh start    # then: cargo test -p gcm-queue --features postgres,redis
 #   bash scripts/test-servers.sh stop
 set -euo pipefail
 cd "$(dirname "$0")/.."

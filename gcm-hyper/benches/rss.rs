@@ -3,6 +3,7 @@
 //! client's alone: `VmHWM` from /proc/self/status, beside `VmHWM` before the first send.
 //!
 //! `cargo bench -p gcm-hyper --bench rss`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

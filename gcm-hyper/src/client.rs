@@ -213,7 +213,7 @@ where
     }
 }
 
-/// Configures a [`Client`] (or, with FCM v1 settings, an [`FcmClient`](crate::FcmClient))
+/// Configures a [`Client`] (or, with FCM v1 settings, an `FcmClient`: feature `v1`)
 /// with the default connector. `Debug` never shows the proxy's credentials.
 pub struct Builder<P = Gcm> {
     pub(crate) protocol: P,

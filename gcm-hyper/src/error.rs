@@ -48,7 +48,7 @@ pub enum Error {
     /// (and their endpoint); `cause` is why the token could not be had (shared by every
     /// send that asked while the refresh backs off).
     Credentials {
-        /// What the credentials are, as [`Credentials::describe`](crate::Credentials::describe) says.
+        /// What the credentials are, as `Credentials::describe` (feature `v1`) says.
         source: String,
         /// Why there is no token.
         cause: std::sync::Arc<Error>,

@@ -60,7 +60,6 @@
 //! retry loop that gives up with recipients pending. Per-message events (DEBUG) carry the
 //! message's index. No key, assertion or token ever appears.
 #![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod client;
 mod connector;

@@ -2,6 +2,7 @@
 //! plain-text send, through `Engine::handle` with recording off (as under load).
 //!
 //! `cargo bench -p gcm-mock --bench engine`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 use std::hint::black_box;
 

@@ -5,6 +5,7 @@
 //! requests/s = 1 / time.
 //!
 //! `cargo bench -p gcm-mock --bench load`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,7 @@
 //! are borrowed from the body, results carry no owned text, message ids are written
 //! straight into the answer, and the data is not turned into a map of values. Alone in its
 //! process with a counting allocator (dhat).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 use gcm_mock::baseline::{BaselineRequest, data, token};
 use gcm_mock::{Engine, Scenario};

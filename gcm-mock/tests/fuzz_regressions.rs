@@ -1,5 +1,6 @@
 //! Replays every input kept under `tests/fuzz/regressions/` (seeds, and any input a fuzzer found
 //! crashing) through the same harness the libFuzzer targets use.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 #[path = "fuzz/harness.rs"]
 mod harness;

@@ -2,6 +2,7 @@
 //! their limits and count what they drop, and a large inbox is served without holding up
 //! a send. (The RSS figures have test binaries of their own: `memory_payload`,
 //! `memory_stall`.)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 mod common;
 

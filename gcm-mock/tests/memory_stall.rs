@@ -1,5 +1,6 @@
 //! Bodies that never finish, alone in their process with a counting allocator (dhat):
 //! they get 408 after the body timeout and the memory they held is freed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! FCM HTTP v1 on the mock's engine (no sockets): the token endpoint's checks of the
 //! signed JWT, expiring access tokens, and the real v1 error bodies per scenario rule.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -23,10 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // What your HTTP client of choice would send, and what the server answered.
     let exchanges = [
-        (&unicast, response(200, None, "id=1:2342\nregistration_id=32\n")),
-        (&multicast, response(200, Some("10"), GOOGLE_SIX_RECIPIENTS)),
-        (&multicast, response(503, None, "")),
-        (&multicast, response(401, None, "<HTML><TITLE>Unauthorized</TITLE></HTML>")),
+        (&unicast, response(200, None, "id=1:2342\nregistration_id=32\n")?),
+        (&multicast, response(200, Some("10"), GOOGLE_SIX_RECIPIENTS)?),
+        (&multicast, response(503, None, "")?),
+        (&multicast, response(401, None, "<HTML><TITLE>Unauthorized</TITLE></HTML>")?),
     ];
 
     let mut rng = StdRng::seed_from_u64(7); // any rand_core generator; seeded, so the output is stable
@@ -64,12 +64,12 @@ fn report(outcome: &Outcome, rng: &mut StdRng) {
     }
 }
 
-fn response(status: u16, retry_after: Option<&str>, body: &str) -> Response<Vec<u8>> {
+fn response(status: u16, retry_after: Option<&str>, body: &str) -> http::Result<Response<Vec<u8>>> {
     let mut response = Response::builder().status(status);
     if let Some(value) = retry_after {
         response = response.header("retry-after", value);
     }
-    response.body(body.as_bytes().to_vec()).expect("a valid status and header")
+    response.body(body.as_bytes().to_vec())
 }
 
 /// Google's documented response for recipients 4, 8, 15, 16, 23 and 42.

@@ -8,7 +8,7 @@ use rand_core::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
-use crate::outcome::RetryCause;
+use crate::fate::RetryCause;
 
 /// Exponential backoff with jitter: before retry `attempt` (0 for the first retry) wait
 /// `initial × 2^attempt − initial/2 + U[0, initial)`, where `initial × 2^attempt` is capped

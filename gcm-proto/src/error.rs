@@ -226,6 +226,7 @@ pub enum ErrorCode {
 
 /// What a sender should do about an [`ErrorCode`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// Remove the token from your database.
     NotRegistered,

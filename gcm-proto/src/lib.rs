@@ -77,10 +77,10 @@
 //! * [`v1`]: FCM HTTP v1, the endpoint Firebase serves today, into the same [`Outcome`];
 //!   `oauth` (feature `oauth`): its service-account access tokens.
 #![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 mod backoff;
 mod error;
+mod fate;
 mod json;
 mod limits;
 mod message;
@@ -89,16 +89,17 @@ pub mod oauth;
 mod outcome;
 mod request;
 mod response;
+mod retryable;
 pub mod v1;
 
 pub use backoff::{Backoff, parse_retry_after};
 pub use error::{BuildError, ErrorCode, ErrorKind, RawBody, ResponseError};
-pub use limits::{
-    LimitViolation, MAX_PAYLOAD_BYTES, MAX_REGISTRATION_IDS, MAX_TIME_TO_LIVE, is_reserved_data_key, payload_size,
-};
-pub use message::{Format, Message, Notification, Options, Priority, Target};
-pub use outcome::{Fate, Outcome, RetryCause, Retryable};
+pub use fate::{Fate, RetryCause};
+pub use limits::{LimitViolation, MAX_PAYLOAD_BYTES, MAX_TIME_TO_LIVE, is_reserved_data_key, payload_size};
+pub use message::{Format, MAX_REGISTRATION_IDS, Message, Notification, Options, Priority, Target};
+pub use outcome::Outcome;
 pub use request::{CONTENT_TYPE_JSON, CONTENT_TYPE_PLAIN_TEXT, FCM_URL, GCM_HTTP_URL, GCM_URL, Gcm};
+pub use retryable::Retryable;
 
 /// Re-exported so that callers build requests and responses with the same `http` version.
 pub use http;

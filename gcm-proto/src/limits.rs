@@ -5,10 +5,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::message::{Message, Target};
+use crate::message::{MAX_REGISTRATION_IDS, Message, Target};
 
-/// Most registration tokens in one multicast.
-pub const MAX_REGISTRATION_IDS: usize = 1000;
 /// Longest `time_to_live`, in seconds (28 days).
 pub const MAX_TIME_TO_LIVE: u32 = 2_419_200;
 /// Most payload bytes: the keys and values of `data`.

@@ -10,6 +10,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::retryable::Retryable;
+
+/// Most registration tokens in one multicast.
+pub const MAX_REGISTRATION_IDS: usize = 1000;
+
 /// How the request body is encoded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -247,14 +252,14 @@ impl Message {
         Self { target, ..self.clone() }
     }
 
-    /// The message as requests of at most [`MAX_REGISTRATION_IDS`](crate::MAX_REGISTRATION_IDS)
+    /// The message as requests of at most [`MAX_REGISTRATION_IDS`]
     /// (1000) registration tokens each, in token order: the message itself when it fits or
     /// is not a multicast. Send each part and fold the parts' outcomes with
     /// [`Outcome::append`](crate::Outcome::append), in order.
     pub fn split(&self) -> Vec<Message> {
         match &self.target {
-            Target::RegistrationIds(tokens) if tokens.len() > crate::MAX_REGISTRATION_IDS => {
-                tokens.chunks(crate::MAX_REGISTRATION_IDS).map(|part| self.with_tokens(part.to_vec())).collect()
+            Target::RegistrationIds(tokens) if tokens.len() > MAX_REGISTRATION_IDS => {
+                tokens.chunks(MAX_REGISTRATION_IDS).map(|part| self.with_tokens(part.to_vec())).collect()
             }
             _ => vec![self.clone()],
         }
@@ -328,6 +333,18 @@ impl Message {
 }
 
 const TOPIC_PREFIX: &str = "/topics/";
+
+impl crate::retryable::sealed::Sealed for Message {}
+
+impl Retryable for Message {
+    fn recipients(&self) -> Arc<[String]> {
+        self.shared_tokens()
+    }
+
+    fn with_recipients(&self, recipients: Vec<String>) -> Self {
+        self.with_tokens(recipients)
+    }
+}
 
 #[cfg(test)]
 mod tests {

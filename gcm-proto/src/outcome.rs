@@ -10,85 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::backoff::Backoff;
 use crate::error::{ErrorCode, ErrorKind};
+use crate::fate::{Fate, RetryCause};
 use crate::message::Message;
-
-/// What happened to one recipient. Every recipient of a request has exactly one fate.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Fate {
-    /// Accepted for delivery.
-    Delivered {
-        /// The server's id for the message (a topic's numeric id as decimal text).
-        message_id: String,
-        /// The token to store instead of this one from now on.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        canonical: Option<String>,
-    },
-    /// The token is no longer valid: remove it from your database.
-    NotRegistered,
-    /// Unrecoverable for this request (bad token, wrong sender, payload too big…).
-    Failed(ErrorCode),
-    /// Not delivered yet; resend after [`Outcome::delay`].
-    Retry(RetryCause),
-}
-
-impl Fate {
-    /// The fate an error code gives a recipient.
-    pub fn from_error(code: ErrorCode) -> Self {
-        match code.kind() {
-            ErrorKind::NotRegistered => Self::NotRegistered,
-            ErrorKind::Retry | ErrorKind::RateLimited => Self::Retry(RetryCause::Error(code)),
-            ErrorKind::Fatal => Self::Failed(code),
-        }
-    }
-
-    /// True for every fate but [`Fate::Retry`]: nothing about this recipient will change.
-    pub fn is_final(&self) -> bool {
-        !matches!(self, Self::Retry(_))
-    }
-}
-
-/// Why a recipient must be retried.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RetryCause {
-    /// The server reported a recoverable code for this recipient (`Unavailable`,
-    /// `InternalServerError`) or a rate limit (`DeviceMessageRateExceeded`,
-    /// `TopicsMessageRateExceeded`).
-    Error(ErrorCode),
-    /// The whole request failed with this 5xx status.
-    Status(u16),
-    /// No answer for this recipient: the request failed in transit or timed out, or was
-    /// refused as a whole (the error that came with it says which).
-    Unanswered,
-}
-
-/// What an [`Outcome`] answers, and so what its retry resends: a legacy
-/// [`Message`] or an FCM v1 [`Multicast`](crate::v1::Multicast). The outcome keeps it (without its recipient
-/// list), so that a retry is built from the outcome alone and can never be paired with the
-/// wrong payload.
-pub trait Retryable: Clone + sealed::Sealed {
-    /// The recipients, in request order, shared rather than copied.
-    fn recipients(&self) -> Arc<[String]>;
-    /// The same content to these recipients.
-    fn with_recipients(&self, recipients: Vec<String>) -> Self;
-}
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for crate::Message {}
-    impl Sealed for crate::v1::Multicast {}
-}
-
-impl Retryable for Message {
-    fn recipients(&self) -> Arc<[String]> {
-        self.shared_tokens()
-    }
-
-    fn with_recipients(&self, recipients: Vec<String>) -> Self {
-        self.with_tokens(recipients)
-    }
-}
+use crate::retryable::Retryable;
 
 /// The outcome of a send, modelled on the Python gcm-client's `Result`: one [`Fate`] per
 /// recipient of the request, in request order, the server's `Retry-After`, and the

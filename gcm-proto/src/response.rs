@@ -11,9 +11,10 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::backoff::parse_retry_after;
 use crate::error::{ErrorCode, RawBody, ResponseError};
+use crate::fate::{Fate, RetryCause};
 use crate::json;
 use crate::message::{Format, Message};
-use crate::outcome::{Fate, Outcome, RetryCause};
+use crate::outcome::Outcome;
 use crate::request::Gcm;
 
 impl Gcm {

@@ -1,5 +1,6 @@
 //! Real response bodies (Google's documented examples and bodies other clients met) decoded
 //! into outcomes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 use std::time::{Duration, SystemTime};
 

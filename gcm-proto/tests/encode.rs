@@ -1,4 +1,5 @@
 //! Exact request bytes for every option, in both formats.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 use gcm_proto::http::{Method, Request};
 use gcm_proto::{BuildError, FCM_URL, Gcm, Message, Notification, Priority, Target};

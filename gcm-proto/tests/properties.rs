@@ -1,5 +1,6 @@
 //! Invariants over generated inputs: every token lands in exactly one bucket, merging never
 //! loses a canonical id, messages and outcomes round-trip through serde, and no input panics.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 use std::time::{Duration, SystemTime};
 

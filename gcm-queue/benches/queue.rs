@@ -8,6 +8,7 @@
 //! `cargo bench -p gcm-queue --bench queue` (SQLite only); with the servers of
 //! `scripts/test-servers.sh` running, `cargo bench -p gcm-queue --features postgres,redis
 //! --bench queue` adds their rows.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -8,6 +8,7 @@ use crate::job::Job;
 /// The last word on one recipient of a job: nothing about it will change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "fate", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Final {
     /// Accepted by the server.
     Delivered {

@@ -200,10 +200,12 @@ impl Api {
                     Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, error),
                 }
             }
-            (Method::GET, path) if path.starts_with("/jobs/") => match queue.summary(&path["/jobs/".len()..]).await {
-                Ok(summary) => json(StatusCode::OK, &summary),
-                Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, error),
-            },
+            (Method::GET, path) if path.starts_with("/jobs/") => {
+                match queue.summary(path.strip_prefix("/jobs/").unwrap_or_default()).await {
+                    Ok(summary) => json(StatusCode::OK, &summary),
+                    Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, error),
+                }
+            }
             _ => problem(StatusCode::NOT_FOUND, "not found"),
         }
     }

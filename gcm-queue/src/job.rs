@@ -35,6 +35,7 @@ pub struct Job {
 // A legacy message is larger than the others; a job moves once per attempt, so boxing it
 // would buy nothing but a noisier constructor.
 #[allow(clippy::large_enum_variant)]
+#[non_exhaustive]
 pub enum Payload {
     /// An FCM v1 multicast: one content, sent to each token.
     V1Multicast {

@@ -301,10 +301,7 @@ fn outcome_round<P: Retryable>(
 
 fn multicast_round(report: &MulticastReport, attempt: u32, rng: &mut impl rand::Rng) -> Round {
     let mut round = outcome_round(&report.outcome, attempt, rng, |position| {
-        report.problems.get(&position).map(|problem| match problem {
-            Problem::Detail(detail) => detail.clone(),
-            Problem::Error(error) => error.to_string(),
-        })
+        report.problems.get(&position).map(Problem::to_string)
     });
     for (position, slot) in round.slots.iter_mut().enumerate() {
         if let Slot::Pending { unsure, .. } = slot {

@@ -1,4 +1,5 @@
 //! The HTTP API (`gcm-worker serve`) and the command line, on a SQLite queue and gcm-mock.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The embedded queue end to end: a SQLite file, gcm-mock with the faults, one
 //! worker in this process, and the results read back. Nothing to install.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 mod common;
 

@@ -3,17 +3,15 @@
 //! the gcloud user file, the metadata server of Google Cloud, or your own source.
 
 use std::fmt;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 
 use gcm_proto::oauth::{AccessToken, AuthorizedUser, KeyFile, METADATA_HOST, MetadataServer, ServiceAccountKey};
 
 use crate::error::Error;
 
-/// A boxed `Send` future, as [`TokenSource::fetch`] returns.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed `Send` future, as [`TokenSource::fetch`] returns: futures-util's, re-exported.
+pub use futures_util::future::BoxFuture;
 
 /// Your own access-token source: gcp_auth, yup-oauth2, a secret manager. The client calls
 /// [`fetch`](TokenSource::fetch) one at a time, caches the token until shortly before it

@@ -13,6 +13,7 @@ use crate::error::Error;
 
 /// What one message of a multicast has to say beyond its [`Fate`](gcm_proto::Fate).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Problem {
     /// The server answered with an error: its message, and the fields (`BadRequest`) or
     /// quotas (`QuotaFailure`) its details name.
@@ -20,6 +21,16 @@ pub enum Problem {
     /// No usable answer: the request failed, timed out, or its answer could not be read.
     /// The message is pending as [`RetryCause::Unanswered`](gcm_proto::RetryCause::Unanswered).
     Error(Error),
+}
+
+impl std::fmt::Display for Problem {
+    /// The server's detail, or the error.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Detail(detail) => f.write_str(detail),
+            Self::Error(error) => error.fmt(f),
+        }
+    }
 }
 
 impl Problem {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// A sleeper that only writes down how long it was asked to wait.
 #[allow(dead_code)] // not every test file sleeps
-pub fn recorder() -> (Arc<Mutex<Vec<Duration>>>, impl FnMut(Duration) -> std::future::Ready<()>) {
+pub(crate) fn recorder() -> (Arc<Mutex<Vec<Duration>>>, impl FnMut(Duration) -> std::future::Ready<()>) {
     let delays = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&delays);
     (delays, move |delay| {
@@ -17,19 +17,19 @@ pub fn recorder() -> (Arc<Mutex<Vec<Duration>>>, impl FnMut(Duration) -> std::fu
 /// Wall time that follows tokio's clock, so that a paused test moves both the client's
 /// and the mock's idea of "now" with `tokio::time::advance`.
 #[allow(dead_code)] // not every test file moves time
-pub fn tokio_clock() -> impl Fn() -> std::time::SystemTime + Clone + Send + Sync + 'static {
+pub(crate) fn tokio_clock() -> impl Fn() -> std::time::SystemTime + Clone + Send + Sync + 'static {
     let base = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let start = tokio::time::Instant::now();
     move || base + start.elapsed()
 }
 
 #[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Captured {
     /// What was written so far.
     #[allow(dead_code)]
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
 }
@@ -46,7 +46,7 @@ impl std::io::Write for Captured {
 
 /// Everything `tracing` writes at `level` and above on this thread, until the guard drops.
 #[allow(dead_code)] // not every test file reads the logs
-pub fn capture(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
+pub(crate) fn capture(level: tracing::Level) -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
     let sink = captured.clone();
     let subscriber =

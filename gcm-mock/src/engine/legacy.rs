@@ -2,7 +2,6 @@
 //! answered with the service's bodies, per-token results and status codes.
 
 use std::borrow::Cow;
-use std::io::Write as _;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -13,10 +12,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::http::{
-    IdWriter, MessageId, bad_request, json, json_string, response, text, unauthorized, with_retry_after,
-};
-use super::prepare::{Answer, Reply};
+use super::answer::{Answer, Multicast};
+use super::http::{MessageId, bad_request, json, json_string, response, text, unauthorized, with_retry_after};
 use super::{Context, DataLimits, Engine, TokenResult, message_error};
 
 /// The fields of a JSON send that drive the mock's behaviour. Strings are borrowed from
@@ -76,13 +73,6 @@ pub(super) fn parse_json_send(body: &[u8]) -> Result<ParsedSend<'_>, serde_json:
 /// `POST /gcm/send` and `POST /fcm/send`: the paths of the legacy protocol.
 pub(super) fn is_send_path(path: &str) -> bool {
     matches!(path, "/gcm/send" | "/fcm/send")
-}
-
-/// A multicast's results, written out after the engine's lock is released.
-pub(crate) struct Multicast {
-    multicast_id: i64,
-    results: Vec<TokenResult>,
-    id_base: u64,
 }
 
 /// A registration token (or a `data` key) borrowed from the body unless it has escapes.
@@ -215,7 +205,7 @@ impl Engine {
             (None, None) => vec![TokenResult::error("MissingRegistration", None)],
         };
         let multicast_id = if dry_run { -1 } else { self.multicast_id(seq) };
-        Answer(Reply::Multicast(Multicast { multicast_id, results, id_base: self.id_base }))
+        Answer::multicast(Multicast { multicast_id, results, id_base: self.id_base })
     }
 
     fn send_plain_text(&mut self, body: &[u8], seq: u64, now: SystemTime) -> Response<Bytes> {
@@ -325,51 +315,6 @@ fn json_options(body: &[u8]) -> Result<Map<String, Value>, String> {
         Ok(_) => Ok(Map::new()),
         Err(error) => Err(format!("JSON_PARSING_ERROR: {error}")),
     }
-}
-
-impl Multicast {
-    pub(super) fn into_response(self) -> Response<Bytes> {
-        multicast_response(self.multicast_id, &self.results, self.id_base)
-    }
-}
-
-fn multicast_response(multicast_id: i64, results: &[TokenResult], id_base: u64) -> Response<Bytes> {
-    let success = results.iter().filter(|r| matches!(r, TokenResult::Delivered { .. })).count();
-    let canonical_ids =
-        results.iter().filter(|r| matches!(r, TokenResult::Delivered { canonical: Some(_), .. })).count();
-    let mut out = Vec::with_capacity(96 + 48 * results.len());
-    let _ = write!(
-        out,
-        r#"{{"multicast_id":{multicast_id},"success":{success},"failure":{},"canonical_ids":{canonical_ids},"results":["#,
-        results.len() - success
-    );
-    let ids = IdWriter::new(id_base);
-    let mut retry_after = None;
-    for (i, result) in results.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        match result {
-            TokenResult::Delivered { id, canonical } => {
-                out.extend_from_slice(br#"{"message_id":""#);
-                ids.write(*id, &mut out);
-                out.push(b'"');
-                if let Some(canonical) = canonical {
-                    out.extend_from_slice(br#","registration_id":"#);
-                    json_string(canonical, &mut out);
-                }
-                out.push(b'}');
-            }
-            TokenResult::Error { code, retry_after: after } => {
-                retry_after = retry_after.or(after.as_deref());
-                out.extend_from_slice(br#"{"error":"#);
-                json_string(code, &mut out);
-                out.push(b'}');
-            }
-        }
-    }
-    out.extend_from_slice(b"]}");
-    with_retry_after(response(StatusCode::OK, "application/json; charset=UTF-8", Bytes::from(out)), retry_after)
 }
 
 fn topic_response(result: TokenResult, id_base: u64) -> Response<Bytes> {

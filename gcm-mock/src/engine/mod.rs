@@ -5,6 +5,7 @@
 //! log), [`script`] (scripted replies and `Retry-After`), [`http`] (the answers' pieces).
 //! This module routes requests and decides each recipient's result, for both protocols.
 
+mod answer;
 mod http;
 mod legacy;
 mod prepare;
@@ -26,10 +27,11 @@ use rand::{RngExt, SeedableRng};
 use serde_json::{Map, Value};
 
 use crate::scenario::{Behaviour, Reply, Scenario, TokenReply, TokenRule};
+pub use answer::Answer;
 pub use http::UNAUTHORIZED_HTML;
 use http::{MessageId, header_text, json, text, with_retry_after};
 use prepare::Body;
-pub use prepare::{Answer, Prepared};
+pub use prepare::Prepared;
 pub use recording::{Delivery, InboxPage, REQUEST_LOG_CAPACITY, ReceivedRequest, RecordingLimits, RecordingStats};
 use recording::{Record, Recording};
 pub use script::Hang;

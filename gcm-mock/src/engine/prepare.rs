@@ -1,11 +1,10 @@
-//! The halves of an exchange that need no engine state: reading a send's body before the
-//! engine is locked ([`Prepared`]) and writing a multicast's answer after ([`Answer`]).
-//! A 1000-token send spends most of its time in these two, so a server that keeps them out
-//! of the lock works on every core.
+//! A send's body read before the engine is locked ([`Prepared`]): with the answer written
+//! after it ([`Answer`](super::Answer)), most of a 1000-token send happens outside the lock,
+//! so a server that keeps them out of it works on every core.
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 
 use super::legacy::{self, ParsedSend};
 use super::v1;
@@ -54,38 +53,6 @@ pub(super) fn is_json<B>(request: &Request<B>) -> bool {
     })
 }
 
-/// The engine's answer to a request; [`Answer::into_response`] writes it out.
-pub struct Answer(pub(super) Reply);
-
-pub(super) enum Reply {
-    Ready(Response<Bytes>),
-    Multicast(legacy::Multicast),
-}
-
-impl Answer {
-    /// The status it will have.
-    pub fn status(&self) -> StatusCode {
-        match &self.0 {
-            Reply::Ready(response) => response.status(),
-            Reply::Multicast(_) => StatusCode::OK,
-        }
-    }
-
-    /// The response, its body written now (a multicast's message ids and results).
-    pub fn into_response(self) -> Response<Bytes> {
-        match self.0 {
-            Reply::Ready(response) => response,
-            Reply::Multicast(multicast) => multicast.into_response(),
-        }
-    }
-}
-
-impl From<Response<Bytes>> for Answer {
-    fn from(response: Response<Bytes>) -> Self {
-        Self(Reply::Ready(response))
-    }
-}
-
 impl<B> std::fmt::Debug for Prepared<'_, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let read = !matches!(self.body, Body::Unread);
@@ -94,11 +61,5 @@ impl<B> std::fmt::Debug for Prepared<'_, B> {
             .field("path", &self.request.uri().path())
             .field("read", &read)
             .finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Debug for Answer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Answer").field("status", &self.status()).finish_non_exhaustive()
     }
 }

@@ -9,19 +9,19 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-pub const KEY: &str = "test-key";
+pub(crate) const KEY: &str = "test-key";
 
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: String,
 }
 
-pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+pub(crate) fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-pub async fn request(
+pub(crate) async fn request(
     client: &Client<HttpConnector, Full<Bytes>>,
     method: Method,
     url: &str,
@@ -39,7 +39,7 @@ pub async fn request(
 }
 
 /// A JSON send with the right key.
-pub async fn send_json(url: &str, body: &str) -> Answer {
+pub(crate) async fn send_json(url: &str, body: &str) -> Answer {
     request(
         &client(),
         Method::POST,
@@ -51,7 +51,7 @@ pub async fn send_json(url: &str, body: &str) -> Answer {
 }
 
 /// A plain-text send with the right key.
-pub async fn send_form(url: &str, body: &str) -> Answer {
+pub(crate) async fn send_form(url: &str, body: &str) -> Answer {
     request(
         &client(),
         Method::POST,
@@ -68,7 +68,7 @@ pub async fn send_form(url: &str, body: &str) -> Answer {
 /// A legacy multicast to 1000 tokens (of a real token's length, distinct per `round`) with
 /// a notification of `notification` bytes.
 #[allow(dead_code)] // not every test binary sends one
-pub fn big_multicast(round: usize, notification: usize) -> String {
+pub(crate) fn big_multicast(round: usize, notification: usize) -> String {
     let tokens: Vec<String> = (0..1000).map(|i| format!("\"{round:04}-{i:04}:APA91b{}\"", "x".repeat(137))).collect();
     format!(
         r#"{{"registration_ids":[{}],"notification":{{"title":"big","body":"{}"}},"data":{{"k":"v"}}}}"#,

@@ -35,7 +35,7 @@ fn headers(head: &[u8]) -> HeaderMap {
 
 /// Status (two bytes), message shape (one byte), then headers and body: decoding either
 /// accounts for every recipient or returns an error.
-pub fn decode_response(data: &[u8]) {
+pub(crate) fn decode_response(data: &[u8]) {
     let [hi, lo, shape, rest @ ..] = data else { return };
     let Ok(status) = StatusCode::from_u16(100 + u16::from_be_bytes([*hi, *lo]) % 900) else { return };
     let message = match shape % 5 {
@@ -55,7 +55,7 @@ pub fn decode_response(data: &[u8]) {
 }
 
 /// A 200 plain-text body for a plain-text message.
-pub fn plain_text(data: &[u8]) {
+pub(crate) fn plain_text(data: &[u8]) {
     let message = Message::plain_text("p");
     let gcm = Gcm::new("k").unwrap();
     let Ok(outcome) = gcm.decode_parts(&message, StatusCode::OK, &HeaderMap::new(), data, now()) else { return };
@@ -80,7 +80,7 @@ pub fn plain_text(data: &[u8]) {
 
 /// Any header value as `Retry-After`: delta-seconds read back exactly, an HTTP-date in the
 /// past gives no delay and a future one the time until it, anything else nothing.
-pub fn retry_after(data: &[u8]) {
+pub(crate) fn retry_after(data: &[u8]) {
     let Ok(value) = HeaderValue::from_bytes(data) else { return };
     let parsed = gcm_proto::parse_retry_after(&value, now());
     let Ok(text) = value.to_str() else { return assert_eq!(parsed, None) };
@@ -98,7 +98,7 @@ pub fn retry_after(data: &[u8]) {
 
 /// Any text as a TOML and as a JSON scenario: a scenario that loads serializes back to one
 /// that loads the same.
-pub fn scenario(data: &[u8]) {
+pub(crate) fn scenario(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     for loaded in [gcm_mock::Scenario::from_toml(&text), gcm_mock::Scenario::from_json(&text)] {
         let Ok(scenario) = loaded else { continue };
@@ -110,7 +110,7 @@ pub fn scenario(data: &[u8]) {
 
 /// An FCM v1 answer (status from two bytes, then headers and body), read as a send's
 /// reply and as a token response: never a panic; a reply's fate matches its status.
-pub fn v1_response(data: &[u8]) {
+pub(crate) fn v1_response(data: &[u8]) {
     let [hi, lo, rest @ ..] = data else { return };
     let Ok(status) = StatusCode::from_u16(100 + u16::from_be_bytes([*hi, *lo]) % 900) else { return };
     let (head, body) = split(rest);
@@ -139,7 +139,7 @@ fn token_form() -> &'static [u8] {
 /// A request to the mock (method and path from the first byte, content type from the
 /// second, then headers and body), twice: the same bytes give the same answer. FCM v1
 /// sends carry a token the engine just issued.
-pub fn mock_request(data: &[u8]) {
+pub(crate) fn mock_request(data: &[u8]) {
     let [route, kind, rest @ ..] = data else { return };
     let (method, path) = match route % 9 {
         0..=2 => ("POST", "/gcm/send"),

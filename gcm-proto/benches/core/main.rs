@@ -3,6 +3,7 @@
 //! `serde_json::from_slice` into a plain owned struct of the response shape.
 //!
 //! `cargo bench -p gcm-proto --bench core`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};

@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// A registration token of realistic length (152 characters).
-pub fn token(i: usize) -> String {
+pub(crate) fn token(i: usize) -> String {
     format!("{i:08}:APA91bH{}", "x".repeat(137))
 }
 
 /// Five string data keys.
-pub fn data() -> BTreeMap<String, String> {
+pub(crate) fn data() -> BTreeMap<String, String> {
     [
         ("title", "Hello"),
         ("body", "You have 3 new messages"),
@@ -30,7 +30,7 @@ pub fn data() -> BTreeMap<String, String> {
 
 /// The request a plain serde client would send.
 #[derive(Serialize)]
-pub struct BaselineRequest<'a> {
+pub(crate) struct BaselineRequest<'a> {
     pub registration_ids: &'a [String],
     pub data: &'a BTreeMap<String, String>,
 }
@@ -38,7 +38,7 @@ pub struct BaselineRequest<'a> {
 /// The response shape, owned, as a plain serde client would read it.
 #[derive(Deserialize)]
 #[allow(dead_code)]
-pub struct BaselineResponse {
+pub(crate) struct BaselineResponse {
     pub multicast_id: i64,
     pub success: u32,
     pub failure: u32,
@@ -49,7 +49,7 @@ pub struct BaselineResponse {
 /// One result of [`BaselineResponse`].
 #[derive(Deserialize)]
 #[allow(dead_code)]
-pub struct BaselineResult {
+pub(crate) struct BaselineResult {
     pub message_id: Option<String>,
     pub registration_id: Option<String>,
     pub error: Option<String>,

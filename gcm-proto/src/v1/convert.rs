@@ -26,6 +26,7 @@ impl std::error::Error for ConversionError {}
 
 /// What a legacy message becomes in FCM HTTP v1.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Converted {
     /// `registration_ids`, or `to` a token: one content to these tokens.
     Multicast(Multicast),

@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::Retryable;
+use crate::retryable::{Retryable, sealed::Sealed};
 use serde_json::{Map, Value};
 
 /// Who receives a v1 message: exactly one of a token, a topic, a condition or a Firebase
 /// installation id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Target {
     /// `token`: one registration token.
     Token(String),
@@ -304,6 +305,8 @@ impl Multicast {
     }
 }
 
+impl Sealed for Multicast {}
+
 impl Retryable for Multicast {
     fn recipients(&self) -> Arc<[String]> {
         Arc::clone(&self.tokens)
@@ -381,14 +384,14 @@ content_setters!(Content, Message, Multicast);
 mod duration_text {
     use serde::{Deserialize, Deserializer, Serializer, de};
 
-    pub fn serialize<S: Serializer>(seconds: &Option<u32>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(seconds: &Option<u32>, serializer: S) -> Result<S::Ok, S::Error> {
         match seconds {
             Some(seconds) => serializer.collect_str(&format_args!("{seconds}s")),
             None => serializer.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
         let Some(text) = Option::<String>::deserialize(deserializer)? else {
             return Ok(None);
         };

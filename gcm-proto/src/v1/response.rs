@@ -12,8 +12,9 @@ use super::message::Multicast;
 use super::request::Fcm;
 use crate::backoff::parse_retry_after;
 use crate::error::{ErrorCode, ErrorKind, RawBody, ResponseError};
+use crate::fate::{Fate, RetryCause};
 use crate::json;
-use crate::outcome::{Fate, Outcome, RetryCause};
+use crate::outcome::Outcome;
 
 /// What the server answered to one v1 request.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,8 +6,6 @@
 //! process. Implement [`ResultStore`] to write them to your own store instead.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 
 use crate::error::Error;
@@ -23,8 +21,9 @@ pub use self::redis::RedisResults;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use self::sql::SqlResults;
 
-/// A boxed future, `Send`, as the store traits return.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed `Send` future, as the store traits return: futures-util's, re-exported (gcm-hyper's
+/// `BoxFuture` is the same type).
+pub use futures_util::future::BoxFuture;
 
 /// What a store holds of a settled attempt: the retry it scheduled, if any.
 #[derive(Clone, Debug, PartialEq)]

@@ -12,30 +12,30 @@ use gcm_hyper::{Client, Credentials, FcmClient};
 use gcm_mock::{Behaviour, Faults, MockServer, Scenario, TokenRule};
 use gcm_queue::{Final, Processor, Queue, Record, ResultReader, Senders, WorkerOptions};
 
-pub const API_KEY: &str = "queue-test-key";
+pub(crate) const API_KEY: &str = "queue-test-key";
 
 /// Windows of 100 ms doubling to 2 s, the v1 floors kept: retries come fast in tests.
-pub fn fast_backoff() -> Backoff {
+pub(crate) fn fast_backoff() -> Backoff {
     Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(2), ..Backoff::fcm_v1() }
 }
 
 /// Token `i` of a test: which ones are canonical, not registered or rate limited is a
 /// function of `i`, so the checks know what to expect.
-pub fn token(i: usize) -> String {
+pub(crate) fn token(i: usize) -> String {
     format!("device-{i:06}")
 }
 
-pub fn canonical_of(i: usize) -> Option<String> {
+pub(crate) fn canonical_of(i: usize) -> Option<String> {
     (i % 20 == 7).then(|| format!("device-{i:06}-new"))
 }
 
-pub fn is_not_registered(i: usize) -> bool {
+pub(crate) fn is_not_registered(i: usize) -> bool {
     i % 33 == 5 && canonical_of(i).is_none()
 }
 
 /// The faults: 15 % `Unavailable`, 10 % of requests 503 with `Retry-After: 1`,
 /// quota errors once for every 50th token, 5 % canonical, 3 % not registered.
-pub fn faulty_scenario(tokens: usize, seed: u64) -> Scenario {
+pub(crate) fn faulty_scenario(tokens: usize, seed: u64) -> Scenario {
     let mut scenario = Scenario {
         seed,
         faults: Faults { unavailable: 0.15, server_error: 0.10, retry_after: Some("1".into()), ..Faults::default() },
@@ -55,11 +55,11 @@ pub fn faulty_scenario(tokens: usize, seed: u64) -> Scenario {
     scenario
 }
 
-pub async fn mock(scenario: Scenario) -> MockServer {
+pub(crate) async fn mock(scenario: Scenario) -> MockServer {
     MockServer::builder().api_key(API_KEY).scenario(scenario).start().await.expect("gcm-mock starts on loopback")
 }
 
-pub fn senders(server: &MockServer) -> Senders {
+pub(crate) fn senders(server: &MockServer) -> Senders {
     let json = server.service_account_json().expect("the mock has a service account");
     let credentials = Credentials::from_json(json).expect("the mock's service account reads");
     let project = credentials.project_id().expect("a project id").to_owned();
@@ -69,7 +69,7 @@ pub fn senders(server: &MockServer) -> Senders {
 }
 
 /// Every record of the store, in cursor order.
-pub async fn all_records(reader: &dyn ResultReader) -> Vec<Record> {
+pub(crate) async fn all_records(reader: &dyn ResultReader) -> Vec<Record> {
     let mut records = Vec::new();
     let mut cursor = 0;
     loop {
@@ -81,7 +81,7 @@ pub async fn all_records(reader: &dyn ResultReader) -> Vec<Record> {
 }
 
 /// Waits until every job of `jobs` is done, failing after `limit`.
-pub async fn wait_done(reader: &dyn ResultReader, jobs: &[String], limit: Duration) {
+pub(crate) async fn wait_done(reader: &dyn ResultReader, jobs: &[String], limit: Duration) {
     let start = Instant::now();
     loop {
         let mut pending = Vec::new();
@@ -105,7 +105,7 @@ pub async fn wait_done(reader: &dyn ResultReader, jobs: &[String], limit: Durati
 }
 
 /// Runs a worker in this process on `queue` until `jobs` are done.
-pub async fn drain(queue: Arc<Queue>, processor: Processor, jobs: &[String], limit: Duration) {
+pub(crate) async fn drain(queue: Arc<Queue>, processor: Processor, jobs: &[String], limit: Duration) {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = {
         let queue = queue.clone();
@@ -125,7 +125,7 @@ pub async fn drain(queue: Arc<Queue>, processor: Processor, jobs: &[String], lim
 
 /// Checks the end state for tokens `0..tokens`: one final fate each, the right one
 /// for the scripted tokens, every canonical id reported; returns the records by token.
-pub fn check_fates(records: &[Record], tokens: usize) -> BTreeMap<String, Final> {
+pub(crate) fn check_fates(records: &[Record], tokens: usize) -> BTreeMap<String, Final> {
     let mut fates = BTreeMap::new();
     for record in records {
         let previous = fates.insert(record.recipient.clone(), record.fate.clone());
