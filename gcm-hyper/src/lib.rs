@@ -61,18 +61,16 @@
 //! message's index. No key, assertion or token ever appears.
 #![deny(missing_docs)]
 
-mod client;
+mod builder;
 mod connector;
 mod error;
 #[cfg(feature = "v1")]
 mod fcm;
-mod report;
+mod legacy;
 mod retry;
+mod transport;
 
-pub use client::{
-    Builder, Client, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_POOL_IDLE_TIMEOUT,
-    DEFAULT_REQUEST_TIMEOUT, HttpClient, USER_AGENT_VALUE,
-};
+pub use builder::Builder;
 pub use connector::{DefaultConnector, Transport};
 pub use error::Error;
 #[cfg(feature = "v1")]
@@ -80,8 +78,12 @@ pub use fcm::{
     BoxFuture, CREDENTIALS_ENV, Clock, Credentials, DEFAULT_CONCURRENCY, FcmClient, METADATA_HOST_ENV, MulticastReport,
     Problem, Stopped, TokenSource, V1Settings,
 };
-pub use report::Report;
+pub use legacy::{Client, Report};
 pub use retry::{DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, RetryLoop, Sleeper, TokioSleep};
+pub use transport::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RESPONSE_BODY, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HttpClient,
+    USER_AGENT_VALUE,
+};
 
 pub use gcm_proto::{self, FCM_URL, GCM_HTTP_URL, GCM_URL, Gcm, Message, Outcome, v1};
 /// Re-exported so that `outcome.delay(attempt, &mut gcm_hyper::rand::rng())` needs no rand

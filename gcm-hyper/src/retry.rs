@@ -1,17 +1,13 @@
-//! An opt-in retry loop built only on the clients' sends and gcm-proto's outcome: send,
-//! wait what the outcome suggests, resend the recipients that need it, merge every attempt.
+//! The opt-in retry loop's settings and limits, for both protocols: send, wait what the
+//! outcome suggests, resend the recipients that need it, merge every attempt. Each
+//! protocol's loop lives beside its client (`legacy/retry.rs`, `fcm/retry.rs`).
 
 use std::future::Future;
 use std::time::Duration;
 
-use gcm_proto::{Fate, Message, Outcome, RetryCause};
-use hyper_util::client::legacy::connect::Connect;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand_core::Rng;
-
-use crate::client::Client;
-use crate::report::Report;
 
 /// Waits before a retry. [`TokioSleep`] is the default; a closure
 /// `|delay| async move { … }` works too.
@@ -42,7 +38,7 @@ where
 
 /// Sends a message until every token has a final fate, or until `max_attempts` requests,
 /// the deadline, or a delay longer than `max_delay`. Between attempts it waits
-/// [`Outcome::delay`] (the server's `Retry-After` as a lower bound, else exponential
+/// [`Outcome::delay`](gcm_proto::Outcome::delay) (the server's `Retry-After` as a lower bound, else exponential
 /// backoff with jitter and per-cause floors) and resends only the tokens that need it. Transport failures and timeouts are retried like a 5xx (set
 /// [`retry_transport_errors`](RetryLoop::retry_transport_errors) to `false` to stop on them,
 /// since the request may have reached the server).
@@ -136,51 +132,6 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
         self
     }
 
-    /// Runs the loop for `message` and returns one merged report.
-    pub async fn run<C>(&mut self, client: &Client<C>, message: &Message) -> Report
-    where
-        C: Connect + Clone + Send + Sync + 'static,
-    {
-        let started = tokio::time::Instant::now();
-        let backoff = client.gcm().backoff();
-        let mut merged: Option<Outcome> = None;
-        let mut pending = message.clone();
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let (outcome, error) = match client.send(&pending).await {
-                Ok(outcome) => (outcome, None),
-                Err(error) if error.is_retryable() && self.retry_transport_errors => {
-                    (not_sent(&pending, backoff), Some(error))
-                }
-                Err(error) => {
-                    // Recipients keep what earlier attempts told; with no answer at all,
-                    // every one of them is still pending.
-                    let outcome = merged.unwrap_or_else(|| not_sent(message, backoff));
-                    return Report { outcome, attempts, error: Some(error), next_delay: None };
-                }
-            };
-            let outcome = match merged.take() {
-                Some(mut earlier) => {
-                    earlier.merge(outcome);
-                    earlier
-                }
-                None => outcome,
-            };
-            let Some(retry) = outcome.retry() else {
-                return Report { outcome, attempts, error, next_delay: None };
-            };
-            let delay = outcome.delay(attempts - 1, &mut self.rng);
-            if self.gives_up(started, attempts, delay) {
-                return Report { outcome, attempts, error, next_delay: Some(delay) };
-            }
-            tracing::debug!(attempt = attempts, ?delay, "gcm retry scheduled");
-            self.sleeper.sleep(delay).await;
-            merged = Some(outcome);
-            pending = retry;
-        }
-    }
-
     /// True when waiting `delay` before attempt `attempts + 1` breaks a limit.
     pub(crate) fn gives_up(&self, started: tokio::time::Instant, attempts: u32, delay: Duration) -> bool {
         let past_deadline = self.deadline.is_some_and(|deadline| {
@@ -197,9 +148,4 @@ impl<R: Rng, S: Sleeper> RetryLoop<R, S> {
         }
         gives_up
     }
-}
-
-/// The outcome of an attempt that got no answer: every recipient still pending.
-fn not_sent(message: &Message, backoff: gcm_proto::Backoff) -> Outcome {
-    Outcome::for_all(message, Fate::Retry(RetryCause::Unanswered), backoff)
 }

@@ -300,9 +300,8 @@ fn outcome_round<P: Retryable>(
 }
 
 fn multicast_round(report: &MulticastReport, attempt: u32, rng: &mut impl rand::Rng) -> Round {
-    let mut round = outcome_round(&report.outcome, attempt, rng, |position| {
-        report.problems.get(&position).map(Problem::to_string)
-    });
+    let mut round =
+        outcome_round(&report.outcome, attempt, rng, |position| report.problems.get(&position).map(Problem::to_string));
     for (position, slot) in round.slots.iter_mut().enumerate() {
         if let Slot::Pending { unsure, .. } = slot {
             *unsure = report.problems.get(&position).is_some_and(|problem| problem.may_have_reached_server());

@@ -16,9 +16,9 @@ use http::{HeaderValue, Request, Uri};
 use hyper_util::rt::TokioIo;
 use tower_service::Service as _;
 
-use crate::client::{Limits, USER_AGENT_VALUE};
 use crate::connector::DefaultConnector;
 use crate::error::Error;
+use crate::transport::{Limits, USER_AGENT_VALUE};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
