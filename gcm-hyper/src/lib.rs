@@ -1,21 +1,60 @@
 //! Sends FCM HTTP v1 and GCM / FCM legacy messages with hyper 1.x on tokio: a thin adapter
 //! over the sans-IO [`gcm_proto`] core.
 //!
-//! For FCM HTTP v1, `FcmClient` reads a service-account key file (or finds application
-//! default credentials), keeps its access token fresh (one refresh at a time), and
-//! `send_multicast` sends a [`Multicast`](v1::Multicast) as one request per token over
-//! shared HTTP/2 connections, returning one `MulticastReport` — or `Stopped` for a
-//! failure that concerns every message; see `FcmClient`'s example.
-//!
-//! For the legacy protocol (compatible servers, mocks), [`Client::send`] builds the request with gcm-proto, sends it over a pooled keep-alive
-//! connection (rustls for `https://`, plain TCP for a loopback mock, optionally through an
-//! HTTP proxy), collects the body within a size and time limit, and decodes it with
-//! gcm-proto. It never sleeps and never retries: the [`Outcome`] says
-//! which tokens need a retry and after how long, so you can schedule it in your own job
-//! queue. [`RetryLoop`] is an opt-in loop for callers who would rather wait in place.
+#![cfg_attr(
+    feature = "v1",
+    doc = r#"
+For FCM HTTP v1, [`FcmClient`] reads a service-account key file (or finds application
+default credentials), keeps its access token fresh (one refresh at a time), and
+[`send_multicast`](FcmClient::send_multicast) sends a [`Multicast`](v1::Multicast) as one
+request per token over shared HTTP/2 connections, returning one [`MulticastReport`] — or
+[`Stopped`] for a failure that concerns every message. It never sleeps and never retries:
+the report's [`Outcome`] says which tokens need a retry and after how long, so you can
+schedule it in your own job queue. [`RetryLoop`] is an opt-in loop for callers who would
+rather wait in place.
+
+```
+use gcm_hyper::{FcmClient, RetryLoop};
+use gcm_hyper::v1::Multicast;
+
+# #[tokio::main(flavor = "current_thread")]
+# async fn main() -> Result<(), Box<dyn std::error::Error>> {
+# let mock = gcm_mock::MockServer::builder()
+#     .scenario(gcm_mock::Scenario::default().token("token-2", gcm_mock::TokenRule::new(gcm_mock::Behaviour::NotRegistered)))
+#     .start()
+#     .await?;
+# let key_file = mock.service_account_json().unwrap_or_default().to_owned();
+// The key file Firebase hands out (here the mock's, whose token_uri is the mock).
+let client = FcmClient::from_service_account(&key_file)?
+    .base_url(&mock.v1_base_url())?; // in production: leave the default
+let multicast = Multicast::new(["token-1", "token-2"]).data("kind", "sync");
+
+// Err only for what concerns every message: credentials refused, no route.
+let report = client.send_multicast(&multicast).await?;
+assert_eq!(report.outcome.success().count(), 1);
+for token in report.outcome.not_registered() {
+    assert_eq!(token, "token-2"); // remove it from your database
+}
+if let Some(retry) = report.outcome.retry() {
+    let delay = report.outcome.delay(0, &mut gcm_hyper::rand::rng());
+    /* schedule `retry` (a Multicast, serializable) after `delay` in your job queue */
+}
+
+// Or wait in place: resends what needs it, returns one merged report.
+let report = RetryLoop::new().max_attempts(5).run_multicast(&client, &multicast).await?;
+assert!(!report.outcome.needs_retry());
+# Ok(())
+# }
+```
+"#
+)]
+#![cfg_attr(not(feature = "v1"), doc = "FCM HTTP v1 (`FcmClient`) needs the `v1` feature, on by default.\n")]
+//! For the legacy protocol (compatible servers, mocks), [`Client::send`] builds the request
+//! with gcm-proto, sends it over a pooled keep-alive connection, collects the body within a
+//! size and time limit, and decodes it with gcm-proto, canonical ids included:
 //!
 //! ```
-//! use gcm_hyper::{Client, Message, RetryLoop};
+//! use gcm_hyper::{Client, Message};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,23 +65,28 @@
 //! # let endpoint = mock.url(); // in production: gcm_hyper::FCM_URL
 //! let client = Client::from_api_key_at("my-api-key", &endpoint)?;
 //! let message = Message::multicast(["token-1", "token-2"]).data("kind", "sync");
-//!
 //! let outcome = client.send(&message).await?;
 //! for (token, canonical) in outcome.canonical() {
 //!     assert_eq!((token, canonical), ("token-2", "token-2b")); // replace token by canonical
 //! }
-//! for token in outcome.not_registered() { /* remove token */ }
-//! if let Some(retry) = outcome.retry() {
-//!     let delay = outcome.delay(0, &mut gcm_hyper::rand::rng());
-//!     /* schedule `retry` after `delay` in your job queue */
-//! }
-//!
-//! // Or wait in place: resends what needs it, returns one merged report.
-//! let report = RetryLoop::new().max_attempts(5).run(&client, &message).await;
-//! assert!(!report.outcome.needs_retry());
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Where things are
+#![cfg_attr(
+    feature = "v1",
+    doc = r#"- FCM v1 (`fcm/`, feature `v1`): [`FcmClient`] — `setup` (builder settings
+  [`V1Settings`], constructors, application default credentials), `tokens` (the access
+  token), `transport` (one request), `http2` (its own HTTP/2 connections), `fanout` (a
+  multicast), `retry`, [`Credentials`] and [`TokenSource`] (`credentials`),
+  [`MulticastReport`], [`Problem`] and [`Stopped`] (`report`)."#
+)]
+//! - Legacy (`legacy/`): [`Client`] (`client`), [`Report`] (`report`), its loop (`retry`).
+//! - Shared: [`Builder`] (`builder`: timeouts, pool, proxy, TLS), `transport` (the HTTP
+//!   exchange, [`HttpClient`], limits, `User-Agent`), [`DefaultConnector`] and [`Transport`]
+//!   (`connector`: direct or through a proxy), [`RetryLoop`] (`retry`: the loop's limits),
+//!   [`Error`] (`error`).
 //!
 //! # Features
 //! - `v1` (default): FCM HTTP v1 — `FcmClient`, `Credentials`, token refresh, HTTP/2.

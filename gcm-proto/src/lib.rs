@@ -1,10 +1,10 @@
-//! The Google Cloud Messaging HTTP protocol (GCM, and the identical FCM "legacy" endpoint)
-//! without IO.
+//! The Firebase Cloud Messaging protocols without IO: **FCM HTTP v1**, the endpoint Firebase
+//! serves today ([`v1`]), and the legacy GCM / FCM HTTP protocol it replaced.
 //!
-//! This crate turns a [`Message`] into an [`http::Request`] and the server's
-//! [`http::Response`] into an [`Outcome`] that says, for every recipient, what happened and
-//! what to do next. What moves the bytes is up to you: `gcm-hyper`, any other HTTP client,
-//! or a test that writes responses by hand.
+//! This crate turns a message into an [`http::Request`] and the server's [`http::Response`]
+//! into an [`Outcome`] that says, for every recipient, what happened and what to do next.
+//! What moves the bytes is up to you: `gcm-hyper`, any other HTTP client, or a test that
+//! writes responses by hand.
 //!
 //! # The promise
 //! * **No IO.** Nothing here opens a socket, spawns a task or blocks.
@@ -19,42 +19,40 @@
 //!   registered, failed and retry; canonical ids ride along with successes, and outcomes of
 //!   several attempts [`merge`](Outcome::merge) without losing any of them.
 //!
-//! # Encode, send with anything, decode
+//! # FCM HTTP v1: encode, send with anything, decode
+//! A [`v1::Multicast`] is sent as one request per token, its content encoded once
+//! ([`v1::Template`]); [`v1::Fcm::outcome`] folds the replies into one [`Outcome`]. The
+//! access token comes from the `oauth` module (feature `oauth`) or from your own source.
 //! ```
 //! use std::time::{Duration, SystemTime};
-//! use gcm_proto::{ErrorCode, Gcm, Message};
+//! use gcm_proto::v1::{Fcm, Multicast, Template};
 //!
-//! let gcm = Gcm::new("my-api-key")?;
-//! let message = Message::multicast(["tokA", "tokB", "tokC", "tokD"]).data("kind", "sync");
+//! let fcm = Fcm::new("my-project")?;
+//! let multicast = Multicast::new(["tokA", "tokB", "tokC"]).data("kind", "sync");
+//! let template = Template::new(multicast.content());
+//! let request = fcm.encode_token(&template, "tokA", "ya29.access-token")?;
+//! assert_eq!(request.uri(), "https://fcm.googleapis.com/v1/projects/my-project/messages:send");
+//! assert_eq!(request.body().as_slice(), br#"{"message":{"token":"tokA","data":{"kind":"sync"}}}"#);
 //!
-//! let request = gcm.encode(&message)?;
-//! assert_eq!(request.uri(), "https://fcm.googleapis.com/fcm/send");
-//! assert_eq!(
-//!     request.body().as_slice(),
-//!     br#"{"registration_ids":["tokA","tokB","tokC","tokD"],"data":{"kind":"sync"}}"#
-//! );
+//! // Send each request with the HTTP client of your choice; here is what the server answered.
+//! let ok = http::Response::new(r#"{"name":"projects/my-project/messages/0:1%a"}"#);
+//! let gone = http::Response::builder().status(404).body(
+//!     r#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND",
+//!         "details":[{"@type":"type.googleapis.com/google.firebase.fcm.v1.FcmError","errorCode":"UNREGISTERED"}]}}"#,
+//! )?;
+//! let busy = http::Response::builder().status(503).header("retry-after", "30").body(
+//!     r#"{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}"#,
+//! )?;
+//! let now = SystemTime::now();
+//! let replies = vec![fcm.decode(&ok, now)?, fcm.decode(&gone, now)?, fcm.decode(&busy, now)?];
+//! let outcome = fcm.outcome(&multicast, replies);
 //!
-//! // Send `request` with the HTTP client of your choice; here is what the server answered.
-//! let response = http::Response::builder()
-//!     .status(200)
-//!     .header("retry-after", "30")
-//!     .body(
-//!         r#"{"multicast_id":216,"success":2,"failure":2,"canonical_ids":1,"results":[
-//!             {"message_id":"0:1%a"},
-//!             {"message_id":"0:2%a","registration_id":"tokB2"},
-//!             {"error":"NotRegistered"},
-//!             {"error":"Unavailable"}]}"#,
-//!     )?;
-//! let outcome = gcm.decode(&message, &response, SystemTime::now())?;
+//! assert_eq!(outcome.success().collect::<Vec<_>>(), [("tokA", "projects/my-project/messages/0:1%a")]);
+//! assert_eq!(outcome.not_registered().collect::<Vec<_>>(), ["tokB"]); // remove from your database
 //!
-//! assert_eq!(outcome.success().collect::<Vec<_>>(), [("tokA", "0:1%a"), ("tokB", "0:2%a")]);
-//! assert_eq!(outcome.canonical().collect::<Vec<_>>(), [("tokB", "tokB2")]); // update your database
-//! assert_eq!(outcome.not_registered().collect::<Vec<_>>(), ["tokC"]); // remove from your database
-//! assert_eq!(outcome.failed().count(), 0);
-//!
-//! // Schedule the retry in your job queue: only tokD, after the server's Retry-After.
-//! let retry = outcome.retry().expect("tokD needs a retry"); // built from the outcome alone
-//! assert_eq!(retry.tokens(), ["tokD"]);
+//! // Schedule the retry in your job queue: only tokC, after the server's Retry-After.
+//! let retry = outcome.retry().expect("tokC needs a retry"); // built from the outcome alone
+//! assert_eq!(retry.tokens(), ["tokC"]);
 //! let mut rng = Zero; // any rand_core generator: rand::rng(), a seeded ChaCha…
 //! assert_eq!(outcome.delay(0, &mut rng), Duration::from_secs(30));
 //! # struct Zero; // a generator that always draws 0
@@ -67,15 +65,45 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # The legacy protocol, for compatible servers
+//! The same model over one request per multicast, with canonical ids:
+//! ```
+//! use std::time::SystemTime;
+//! use gcm_proto::{Gcm, Message};
+//!
+//! let gcm = Gcm::new("my-api-key")?;
+//! let message = Message::multicast(["tokA", "tokB", "tokC"]).data("kind", "sync");
+//!
+//! let request = gcm.encode(&message)?;
+//! assert_eq!(request.uri(), "https://fcm.googleapis.com/fcm/send");
+//! assert_eq!(
+//!     request.body().as_slice(),
+//!     br#"{"registration_ids":["tokA","tokB","tokC"],"data":{"kind":"sync"}}"#
+//! );
+//! let response = http::Response::builder().status(200).body(
+//!     r#"{"multicast_id":216,"success":2,"failure":1,"canonical_ids":1,"results":[
+//!         {"message_id":"0:1%a"},
+//!         {"message_id":"0:2%a","registration_id":"tokB2"},
+//!         {"error":"NotRegistered"}]}"#,
+//! )?;
+//! let outcome = gcm.decode(&message, &response, SystemTime::now())?;
+//! assert_eq!(outcome.success().collect::<Vec<_>>(), [("tokA", "0:1%a"), ("tokB", "0:2%a")]);
+//! assert_eq!(outcome.canonical().collect::<Vec<_>>(), [("tokB", "tokB2")]); // update your database
+//! assert_eq!(outcome.not_registered().collect::<Vec<_>>(), ["tokC"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Where things are
-//! * [`Message`], [`Target`], [`Options`], [`Notification`]: what to send.
-//! * [`Gcm`]: API key, endpoint and backoff; [`Gcm::encode`] and [`Gcm::decode`].
-//! * [`Outcome`] and [`Fate`]: what happened, per recipient.
-//! * [`Backoff`] and [`parse_retry_after`]: when to retry.
-//! * [`BuildError`], [`ResponseError`], [`ErrorCode`]: what went wrong, per stage.
-//! * [`Message::check_limits`]: the server's limits, checked early if you want.
-//! * [`v1`]: FCM HTTP v1, the endpoint Firebase serves today, into the same [`Outcome`];
-//!   `oauth` (feature `oauth`): its service-account access tokens.
+//! * [`v1`]: FCM HTTP v1 — [`v1::Message`], [`v1::Multicast`], [`v1::Fcm`] (encode and
+//!   decode), [`v1::Converted`] (from a legacy message); `oauth` (feature `oauth`): its
+//!   service-account, user and metadata-server access tokens.
+//! * [`Outcome`] (`outcome`), [`Fate`] and [`RetryCause`] (`fate`): what happened, per
+//!   recipient; [`Retryable`] (`retryable`): what an outcome's retry resends.
+//! * [`Backoff`] and [`parse_retry_after`] (`backoff`): when to retry.
+//! * [`BuildError`], [`ResponseError`], [`ErrorCode`] (`error`): what went wrong, per stage.
+//! * The legacy protocol: [`Message`], [`Target`], [`Options`], [`Notification`]
+//!   (`message`); [`Gcm`] with [`Gcm::encode`] (`request`) and [`Gcm::decode`] (`response`);
+//!   [`Message::check_limits`] (`limits`): the server's limits, checked early if you want.
 #![deny(missing_docs)]
 
 mod backoff;

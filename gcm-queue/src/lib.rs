@@ -1,4 +1,14 @@
 #![doc = include_str!("../README.md")]
+//!
+//! # Where things are
+//! - [`Queue`] (`queue`): the apalis backend chosen by URL, with its result store; workers.
+//! - [`Job`] and [`Payload`] (`job`): one send and where it stands in its retries.
+//! - [`Processor`] (`send`): one job, one step — send, decide every fate, settle, schedule.
+//! - [`Settlement`], [`Record`], [`Summary`], [`Final`] (`fate`): what an attempt ends with.
+//! - [`ResultStore`] and [`ResultReader`] (`store`): where the fates go (SQL, Redis, memory).
+//! - [`Gate`] (`gate`): the pause after a failure that concerns every message, and the rate.
+//! - [`Metrics`] (`metrics`), [`http`]: the counters and the HTTP API of `gcm-worker`.
+//! - [`Error`] (`error`): what can go wrong around a send.
 #![deny(missing_docs)]
 
 mod error;

@@ -6,8 +6,8 @@ use std::io::Write as _;
 use bytes::Bytes;
 use http::{Response, StatusCode};
 
-use super::TokenResult;
 use super::http::{IdWriter, json_string, response, with_retry_after};
+use super::recipient::TokenResult;
 
 /// The engine's answer to a request; [`Answer::into_response`] writes it out.
 pub struct Answer(pub(super) Reply);

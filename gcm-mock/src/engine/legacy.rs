@@ -12,9 +12,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::Engine;
 use super::answer::{Answer, Multicast};
 use super::http::{MessageId, bad_request, json, json_string, response, text, unauthorized, with_retry_after};
-use super::{Context, DataLimits, Engine, TokenResult, message_error};
+use super::recipient::{Context, DataLimits, TokenResult, message_error};
 
 /// The fields of a JSON send that drive the mock's behaviour. Strings are borrowed from
 /// the body; `null` counts as absent. Anything this does not accept is looked at again by

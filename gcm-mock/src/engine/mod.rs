@@ -1,43 +1,50 @@
 //! The mock's protocol logic, without IO: a request in, a response out, deliveries recorded.
 //! Given the same scenario, seed and request sequence it gives the same response bytes.
 //!
-//! By job: [`legacy`] sends, [`v1`] sends and tokens, [`recording`] (the bounded inbox and
-//! log), [`script`] (scripted replies and `Retry-After`), [`http`] (the answers' pieces).
-//! This module routes requests and decides each recipient's result, for both protocols.
+//! By job: [`route`] (where a request goes, decided once), [`prepare`] (a send's body read
+//! before the lock), [`v1`] sends, [`oauth`] (the token endpoint), [`metadata`] (the
+//! metadata server), [`rpc`] (v1 error bodies), [`legacy`] sends, [`recipient`] (each
+//! recipient's result), [`answer`] (written after the lock), [`recording`] (the bounded
+//! inbox and log), [`script`] (scripted replies and `Retry-After`), [`http`] (the answers'
+//! pieces). This module holds the engine's state and answers each route.
 
 mod answer;
 mod http;
 mod legacy;
+mod metadata;
+mod oauth;
 mod prepare;
+mod recipient;
 mod recording;
+mod route;
+mod rpc;
 mod script;
 mod v1;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use ::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
-use ::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use ::http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use bytes::Bytes;
-use gcm_proto::{MAX_PAYLOAD_BYTES, is_reserved_data_key, payload_size};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Map, Value};
 
-use crate::scenario::{Behaviour, Reply, Scenario, TokenReply, TokenRule};
+use crate::scenario::{Reply, Scenario, TokenReply};
 pub use answer::Answer;
 pub use http::UNAUTHORIZED_HTML;
-use http::{MessageId, header_text, json, text, with_retry_after};
+use http::{header_text, json, text, with_retry_after};
+pub(crate) use oauth::key_file_with_token_uri;
+pub use oauth::{DEFAULT_TOKEN_LIFETIME, MOCK_REFRESH_TOKEN, MOCK_SERVICE_ACCOUNT_JSON};
 use prepare::Body;
 pub use prepare::Prepared;
+use recording::Recording;
 pub use recording::{Delivery, InboxPage, REQUEST_LOG_CAPACITY, ReceivedRequest, RecordingLimits, RecordingStats};
-use recording::{Record, Recording};
+use route::Route;
 pub use script::Hang;
 use script::Queue;
-pub(crate) use v1::key_file_with_token_uri;
-pub use v1::{DEFAULT_TOKEN_LIFETIME, MOCK_REFRESH_TOKEN, MOCK_SERVICE_ACCOUNT_JSON};
 
 /// The mock's state: scenario, counters, random generator, inbox and request log.
 /// `Debug` shows how many API keys and access tokens it holds, never their values.
@@ -53,7 +60,7 @@ pub struct Engine {
     messages_sent: u64,
     id_base: u64,
     recording: Option<Recording>,
-    v1: v1::State,
+    oauth: oauth::State,
     /// The data and options of every delivery while nothing records them.
     nothing: Arc<Map<String, Value>>,
 }
@@ -66,36 +73,9 @@ impl std::fmt::Debug for Engine {
             .field("requests_seen", &self.requests_seen)
             .field("messages_sent", &self.messages_sent)
             .field("recording", &self.recording.as_ref().map(Recording::stats))
-            .field("v1", &self.v1)
+            .field("oauth", &self.oauth)
             .finish_non_exhaustive()
     }
-}
-
-/// One recipient's result.
-/// It borrows nothing from the engine, so that it is written out after the lock.
-enum TokenResult {
-    Delivered { id: MessageId, canonical: Option<String> },
-    Error { code: Cow<'static, str>, retry_after: Option<String> },
-}
-
-impl TokenResult {
-    fn error(code: impl Into<Cow<'static, str>>, retry_after: Option<String>) -> Self {
-        Self::Error { code: code.into(), retry_after }
-    }
-}
-
-/// What applies to every recipient of a request.
-struct Context<'a> {
-    message_error: Option<&'static str>,
-    restricted_package: Option<&'a str>,
-    dry_run: bool,
-    seq: u64,
-    now: SystemTime,
-    /// The payload, shared by the request's deliveries.
-    data: &'a Arc<Map<String, Value>>,
-    options: &'a Arc<Map<String, Value>>,
-    /// The bytes each delivery counts for in the inbox: the body's size over the recipients.
-    payload_share: usize,
 }
 
 impl Engine {
@@ -113,7 +93,7 @@ impl Engine {
             messages_sent: 0,
             id_base: splitmix64(seed),
             recording: Some(Recording::default()),
-            v1: v1::State::default(),
+            oauth: oauth::State::default(),
             nothing: Arc::default(),
         }
     }
@@ -142,10 +122,10 @@ impl Engine {
     /// account and the token lifetime stay).
     pub fn reset(&mut self) {
         let recording = self.recording.as_ref().map(|recording| recording.limits);
-        let v1 = self.v1.fresh();
+        let accounts = self.oauth.fresh();
         *self = Self::new(self.scenario.clone(), std::mem::take(&mut self.api_keys));
         self.recording = recording.map(Recording::new);
-        self.v1 = v1;
+        self.oauth = accounts;
     }
 
     /// Every delivery the inbox holds, in order.
@@ -197,66 +177,63 @@ impl Engine {
     /// behind a lock: [`Prepared::new`] before taking it, this under it,
     /// [`Answer::into_response`] after.
     pub fn answer<B: AsRef<[u8]>>(&mut self, prepared: Prepared<'_, B>, connection: u64, now: SystemTime) -> Answer {
-        let Prepared { request, body } = prepared;
-        let path = request.uri().path();
-        let send_path = legacy::is_send_path(path);
-        let v1_send = v1::project_of(path);
-        let token_path = path == v1::TOKEN_PATH;
-        let metadata_token = path == gcm_proto::oauth::METADATA_TOKEN_PATH;
-        // `Prepared::new` read the body of every send, so its kind routes sends.
-        let json = match body {
-            Body::V1(send) => {
-                let project = v1_send.unwrap_or_default();
-                return self.logged(request, connection, |engine, seq| {
-                    let (response, authorized) = engine.v1_send(request, send, project, seq, now);
-                    (response.into(), authorized)
-                });
-            }
-            Body::LegacyJson(json) => Some(json),
-            Body::Unread => None,
-        };
-        match (request.method(), path) {
-            (&Method::POST, _) if send_path => self.logged(request, connection, |engine, seq| {
-                let authorized = engine.authorized(request.headers());
-                (engine.legacy_send(request.body().as_ref(), json, authorized, seq, now), authorized)
+        let Prepared { request, route, body } = prepared;
+        match (route, body) {
+            (Route::V1Send { project }, Body::V1(send)) => self.logged(request, connection, |engine, seq| {
+                let (response, authorized) = engine.v1_send(request, send, project, seq, now);
+                (response.into(), authorized)
             }),
-            (&Method::POST, _) if token_path => self.logged(request, connection, |engine, _| {
+            (Route::LegacySend, body) => {
+                let json = match body {
+                    Body::LegacyJson(json) => Some(json),
+                    _ => None,
+                };
+                self.logged(request, connection, |engine, seq| {
+                    let authorized = engine.authorized(request.headers());
+                    (engine.legacy_send(request.body().as_ref(), json, authorized, seq, now), authorized)
+                })
+            }
+            (Route::Token, _) => self.logged(request, connection, |engine, _| {
                 let (response, authorized) = engine.v1_token(request, now);
                 (response.into(), authorized)
             }),
-            (&Method::GET, _) if metadata_token => self.logged(request, connection, |engine, _| {
+            (Route::MetadataToken, _) => self.logged(request, connection, |engine, _| {
                 let (response, authorized) = engine.metadata_token(request, now);
                 (response.into(), authorized)
             }),
-            _ => self.route_other(request, send_path || v1_send.is_some() || token_path).into(),
+            (route, _) => self.inspect(request, route).into(),
         }
     }
 
-    /// The routes that are neither sends nor tokens: the mock's own API.
-    fn route_other<B>(&mut self, request: &Request<B>, post_only: bool) -> Response<Bytes> {
-        match (request.method(), request.uri().path()) {
-            (&Method::GET, gcm_proto::oauth::METADATA_PROJECT_ID_PATH) => self.metadata_project_id(request),
-            (_, _) if post_only => {
+    /// The routes that are neither sends nor tokens: the metadata server's project id, and
+    /// the mock's own API.
+    fn inspect<B>(&mut self, request: &Request<B>, route: Route<'_>) -> Response<Bytes> {
+        match route {
+            Route::MetadataProjectId => self.metadata_project_id(request),
+            Route::PostOnly => {
                 let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
                 response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
                 response
             }
-            (&Method::GET, "/_mock/inbox") => {
+            Route::Inbox => {
                 let (after, limit) = page_query(request.uri().query());
                 json(StatusCode::OK, &self.inbox_page(after, limit))
             }
-            (&Method::DELETE, "/_mock/inbox") => {
+            Route::ClearInbox => {
                 self.clear_inbox();
                 json(StatusCode::OK, &[(); 0])
             }
-            (&Method::GET, "/_mock/requests") => json(StatusCode::OK, &self.requests()),
-            (&Method::GET, "/_mock/stats") => json(StatusCode::OK, &self.recording_stats()),
-            (&Method::GET, "/_mock/service-account") => self.v1_key_file(request),
-            (&Method::POST, "/_mock/reset") => {
+            Route::Requests => json(StatusCode::OK, &self.requests()),
+            Route::Stats => json(StatusCode::OK, &self.recording_stats()),
+            Route::ServiceAccount => self.v1_key_file(request),
+            Route::Reset => {
                 self.reset();
                 json(StatusCode::OK, &[(); 0])
             }
-            _ => text(StatusCode::NOT_FOUND, "Not Found\n"),
+            // A send whose body was not prepared as one cannot happen: `Prepared::new` reads it.
+            Route::V1Send { .. } | Route::LegacySend | Route::Token | Route::MetadataToken | Route::NotFound => {
+                text(StatusCode::NOT_FOUND, "Not Found\n")
+            }
         }
     }
 
@@ -280,9 +257,9 @@ impl Engine {
             path: request.uri().path().to_owned(),
             content_type: header_text(request.headers(), &CONTENT_TYPE),
             authorized,
-            body: if request.uri().path() == v1::TOKEN_PATH {
+            body: if request.uri().path() == oauth::TOKEN_PATH {
                 // The assertion is a credential (good for an hour): keep the grant type only.
-                v1::redacted_token_form(body)
+                oauth::redacted_token_form(body)
             } else {
                 String::from_utf8_lossy(body).into_owned()
             },
@@ -309,82 +286,10 @@ impl Engine {
         if self.api_keys.is_empty() { !key.is_empty() } else { self.api_keys.iter().any(|k| k == key) }
     }
 
-    /// The result for one recipient: message-wide errors first, then the token's package,
-    /// injected faults, and the scenario's rule. Records the delivery.
-    fn token_result(&mut self, token: &str, topic: bool, ctx: &Context<'_>) -> TokenResult {
-        let rule: &TokenRule = self.scenario.tokens.get(token).unwrap_or(&self.scenario.default);
-        let (key, attempt) = if self.recording.is_some() || rule.counts_attempts() {
-            count_attempt(&mut self.attempts, token)
-        } else {
-            (None, 1)
-        };
-        if let Some(code) = ctx.message_error {
-            return TokenResult::error(code, None);
-        }
-        if let (Some(wanted), Some(registered)) = (ctx.restricted_package, rule.package.as_deref()) {
-            if wanted != registered {
-                return TokenResult::error("InvalidPackageName", None);
-            }
-        }
-        let faults = &self.scenario.faults;
-        if faults.unavailable > 0.0 && self.rng.random_bool(faults.unavailable) {
-            return TokenResult::error(
-                "Unavailable",
-                script::retry_after(faults.retry_after.as_deref(), None, ctx.now),
-            );
-        }
-        let step = rule.step_at(attempt);
-        let code: Option<Cow<'static, str>> = match step.result {
-            Behaviour::Ok | Behaviour::Canonical => None,
-            Behaviour::NotRegistered => Some("NotRegistered".into()),
-            Behaviour::Invalid => Some("InvalidRegistration".into()),
-            Behaviour::MismatchSender => Some("MismatchSenderId".into()),
-            Behaviour::Unavailable => Some("Unavailable".into()),
-            Behaviour::InternalError => Some("InternalServerError".into()),
-            Behaviour::RateLimited if topic => Some("TopicsMessageRateExceeded".into()),
-            Behaviour::RateLimited => Some("DeviceMessageRateExceeded".into()),
-            Behaviour::Error => Some(step.code.map_or("Error".into(), |code| code.to_owned().into())),
-        };
-        if let Some(code) = code {
-            return TokenResult::error(code, script::retry_after(step.retry_after, step.retry_after_date_in, ctx.now));
-        }
-        let canonical = step.canonical.map(str::to_owned);
-        if ctx.dry_run {
-            return TokenResult::Delivered { id: MessageId::Fake, canonical };
-        }
-        self.messages_sent += 1;
-        let id = if topic { MessageId::Topic(self.messages_sent) } else { MessageId::Device(self.messages_sent) };
-        if let (Some(recording), Some(token)) = (&mut self.recording, key) {
-            let record = Record {
-                index: recording.next_index(),
-                token,
-                id,
-                data: Arc::clone(ctx.data),
-                options: Arc::clone(ctx.options),
-                attempt,
-                request: ctx.seq,
-            };
-            recording.deliver(record, ctx.payload_share);
-        }
-        TokenResult::Delivered { id, canonical }
-    }
-
     fn multicast_id(&self, seq: u64) -> i64 {
         // Positive, 63-bit, from the seed and the request's sequence number.
         ((self.id_base >> 2).wrapping_add(seq) & (i64::MAX as u64)) as i64
     }
-}
-
-/// One more attempt for `token`: the counter's key (shared with the inbox) and the count.
-fn count_attempt(attempts: &mut HashMap<Arc<str>, u32>, token: &str) -> (Option<Arc<str>>, u32) {
-    if let Some(count) = attempts.get_mut(token) {
-        *count = count.saturating_add(1);
-        let count = *count;
-        return (attempts.get_key_value(token).map(|(key, _)| Arc::clone(key)), count);
-    }
-    let key: Arc<str> = token.into();
-    attempts.insert(Arc::clone(&key), 1);
-    (Some(key), 1)
 }
 
 /// SplitMix64: spreads a small seed over 64 bits for the ids.
@@ -393,40 +298,6 @@ fn splitmix64(seed: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
-}
-
-/// The error every recipient of a message gets, if any: a bad TTL, then the payload's size
-/// and keys.
-fn message_error(ttl_ok: bool, data: DataLimits) -> Option<&'static str> {
-    if !ttl_ok {
-        Some("InvalidTtl")
-    } else if data.payload_size > MAX_PAYLOAD_BYTES {
-        Some("MessageTooBig")
-    } else if data.reserved_key {
-        Some("InvalidDataKey")
-    } else {
-        None
-    }
-}
-
-/// What the service checks in a message's `data`: its size (keys and values) and whether a
-/// key is reserved.
-#[derive(Clone, Copy, Default)]
-struct DataLimits {
-    payload_size: usize,
-    reserved_key: bool,
-}
-
-impl DataLimits {
-    fn of(data: &Map<String, Value>) -> Self {
-        Self { payload_size: payload_size(data), reserved_key: data.keys().any(|key| is_reserved_data_key(key)) }
-    }
-
-    /// One entry: its key, and its value's length as [`payload_size`] counts it.
-    fn add(&mut self, key: &str, value_length: usize) {
-        self.payload_size = self.payload_size.saturating_add(key.len()).saturating_add(value_length);
-        self.reserved_key |= is_reserved_data_key(key);
-    }
 }
 
 /// `after` and `limit` of `?after=N&limit=M` (defaults: from the start, everything).

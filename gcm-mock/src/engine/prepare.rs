@@ -4,9 +4,10 @@
 
 use bytes::Bytes;
 use http::header::CONTENT_TYPE;
-use http::{Method, Request, Response};
+use http::{Request, Response};
 
 use super::legacy::{self, ParsedSend};
+use super::route::Route;
 use super::v1;
 
 /// A request with its send body parsed, for [`Engine::answer`](super::Engine::answer).
@@ -14,6 +15,7 @@ use super::v1;
 /// [`Engine::handle`](super::Engine::handle) gives.
 pub struct Prepared<'a, B> {
     pub(super) request: &'a Request<B>,
+    pub(super) route: Route<'a>,
     pub(super) body: Body<'a>,
 }
 
@@ -30,23 +32,21 @@ pub(super) enum Body<'a> {
 }
 
 impl<'a, B: AsRef<[u8]>> Prepared<'a, B> {
-    /// Reads `request`'s body if it is a send.
+    /// Routes `request`, and reads its body if it is a send.
     pub fn new(request: &'a Request<B>) -> Self {
-        let path = request.uri().path();
+        let route = Route::of(request.method(), request.uri().path());
         let body = request.body().as_ref();
-        let body = match *request.method() {
-            Method::POST if legacy::is_send_path(path) && is_json(request) => {
-                Body::LegacyJson(legacy::parse_json_send(body))
-            }
-            Method::POST if v1::project_of(path).is_some() => Body::V1(v1::parse_send(body)),
+        let body = match route {
+            Route::LegacySend if is_json(request) => Body::LegacyJson(legacy::parse_json_send(body)),
+            Route::V1Send { .. } => Body::V1(v1::parse_send(body)),
             _ => Body::Unread,
         };
-        Self { request, body }
+        Self { request, route, body }
     }
 }
 
 /// `Content-Type: application/json…`: the legacy protocol's JSON format.
-pub(super) fn is_json<B>(request: &Request<B>) -> bool {
+fn is_json<B>(request: &Request<B>) -> bool {
     let json = b"application/json";
     request.headers().get(CONTENT_TYPE).is_some_and(|ct| {
         ct.as_bytes().trim_ascii_start().get(..json.len()).is_some_and(|start| start.eq_ignore_ascii_case(json))
@@ -56,10 +56,6 @@ pub(super) fn is_json<B>(request: &Request<B>) -> bool {
 impl<B> std::fmt::Debug for Prepared<'_, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let read = !matches!(self.body, Body::Unread);
-        f.debug_struct("Prepared")
-            .field("method", self.request.method())
-            .field("path", &self.request.uri().path())
-            .field("read", &read)
-            .finish_non_exhaustive()
+        f.debug_struct("Prepared").field("route", &self.route).field("read", &read).finish_non_exhaustive()
     }
 }

@@ -2,7 +2,7 @@
 //! result model as the legacy protocol.
 //!
 //! A v1 request carries one message to one target, authorized by an OAuth2 access token
-//! (see [`crate::oauth`], feature `oauth`). A [`Multicast`] — one [`Content`] to many
+//! (see the `oauth` module, feature `oauth`). A [`Multicast`] — one [`Content`] to many
 //! tokens, what a legacy multicast becomes ([`Converted::from_legacy`]) — is sent as one
 //! request per token, its content encoded once ([`Template`]); [`Fcm::outcome`] folds the
 //! replies into one [`Outcome`](crate::Outcome), with the same buckets: success, not

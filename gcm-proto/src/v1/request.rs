@@ -17,7 +17,7 @@ pub const FCM_V1_BASE_URL: &str = "https://fcm.googleapis.com";
 
 /// The project's v1 configuration: base URL, project id and backoff. It turns messages into
 /// requests ([`Fcm::encode`]) and responses into fates ([`Fcm::decode`]); the OAuth2 access
-/// token comes from the caller for each request (see [`crate::oauth`] with the `oauth`
+/// token comes from the caller for each request (see the `oauth` module with the `oauth`
 /// feature).
 #[derive(Clone, Debug)]
 pub struct Fcm {

@@ -1,0 +1,64 @@
+//! Where a request goes, decided once from its method and path ([`Route::of`]).
+
+use http::Method;
+
+use super::{legacy, oauth, v1};
+
+/// A request's destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Route<'a> {
+    /// `POST /gcm/send`, `POST /fcm/send`.
+    LegacySend,
+    /// `POST /v1/projects/{project}/messages:send`.
+    V1Send {
+        project: &'a str,
+    },
+    /// `POST /token`: the OAuth2 token endpoint.
+    Token,
+    /// `GET` the metadata server's token.
+    MetadataToken,
+    /// `GET` the metadata server's project id.
+    MetadataProjectId,
+    /// A send or token path with another method than `POST`: 405.
+    PostOnly,
+    /// `GET /_mock/inbox`.
+    Inbox,
+    /// `DELETE /_mock/inbox`.
+    ClearInbox,
+    /// `GET /_mock/requests`.
+    Requests,
+    /// `GET /_mock/stats`.
+    Stats,
+    /// `GET /_mock/service-account`.
+    ServiceAccount,
+    /// `POST /_mock/reset`.
+    Reset,
+    NotFound,
+}
+
+impl<'a> Route<'a> {
+    pub(super) fn of(method: &Method, path: &'a str) -> Self {
+        let post = method == Method::POST;
+        let post_only = |route| if post { route } else { Self::PostOnly };
+        if legacy::is_send_path(path) {
+            return post_only(Self::LegacySend);
+        }
+        if let Some(project) = v1::project_of(path) {
+            return post_only(Self::V1Send { project });
+        }
+        if path == oauth::TOKEN_PATH {
+            return post_only(Self::Token);
+        }
+        match (method, path) {
+            (&Method::GET, gcm_proto::oauth::METADATA_TOKEN_PATH) => Self::MetadataToken,
+            (&Method::GET, gcm_proto::oauth::METADATA_PROJECT_ID_PATH) => Self::MetadataProjectId,
+            (&Method::GET, "/_mock/inbox") => Self::Inbox,
+            (&Method::DELETE, "/_mock/inbox") => Self::ClearInbox,
+            (&Method::GET, "/_mock/requests") => Self::Requests,
+            (&Method::GET, "/_mock/stats") => Self::Stats,
+            (&Method::GET, "/_mock/service-account") => Self::ServiceAccount,
+            (&Method::POST, "/_mock/reset") => Self::Reset,
+            _ => Self::NotFound,
+        }
+    }
+}
