@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use gcm_hyper::gcm_proto::Outcome;
+use gcm_hyper::Outcome;
 use gcm_hyper::v1::{Multicast, Notification};
 use gcm_hyper::{FcmClient, MulticastReport, RetryLoop};
 use gcm_mock::{Behaviour, MockServer, Scenario, TokenRule};

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use gcm_hyper::Client;
-use gcm_hyper::gcm_proto::{Message, Outcome};
+use gcm_hyper::{Message, Outcome};
 use gcm_mock::{Behaviour, MockServer, Scenario, TokenRule};
 use serde::{Deserialize, Serialize};
 

@@ -129,6 +129,8 @@ pub use transport::{
     USER_AGENT_VALUE,
 };
 
+// Shown as re-exports with gcm-proto's own pages (whose examples name gcm-proto's paths).
+#[doc(no_inline)]
 pub use gcm_proto::{self, FCM_URL, GCM_HTTP_URL, GCM_URL, Gcm, Message, Outcome, v1};
 /// Re-exported so that `outcome.delay(attempt, &mut gcm_hyper::rand::rng())` needs no rand
 /// version of your own: this is the one whose generators gcm-proto takes.

@@ -182,11 +182,10 @@ async fn a_hanging_token_endpoint_fails_every_waiting_send_at_once() {
         FcmClient::builder(fcm(&server), key(&server)).request_timeout(Duration::from_secs(1)).build().unwrap();
     let multicast = Multicast::new((0..10).map(|i| format!("t{i}")));
 
-    let started = Instant::now();
+    let token_requests = || server.requests().iter().filter(|r| r.path == "/token").count();
     let stopped = client.send_multicast(&multicast).await.unwrap_err();
-    let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(2), "10 messages wait for one refresh, not ten: {elapsed:?}");
-    assert_eq!(server.requests().iter().filter(|r| r.path == "/token").count(), 2, "one good, one hung");
+    // 10 messages wait for one refresh, not ten (each would ask the endpoint again).
+    assert_eq!(token_requests(), 2, "one good, one hung");
     // Truthful: nothing was sent with a token, the error names the source and the endpoint.
     let error = stopped.error();
     assert!(!error.may_have_reached_server(), "{error:?}");
@@ -195,10 +194,10 @@ async fn a_hanging_token_endpoint_fails_every_waiting_send_at_once() {
     assert!(text.contains("service account") && text.contains(&format!("{}/token", server.base_url())), "{text}");
     assert_eq!(stopped.report().outcome.to_retry().count(), 10);
     assert!(!format!("{stopped:?} {stopped}").contains("ya29."), "no token in the error");
-    // A single send in the same state: the remembered failure, at once, and truthful.
-    let started = Instant::now();
+    // A single send in the same state: the remembered failure, without asking again, and
+    // truthful.
     let error = client.send(&Message::token("x")).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(token_requests(), 2, "the failure is remembered while the refresh backs off");
     assert!(matches!(error, Error::Credentials { .. }) && !error.may_have_reached_server(), "{error:?}");
 }
 

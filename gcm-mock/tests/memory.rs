@@ -54,7 +54,11 @@ async fn a_send_is_answered_while_a_large_inbox_is_served() {
         send_json(&server.url(), &big_multicast(round, 2 * 1024)).await;
     }
     let url = format!("{}/_mock/inbox", server.base_url());
-    let reading = tokio::spawn(async move { request(&client(), http::Method::GET, &url, &[], "").await });
+    let reading = tokio::spawn(async move {
+        let started = Instant::now();
+        let inbox = request(&client(), http::Method::GET, &url, &[], "").await;
+        (inbox, started.elapsed())
+    });
     tokio::time::sleep(Duration::from_millis(20)).await;
     let mut slowest = Duration::ZERO;
     for _ in 0..5 {
@@ -62,10 +66,15 @@ async fn a_send_is_answered_while_a_large_inbox_is_served() {
         assert!(send_json(&server.url(), r#"{"to":"during"}"#).await.body.contains(r#""success":1"#));
         slowest = slowest.max(started.elapsed());
     }
-    let inbox = reading.await.unwrap();
-    eprintln!("inbox of 100 000 deliveries: {} MB; slowest send meanwhile {slowest:?}", inbox.body.len() >> 20);
+    let (inbox, reading_took) = reading.await.unwrap();
+    eprintln!(
+        "inbox of 100 000 deliveries: {} MB in {reading_took:?}; slowest send meanwhile {slowest:?}",
+        inbox.body.len() >> 20
+    );
     assert!(inbox.body.len() > 100 << 20, "a large inbox: {} bytes", inbox.body.len());
-    assert!(slowest < Duration::from_millis(100), "a send waited {slowest:?}");
+    // A send held behind the serialization would wait most of it; on a busy machine both
+    // slow down together, so the bound is a share of the reading, not a fixed time.
+    assert!(slowest < reading_took / 4, "a send waited {slowest:?} while the inbox took {reading_took:?}");
 }
 
 /// HTTP/2 streams whose bodies stall get 408 after the timeout, each on its own, while

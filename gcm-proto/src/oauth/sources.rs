@@ -7,7 +7,7 @@ use std::fmt;
 use http::{HeaderValue, Request, Response, Uri};
 use serde::Deserialize;
 
-use super::{AuthError, GOOGLE_TOKEN_URI, ServiceAccountKey};
+use super::{AuthError, GOOGLE_TOKEN_URI, ServiceAccountKey, invalid_json};
 use crate::request::absolute_url;
 
 /// The metadata server's host name on Google Cloud.
@@ -49,21 +49,6 @@ impl KeyFile {
             Self::ServiceAccount(key) => key.project_id(),
             Self::AuthorizedUser(user) => user.quota_project_id.as_deref(),
         }
-    }
-}
-
-/// The error for a text that is not valid JSON, with a hint when it looks like a path.
-pub(super) fn invalid_json(text: &str, error: &serde_json::Error) -> AuthError {
-    let trimmed = text.trim();
-    let looks_like_path = !trimmed.starts_with('{')
-        && !trimmed.is_empty()
-        && (trimmed.contains('/') || trimmed.contains('\\') || trimmed.ends_with(".json"));
-    if looks_like_path {
-        AuthError::InvalidKeyFile(format!(
-            "{error}: this looks like a file path, not the file's JSON text; read the file (or use a from-file constructor)"
-        ))
-    } else {
-        AuthError::InvalidKeyFile(error.to_string())
     }
 }
 
