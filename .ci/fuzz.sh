@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bounded libFuzzer runs of every target (CI: 60 s each), from the corpus kept in
+# Bounded libFuzzer runs of every target (CI: 20 s each), from the corpus kept in
 # fuzz/corpus/<target> and the inputs kept under gcm-mock/tests/fuzz/regressions/. New
 # inputs land in the corpus; `bash .ci/fuzz.sh 300 && (cd fuzz && cargo fuzz cmin T)` then
 # commit keeps them. A crash fails the run and leaves its input under

@@ -27,6 +27,10 @@ use_cache() {
   [[ -e $link || -L $link ]] && return 0
   mkdir -p "$cache"
   local kind=${entry%-*}
+  # An entry that grew past 40 GiB (targets of many clones) starts again from nothing.
+  if [[ -d $cache/$entry ]] && (($(du -s --block-size=1G "$cache/$entry" | cut -f1) > 40)); then
+    rm -rf "${cache:?}/$entry"
+  fi
   if [[ ! -d $cache/$entry ]]; then
     local newest
     newest=$(ls -1dt "$cache/$kind"-* 2>/dev/null | head -n 1 || true)
