@@ -42,7 +42,7 @@ use prepare::Body;
 pub use prepare::Prepared;
 use recording::Recording;
 pub use recording::{Delivery, InboxPage, REQUEST_LOG_CAPACITY, ReceivedRequest, RecordingLimits, RecordingStats};
-use route::Route;
+use route::{Api, Route};
 pub use script::Hang;
 use script::Queue;
 
@@ -201,39 +201,38 @@ impl Engine {
                 let (response, authorized) = engine.metadata_token(request, now);
                 (response.into(), authorized)
             }),
-            (route, _) => self.inspect(request, route).into(),
+            (Route::Api(api), _) => self.api(request, api).into(),
+            // `Prepared::new` reads the body of every v1 send: this pairing is never built.
+            (Route::V1Send { .. }, _) => text(StatusCode::NOT_FOUND, "Not Found\n").into(),
         }
     }
 
     /// The routes that are neither sends nor tokens: the metadata server's project id, and
     /// the mock's own API.
-    fn inspect<B>(&mut self, request: &Request<B>, route: Route<'_>) -> Response<Bytes> {
-        match route {
-            Route::MetadataProjectId => self.metadata_project_id(request),
-            Route::PostOnly => {
+    fn api<B>(&mut self, request: &Request<B>, api: Api) -> Response<Bytes> {
+        match api {
+            Api::MetadataProjectId => self.metadata_project_id(request),
+            Api::PostOnly => {
                 let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
                 response.headers_mut().insert(ALLOW, HeaderValue::from_static("POST"));
                 response
             }
-            Route::Inbox => {
+            Api::Inbox => {
                 let (after, limit) = page_query(request.uri().query());
                 json(StatusCode::OK, &self.inbox_page(after, limit))
             }
-            Route::ClearInbox => {
+            Api::ClearInbox => {
                 self.clear_inbox();
                 json(StatusCode::OK, &[(); 0])
             }
-            Route::Requests => json(StatusCode::OK, &self.requests()),
-            Route::Stats => json(StatusCode::OK, &self.recording_stats()),
-            Route::ServiceAccount => self.v1_key_file(request),
-            Route::Reset => {
+            Api::Requests => json(StatusCode::OK, &self.requests()),
+            Api::Stats => json(StatusCode::OK, &self.recording_stats()),
+            Api::ServiceAccount => self.v1_key_file(request),
+            Api::Reset => {
                 self.reset();
                 json(StatusCode::OK, &[(); 0])
             }
-            // A send whose body was not prepared as one cannot happen: `Prepared::new` reads it.
-            Route::V1Send { .. } | Route::LegacySend | Route::Token | Route::MetadataToken | Route::NotFound => {
-                text(StatusCode::NOT_FOUND, "Not Found\n")
-            }
+            Api::NotFound => text(StatusCode::NOT_FOUND, "Not Found\n"),
         }
     }
 

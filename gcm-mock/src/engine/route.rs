@@ -10,13 +10,18 @@ pub(super) enum Route<'a> {
     /// `POST /gcm/send`, `POST /fcm/send`.
     LegacySend,
     /// `POST /v1/projects/{project}/messages:send`.
-    V1Send {
-        project: &'a str,
-    },
+    V1Send { project: &'a str },
     /// `POST /token`: the OAuth2 token endpoint.
     Token,
     /// `GET` the metadata server's token.
     MetadataToken,
+    /// Everything else: answered at once, nothing logged.
+    Api(Api),
+}
+
+/// The routes that are neither sends nor tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Api {
     /// `GET` the metadata server's project id.
     MetadataProjectId,
     /// A send or token path with another method than `POST`: 405.
@@ -39,7 +44,7 @@ pub(super) enum Route<'a> {
 impl<'a> Route<'a> {
     pub(super) fn of(method: &Method, path: &'a str) -> Self {
         let post = method == Method::POST;
-        let post_only = |route| if post { route } else { Self::PostOnly };
+        let post_only = |route| if post { route } else { Self::Api(Api::PostOnly) };
         if legacy::is_send_path(path) {
             return post_only(Self::LegacySend);
         }
@@ -49,16 +54,16 @@ impl<'a> Route<'a> {
         if path == oauth::TOKEN_PATH {
             return post_only(Self::Token);
         }
-        match (method, path) {
-            (&Method::GET, gcm_proto::oauth::METADATA_TOKEN_PATH) => Self::MetadataToken,
-            (&Method::GET, gcm_proto::oauth::METADATA_PROJECT_ID_PATH) => Self::MetadataProjectId,
-            (&Method::GET, "/_mock/inbox") => Self::Inbox,
-            (&Method::DELETE, "/_mock/inbox") => Self::ClearInbox,
-            (&Method::GET, "/_mock/requests") => Self::Requests,
-            (&Method::GET, "/_mock/stats") => Self::Stats,
-            (&Method::GET, "/_mock/service-account") => Self::ServiceAccount,
-            (&Method::POST, "/_mock/reset") => Self::Reset,
-            _ => Self::NotFound,
-        }
+        Self::Api(match (method, path) {
+            (&Method::GET, gcm_proto::oauth::METADATA_TOKEN_PATH) => return Self::MetadataToken,
+            (&Method::GET, gcm_proto::oauth::METADATA_PROJECT_ID_PATH) => Api::MetadataProjectId,
+            (&Method::GET, "/_mock/inbox") => Api::Inbox,
+            (&Method::DELETE, "/_mock/inbox") => Api::ClearInbox,
+            (&Method::GET, "/_mock/requests") => Api::Requests,
+            (&Method::GET, "/_mock/stats") => Api::Stats,
+            (&Method::GET, "/_mock/service-account") => Api::ServiceAccount,
+            (&Method::POST, "/_mock/reset") => Api::Reset,
+            _ => Api::NotFound,
+        })
     }
 }
