@@ -49,21 +49,31 @@ def expand(tree: str) -> list:
     return [path for item in items if item for path in expand(head + item)]
 
 
-def absolute(module: tuple, path: list) -> list | None:
-    """A path as segments from the crate root, or None when it leaves the crate."""
+def absolute(module: tuple, path: list, children: set) -> list | None:
+    """A path as segments from the crate root; None when it names another crate (or leaves
+    this one). A child module's name starts a path too (`mod legacy;` … `legacy::parse`)."""
+    if path[0] in children:
+        path = ["self", *path]
     if path[0] == "crate":
         return path[1:]
+    if path[0] not in ("super", "self"):
+        return None
     base = list(module)
     while path and path[0] in ("super", "self"):
         if path.pop(0) == "super":
             if not base:
                 return None
             base.pop()
-    return base + path if path is not None else None
+    return base + path
+
+
+def children_of(text: str) -> set:
+    """The modules a file declares (`mod x;`)."""
+    return set(re.findall(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;", text, re.M))
 
 
 def main(crates: list) -> int:
-    cycles = []
+    cycles, count = [], 0
     for crate in crates:
         src = Path(crate) / "src"
         files = [f for f in src.rglob("*.rs") if "bin" not in f.relative_to(src).parts]
@@ -73,6 +83,7 @@ def main(crates: list) -> int:
             test = re.search(r"^\s*#\[cfg\(test\)\]", text, re.M)
             texts[module_of(src, file)] = text[: test.start()] if test else text
         modules = set(texts)
+        children = {module: children_of(text) for module, text in texts.items()}
         # Re-exports: (module, name) → the absolute path it stands for.
         reexports = {}
         for module, text in texts.items():
@@ -80,7 +91,7 @@ def main(crates: list) -> int:
                 if not visibility:
                     continue
                 for path in expand(tree):
-                    segments = absolute(module, path.split("::")) if path.split("::")[0] in ("crate", "super", "self") else [*module, *path.split("::")]
+                    segments = absolute(module, path.split("::"), children[module])
                     if segments:
                         reexports[(module, segments[-1])] = segments
 
@@ -98,27 +109,20 @@ def main(crates: list) -> int:
 
         edges = {module: set() for module in modules}
         for module, text in texts.items():
-            # A child module's name also starts a path (`mod legacy;` … `legacy::parse(…)`).
-            children = set(re.findall(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;", text, re.M))
-            relative = {"crate", "super", "self", *children}
+            mine = children[module]
             paths = []
             for visibility, tree in USE.findall(text):
                 for path in expand(tree):
-                    segments = path.split("::")
-                    if segments[0] not in relative:
-                        continue
-                    if segments[0] in children:
-                        segments = ["self", *segments]
-                    resolved = absolute(module, segments)
+                    resolved = absolute(module, path.split("::"), mine)
                     # A facade's re-export of its own children is structure, not a dependency.
                     if visibility and resolved and tuple(resolved[: len(module)]) == module:
                         continue
                     paths.append(resolved)
             body = USE.sub("", text)
-            paths += [absolute(module, match.split("::")) for match in INLINE.findall(body)]
-            if children:
-                inline_child = re.compile(r"(?<![\w:])(?:%s)(?:::[A-Za-z_]\w*)+" % "|".join(children))
-                paths += [absolute(module, ["self", *m.split("::")]) for m in inline_child.findall(body)]
+            paths += [absolute(module, match.split("::"), mine) for match in INLINE.findall(body)]
+            if mine:
+                inline_child = re.compile(r"(?<![\w:])(?:%s)(?:::[A-Za-z_]\w*)+" % "|".join(mine))
+                paths += [absolute(module, m.split("::"), mine) for m in inline_child.findall(body)]
             for segments in paths:
                 target = resolve(segments) if segments else None
                 # A child may use its ancestors: a module and its children share one privacy.
@@ -127,13 +131,14 @@ def main(crates: list) -> int:
 
         for component in strongly_connected(edges):
             if len(component) > 1:
+                count += 1
                 names = sorted("::".join(m) or "(crate root)" for m in component)
                 cycles.append(f"{crate}: {' <-> '.join(names)}")
                 for m in sorted(component):
                     inside = sorted("::".join(t) or "(crate root)" for t in edges[m] if t in component)
                     cycles.append(f"    {'::'.join(m) or '(crate root)'} uses {', '.join(inside)}")
-    print("\n".join(cycles)) if cycles else None
-    count = sum(1 for line in cycles if not line.startswith(" "))
+    for line in cycles:
+        print(line)
     print(f"{count} import cycles")
     return 1 if count else 0
 

@@ -176,9 +176,9 @@ impl Api {
             return response;
         }
         let Some(queue) = &self.queue else { return problem(StatusCode::NOT_FOUND, "not found") };
-        match (request.method().clone(), path.as_str()) {
-            (Method::POST, "/jobs") => self.enqueue(queue, request).await,
-            (Method::GET, "/results") => {
+        match (request.method().clone(), path.as_str(), path.strip_prefix("/jobs/")) {
+            (Method::POST, "/jobs", _) => self.enqueue(queue, request).await,
+            (Method::GET, "/results", _) => {
                 let query = request.uri().query().unwrap_or("");
                 let (mut since, mut limit) = (0u64, 1000usize);
                 for (key, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
@@ -200,12 +200,10 @@ impl Api {
                     Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, error),
                 }
             }
-            (Method::GET, path) if path.starts_with("/jobs/") => {
-                match queue.summary(path.strip_prefix("/jobs/").unwrap_or_default()).await {
-                    Ok(summary) => json(StatusCode::OK, &summary),
-                    Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, error),
-                }
-            }
+            (Method::GET, _, Some(job_id)) => match queue.summary(job_id).await {
+                Ok(summary) => json(StatusCode::OK, &summary),
+                Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, error),
+            },
             _ => problem(StatusCode::NOT_FOUND, "not found"),
         }
     }

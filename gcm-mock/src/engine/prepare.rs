@@ -7,7 +7,7 @@ use http::header::CONTENT_TYPE;
 use http::{Request, Response};
 
 use super::legacy::{self, ParsedSend};
-use super::route::Route;
+use super::route::{Api, Route};
 use super::v1;
 
 /// A request with its send body parsed, for [`Engine::answer`](super::Engine::answer).
@@ -42,6 +42,12 @@ impl<'a, B: AsRef<[u8]>> Prepared<'a, B> {
             _ => Body::Unread,
         };
         Self { request, route, body }
+    }
+
+    /// True for `GET /_mock/inbox`, which a server may answer off its threads
+    /// ([`Engine::inbox_page`](super::Engine::inbox_page)) instead of under the lock.
+    pub(crate) fn is_inbox_read(&self) -> bool {
+        self.route == Route::Api(Api::Inbox)
     }
 }
 

@@ -101,12 +101,12 @@ async fn handle(
         }
     };
     let request = Request::from_parts(parts, body);
-    if request.method() == http::Method::GET && request.uri().path() == "/_mock/inbox" {
+    // Parsing and writing the bodies happen outside the lock: only deciding is serialized.
+    let prepared = crate::Prepared::new(&request);
+    if prepared.is_inbox_read() {
         return Ok(inbox_page(&shared, request.uri().query()).await);
     }
     let now = (shared.clock)();
-    // Parsing and writing the bodies happen outside the lock: only deciding is serialized.
-    let prepared = crate::Prepared::new(&request);
     let answer = shared.engine().answer(prepared, connection, now);
     let response = answer.into_response();
     if response.extensions().get::<crate::Hang>().is_some() {
