@@ -383,11 +383,19 @@ pub struct Faults {
     /// `Retry-After` sent with injected faults (seconds or an HTTP-date).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<String>,
+    /// Milliseconds the server waits before sending each answer, after deciding it (a
+    /// slow service: the message is delivered whether or not the client waits).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub latency_ms: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 impl Default for Faults {
     fn default() -> Self {
-        Self { unavailable: 0.0, server_error: 0.0, server_error_status: 503, retry_after: None }
+        Self { unavailable: 0.0, server_error: 0.0, server_error_status: 503, retry_after: None, latency_ms: 0 }
     }
 }
 

@@ -30,6 +30,17 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// The innermost error of the chain: what the backend or the network said.
+    pub fn root_cause(&self) -> String {
+        let mut cause: &(dyn std::error::Error + 'static) = self;
+        while let Some(source) = cause.source() {
+            cause = source;
+        }
+        cause.to_string()
+    }
+}
+
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -26,12 +26,12 @@ pub use fate::{Final, Record, Scheduled, Settlement, Summary};
 pub use gate::{Gate, RateLimit};
 pub use job::{JOB_FORMAT, Job, Payload};
 pub use metrics::Metrics;
-pub use queue::{QUEUE_NAME, Queue, QueueConfig, WorkerOptions};
-pub use send::{Enqueue, Policy, Processor, Senders, Unsure};
+pub use queue::{CONNECT_TIMEOUT, QUEUE_NAME, Queue, QueueConfig, WorkerOptions};
+pub use send::{DEFAULT_LEASE, Enqueue, Policy, Processor, Senders, Unsure};
 #[cfg(feature = "redis")]
 pub use store::RedisResults;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::SqlResults;
-pub use store::{BoxFuture, MemoryResults, ResultReader, ResultStore, Settled};
+pub use store::{BoxFuture, Claim, MemoryResults, ResultReader, ResultStore, Settled};
 
 pub use gcm_hyper;

@@ -1,6 +1,7 @@
 //! Counters of a process, in Prometheus' text format (`GET /metrics`).
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::fate::{Final, Settlement};
@@ -32,6 +33,14 @@ pub struct Metrics {
     pub parked: Counter,
     /// Pauses after a failure that concerned every message.
     pub paused: Counter,
+    /// Attempts claimed after another worker's lease ran out (it died or stalled while
+    /// sending): that worker's messages may have been sent twice.
+    pub takeovers: Counter,
+    /// 1 while the queue's backend (database, Redis) fails, 0 once it answers again.
+    pub backend_down: Gauge,
+    /// Settlements that could not be recorded before the worker stopped: what FCM
+    /// answered for them is lost, and the queue sends those attempts again.
+    pub unrecorded: Counter,
 }
 
 impl Default for Metrics {
@@ -53,6 +62,10 @@ impl Default for Metrics {
         let given_up = counter("given_up_messages", "Recipients given up after the last attempt");
         let parked = counter("parked_messages", "Recipients parked for review (may have reached the server)");
         let paused = counter("pauses", "Pauses after a failure that concerned every message");
+        let takeovers = counter("takeovers", "Attempts claimed after another worker's lease ran out");
+        let unrecorded = counter("unrecorded_settlements", "Settlements not recorded before the worker stopped");
+        let backend_down = Gauge::default();
+        registry.register("backend_down", "1 while the queue's backend fails", backend_down.clone());
         Self {
             registry,
             enqueued,
@@ -66,6 +79,9 @@ impl Default for Metrics {
             given_up,
             parked,
             paused,
+            takeovers,
+            backend_down,
+            unrecorded,
         }
     }
 }

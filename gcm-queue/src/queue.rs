@@ -27,6 +27,16 @@ pub const QUEUE_NAME: &str = "gcm-queue";
 /// before it is an error: workers, settlements and readers share one loaded server.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long connecting to a server (PostgreSQL, Redis) may take before it is an error
+/// that names its cause: an unreachable backend is reported, not waited on in silence.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL advisory lock that serializes schema set-up: replicas started together
+/// on a new database would otherwise race on `CREATE TABLE IF NOT EXISTS` and `CREATE TYPE`
+/// (both fail when another session creates the same name first).
+#[cfg(feature = "postgres")]
+const SETUP_LOCK: i64 = 0x6763_6d2d_7175_6575; // "gcm-queue"
+
 /// Which queue, and how its workers take jobs and notice dead ones.
 #[derive(Clone, Debug)]
 pub struct QueueConfig {
@@ -39,7 +49,11 @@ pub struct QueueConfig {
     pub heartbeat: Duration,
     /// Heartbeats missed before a worker's jobs are handed to another (default 3).
     pub missed_heartbeats: usize,
-    /// Jobs fetched per poll (default 10).
+    /// Jobs fetched per poll (default 1). apalis 1.0 sends no heartbeat while fetched jobs
+    /// wait in its buffer (its `poll_ready` checks the timer only when the buffer is
+    /// empty): with a batch larger than the free slots, a live worker looks dead and its
+    /// jobs are handed to another. One job per fetch keeps the heartbeat going; a job is
+    /// up to 1000 messages, so the fetch is a small part of its cost.
     pub batch_size: usize,
     /// How often an idle worker looks for due jobs (default 100 ms): the latency of a
     /// new job and the precision of a scheduled retry.
@@ -52,7 +66,7 @@ impl Default for QueueConfig {
             name: QUEUE_NAME.to_owned(),
             heartbeat: Duration::from_secs(5),
             missed_heartbeats: 3,
-            batch_size: 10,
+            batch_size: 1,
             poll: Duration::from_millis(100),
         }
     }
@@ -177,6 +191,10 @@ impl Queue {
             .map_err(queue_error)?
             .create_if_missing(true)
             .busy_timeout(REPLY_TIMEOUT)
+            // Durable: a commit is on disk when it returns (apalis's set-up turns this off;
+            // it is set again after it, and on every connection the pool opens later).
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
             // Pages mapped rather than read(): a 1000-token job is 150 KB read back at once.
             .pragma("mmap_size", "268435456");
         // One writer at a time is all SQLite allows: one connection queues the process's
@@ -185,6 +203,7 @@ impl Queue {
         let open = || async {
             let pool = apalis_sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
             apalis_sqlite::SqliteStorage::setup(&pool).await?;
+            sqlx::query("PRAGMA synchronous = FULL").execute(&pool).await?;
             Ok::<_, apalis_sqlite::Error>(pool)
         };
         // SQLite answers "database is locked" at once, without its busy wait, where waiting
@@ -211,15 +230,28 @@ impl Queue {
 
     #[cfg(feature = "postgres")]
     async fn postgres(url: &str, config: &QueueConfig) -> Result<Self, Error> {
-        let pool = apalis_postgres::PgPool::connect(url).await.map_err(queue_error)?;
-        apalis_postgres::PostgresStorage::setup(&pool).await.map_err(queue_error)?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect(url)
+            .await
+            .map_err(queue_error)?;
+        // One process at a time sets the schema up; the others wait, then find it done.
+        let mut lock = pool.acquire().await.map_err(queue_error)?;
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(SETUP_LOCK).execute(&mut *lock).await.map_err(queue_error)?;
+        let set_up = async {
+            apalis_postgres::PostgresStorage::setup(&pool).await.map_err(queue_error)?;
+            crate::SqlResults::<sqlx::Postgres>::setup(&pool).await
+        }
+        .await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)").bind(SETUP_LOCK).execute(&mut *lock).await;
+        let results = set_up?;
+        unlocked.map_err(queue_error)?;
         let apalis_config = apalis_postgres::Config::default()
             .queue(&config.name)
             .heartbeat_interval(config.heartbeat)
             .missed_heartbeats(config.missed_heartbeats)
             .batch_size(config.batch_size);
         let storage = apalis_postgres::PostgresStorage::new(&pool).with_config(apalis_config);
-        let results = crate::SqlResults::<sqlx::Postgres>::setup(&pool).await?;
         Ok(Self { backend: Backend::Postgres { storage, results }, poll: config.poll })
     }
 
@@ -228,7 +260,9 @@ impl Queue {
         // redis-rs gives up on a reply after 500 ms by default: too short for reading 10 000
         // results, or for a settlement's script, while a busy Redis serves every worker.
         // A reply may take as long as SQLite's busy wait.
-        let manager = redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(REPLY_TIMEOUT));
+        let manager = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(REPLY_TIMEOUT))
+            .set_connection_timeout(Some(CONNECT_TIMEOUT));
         let client = redis::Client::open(url).map_err(queue_error)?;
         let connection = client.get_connection_manager_with_config(manager).await.map_err(queue_error)?;
         let apalis_config = apalis_redis::Config::default()
@@ -293,19 +327,94 @@ impl Queue {
 
     /// Runs a worker on this queue with `processor` until `shutdown` completes, then
     /// lets the jobs in flight finish for `options.grace`.
+    ///
+    /// A backend failure (a lost database, a Redis restart) stops apalis's worker: it is
+    /// started again after a wait that doubles up to 30 s, with a WARN and the
+    /// `backend_down` gauge, until `shutdown`. Jobs run on their own tasks, so those in
+    /// flight finish and record their settlements meanwhile. Returns an error when jobs
+    /// were still running, or settlements unrecorded, at the end of the grace period.
     pub async fn work(
         &self,
         processor: Processor,
         options: &WorkerOptions,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), Error> {
-        async fn handle(job: Job, processor: Data<Processor>) -> Result<(), BoxDynError> {
-            match processor.process(&job).await {
-                Ok(_) => Ok(()),
+        use futures_util::FutureExt as _;
+        let processor = processor.owner(&options.name);
+        let metrics = processor.metrics().clone();
+        let jobs = tokio_util::task::TaskTracker::new();
+        let signalled = std::sync::Arc::new(std::sync::OnceLock::new());
+        let shutdown = {
+            let signalled = signalled.clone();
+            async move {
+                shutdown.await;
+                let _ = signalled.set(tokio::time::Instant::now());
+            }
+            .boxed()
+            .shared()
+        };
+        let mut wait = Duration::from_secs(1);
+        loop {
+            match self.run_worker(&processor, &jobs, options, shutdown.clone()).await {
+                Ok(()) => break,
+                Err(error) if signalled.get().is_none() => {
+                    metrics.backend_down.set(1);
+                    tracing::warn!(%error, cause = %error.root_cause(), retry_in_ms = wait.as_millis() as u64, "the worker stopped on a backend failure; starting it again");
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = shutdown.clone() => break,
+                    }
+                    wait = wait.saturating_mul(2).min(Duration::from_secs(30));
+                }
                 Err(error) => {
-                    tracing::error!(job = %job.id, attempt = job.attempt, %error, "job not settled; the queue will run it again");
+                    tracing::warn!(%error, "the worker stopped with an error while shutting down");
+                    break;
+                }
+            }
+        }
+        // apalis waited for its handlers up to the grace period; a job whose handler was
+        // dropped (the worker died under it) may still be running on its own task.
+        jobs.close();
+        let deadline = signalled.get().copied().unwrap_or_else(tokio::time::Instant::now) + options.grace;
+        if tokio::time::timeout_at(deadline, jobs.wait()).await.is_err() {
+            return Err(Error::Queue(
+                format!("{} jobs were still running when the grace period ended: their attempts run again", jobs.len())
+                    .into(),
+            ));
+        }
+        match metrics.unrecorded.get() {
+            0 => Ok(()),
+            lost => {
+                Err(Error::Store(format!("{lost} settlements could not be recorded: their attempts run again").into()))
+            }
+        }
+    }
+
+    /// Runs apalis's worker until `shutdown` (`Ok`) or a backend failure (`Err`).
+    async fn run_worker(
+        &self,
+        processor: &Processor,
+        jobs: &tokio_util::task::TaskTracker,
+        options: &WorkerOptions,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        async fn handle(
+            job: Job,
+            processor: Data<Processor>,
+            jobs: Data<tokio_util::task::TaskTracker>,
+        ) -> Result<(), BoxDynError> {
+            // On its own task: if apalis drops this handler (its worker died on a backend
+            // error), the send still ends with its settlement recorded.
+            let processor = Processor::clone(&processor);
+            let (id, attempt) = (job.id.clone(), job.attempt);
+            let running = jobs.spawn(async move { processor.process(&job).await });
+            match running.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => {
+                    tracing::error!(job = %id, attempt, %error, "job not settled; the queue will run it again");
                     Err(error.into())
                 }
+                Err(panicked) => Err(panicked.into()),
             }
         }
         let signal = async move {
@@ -314,12 +423,13 @@ impl Queue {
         };
         each_backend!(self, |storage, _results| {
             let (storage, name, concurrency) = (storage.clone(), options.name.clone(), options.concurrency.max(1));
-            let poll = self.poll;
+            let (processor, jobs, poll) = (processor.clone(), jobs.clone(), self.poll);
             Monitor::new()
                 .register(move |_| {
                     WorkerBuilder::new(name.clone())
                         .backend(storage.clone().poll_with_interval(poll))
                         .data(processor.clone())
+                        .data(jobs.clone())
                         .concurrency(concurrency)
                         .build(handle)
                 })
@@ -346,6 +456,16 @@ impl ResultStore for Queue {
         self.results().0.settled(job_id, attempt)
     }
 
+    fn claim<'a>(
+        &'a self,
+        job_id: &'a str,
+        attempt: u32,
+        owner: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<crate::Claim, Error>> {
+        self.results().0.claim(job_id, attempt, owner, lease)
+    }
+
     fn settle<'a>(&'a self, settlement: &'a crate::Settlement) -> BoxFuture<'a, Result<Settled, Error>> {
         self.results().0.settle(settlement)
     }
@@ -368,6 +488,17 @@ mod tests {
     use sqlx::{ConnectOptions as _, Connection as _};
 
     use super::is_busy;
+
+    #[tokio::test]
+    async fn sqlite_commits_are_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = super::Queue::connect(&format!("sqlite:{}", dir.path().join("q.db").display())).await.unwrap();
+        let super::Backend::Sqlite { storage, .. } = &queue.backend else { panic!("a SQLite queue") };
+        let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous").fetch_one(storage.pool()).await.unwrap();
+        let (journal,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(storage.pool()).await.unwrap();
+        // apalis's set-up leaves 0 (OFF): a power loss could undo a commit.
+        assert_eq!((synchronous, journal.as_str()), (2, "wal"), "synchronous = FULL, journal_mode = WAL");
+    }
 
     #[tokio::test]
     async fn a_locked_database_is_busy_and_other_errors_are_not() {

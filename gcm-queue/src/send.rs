@@ -12,7 +12,7 @@ use crate::fate::{Final, Record, Scheduled, Settlement};
 use crate::gate::{Gate, RateLimit};
 use crate::job::{Job, Payload, millis};
 use crate::metrics::Metrics;
-use crate::store::{BoxFuture, ResultStore};
+use crate::store::{BoxFuture, Claim, ResultStore, Settled};
 
 /// Where a worker pushes the retries it schedules: an apalis backend (see
 /// [`Queue`](crate::Queue)), or a test's list.
@@ -69,7 +69,20 @@ pub struct Processor {
     gate: Arc<Gate>,
     rate: Option<Arc<RateLimit>>,
     metrics: Arc<Metrics>,
+    owner: String,
+    lease: Duration,
 }
+
+/// How long a claim on an attempt lasts unless renewed (a third of it between renewals):
+/// long enough to ride out a backend outage of 20 s, so that a live worker keeps its
+/// attempts, short enough that a dead worker's are sent within a minute.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
+/// How often a run whose attempt another worker holds asks again.
+const HELD_POLL: Duration = Duration::from_millis(200);
+
+/// The longest wait between two tries of a backend that fails.
+const LONGEST_BACKEND_WAIT: Duration = Duration::from_secs(5);
 
 impl std::fmt::Debug for Processor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,7 +120,22 @@ impl Processor {
             gate: Arc::new(Gate::default()),
             rate: None,
             metrics: Arc::new(Metrics::default()),
+            owner: format!("gcm-worker-{}", std::process::id()),
+            lease: DEFAULT_LEASE,
         }
+    }
+
+    /// The same processor, claiming attempts as `owner` (unique among running workers;
+    /// [`Queue::work`](crate::Queue::work) sets the worker's name).
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = owner.into();
+        self
+    }
+
+    /// The same processor, claiming attempts for `lease` (default [`DEFAULT_LEASE`]).
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(30));
+        self
     }
 
     /// The same processor with this retry policy.
@@ -143,15 +171,69 @@ impl Processor {
     }
 
     /// Runs one job: unless this attempt is settled already (a run that died after its
-    /// settlement), sends it, records every final fate and the retry at once, then pushes
-    /// the retry. Returns the settlement's retry, if any. An `Err` leaves the attempt
-    /// unsettled: the queue runs it again.
+    /// settlement), claims it, sends it, records every final fate and the retry at once,
+    /// then pushes the retry. Returns the settlement's retry, if any.
+    ///
+    /// While another worker's claim on the attempt is live, waits for it to settle or run
+    /// out. A backend that fails is tried again (with a WARN and the `backend_down` gauge)
+    /// until it answers: what FCM answered is kept in memory, never sent again. An `Err`
+    /// (a job this worker cannot send) leaves the attempt unsettled.
     pub async fn process(&self, job: &Job) -> Result<Option<Scheduled>, Error> {
-        if let Some(settled) = self.store.settled(&job.id, job.attempt).await? {
+        if let Some(settled) = self.claim(job).await {
             tracing::info!(job = %job.id, attempt = job.attempt, "attempt settled already; pushing its retry again");
-            self.push(settled.retry.as_ref()).await?;
+            self.push(settled.retry.as_ref()).await;
             return Ok(settled.retry);
         }
+        let settled = tokio::select! {
+            biased;
+            settled = self.send_and_record(job) => settled?,
+            never = self.renew(job) => match never {},
+        };
+        self.push(settled.retry.as_ref()).await;
+        Ok(settled.retry)
+    }
+
+    /// Claims the attempt, waiting while another worker's lease is live; returns its
+    /// settlement instead when it is settled.
+    async fn claim(&self, job: &Job) -> Option<Settled> {
+        loop {
+            let settled = self.persist("read a settlement", || self.store.settled(&job.id, job.attempt)).await;
+            if settled.is_some() {
+                return settled;
+            }
+            let claim = || self.store.claim(&job.id, job.attempt, &self.owner, self.lease);
+            match self.persist("claim an attempt", claim).await {
+                Claim::Granted { taken_over_from: Some(previous) } => {
+                    self.metrics.takeovers.inc();
+                    tracing::warn!(job = %job.id, attempt = job.attempt, %previous, "took over an attempt whose lease ran out: its worker died or stalled, and may have sent some of it");
+                    return None;
+                }
+                Claim::Granted { taken_over_from: None } => return None,
+                Claim::Held { owner } => {
+                    tracing::debug!(job = %job.id, attempt = job.attempt, %owner, "attempt held by another worker; waiting");
+                    tokio::time::sleep(HELD_POLL).await;
+                }
+            }
+        }
+    }
+
+    /// Renews the claim while the attempt is sent and recorded; never returns.
+    async fn renew(&self, job: &Job) -> std::convert::Infallible {
+        loop {
+            tokio::time::sleep(self.lease / 3).await;
+            match self.store.claim(&job.id, job.attempt, &self.owner, self.lease).await {
+                Ok(Claim::Granted { .. }) => {}
+                Ok(Claim::Held { owner }) => {
+                    tracing::warn!(job = %job.id, attempt = job.attempt, %owner, "lost the lease of an attempt being sent (this worker stalled): the first settlement recorded stands");
+                }
+                Err(error) => {
+                    tracing::warn!(job = %job.id, attempt = job.attempt, %error, cause = %error.root_cause(), "cannot renew a lease");
+                }
+            }
+        }
+    }
+
+    async fn send_and_record(&self, job: &Job) -> Result<Settled, Error> {
         if let Some(rate) = &self.rate {
             rate.wait_for(job.payload.len()).await;
         }
@@ -169,16 +251,38 @@ impl Processor {
             }
         };
         let settlement = self.settle(job, round);
-        let settled = self.store.settle(&settlement).await?;
+        let unrecorded = Unrecorded { settlement: &settlement, metrics: &self.metrics };
+        let settled = self.persist("record a settlement", || self.store.settle(&settlement)).await;
+        std::mem::forget(unrecorded);
         self.metrics.count(job.payload.len(), &settlement);
-        self.push(settled.retry.as_ref()).await?;
-        Ok(settled.retry)
+        Ok(settled)
     }
 
-    async fn push(&self, retry: Option<&Scheduled>) -> Result<(), Error> {
-        match retry {
-            Some(retry) => self.queue.enqueue(&retry.job, retry.run_at_ms).await,
-            None => Ok(()),
+    /// Runs `operation` until the backend answers: a failing backend is tried again after
+    /// a wait that doubles up to [`LONGEST_BACKEND_WAIT`].
+    async fn persist<'a, T>(&self, what: &str, operation: impl Fn() -> BoxFuture<'a, Result<T, Error>>) -> T {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match operation().await {
+                Ok(value) => {
+                    self.metrics.backend_down.set(0);
+                    return value;
+                }
+                Err(error) => {
+                    self.metrics.backend_down.set(1);
+                    tracing::warn!(%error, cause = %error.root_cause(), retry_in_ms = wait.as_millis() as u64, "cannot {what}; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = wait.saturating_mul(2).min(LONGEST_BACKEND_WAIT);
+                }
+            }
+        }
+    }
+
+    /// Pushes the retry a settlement scheduled. Dropped before it is pushed, the retry is
+    /// still in the settlement: the job's next run finds it and pushes it.
+    async fn push(&self, retry: Option<&Scheduled>) {
+        if let Some(retry) = retry {
+            self.persist("push a retry", || self.queue.enqueue(&retry.job, retry.run_at_ms)).await;
         }
     }
 
@@ -248,6 +352,21 @@ impl Processor {
             run_at_ms: millis(SystemTime::now()).saturating_add(ceil_millis(round.delay)),
         });
         Settlement { job_id: job.id.clone(), attempt: job.attempt, records, retry }
+    }
+}
+
+/// A settlement being recorded: dropped before it is (the worker stopped after its grace
+/// period), it says what was lost.
+struct Unrecorded<'a> {
+    settlement: &'a Settlement,
+    metrics: &'a Metrics,
+}
+
+impl Drop for Unrecorded<'_> {
+    fn drop(&mut self) {
+        self.metrics.unrecorded.inc();
+        let settlement = self.settlement;
+        tracing::error!(job = %settlement.job_id, attempt = settlement.attempt, records = settlement.records.len(), pending = settlement.pending(), "settlement not recorded before the worker stopped: the queue will send this attempt again");
     }
 }
 

@@ -52,6 +52,8 @@ impl Fleet {
             .args(["--concurrency", &CONCURRENCY.to_string(), "--heartbeat", "2", "--grace", "20"])
             // Enough attempts that no deliverable token is given up to the faults' bad luck.
             .args(["--max-attempts", "20"])
+            // A killed worker's attempts go to another once its claim runs out.
+            .args(["--lease", "15"])
             .args(["--backoff-ms", "100", "--backoff-max-ms", "2000"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -169,18 +171,6 @@ async fn sqlite_survives_a_killed_worker() {
 
 /// The URL of a test server: from the environment, or from the file the script writes.
 #[cfg(any(feature = "postgres", feature = "redis"))]
-fn server_url(variable: &str) -> String {
-    if let Ok(url) = std::env::var(variable) {
-        return url;
-    }
-    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/test-servers.env");
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    let line = text.lines().find_map(|line| line.strip_prefix(&format!("{variable}=")));
-    line.map(str::to_owned).unwrap_or_else(|| {
-        panic!("{variable} is not set and {file} does not name it: start the servers with `bash scripts/test-servers.sh start`")
-    })
-}
-
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_survives_a_killed_worker() {

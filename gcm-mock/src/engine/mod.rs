@@ -98,6 +98,11 @@ impl Engine {
         }
     }
 
+    /// How long the server waits before sending each answer (`faults.latency_ms`).
+    pub fn latency(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.scenario.faults.latency_ms)
+    }
+
     /// Whether deliveries go to the inbox, requests to the log, and attempts are counted
     /// for every token (default true). Off, memory stays flat under any load; attempts are
     /// then counted only for tokens whose rule has `times` or `steps`.

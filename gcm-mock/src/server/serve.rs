@@ -107,7 +107,13 @@ async fn handle(
         return Ok(inbox_page(&shared, request.uri().query()).await);
     }
     let now = (shared.clock)();
-    let answer = shared.engine().answer(prepared, connection, now);
+    let (answer, latency) = {
+        let mut engine = shared.engine();
+        (engine.answer(prepared, connection, now), engine.latency())
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let response = answer.into_response();
     if response.extensions().get::<crate::Hang>().is_some() {
         // A scripted hang: the client's timeout (or its closing the stream) ends this.

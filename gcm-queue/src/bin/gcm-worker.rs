@@ -39,6 +39,10 @@ struct QueueArgs {
     /// seconds); 3 missed hand its jobs to another worker.
     #[arg(long, default_value_t = 5)]
     heartbeat: u64,
+    /// Give up at once when the backend cannot be reached at start (by default the
+    /// worker says why and tries again, with a wait that doubles up to 30 s).
+    #[arg(long)]
+    exit_on_unreachable: bool,
 }
 
 #[derive(Subcommand)]
@@ -98,6 +102,10 @@ struct RunArgs {
     /// Seconds jobs in flight may take to finish after SIGTERM.
     #[arg(long, default_value_t = 30)]
     grace: u64,
+    /// Seconds a worker's claim on the attempt it sends lasts unless renewed: another
+    /// worker sends the attempt only after the claim runs out (its worker died or stalled).
+    #[arg(long, default_value_t = gcm_queue::DEFAULT_LEASE.as_secs())]
+    lease: u64,
 }
 
 #[derive(Args)]
@@ -166,7 +174,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("gcm-worker: {error}");
+            tracing::error!(%error, "gcm-worker failed");
             ExitCode::FAILURE
         }
     }
@@ -183,13 +191,30 @@ fn init_logs() {
     tracing_subscriber::registry().with(layer.with_filter(filter)).init();
 }
 
+/// Connects to the queue; an unreachable backend is tried again (unless
+/// `--exit-on-unreachable`) with a WARN that names the cause.
 async fn connect(args: &QueueArgs) -> Result<Arc<Queue>, gcm_queue::Error> {
     let config = QueueConfig {
         name: args.queue_name.clone(),
         heartbeat: Duration::from_secs(args.heartbeat.max(2)),
         ..QueueConfig::default()
     };
-    Ok(Arc::new(Queue::connect_with(&args.queue, &config).await?))
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match Queue::connect_with(&args.queue, &config).await {
+            Ok(queue) => return Ok(Arc::new(queue)),
+            Err(error @ gcm_queue::Error::Config(_)) => return Err(error),
+            Err(error) if args.exit_on_unreachable => return Err(error),
+            Err(error) => {
+                tracing::warn!(%error, cause = %error.root_cause(), retry_in_s = wait.as_secs(), "cannot reach the queue; trying again");
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = shutdown_signal() => return Err(error),
+                }
+                wait = wait.saturating_mul(2).min(Duration::from_secs(30));
+            }
+        }
+    }
 }
 
 async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
@@ -256,6 +281,7 @@ async fn work(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let processor = Processor::new(senders, queue.clone(), queue.clone())
         .policy(Policy { max_attempts: args.max_attempts.max(1), unsure: args.unsure })
         .rate_limit(args.rate)
+        .lease(Duration::from_secs(args.lease.max(1)))
         .with_metrics(metrics.clone());
     if let Some(addr) = args.metrics {
         let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use crate::error::Error;
 use crate::fate::{Record, Scheduled, Settlement, Summary};
@@ -32,15 +33,45 @@ pub struct Settled {
     pub retry: Option<Scheduled>,
 }
 
-/// Records settlements, each once.
+/// The answer to a worker that claims an attempt before sending it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Claim {
+    /// The lease is this worker's: new, renewed, or taken over from `taken_over_from`,
+    /// whose lease ran out before it settled (a dead or stalled worker).
+    Granted {
+        /// The worker whose expired lease this claim replaced.
+        taken_over_from: Option<String>,
+    },
+    /// Another worker's lease is live, or the attempt is settled: do not send.
+    Held {
+        /// The lease's owner (empty for an attempt settled before leases were recorded).
+        owner: String,
+    },
+}
+
+/// Records settlements, each once, and fences the sends of each attempt.
 ///
 /// A worker asks [`settled`](ResultStore::settled) before it sends (an attempt already
-/// settled is not sent again), then [`settle`](ResultStore::settle)s what the send
-/// decided. `settle` must be atomic and insert-if-absent per job and attempt: when two
-/// runs of one attempt race, the first settlement wins and both push its retry.
+/// settled is not sent again), [`claim`](ResultStore::claim)s the attempt (only the owner
+/// of a live lease sends it), then [`settle`](ResultStore::settle)s what the send decided.
+/// `settle` must be atomic and insert-if-absent per job and attempt: when two runs of one
+/// attempt race, the first settlement wins and both push its retry.
 pub trait ResultStore: Send + Sync + 'static {
     /// The settlement of this attempt, if one is recorded.
     fn settled<'a>(&'a self, job_id: &'a str, attempt: u32) -> BoxFuture<'a, Result<Option<Settled>, Error>>;
+
+    /// Claims this attempt for `owner` for `lease`, atomically: granted when nobody holds
+    /// it, when `owner` does (a renewal) or when the holder's lease has run out (a takeover,
+    /// kept in the record); held when another owner's lease is live or the attempt is
+    /// settled. Leases are timed by the store's clock, so that workers' clocks may differ.
+    fn claim<'a>(
+        &'a self,
+        job_id: &'a str,
+        attempt: u32,
+        owner: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Claim, Error>>;
 
     /// Records `settlement` (its records and its retry) unless the same job and attempt
     /// is already settled; returns what is recorded.
@@ -67,6 +98,14 @@ pub struct MemoryResults {
 struct Memory {
     settled: BTreeMap<(String, u32), Settled>,
     records: Vec<Record>,
+    claims: BTreeMap<(String, u32), Lease>,
+}
+
+/// A claim in memory, timed by tokio's clock (a test's paused clock moves it).
+#[derive(Debug)]
+struct Lease {
+    owner: String,
+    until: tokio::time::Instant,
 }
 
 impl MemoryResults {
@@ -85,6 +124,30 @@ impl ResultStore for MemoryResults {
     fn settled<'a>(&'a self, job_id: &'a str, attempt: u32) -> BoxFuture<'a, Result<Option<Settled>, Error>> {
         let found = self.lock().settled.get(&(job_id.to_owned(), attempt)).cloned();
         Box::pin(async move { Ok(found) })
+    }
+
+    fn claim<'a>(
+        &'a self,
+        job_id: &'a str,
+        attempt: u32,
+        owner: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Claim, Error>> {
+        let mut memory = self.lock();
+        let key = (job_id.to_owned(), attempt);
+        let now = tokio::time::Instant::now();
+        let settled = memory.settled.contains_key(&key);
+        let claim = match memory.claims.get(&key) {
+            Some(held) if settled => Claim::Held { owner: held.owner.clone() },
+            None if settled => Claim::Held { owner: String::new() },
+            Some(held) if held.owner != owner && held.until > now => Claim::Held { owner: held.owner.clone() },
+            held => {
+                let taken_over_from = held.filter(|held| held.owner != owner).map(|held| held.owner.clone());
+                memory.claims.insert(key, Lease { owner: owner.to_owned(), until: now + lease });
+                Claim::Granted { taken_over_from }
+            }
+        };
+        Box::pin(async move { Ok(claim) })
     }
 
     fn settle<'a>(&'a self, settlement: &'a Settlement) -> BoxFuture<'a, Result<Settled, Error>> {

@@ -1,11 +1,14 @@
 //! Results in the queue's Redis: one key per settled attempt, a stream of records whose
 //! ids are `0-<seq>` (the reader's cursor is `seq`), and a hash of counts per job. A Lua
 //! script writes a settlement's keys at once, or none when the attempt is settled already.
+//! Another script keeps each attempt's lease in a hash (owner, expiry, who it took over from).
+
+use std::time::Duration;
 
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
-use super::{BoxFuture, ResultReader, ResultStore, Settled};
+use super::{BoxFuture, Claim, ResultReader, ResultStore, Settled};
 use crate::error::Error;
 use crate::fate::{Final, Record, Settlement, Summary};
 
@@ -39,6 +42,30 @@ redis.call('HSET', KEYS[4], 'pending', ARGV[2])
 return ARGV[1]
 ";
 
+/// KEYS: the claim hash, the settled key. ARGV: owner, lease in milliseconds, the hash's
+/// lifetime in seconds. Returns `{1, taken_over_from}` when granted, `{0, owner}` when held.
+/// Redis's own clock times the lease.
+const CLAIM: &str = r"
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if redis.call('EXISTS', KEYS[2]) == 1 then return {0, owner or ''} end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local expires = tonumber(redis.call('HGET', KEYS[1], 'expires') or '0')
+if owner and owner ~= ARGV[1] then
+  if expires >= now then return {0, owner} end
+  redis.call('HSET', KEYS[1], 'taken_over_from', owner)
+  redis.call('HINCRBY', KEYS[1], 'claims', 1)
+elseif not owner then
+  redis.call('HSET', KEYS[1], 'claims', 1)
+end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'expires', now + tonumber(ARGV[2]))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {1, redis.call('HGET', KEYS[1], 'taken_over_from') or ''}
+";
+
+/// How long a claim's hash outlives its last renewal: long after any retry of its attempt.
+const CLAIM_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
+
 fn store_error(error: redis::RedisError) -> Error {
     Error::Store(Box::new(error))
 }
@@ -67,6 +94,10 @@ impl RedisResults {
         format!("{}:settled:{job_id}:{attempt}", self.prefix)
     }
 
+    fn claim_key(&self, job_id: &str, attempt: u32) -> String {
+        format!("{}:claim:{job_id}:{attempt}", self.prefix)
+    }
+
     fn job_key(&self, job_id: &str) -> String {
         format!("{}:job:{job_id}", self.prefix)
     }
@@ -79,6 +110,23 @@ impl RedisResults {
         let text: Option<String> =
             self.connection.clone().get(self.settled_key(job_id, attempt)).await.map_err(store_error)?;
         text.as_deref().map(settled_from).transpose()
+    }
+
+    async fn lease(&self, job_id: &str, attempt: u32, owner: &str, lease: Duration) -> Result<Claim, Error> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(CLAIM));
+        let (granted, name): (u8, String) = SCRIPT
+            .key(self.claim_key(job_id, attempt))
+            .key(self.settled_key(job_id, attempt))
+            .arg(owner)
+            .arg(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX / 2))
+            .arg(CLAIM_KEPT.as_secs())
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(match granted {
+            1 => Claim::Granted { taken_over_from: Some(name).filter(|name| !name.is_empty()) },
+            _ => Claim::Held { owner: name },
+        })
     }
 
     async fn insert(&self, settlement: &Settlement) -> Result<Settled, Error> {
@@ -140,6 +188,16 @@ impl RedisResults {
 impl ResultStore for RedisResults {
     fn settled<'a>(&'a self, job_id: &'a str, attempt: u32) -> BoxFuture<'a, Result<Option<Settled>, Error>> {
         Box::pin(self.find(job_id, attempt))
+    }
+
+    fn claim<'a>(
+        &'a self,
+        job_id: &'a str,
+        attempt: u32,
+        owner: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<Claim, Error>> {
+        Box::pin(self.lease(job_id, attempt, owner, lease))
     }
 
     fn settle<'a>(&'a self, settlement: &'a Settlement) -> BoxFuture<'a, Result<Settled, Error>> {

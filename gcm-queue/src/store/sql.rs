@@ -1,13 +1,16 @@
 //! Results in the queue's SQL database (SQLite or PostgreSQL), beside apalis's jobs:
 //! `gcm_settlements`, one row per job and attempt (its retry and its counts), and
-//! `gcm_results`, one row per recipient it settled, numbered by `seq` (the reader's cursor).
+//! `gcm_results`, one row per recipient it settled, numbered by `seq` (the reader's cursor),
+//! and `gcm_claims`, the lease of the worker sending each attempt (and who it took over from).
 //! Both are written in one transaction that starts with the settlement's insert: its
 //! primary key is what makes each job, attempt and recipient recorded once, so the results
 //! need no index of their own (a 1000-token settlement writes one B-tree per row, not three).
 
 use sqlx::QueryBuilder;
 
-use super::{BoxFuture, ResultReader, ResultStore, Settled};
+use std::time::Duration;
+
+use super::{BoxFuture, Claim, ResultReader, ResultStore, Settled};
 use crate::error::Error;
 use crate::fate::{Record, Settlement, Summary};
 use crate::job::millis;
@@ -39,8 +42,11 @@ fn json_error(error: serde_json::Error) -> Error {
 // The same statements for both databases, but for the key column's type: sqlx's query
 // functions are generic over the database only through traits too wide to spell out, so
 // a macro writes each implementation.
+//
+// `$now` is the database's clock in milliseconds since the Unix epoch: leases are timed by
+// the one clock every worker shares.
 macro_rules! sql_results {
-    ($db:ty, $pool:ty, $feature:literal, $seq:literal) => {
+    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal) => {
         #[cfg(feature = $feature)]
         impl SqlResults<$db> {
             /// Results in `pool`'s database; creates the tables if they are missing.
@@ -56,6 +62,9 @@ macro_rules! sql_results {
                         ", job_id TEXT NOT NULL, attempt BIGINT NOT NULL, recipient TEXT NOT NULL, correlation_id TEXT, \
                          fate TEXT NOT NULL)"
                     ),
+                    "CREATE TABLE IF NOT EXISTS gcm_claims (job_id TEXT NOT NULL, attempt BIGINT NOT NULL, \
+                     owner TEXT NOT NULL, expires_at_ms BIGINT NOT NULL, claims BIGINT NOT NULL, taken_over_from TEXT, \
+                     PRIMARY KEY (job_id, attempt))",
                 ];
                 for statement in statements {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
@@ -74,6 +83,42 @@ macro_rules! sql_results {
                 let Some((retry,)) = row else { return Ok(None) };
                 let retry = retry.map(|text| serde_json::from_str(&text)).transpose().map_err(json_error)?;
                 Ok(Some(Settled { retry }))
+            }
+
+            async fn lease(&self, job_id: &str, attempt: u32, owner: &str, lease: Duration) -> Result<Claim, Error> {
+                let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+                // Granted when the row is new, ours, or expired; never once the attempt is settled.
+                let granted: Option<(Option<String>,)> = sqlx::query_as(concat!(
+                    "INSERT INTO gcm_claims (job_id, attempt, owner, expires_at_ms, claims) \
+                     SELECT $1, $2, $3, ", $now, " + $4, 1 \
+                     WHERE NOT EXISTS (SELECT 1 FROM gcm_settlements WHERE job_id = $1 AND attempt = $2) \
+                     ON CONFLICT (job_id, attempt) DO UPDATE SET \
+                     taken_over_from = CASE WHEN gcm_claims.owner = excluded.owner THEN gcm_claims.taken_over_from \
+                     ELSE gcm_claims.owner END, \
+                     claims = gcm_claims.claims + CASE WHEN gcm_claims.owner = excluded.owner THEN 0 ELSE 1 END, \
+                     owner = excluded.owner, expires_at_ms = excluded.expires_at_ms \
+                     WHERE (gcm_claims.owner = excluded.owner OR gcm_claims.expires_at_ms < ", $now, ") \
+                     AND NOT EXISTS (SELECT 1 FROM gcm_settlements WHERE job_id = $1 AND attempt = $2) \
+                     RETURNING taken_over_from"
+                ))
+                .bind(job_id)
+                .bind(i64::from(attempt))
+                .bind(owner)
+                .bind(lease_ms)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+                if let Some((taken_over_from,)) = granted {
+                    return Ok(Claim::Granted { taken_over_from });
+                }
+                let holder: Option<(String,)> =
+                    sqlx::query_as("SELECT owner FROM gcm_claims WHERE job_id = $1 AND attempt = $2")
+                        .bind(job_id)
+                        .bind(i64::from(attempt))
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                Ok(Claim::Held { owner: holder.map(|(owner,)| owner).unwrap_or_default() })
             }
 
             async fn insert(&self, settlement: &Settlement) -> Result<Settled, Error> {
@@ -183,6 +228,16 @@ macro_rules! sql_results {
                 Box::pin(self.find(job_id, attempt))
             }
 
+            fn claim<'a>(
+                &'a self,
+                job_id: &'a str,
+                attempt: u32,
+                owner: &'a str,
+                lease: Duration,
+            ) -> BoxFuture<'a, Result<Claim, Error>> {
+                Box::pin(self.lease(job_id, attempt, owner, lease))
+            }
+
             fn settle<'a>(&'a self, settlement: &'a Settlement) -> BoxFuture<'a, Result<Settled, Error>> {
                 Box::pin(self.insert(settlement))
             }
@@ -201,5 +256,17 @@ macro_rules! sql_results {
     };
 }
 
-sql_results!(sqlx::Sqlite, sqlx::SqlitePool, "sqlite", "INTEGER PRIMARY KEY AUTOINCREMENT");
-sql_results!(sqlx::Postgres, sqlx::PgPool, "postgres", "BIGSERIAL PRIMARY KEY");
+sql_results!(
+    sqlx::Sqlite,
+    sqlx::SqlitePool,
+    "sqlite",
+    "INTEGER PRIMARY KEY AUTOINCREMENT",
+    "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+);
+sql_results!(
+    sqlx::Postgres,
+    sqlx::PgPool,
+    "postgres",
+    "BIGSERIAL PRIMARY KEY",
+    "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+);

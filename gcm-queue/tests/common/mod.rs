@@ -146,3 +146,34 @@ pub(crate) fn check_fates(records: &[Record], tokens: usize) -> BTreeMap<String,
     }
     fates
 }
+
+/// The URL of a test server named by `variable`, or by `target/test-servers.env`
+/// (`scripts/test-servers.sh start` writes it); a test that needs one and finds none fails.
+pub(crate) fn server_url(variable: &str) -> String {
+    if let Ok(url) = std::env::var(variable) {
+        return url;
+    }
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/test-servers.env");
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let line = text.lines().find_map(|line| line.strip_prefix(&format!("{variable}=")));
+    line.map(str::to_owned).unwrap_or_else(|| {
+        panic!("{variable} is not set and {file} does not name it: start the servers with `bash scripts/test-servers.sh start`")
+    })
+}
+
+/// A worker of `queue` running in this process until the sender is used or dropped.
+pub(crate) fn spawn_worker(
+    queue: Arc<Queue>,
+    processor: Processor,
+    options: WorkerOptions,
+) -> (tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<Result<(), gcm_queue::Error>>) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(async move {
+        queue
+            .work(processor, &options, async move {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    (stop, worker)
+}

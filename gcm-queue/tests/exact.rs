@@ -1,0 +1,116 @@
+//! Each token sent once per attempt: workers whose apalis heartbeat stalls, claims that
+//! fence an attempt to one live worker, and N processes setting up a new database at once.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use gcm_hyper::v1::Multicast;
+use gcm_mock::{Faults, Scenario};
+use gcm_queue::{Job, Processor, Queue, QueueConfig, WorkerOptions};
+
+/// How many times each token reached the mock.
+fn deliveries(server: &gcm_mock::MockServer) -> BTreeMap<String, usize> {
+    let mut count = BTreeMap::new();
+    for delivery in server.inbox() {
+        *count.entry(delivery.token).or_insert(0) += 1;
+    }
+    count
+}
+
+/// apalis 1.0 sends no heartbeat while jobs it fetched wait in its buffer (a batch of 10,
+/// one slot, answers that take 1.5 s): the other worker takes the stalled worker's jobs,
+/// the one it is sending among them, while it is alive. The claim on each attempt keeps
+/// every token to one delivery: the second worker waits for the first to settle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_worker_whose_heartbeat_stalls_has_nothing_sent_twice() {
+    const JOBS: usize = 8;
+    const TOKENS: usize = 20;
+    let scenario = Scenario { faults: Faults { latency_ms: 1500, ..Faults::default() }, ..Scenario::default() };
+    let server = mock(scenario).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("queue.db").display());
+    let config = QueueConfig { heartbeat: Duration::from_secs(2), batch_size: 10, ..QueueConfig::default() };
+    let first = Arc::new(Queue::connect_with(&url, &config).await.unwrap());
+    let mut jobs = Vec::new();
+    for job in 0..JOBS {
+        let job = Job::v1_multicast(Multicast::new((job * TOKENS..(job + 1) * TOKENS).map(token)).data("k", "v"));
+        first.enqueue(&job).await.unwrap();
+        jobs.push(job.id);
+    }
+    let one_slot = |name: &str| WorkerOptions { name: name.into(), concurrency: 1, ..WorkerOptions::default() };
+    let processor = Processor::new(senders(&server), first.clone(), first.clone());
+    let (stop_first, first_worker) = spawn_worker(first.clone(), processor, one_slot("first"));
+    // The first worker has fetched every job (a batch of 10) once its first send arrives.
+    while server.inbox().is_empty() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = Arc::new(Queue::connect_with(&url, &config).await.unwrap());
+    let processor = Processor::new(senders(&server), second.clone(), second.clone());
+    let (stop_second, second_worker) = spawn_worker(second.clone(), processor, one_slot("second"));
+
+    wait_done(first.as_ref(), &jobs, Duration::from_secs(120)).await;
+    stop_first.send(()).unwrap();
+    stop_second.send(()).unwrap();
+    first_worker.await.unwrap().expect("the first worker stops cleanly");
+    second_worker.await.unwrap().expect("the second worker stops cleanly");
+
+    let twice: Vec<_> = deliveries(&server).into_iter().filter(|(_, count)| *count > 1).collect();
+    assert_eq!(twice, [], "tokens delivered more than once");
+    assert_eq!(server.inbox().len(), JOBS * TOKENS);
+    let records = all_records(first.as_ref()).await;
+    assert_eq!(records.len(), JOBS * TOKENS, "one fate per token");
+}
+
+/// What every store promises of a claim: one live owner, renewals, a takeover only after
+/// the lease ran out (and named), nothing granted once the attempt is settled.
+async fn claims_fence_an_attempt(store: &dyn gcm_queue::ResultStore) {
+    use gcm_queue::{Claim, Settlement};
+    let job = format!("claim-{}", ulid::Ulid::generate());
+    let (short, long) = (Duration::from_millis(100), Duration::from_secs(60));
+    let granted = |from: Option<&str>| Claim::Granted { taken_over_from: from.map(str::to_owned) };
+    let held = |owner: &str| Claim::Held { owner: owner.to_owned() };
+    assert_eq!(store.claim(&job, 0, "a", short).await.unwrap(), granted(None));
+    assert_eq!(store.claim(&job, 0, "b", long).await.unwrap(), held("a"), "a's lease is live");
+    assert_eq!(store.claim(&job, 0, "a", short).await.unwrap(), granted(None), "a renews");
+    assert_eq!(store.claim(&job, 1, "b", long).await.unwrap(), granted(None), "another attempt is another claim");
+    // Past a's lease (timed by the store's clock), b takes the attempt over and says so.
+    tokio::time::sleep(short * 3).await;
+    assert_eq!(store.claim(&job, 0, "b", long).await.unwrap(), granted(Some("a")));
+    assert_eq!(store.claim(&job, 0, "a", long).await.unwrap(), held("b"), "a lost it");
+    let settlement = Settlement { job_id: job.clone(), attempt: 0, records: Vec::new(), retry: None };
+    store.settle(&settlement).await.unwrap();
+    tokio::time::sleep(short * 3).await;
+    assert!(
+        matches!(store.claim(&job, 0, "c", long).await.unwrap(), Claim::Held { .. }),
+        "a settled attempt is never granted"
+    );
+}
+
+#[tokio::test]
+async fn memory_claims_fence_an_attempt() {
+    claims_fence_an_attempt(&gcm_queue::MemoryResults::new()).await;
+}
+
+#[tokio::test]
+async fn sqlite_claims_fence_an_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::connect(&format!("sqlite:{}", dir.path().join("queue.db").display())).await.unwrap();
+    claims_fence_an_attempt(&queue).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_claims_fence_an_attempt() {
+    claims_fence_an_attempt(&Queue::connect(&server_url("GCM_QUEUE_POSTGRES_URL")).await.unwrap()).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_claims_fence_an_attempt() {
+    claims_fence_an_attempt(&Queue::connect(&server_url("GCM_QUEUE_REDIS_URL")).await.unwrap()).await;
+}
