@@ -127,6 +127,26 @@ fn is_busy(error: &apalis_sqlite::Error) -> bool {
     code.is_some_and(|code| code & 0xff == 5)
 }
 
+/// Holds an exclusive lock on `path` (created if missing) until dropped; waits for it
+/// within the busy bound.
+#[cfg(feature = "sqlite")]
+async fn lock_file(path: &std::path::Path) -> Result<std::fs::File, Error> {
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(queue_error)?;
+    let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Queue(format!("{} stayed locked for {REPLY_TIMEOUT:?}", path.display()).into()));
+            }
+            Err(std::fs::TryLockError::Error(error)) => return Err(queue_error(error)),
+        }
+    }
+}
+
 /// Seconds since the Unix epoch at or after `millis`: apalis schedules by the second, and
 /// a retry must never run before its delay.
 fn run_at_seconds(millis: u64) -> u64 {
@@ -205,6 +225,15 @@ impl Queue {
             apalis_sqlite::SqliteStorage::setup(&pool).await?;
             sqlx::query("PRAGMA synchronous = FULL").execute(&pool).await?;
             Ok::<_, apalis_sqlite::Error>(pool)
+        };
+        // Processes started together would race on apalis's migrations (sqlx takes no lock
+        // on SQLite: "UNIQUE constraint failed: _sqlx_migrations.version"): a lock file
+        // beside the database lets one set up at a time. Not the database file itself:
+        // closing any descriptor of it would drop SQLite's own POSIX locks.
+        let filename = options.get_filename();
+        let _setup = match filename.to_str() {
+            Some(":memory:") | Some("") | None => None,
+            Some(_) => Some(lock_file(&filename.with_extension("setup-lock")).await?),
         };
         // SQLite answers "database is locked" at once, without its busy wait, where waiting
         // could deadlock (a read that becomes a write, as setup's `PRAGMA optimize` may): a

@@ -114,3 +114,44 @@ async fn postgres_claims_fence_an_attempt() {
 async fn redis_claims_fence_an_attempt() {
     claims_fence_an_attempt(&Queue::connect(&server_url("GCM_QUEUE_REDIS_URL")).await.unwrap()).await;
 }
+
+/// Starts `n` `gcm-worker enqueue` processes on `url` together, as replicas start under
+/// systemd or Kubernetes; each must set the queue up (or find it set up) and succeed.
+async fn start_together(url: &str, n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.txt");
+    std::fs::write(&tokens, "device-1\n").unwrap();
+    let runs = (0..n).map(|_| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_gcm-worker"))
+            .args(["enqueue", "--exit-on-unreachable", "--queue", url, "--tokens"])
+            .arg(&tokens)
+            .env("RUST_LOG", "warn")
+            .output()
+    });
+    for output in futures_util::future::join_all(runs).await {
+        let output = output.expect("gcm-worker runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_processes_set_up_a_new_sqlite_queue_together() {
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        start_together(&format!("sqlite:{}", dir.path().join(format!("new-{round}.db")).display()), 5).await;
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_processes_set_up_a_new_postgres_database_together() {
+    let server = server_url("GCM_QUEUE_POSTGRES_URL");
+    let admin = sqlx::PgPool::connect(&server).await.unwrap();
+    let base = server.rsplit_once('/').unwrap().0;
+    for _ in 0..10 {
+        let name = format!("gcm_setup_{}", ulid::Ulid::generate().to_string().to_lowercase());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+        start_together(&format!("{base}/{name}"), 5).await;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).execute(&admin).await.unwrap();
+    }
+}
