@@ -384,22 +384,25 @@ impl Queue {
         };
         let mut wait = Duration::from_secs(1);
         loop {
-            match self.run_worker(&processor, &jobs, options, shutdown.clone()).await {
-                Ok(()) => break,
-                Err(error) if signalled.get().is_none() => {
-                    metrics.backend_down.set(1);
-                    tracing::warn!(%error, cause = %error.root_cause(), retry_in_ms = wait.as_millis() as u64, "the worker stopped on a backend failure; starting it again");
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
-                        () = shutdown.clone() => break,
-                    }
-                    wait = wait.saturating_mul(2).min(Duration::from_secs(30));
-                }
-                Err(error) => {
+            // apalis's monitor returns, with or without an error, once its worker has died.
+            let ended = self.run_worker(&processor, &jobs, options, shutdown.clone()).await;
+            if signalled.get().is_some() {
+                if let Err(error) = ended {
                     tracing::warn!(%error, "the worker stopped with an error while shutting down");
-                    break;
                 }
+                break;
             }
+            metrics.backend_down.set(1);
+            let (error, cause) = match &ended {
+                Err(error) => (error.to_string(), error.root_cause()),
+                Ok(()) => ("apalis's worker stopped".to_owned(), "unknown".to_owned()),
+            };
+            tracing::warn!(%error, %cause, retry_in_ms = wait.as_millis() as u64, "the worker stopped on a backend failure; starting it again");
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = shutdown.clone() => break,
+            }
+            wait = wait.saturating_mul(2).min(Duration::from_secs(30));
         }
         // apalis waited for its handlers up to the grace period; a job whose handler was
         // dropped (the worker died under it) may still be running on its own task.
@@ -419,7 +422,8 @@ impl Queue {
         }
     }
 
-    /// Runs apalis's worker until `shutdown` (`Ok`) or a backend failure (`Err`).
+    /// Runs apalis's worker until `shutdown` (`Ok`) or a backend failure (`Err`, with the
+    /// worker's error: apalis's monitor itself ends `Ok` once its worker has died).
     async fn run_worker(
         &self,
         processor: &Processor,
@@ -450,9 +454,11 @@ impl Queue {
             shutdown.await;
             Ok(())
         };
-        each_backend!(self, |storage, _results| {
+        let failure = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let ended = each_backend!(self, |storage, _results| {
             let (storage, name, concurrency) = (storage.clone(), options.name.clone(), options.concurrency.max(1));
             let (processor, jobs, poll) = (processor.clone(), jobs.clone(), self.poll);
+            let failed = failure.clone();
             Monitor::new()
                 .register(move |_| {
                     WorkerBuilder::new(name.clone())
@@ -462,11 +468,21 @@ impl Queue {
                         .concurrency(concurrency)
                         .build(handle)
                 })
+                // Restarted by `work`, after a wait: apalis would restart it at once.
+                .should_restart(move |_, error| {
+                    *failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error.to_string());
+                    false
+                })
                 .shutdown_timeout(options.grace)
                 .run_with_signal(signal)
                 .await
                 .map_err(queue_error)
-        })
+        });
+        let failed = failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        match failed {
+            Some(error) => Err(Error::Queue(error.into())),
+            None => ended,
+        }
     }
 
     fn results(&self) -> (&dyn ResultStore, &dyn ResultReader) {

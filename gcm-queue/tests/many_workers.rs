@@ -12,63 +12,17 @@
 mod common;
 
 use std::collections::{BTreeSet, HashSet};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use gcm_hyper::{Message, v1::Multicast};
 use gcm_queue::{Final, Job, Queue, QueueConfig, ResultReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const JOBS: usize = 100;
 const TOKENS_PER_JOB: usize = 1000;
 const CONCURRENCY: usize = 2;
-
-struct Fleet {
-    url: String,
-    queue_name: String,
-    credentials: std::path::PathBuf,
-    v1_endpoint: String,
-    legacy_endpoint: String,
-}
-
-impl Fleet {
-    fn start(&self, name: &str) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_gcm-worker"))
-            .args(["run", "--queue", &self.url, "--queue-name", &self.queue_name, "--name", name])
-            .arg("--credentials")
-            .arg(&self.credentials)
-            .args([
-                "--v1-endpoint",
-                &self.v1_endpoint,
-                "--api-key",
-                API_KEY,
-                "--legacy-endpoint",
-                &self.legacy_endpoint,
-            ])
-            // Heartbeats are stored in whole seconds: 2 s (a worker is dead after 3 missed, 6 s)
-            // leaves a busy worker a margin that 1 s does not.
-            .args(["--concurrency", &CONCURRENCY.to_string(), "--heartbeat", "2", "--grace", "20"])
-            // Enough attempts that no deliverable token is given up to the faults' bad luck.
-            .args(["--max-attempts", "20"])
-            // A killed worker's attempts go to another once its claim runs out.
-            .args(["--lease", "15"])
-            .args(["--backoff-ms", "100", "--backoff-max-ms", "2000"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("gcm-worker starts")
-    }
-}
-
-async fn terminate(child: &mut Child) -> std::process::ExitStatus {
-    let pid = child.id().expect("still running").to_string();
-    let sent = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill runs");
-    assert!(sent.success());
-    tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("stops within its grace").unwrap()
-}
 
 async fn kill_a_worker_in_the_middle(url: &str) {
     let started = Instant::now();
@@ -86,6 +40,9 @@ async fn kill_a_worker_in_the_middle(url: &str) {
         credentials,
         v1_endpoint: server.v1_base_url(),
         legacy_endpoint: server.url(),
+        // A killed worker's attempts go to another once its claim runs out.
+        lease: 15,
+        concurrency: CONCURRENCY,
     };
 
     // Half legacy multicasts (canonical ids exist there), half v1.

@@ -177,3 +177,112 @@ pub(crate) fn spawn_worker(
     });
     (stop, worker)
 }
+
+/// A TCP relay to a backend that a test can cut: every connection closed at once and new
+/// ones refused until it is restored, as when a database restarts or a link goes down.
+pub(crate) struct Relay {
+    addr: std::net::SocketAddr,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    cuts: tokio::sync::watch::Sender<u64>,
+}
+
+impl Relay {
+    /// Relays 127.0.0.1:<port 0> to `target` (`host:port`).
+    pub(crate) async fn start(target: String) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (cuts, _) = tokio::sync::watch::channel(0u64);
+        let (is_down, cut) = (down.clone(), cuts.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if is_down.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees its connection closed
+                }
+                let (target, mut cut) = (target.clone(), cut.subscribe());
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { addr, down, cuts }
+    }
+
+    /// `url` with its `host:port` replaced by the relay's.
+    pub(crate) fn url(&self, url: &str, target: &str) -> String {
+        url.replacen(target, &self.addr.to_string(), 1)
+    }
+
+    /// Closes every relayed connection and refuses new ones.
+    pub(crate) fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.cuts.send_modify(|cuts| *cuts += 1);
+    }
+
+    /// Relays new connections again.
+    pub(crate) fn restore(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The `host:port` of a server URL (`postgres://user@host:port/db`, `redis://host:port/`).
+pub(crate) fn host_port(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest).to_owned()
+}
+
+/// `gcm-worker run` processes on one queue, sending to a gcm-mock.
+pub(crate) struct Fleet {
+    pub(crate) url: String,
+    pub(crate) queue_name: String,
+    pub(crate) credentials: std::path::PathBuf,
+    pub(crate) v1_endpoint: String,
+    pub(crate) legacy_endpoint: String,
+    /// Seconds a worker's claim on an attempt lasts.
+    pub(crate) lease: u64,
+    pub(crate) concurrency: usize,
+}
+
+impl Fleet {
+    pub(crate) fn start(&self, name: &str) -> tokio::process::Child {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_gcm-worker"))
+            .args(["run", "--queue", &self.url, "--queue-name", &self.queue_name, "--name", name])
+            .arg("--credentials")
+            .arg(&self.credentials)
+            .args([
+                "--v1-endpoint",
+                &self.v1_endpoint,
+                "--api-key",
+                API_KEY,
+                "--legacy-endpoint",
+                &self.legacy_endpoint,
+            ])
+            // Heartbeats are stored in whole seconds: 2 s (a worker is dead after 3 missed, 6 s)
+            // leaves a busy worker a margin that 1 s does not.
+            .args(["--concurrency", &self.concurrency.to_string(), "--heartbeat", "2", "--grace", "20"])
+            // Enough attempts that no deliverable token is given up to the faults' bad luck.
+            .args(["--max-attempts", "20"])
+            .args(["--lease", &self.lease.to_string()])
+            .args(["--backoff-ms", "100", "--backoff-max-ms", "2000"])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("gcm-worker starts")
+    }
+}
+
+/// SIGTERM, then the exit status within the grace period.
+pub(crate) async fn terminate(child: &mut tokio::process::Child) -> std::process::ExitStatus {
+    let pid = child.id().expect("still running").to_string();
+    let sent = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill runs");
+    assert!(sent.success());
+    tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("stops within its grace").unwrap()
+}
+

@@ -1,0 +1,133 @@
+//! The fault suite: `gcm-worker run` processes sending to gcm-mock (its own tasks) while a
+//! backend or FCM fails. Each case ends with every token's fate recorded once, no token
+//! delivered twice where no worker died or stalled, and the workers still running.
+//!
+//! PostgreSQL and Redis run with the `postgres` and `redis` features, against the servers of
+//! `scripts/test-servers.sh`; a relay in this process cuts the workers off them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use gcm_hyper::v1::Multicast;
+use gcm_mock::{Faults, MockServer, Scenario};
+use gcm_queue::{Job, Queue, QueueConfig};
+
+const JOBS: usize = 40;
+const TOKENS_PER_JOB: usize = 100;
+
+/// What a case sets up: the mock, the queue as the test reads it, the jobs.
+struct Case {
+    server: MockServer,
+    queue: Arc<Queue>,
+    jobs: Vec<String>,
+    fleet: Fleet,
+    _dir: tempfile::TempDir,
+}
+
+/// `JOBS` v1 multicasts on `url` (the test's own connection), and a fleet that reaches the
+/// queue at `worker_url`. Each answer of the mock takes `latency`, so that the jobs
+/// outlast the fault.
+async fn case(url: &str, worker_url: &str, latency: Duration) -> Case {
+    let scenario =
+        Scenario { faults: Faults { latency_ms: latency.as_millis() as u64, ..Faults::default() }, ..Scenario::default() };
+    let server = mock(scenario).await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("service-account.json");
+    std::fs::write(&credentials, server.service_account_json().unwrap()).unwrap();
+    let queue_name = format!("faults-{}", ulid::Ulid::generate());
+    let config = QueueConfig { name: queue_name.clone(), ..QueueConfig::default() };
+    let queue = Arc::new(Queue::connect_with(url, &config).await.expect("the queue connects"));
+    let mut jobs = Vec::new();
+    for chunk in 0..JOBS {
+        let tokens = (chunk * TOKENS_PER_JOB..(chunk + 1) * TOKENS_PER_JOB).map(token);
+        let job = Job::v1_multicast(Multicast::new(tokens).data("kind", "sync"));
+        queue.enqueue(&job).await.unwrap();
+        jobs.push(job.id);
+    }
+    let fleet = Fleet {
+        url: worker_url.to_owned(),
+        queue_name,
+        credentials,
+        v1_endpoint: server.v1_base_url(),
+        legacy_endpoint: server.url(),
+        lease: gcm_queue::DEFAULT_LEASE.as_secs(),
+        concurrency: 2,
+    };
+    Case { server, queue, jobs, fleet, _dir: dir }
+}
+
+impl Case {
+    /// Waits until `tokens` of the case's tokens have a recorded fate.
+    async fn wait_settled(&self, tokens: usize) {
+        let ours: HashSet<&String> = self.jobs.iter().collect();
+        let start = std::time::Instant::now();
+        loop {
+            let settled = all_records(self.queue.as_ref()).await.iter().filter(|r| ours.contains(&r.job_id)).count();
+            if settled >= tokens {
+                return;
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "only {settled} tokens settled in 120 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The end state: every job done, one fate per token, each token delivered once.
+    async fn check(&self, workers: &mut [tokio::process::Child]) {
+        wait_done(self.queue.as_ref(), &self.jobs, Duration::from_secs(180)).await;
+        for worker in workers.iter_mut() {
+            assert!(worker.try_wait().unwrap().is_none(), "a worker exited: {:?}", worker.try_wait());
+        }
+        let ours: HashSet<&String> = self.jobs.iter().collect();
+        let records: Vec<_> =
+            all_records(self.queue.as_ref()).await.into_iter().filter(|r| ours.contains(&r.job_id)).collect();
+        let mut fates = BTreeMap::new();
+        for record in &records {
+            let earlier = fates.insert(record.recipient.clone(), record.fate.clone());
+            assert!(earlier.is_none(), "{} has two fates: {earlier:?} and {:?}", record.recipient, record.fate);
+        }
+        assert_eq!(fates.len(), JOBS * TOKENS_PER_JOB, "every token has a fate");
+        let delivered = fates.values().filter(|fate| matches!(fate, gcm_queue::Final::Delivered { .. })).count();
+        assert_eq!(delivered, JOBS * TOKENS_PER_JOB, "every token is delivered");
+        let mut deliveries = BTreeMap::new();
+        for delivery in self.server.inbox() {
+            *deliveries.entry(delivery.token).or_insert(0) += 1;
+        }
+        let twice = deliveries.values().filter(|count| **count > 1).count();
+        assert_eq!(twice, 0, "tokens delivered more than once with no worker dead or stalled");
+        for worker in workers.iter_mut() {
+            let status = terminate(worker).await;
+            assert!(status.success(), "SIGTERM stops a worker cleanly: {status}");
+        }
+    }
+}
+
+/// The backend at `url` goes away for `outage` (every connection cut, new ones refused)
+/// while two workers send, then comes back.
+async fn backend_outage(url: &str, outage: Duration) {
+    let target = host_port(url);
+    let relay = Relay::start(target.clone()).await;
+    let case = case(url, &relay.url(url, &target), Duration::from_millis(200)).await;
+    let mut workers = vec![case.fleet.start("outage-a"), case.fleet.start("outage-b")];
+    case.wait_settled(TOKENS_PER_JOB).await;
+    relay.cut();
+    tokio::time::sleep(outage).await;
+    relay.restore();
+    case.check(&mut workers).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_down_20_s() {
+    backend_outage(&server_url("GCM_QUEUE_POSTGRES_URL"), Duration::from_secs(20)).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_20_s() {
+    backend_outage(&server_url("GCM_QUEUE_REDIS_URL"), Duration::from_secs(20)).await;
+}
