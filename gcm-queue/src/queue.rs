@@ -127,6 +127,19 @@ fn is_busy(error: &apalis_sqlite::Error) -> bool {
     code.is_some_and(|code| code & 0xff == 5)
 }
 
+/// Rolls back a transaction left open on a connection returned to the pool. A statement
+/// that fails with SQLITE_FULL (or an I/O error) makes SQLite roll back or keep the
+/// transaction as it decides, and sqlx's count of open transactions can then disagree with
+/// it: a transaction left open holds the write lock forever, and every other process
+/// waits on it (seen with the filesystem full for 20 s). With no transaction open, the
+/// ROLLBACK is refused at once and nothing happens.
+#[cfg(feature = "sqlite")]
+async fn end_leaked_transaction(connection: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Executor as _;
+    let _ = connection.execute("ROLLBACK").await;
+    Ok(true)
+}
+
 /// Holds an exclusive lock on `path` (created if missing) until dropped; waits for it
 /// within the busy bound.
 #[cfg(feature = "sqlite")]
@@ -221,7 +234,11 @@ impl Queue {
         // statements in order, where several would wait on each other in SQLite's busy
         // handler (sleeps of up to 100 ms).
         let open = || async {
-            let pool = apalis_sqlite::SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+            let pool = apalis_sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .after_release(|connection, _| Box::pin(end_leaked_transaction(connection)))
+                .connect_with(options.clone())
+                .await?;
             apalis_sqlite::SqliteStorage::setup(&pool).await?;
             sqlx::query("PRAGMA synchronous = FULL").execute(&pool).await?;
             Ok::<_, apalis_sqlite::Error>(pool)
@@ -307,6 +324,19 @@ impl Queue {
         Ok(Self { backend: Backend::Redis { storage, results }, poll: config.poll })
     }
 
+    /// Closes the queue's connections (SQL pools; Redis's close when the last clone goes),
+    /// waiting for those in use to be returned.
+    pub async fn close(&self) {
+        match &self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite { storage, .. } => storage.pool().close().await,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres { storage, .. } => storage.pool().close().await,
+            #[cfg(feature = "redis")]
+            Backend::Redis { .. } => {}
+        }
+    }
+
     /// The backend's name: `sqlite`, `postgres` or `redis`.
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
@@ -358,7 +388,7 @@ impl Queue {
     /// lets the jobs in flight finish for `options.grace`.
     ///
     /// A backend failure (a lost database, a Redis restart) stops apalis's worker: it is
-    /// started again after a wait that doubles up to 30 s, with a WARN and the
+    /// started again after a wait that doubles up to 10 s, with a WARN and the
     /// `backend_down` gauge, until `shutdown`. Jobs run on their own tasks, so those in
     /// flight finish and record their settlements meanwhile. Returns an error when jobs
     /// were still running, or settlements unrecorded, at the end of the grace period.
@@ -397,12 +427,12 @@ impl Queue {
                 Err(error) => (error.to_string(), error.root_cause()),
                 Ok(()) => ("apalis's worker stopped".to_owned(), "unknown".to_owned()),
             };
-            tracing::warn!(%error, %cause, retry_in_ms = wait.as_millis() as u64, "the worker stopped on a backend failure; starting it again");
+            tracing::warn!(worker = %options.name, %error, %cause, retry_in_ms = wait.as_millis() as u64, "the worker stopped on a backend failure; starting it again");
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = shutdown.clone() => break,
             }
-            wait = wait.saturating_mul(2).min(Duration::from_secs(30));
+            wait = wait.saturating_mul(2).min(Duration::from_secs(10));
         }
         // apalis waited for its handlers up to the grace period; a job whose handler was
         // dropped (the worker died under it) may still be running on its own task.
@@ -438,13 +468,17 @@ impl Queue {
         ) -> Result<(), BoxDynError> {
             // On its own task: if apalis drops this handler (its worker died on a backend
             // error), the send still ends with its settlement recorded.
+            use tracing::Instrument as _;
             let processor = Processor::clone(&processor);
-            let (id, attempt) = (job.id.clone(), job.attempt);
-            let running = jobs.spawn(async move { processor.process(&job).await });
+            // Every line logged for this job names the worker, the job and the attempt.
+            let span =
+                tracing::error_span!("job", worker = %processor.owner_name(), id = %job.id, attempt = job.attempt);
+            let running = jobs.spawn(async move { processor.process(&job).await }.instrument(span.clone()));
             match running.await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(error)) => {
-                    tracing::error!(job = %id, attempt, %error, "job not settled; the queue will run it again");
+                    let _entered = span.enter();
+                    tracing::error!(%error, "job not settled; the queue will run it again");
                     Err(error.into())
                 }
                 Err(panicked) => Err(panicked.into()),

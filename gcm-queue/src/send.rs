@@ -132,6 +132,11 @@ impl Processor {
         self
     }
 
+    /// The name this processor claims attempts under.
+    pub fn owner_name(&self) -> &str {
+        &self.owner
+    }
+
     /// The same processor, claiming attempts for `lease` (default [`DEFAULT_LEASE`]).
     pub fn lease(mut self, lease: Duration) -> Self {
         self.lease = lease.max(Duration::from_millis(30));

@@ -29,12 +29,14 @@ struct Case {
     _dir: tempfile::TempDir,
 }
 
+/// A mock whose every answer takes `latency`, so that the jobs outlast the fault.
+fn slow(latency: Duration) -> Scenario {
+    Scenario { faults: Faults { latency_ms: latency.as_millis() as u64, ..Faults::default() }, ..Scenario::default() }
+}
+
 /// `JOBS` v1 multicasts on `url` (the test's own connection), and a fleet that reaches the
-/// queue at `worker_url`. Each answer of the mock takes `latency`, so that the jobs
-/// outlast the fault.
-async fn case(url: &str, worker_url: &str, latency: Duration) -> Case {
-    let scenario =
-        Scenario { faults: Faults { latency_ms: latency.as_millis() as u64, ..Faults::default() }, ..Scenario::default() };
+/// queue at `worker_url`, sending to a mock playing `scenario`.
+async fn case(url: &str, worker_url: &str, scenario: Scenario) -> Case {
     let server = mock(scenario).await;
     let dir = tempfile::tempdir().unwrap();
     let credentials = dir.path().join("service-account.json");
@@ -111,7 +113,7 @@ impl Case {
 async fn backend_outage(url: &str, outage: Duration) {
     let target = host_port(url);
     let relay = Relay::start(target.clone()).await;
-    let case = case(url, &relay.url(url, &target), Duration::from_millis(200)).await;
+    let case = case(url, &relay.url(url, &target), slow(Duration::from_millis(200))).await;
     let mut workers = vec![case.fleet.start("outage-a"), case.fleet.start("outage-b")];
     case.wait_settled(TOKENS_PER_JOB).await;
     relay.cut();
@@ -130,4 +132,120 @@ async fn postgres_down_20_s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_20_s() {
     backend_outage(&server_url("GCM_QUEUE_REDIS_URL"), Duration::from_secs(20)).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restart() {
+    // Every session ends at once, as when the server restarts; it answers again a second later.
+    backend_outage(&server_url("GCM_QUEUE_POSTGRES_URL"), Duration::from_secs(1)).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restart_with_its_data_kept() {
+    // A restart that keeps the data (AOF or a snapshot): every connection ends at once. A
+    // Redis without persistence loses the queue itself on restart; nothing can hold then.
+    backend_outage(&server_url("GCM_QUEUE_REDIS_URL"), Duration::from_secs(1)).await;
+}
+
+/// FCM failing whole requests (503, then 500) for a while: nothing was delivered by them,
+/// so nothing is delivered twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fcm_answering_503_then_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("queue.db").display());
+    // The first 400 send requests fail (4000 are needed): 200 with 503, then 200 with 500.
+    let replies = [gcm_mock::Reply::status(503).repeat(200), gcm_mock::Reply::status(500).repeat(200)];
+    let case = case(&url, &url, Scenario { replies: replies.into(), ..slow(Duration::from_millis(50)) }).await;
+    let mut workers = vec![case.fleet.start("fcm-a"), case.fleet.start("fcm-b")];
+    case.check(&mut workers).await;
+}
+
+/// A tmpfs of `megabytes`, unmounted when dropped: a filesystem a test may fill or make
+/// read-only. Mounting needs root, as CI has; without it the test fails and says so.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(megabytes: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs needs root (this test runs as root in CI)");
+        Self(dir)
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+
+    fn remount(&self, mode: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(self.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {mode}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}
+
+/// SQLite on a filesystem that fills up for 20 s (a 64 MB tmpfs, a file written until
+/// ENOSPC), then has room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_on_a_full_filesystem() {
+    let tmpfs = Tmpfs::mount(64);
+    let url = format!("sqlite:{}", tmpfs.path().join("queue.db").display());
+    let case = case(&url, &url, slow(Duration::from_millis(200))).await;
+    let mut workers = vec![case.fleet.start("full-a"), case.fleet.start("full-b")];
+    case.wait_settled(TOKENS_PER_JOB).await;
+    let filler = tmpfs.path().join("filler");
+    {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 1 << 16];
+        while file.write_all(&block).is_ok() {}
+    }
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    std::fs::remove_file(&filler).unwrap();
+    case.check(&mut workers).await;
+}
+
+/// A SQLite queue whose filesystem is read-only: with `--exit-on-unreachable` the worker
+/// exits non-zero and names the cause; without it, it waits and starts once it may write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_on_a_read_only_filesystem() {
+    let tmpfs = Tmpfs::mount(64);
+    let url = format!("sqlite:{}", tmpfs.path().join("queue.db").display());
+    let case = case(&url, &url, Scenario::default()).await;
+    case.queue.close().await;
+    tmpfs.remount("ro");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gcm-worker"))
+        .args(["run", "--exit-on-unreachable", "--queue", &url, "--api-key", API_KEY])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "exits non-zero: {stderr}");
+    assert!(stderr.contains("ERROR") && stderr.contains("Read-only file system"), "says why: {stderr}");
+
+    let mut workers = vec![case.fleet.start("read-only")];
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(workers[0].try_wait().unwrap().is_none(), "the worker waits for its queue");
+    tmpfs.remount("rw");
+    let reopened = Arc::new(
+        Queue::connect_with(&url, &QueueConfig { name: case.fleet.queue_name.clone(), ..QueueConfig::default() })
+            .await
+            .unwrap(),
+    );
+    let case = Case { queue: reopened, ..case };
+    case.check(&mut workers).await;
 }

@@ -285,4 +285,3 @@ pub(crate) async fn terminate(child: &mut tokio::process::Child) -> std::process
     assert!(sent.success());
     tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("stops within its grace").unwrap()
 }
-
