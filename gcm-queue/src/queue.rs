@@ -572,6 +572,7 @@ mod tests {
     async fn sqlite_commits_are_durable() {
         let dir = tempfile::tempdir().unwrap();
         let queue = super::Queue::connect(&format!("sqlite:{}", dir.path().join("q.db").display())).await.unwrap();
+        #[allow(irrefutable_let_patterns)] // with SQLite the only backend built
         let super::Backend::Sqlite { storage, .. } = &queue.backend else { panic!("a SQLite queue") };
         let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous").fetch_one(storage.pool()).await.unwrap();
         let (journal,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(storage.pool()).await.unwrap();
