@@ -106,6 +106,14 @@ impl Error {
         }
     }
 
+    /// True for a failure no single message caused, so that every message sent now would
+    /// meet it: refused credentials, no access token, no connection to the endpoint.
+    /// Pause sending (or fix the cause) instead of retrying message by message.
+    pub fn is_systemic(&self) -> bool {
+        matches!(self, Self::Auth(_) | Self::Credentials { .. } | Self::Transport { connect: true, .. })
+            || self.is_authentication()
+    }
+
     pub(crate) fn transport(endpoint: &Uri, connect: bool, source: BoxError) -> Self {
         Self::Transport { connect, endpoint: endpoint.clone(), source }
     }
@@ -173,5 +181,21 @@ impl From<BuildError> for Error {
 impl From<ResponseError> for Error {
     fn from(e: ResponseError) -> Self {
         Self::Response(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_every_message_meets_are_systemic() {
+        let endpoint = Uri::from_static("https://fcm.googleapis.com/");
+        let refused: BoxError = "connection refused".into();
+        assert!(Error::transport(&endpoint, true, refused).is_systemic(), "no connection");
+        let reset: BoxError = "connection reset".into();
+        assert!(!Error::transport(&endpoint, false, reset).is_systemic(), "one request's connection failed");
+        assert!(!Error::Timeout { endpoint, after: Duration::from_secs(1) }.is_systemic());
+        assert!(!Error::Config("bad".into()).is_systemic());
     }
 }

@@ -307,7 +307,7 @@ impl Processor {
                 let client = self.senders.legacy.as_ref().ok_or_else(|| missing("legacy"))?;
                 match client.send(message).await {
                     Ok(outcome) => Ok(outcome_round(&outcome, job.attempt, &mut rand::rng(), |_| None)),
-                    Err(error) if systemic(&error) => Err(Stopped(error)),
+                    Err(error) if error.is_systemic() => Err(Stopped(error)),
                     Err(error) => {
                         let backoff = client.gcm().backoff();
                         let delay = backoff.delay(job.attempt, &mut rand::rng());
@@ -318,7 +318,7 @@ impl Processor {
             Payload::V1Messages { messages } => {
                 let fcm = self.senders.fcm.as_ref().ok_or_else(|| missing("v1"))?;
                 let replies = futures_util::future::join_all(messages.iter().map(|message| fcm.send(message))).await;
-                if !replies.is_empty() && replies.iter().all(|reply| reply.as_ref().is_err_and(systemic)) {
+                if !replies.is_empty() && replies.iter().all(|reply| reply.as_ref().is_err_and(gcm_hyper::Error::is_systemic)) {
                     let Some(Err(error)) = replies.into_iter().next() else { unreachable!("checked above") };
                     return Ok(Err(Stopped(error)));
                 }
@@ -373,13 +373,6 @@ impl Drop for Unrecorded<'_> {
         let settlement = self.settlement;
         tracing::error!(job = %settlement.job_id, attempt = settlement.attempt, records = settlement.records.len(), pending = settlement.pending(), "settlement not recorded before the worker stopped: the queue will send this attempt again");
     }
-}
-
-/// A failure no single message caused: refused credentials, no token, no connection.
-fn systemic(error: &gcm_hyper::Error) -> bool {
-    error.is_authentication()
-        || matches!(error, gcm_hyper::Error::Auth(_) | gcm_hyper::Error::Credentials { .. })
-        || matches!(error, gcm_hyper::Error::Transport { connect: true, .. })
 }
 
 fn unanswered(error: &gcm_hyper::Error) -> Slot {

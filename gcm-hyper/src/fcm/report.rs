@@ -102,13 +102,9 @@ impl MulticastReport {
     /// error concerns them all (no access token, credentials refused, no connection); else
     /// the report, also when it has no message.
     pub(crate) fn into_stopped_if_systemic(mut self) -> Result<Self, Stopped> {
-        let systemic = |error: &Error| {
-            matches!(error, Error::Auth(_) | Error::Credentials { .. } | Error::Transport { connect: true, .. })
-                || error.is_authentication()
-        };
         let all_systemic = !self.problems.is_empty()
             && self.problems.len() == self.outcome.len()
-            && self.problems.values().all(|problem| problem.error().is_some_and(systemic));
+            && self.problems.values().all(|problem| problem.error().is_some_and(Error::is_systemic));
         if !all_systemic {
             return Ok(self);
         }
