@@ -1,7 +1,10 @@
 //! One job, one step: send it, decide every recipient's fate, settle, schedule the retry.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
+
+use rand::SeedableRng as _;
+use rand::rngs::StdRng;
 
 use gcm_hyper::gcm_proto::{Backoff, Fate, RetryCause, Retryable, v1};
 use gcm_hyper::{Client, FcmClient, MulticastReport, Outcome, Problem};
@@ -71,7 +74,13 @@ pub struct Processor {
     metrics: Arc<Metrics>,
     owner: String,
     lease: Duration,
+    clock: Clock,
+    rng: Arc<Mutex<StdRng>>,
 }
+
+/// Where a processor reads the time that retries are scheduled from: the system clock by
+/// default, or a test's.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// How long a claim on an attempt lasts unless renewed (a third of it between renewals):
 /// long enough to ride out a backend outage of 20 s, so that a live worker keeps its
@@ -89,6 +98,8 @@ impl std::fmt::Debug for Processor {
         f.debug_struct("Processor")
             .field("senders", &self.senders)
             .field("policy", &self.policy)
+            .field("owner", &self.owner)
+            .field("lease", &self.lease)
             .finish_non_exhaustive()
     }
 }
@@ -122,7 +133,27 @@ impl Processor {
             metrics: Arc::new(Metrics::default()),
             owner: format!("gcm-worker-{}", std::process::id()),
             lease: DEFAULT_LEASE,
+            clock: Arc::new(SystemTime::now),
+            rng: Arc::new(Mutex::new(StdRng::from_rng(&mut rand::rng()))),
         }
+    }
+
+    /// The same processor, scheduling retries from `clock`'s time.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The same processor, drawing the backoff's jitter from a generator seeded with
+    /// `seed`: the same seed and sends give the same delays.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.rng = Arc::new(Mutex::new(StdRng::seed_from_u64(seed)));
+        self
+    }
+
+    /// The jitter's generator (shared by the processor's clones).
+    fn rng(&self) -> std::sync::MutexGuard<'_, StdRng> {
+        self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The same processor, claiming attempts as `owner` (unique among running workers;
@@ -292,25 +323,25 @@ impl Processor {
     }
 
     async fn send(&self, job: &Job) -> Result<Result<Round, Stopped>, Error> {
-        // The thread's RNG is not Send: each use is taken after the awaits.
+        // The generator's lock is taken after the awaits, never across one.
         let missing =
             |kind: &str| Error::Config(format!("job {} is a {kind} job, and this worker has no {kind} client", job.id));
         Ok(match &job.payload {
             Payload::V1Multicast { multicast } => {
                 let fcm = self.senders.fcm.as_ref().ok_or_else(|| missing("v1"))?;
                 match fcm.send_multicast(multicast).await {
-                    Ok(report) => Ok(multicast_round(&report, job.attempt, &mut rand::rng())),
+                    Ok(report) => Ok(multicast_round(&report, job.attempt, &mut *self.rng())),
                     Err(stopped) => Err(Stopped(stopped.into_parts().0)),
                 }
             }
             Payload::Legacy { message } => {
                 let client = self.senders.legacy.as_ref().ok_or_else(|| missing("legacy"))?;
                 match client.send(message).await {
-                    Ok(outcome) => Ok(outcome_round(&outcome, job.attempt, &mut rand::rng(), |_| None)),
+                    Ok(outcome) => Ok(outcome_round(&outcome, job.attempt, &mut *self.rng(), |_| None)),
                     Err(error) if error.is_systemic() => Err(Stopped(error)),
                     Err(error) => {
                         let backoff = client.gcm().backoff();
-                        let delay = backoff.delay(job.attempt, &mut rand::rng());
+                        let delay = backoff.delay(job.attempt, &mut *self.rng());
                         Ok(Round { slots: message.tokens().iter().map(|_| unanswered(&error)).collect(), delay })
                     }
                 }
@@ -318,11 +349,13 @@ impl Processor {
             Payload::V1Messages { messages } => {
                 let fcm = self.senders.fcm.as_ref().ok_or_else(|| missing("v1"))?;
                 let replies = futures_util::future::join_all(messages.iter().map(|message| fcm.send(message))).await;
-                if !replies.is_empty() && replies.iter().all(|reply| reply.as_ref().is_err_and(gcm_hyper::Error::is_systemic)) {
+                if !replies.is_empty()
+                    && replies.iter().all(|reply| reply.as_ref().is_err_and(gcm_hyper::Error::is_systemic))
+                {
                     let Some(Err(error)) = replies.into_iter().next() else { unreachable!("checked above") };
                     return Ok(Err(Stopped(error)));
                 }
-                Ok(messages_round(replies, fcm.fcm().backoff(), job.attempt, &mut rand::rng()))
+                Ok(messages_round(replies, fcm.fcm().backoff(), job.attempt, &mut *self.rng()))
             }
         })
     }
@@ -354,7 +387,7 @@ impl Processor {
         }
         let retry = (!pending.is_empty()).then(|| Scheduled {
             job: job.retry(subset(&job.payload, &pending)),
-            run_at_ms: millis(SystemTime::now()).saturating_add(ceil_millis(round.delay)),
+            run_at_ms: millis((self.clock)()).saturating_add(ceil_millis(round.delay)),
         });
         Settlement { job_id: job.id.clone(), attempt: job.attempt, records, retry }
     }

@@ -181,3 +181,110 @@ async fn single_v1_messages_each_get_their_fate_and_the_pending_ones_a_retry() {
     assert_eq!(s.processor.process(&retry.job).await.unwrap(), None);
     assert_eq!(s.results.summary(&job.id).await.unwrap().delivered, 3);
 }
+
+/// A processor with no client: if it ever tried to send, `process` would fail.
+fn unable_to_send(results: Arc<MemoryResults>, pushed: Arc<Pushed>) -> Processor {
+    Processor::new(gcm_queue::Senders::default(), results, pushed).owner("me")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_whose_attempt_another_worker_holds_waits_for_its_settlement_and_sends_nothing() {
+    use gcm_queue::{ResultStore, Scheduled, Settlement};
+    let (results, pushed) = (Arc::new(MemoryResults::new()), Arc::new(Pushed::default()));
+    let job = Job::v1_multicast(Multicast::new(["a", "b"]));
+    results.claim(&job.id, 0, "other", Duration::from_secs(60)).await.unwrap();
+    let processor = unable_to_send(results.clone(), pushed.clone());
+    let run = tokio::spawn({
+        let job = job.clone();
+        async move { processor.process(&job).await }
+    });
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert!(!run.is_finished(), "the run waits while the other worker's lease is live");
+    let retry = Scheduled { job: job.retry(job.payload.clone()), run_at_ms: 7 };
+    let settlement = Settlement { job_id: job.id.clone(), attempt: 0, records: Vec::new(), retry: Some(retry.clone()) };
+    results.settle(&settlement).await.unwrap();
+    let started = tokio::time::Instant::now();
+    assert_eq!(run.await.unwrap().unwrap(), Some(retry.clone()), "the holder's settlement, not a send");
+    assert!(started.elapsed() < Duration::from_secs(1), "noticed within a poll");
+    assert_eq!(pushed.0.lock().unwrap().as_slice(), [(retry.job, 7)], "and its retry pushed again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_whose_holder_stopped_renewing_is_taken_over_when_its_lease_runs_out() {
+    use gcm_queue::{Claim, ResultStore};
+    let (results, pushed) = (Arc::new(MemoryResults::new()), Arc::new(Pushed::default()));
+    let job = Job::v1_multicast(Multicast::new(["a"]));
+    results.claim(&job.id, 0, "stalled", Duration::from_secs(60)).await.unwrap();
+    let processor = unable_to_send(results.clone(), pushed.clone());
+    let started = tokio::time::Instant::now();
+    let error = processor.process(&job).await.expect_err("taken over, then sent: this processor cannot");
+    assert!(error.to_string().contains("no v1 client"), "{error}");
+    assert!(started.elapsed() >= Duration::from_secs(60), "not before the lease ran out: {:?}", started.elapsed());
+    assert_eq!(processor.metrics().takeovers.get(), 1);
+    let claim = results.claim(&job.id, 0, "stalled", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(claim, Claim::Held { owner: "me".into() }, "the stalled worker lost it");
+}
+
+/// A store that refuses its first `failures` settlements, as a database does while it is down.
+struct Flaky {
+    inner: MemoryResults,
+    failures: Mutex<u32>,
+}
+
+impl gcm_queue::ResultStore for Flaky {
+    fn settled<'a>(
+        &'a self,
+        job_id: &'a str,
+        attempt: u32,
+    ) -> BoxFuture<'a, Result<Option<gcm_queue::Settled>, Error>> {
+        self.inner.settled(job_id, attempt)
+    }
+
+    fn claim<'a>(
+        &'a self,
+        job_id: &'a str,
+        attempt: u32,
+        owner: &'a str,
+        lease: Duration,
+    ) -> BoxFuture<'a, Result<gcm_queue::Claim, Error>> {
+        self.inner.claim(job_id, attempt, owner, lease)
+    }
+
+    fn settle<'a>(&'a self, settlement: &'a gcm_queue::Settlement) -> BoxFuture<'a, Result<gcm_queue::Settled, Error>> {
+        let mut failures = self.failures.lock().unwrap();
+        if *failures > 0 {
+            *failures -= 1;
+            return Box::pin(async { Err(Error::Store("database is down".into())) });
+        }
+        self.inner.settle(settlement)
+    }
+}
+
+#[tokio::test]
+async fn a_settlement_the_store_refuses_is_kept_and_recorded_later_not_sent_again() {
+    let server = mock(Scenario::default()).await;
+    let store = Arc::new(Flaky { inner: MemoryResults::new(), failures: Mutex::new(3) });
+    let processor = Processor::new(senders(&server), store.clone(), Arc::new(Pushed::default()));
+    let job = Job::v1_multicast(Multicast::new(["a", "b"]));
+    assert_eq!(processor.process(&job).await.unwrap(), None);
+    assert_eq!(server.inbox().len(), 2, "each token sent once");
+    assert_eq!(all_records(&store.inner).await.len(), 2, "and recorded once the store took it");
+    assert_eq!(processor.metrics().backend_down.get(), 0, "the store is back");
+}
+
+#[tokio::test]
+async fn the_same_seed_and_clock_give_the_same_retry_time() {
+    let scenario = Scenario::default().token("busy", TokenRule::new(Behaviour::Unavailable));
+    let server = mock(scenario).await;
+    let at = |seed| {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        Processor::new(senders(&server), Arc::new(MemoryResults::new()), Arc::new(Pushed::default()))
+            .clock(Arc::new(move || now))
+            .seed(seed)
+    };
+    let job = Job::v1_multicast(Multicast::new(["busy"]));
+    let first = at(7).process(&job).await.unwrap().unwrap().run_at_ms;
+    let second = at(7).process(&job).await.unwrap().unwrap().run_at_ms;
+    assert_eq!(first, second, "no other source of time or chance");
+    assert!(first > 1_800_000_000_000, "{first}");
+}
