@@ -41,7 +41,7 @@ impl<P: Retryable> Outcome<P> {
     pub fn new(message: &P, backoff: Backoff) -> Self {
         Self {
             multicast_id: None,
-            message: message.with_recipients(Vec::new()),
+            message: message.kept(),
             recipients: Arc::from([]),
             added: Vec::new(),
             fates: Vec::new(),
@@ -238,7 +238,7 @@ impl<P: Retryable> Outcome<P> {
             .filter(|(position, (_, fate))| !fate.is_final() && keep(*position, fate))
             .map(|(position, (token, _))| (position, token.to_owned()))
             .unzip();
-        (!tokens.is_empty()).then(|| (self.message.with_recipients(tokens), positions))
+        (!tokens.is_empty()).then(|| (self.message.resend(&positions, tokens), positions))
     }
 
     /// The server's `Retry-After`, relative to the `now` the response was decoded with.
@@ -327,7 +327,7 @@ impl<'de, P: Retryable + Deserialize<'de>> Deserialize<'de> for Outcome<P> {
         let (recipients, fates): (Vec<String>, Vec<Fate>) = stored.fates.into_iter().unzip();
         Ok(Self {
             multicast_id: stored.multicast_id,
-            message: stored.message.with_recipients(Vec::new()),
+            message: stored.message.kept(),
             recipients: recipients.into(),
             added: Vec::new(),
             fates,

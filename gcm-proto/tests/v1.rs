@@ -203,6 +203,35 @@ fn a_multicast_folds_into_one_outcome_whose_retry_needs_no_argument() {
 }
 
 #[test]
+fn messages_sent_together_retry_the_pending_ones_by_position_with_their_own_content() {
+    use gcm_proto::v1::Messages;
+    // Two messages to the same token with different contents: names alone cannot tell them apart.
+    let messages = Messages::new([
+        Message::token("a").data("n", "1"),
+        Message::token("a").data("n", "2"),
+        Message::topic("news"),
+        Message::token("b"),
+    ]);
+    let ok = reply(200, &[], r#"{"name":"projects/p/messages/1"}"#).unwrap();
+    let busy = reply(503, &[("retry-after", "3")], &fcm_error(503, "UNAVAILABLE", "x", "UNAVAILABLE")).unwrap();
+    let outcome = fcm().outcome(&messages, vec![ok.clone(), busy, ok.clone()]);
+    assert_eq!(outcome.fates().map(|(recipient, _)| recipient).collect::<Vec<_>>(), ["a", "a", "/topics/news", "b"]);
+    let retry = outcome.retry().expect("the second message and the unanswered fourth");
+    assert_eq!(retry.as_slice(), [messages.as_slice()[1].clone(), messages.as_slice()[3].clone()]);
+    assert!(outcome.delay(0, &mut rand::rng()) >= Duration::from_secs(3), "Retry-After is a lower bound");
+
+    // Stored and read back, the outcome resends the same messages; merged, nothing is lost.
+    let stored: Outcome<Messages> = serde_json::from_str(&serde_json::to_string(&outcome).unwrap()).unwrap();
+    assert_eq!(stored.retry().as_ref(), Some(&retry));
+    let (again, positions) = stored.retry_where(|_, _| true).unwrap();
+    assert_eq!((again, positions.as_slice()), (retry.clone(), &[1, 3][..]));
+    let mut merged = stored;
+    merged.merge_at(&positions, fcm().outcome(&retry, vec![ok.clone(), ok]));
+    assert!(!merged.needs_retry());
+    assert_eq!(merged.success().count(), 4);
+}
+
+#[test]
 fn a_retry_of_chosen_positions_merges_back_into_those_positions() {
     // The same token twice: position 1 is not to be resent, position 3 is.
     let multicast = Multicast::new(["a", "x", "b", "x"]);

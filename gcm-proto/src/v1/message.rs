@@ -317,6 +317,69 @@ impl Retryable for Multicast {
     }
 }
 
+/// FCM v1 messages sent together, each with its own target and content (Firebase Admin's
+/// `sendEach`): what the [`Outcome`](crate::Outcome) of such a send answers, one fate per
+/// message in order, and what its retry resends (the pending messages, picked by position).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Messages(Vec<Message>);
+
+impl Messages {
+    /// The messages, in the order their fates will follow.
+    pub fn new(messages: impl IntoIterator<Item = Message>) -> Self {
+        Self(messages.into_iter().collect())
+    }
+
+    /// The messages.
+    pub fn as_slice(&self) -> &[Message] {
+        &self.0
+    }
+
+    /// The messages, owned.
+    pub fn into_vec(self) -> Vec<Message> {
+        self.0
+    }
+}
+
+impl From<Vec<Message>> for Messages {
+    fn from(messages: Vec<Message>) -> Self {
+        Self(messages)
+    }
+}
+
+impl Sealed for Messages {}
+
+impl Retryable for Messages {
+    fn recipients(&self) -> Arc<[String]> {
+        self.0.iter().map(|message| message.target.recipient()).collect()
+    }
+
+    /// The messages to these recipients, in order (a recipient named twice keeps two).
+    fn with_recipients(&self, recipients: Vec<String>) -> Self {
+        let mut wanted: BTreeMap<String, usize> = BTreeMap::new();
+        for recipient in recipients {
+            *wanted.entry(recipient).or_default() += 1;
+        }
+        let mut take = |message: &&Message| match wanted.get_mut(&message.target.recipient()) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                true
+            }
+            _ => false,
+        };
+        Self(self.0.iter().filter(&mut take).cloned().collect())
+    }
+
+    /// Every message: each has its own content.
+    fn kept(&self) -> Self {
+        self.clone()
+    }
+
+    fn resend(&self, positions: &[usize], _recipients: Vec<String>) -> Self {
+        Self(positions.iter().filter_map(|&position| self.0.get(position).cloned()).collect())
+    }
+}
+
 /// The setters of a [`Content`], on every type that carries one.
 macro_rules! content_setters {
     ($($kind:ty),*) => {$(

@@ -41,8 +41,8 @@ mod response;
 
 pub use convert::{ConversionError, Converted};
 pub use message::{
-    AndroidConfig, AndroidPriority, ApnsConfig, Content, FcmOptions, Message, Multicast, Notification, Target,
-    WebpushConfig,
+    AndroidConfig, AndroidPriority, ApnsConfig, Content, FcmOptions, Message, Messages, Multicast, Notification,
+    Target, WebpushConfig,
 };
 pub use request::{FCM_V1_BASE_URL, Fcm, Template, encode_body};
 pub use response::Reply;

@@ -8,13 +8,13 @@ use http::header::RETRY_AFTER;
 use http::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
 
-use super::message::Multicast;
 use super::request::Fcm;
 use crate::backoff::parse_retry_after;
 use crate::error::{ErrorCode, ErrorKind, RawBody, ResponseError};
 use crate::fate::{Fate, RetryCause};
 use crate::json;
 use crate::outcome::Outcome;
+use crate::retryable::Retryable;
 
 /// What the server answered to one v1 request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,11 +119,12 @@ impl Fcm {
         decode_parts(status, headers, body, now)
     }
 
-    /// One [`Outcome`] for a multicast: `replies[i]` answers its `i`-th token; missing
-    /// replies count as unanswered. The outcome's `Retry-After` is the longest any reply
-    /// asked for, and [`Outcome::retry`] gives the multicast to resend.
-    pub fn outcome(&self, multicast: &Multicast, replies: impl IntoIterator<Item = Reply>) -> Outcome<Multicast> {
-        let count = multicast.tokens().len();
+    /// One [`Outcome`] for a [`Multicast`](super::Multicast) or [`Messages`](super::Messages):
+    /// `replies[i]` answers its `i`-th recipient; missing replies count as unanswered. The
+    /// outcome's `Retry-After` is the longest any reply asked for, and [`Outcome::retry`]
+    /// gives what to resend.
+    pub fn outcome<P: Retryable>(&self, payload: &P, replies: impl IntoIterator<Item = Reply>) -> Outcome<P> {
+        let count = payload.recipients().len();
         let mut retry_after = None;
         let mut fates = Vec::with_capacity(count);
         for reply in replies.into_iter().take(count) {
@@ -131,7 +132,7 @@ impl Fcm {
             fates.push(reply.fate);
         }
         fates.resize(count, Fate::Retry(RetryCause::Unanswered));
-        let mut outcome = Outcome::from_fates(multicast, fates, self.backoff);
+        let mut outcome = Outcome::from_fates(payload, fates, self.backoff);
         outcome.set_retry_after(retry_after);
         outcome
     }
