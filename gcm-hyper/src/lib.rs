@@ -79,8 +79,9 @@ assert!(!report.outcome.needs_retry());
     doc = r#"- FCM v1 (`fcm/`, feature `v1`): [`FcmClient`] — `setup` (builder settings
   [`V1Settings`], constructors, application default credentials), `tokens` (the access
   token), `transport` (one request), `http2` (its own HTTP/2 connections), `fanout` (a
-  multicast), `retry`, [`Credentials`] and [`TokenSource`] (`credentials`),
-  [`MulticastReport`], [`Problem`] and [`Stopped`] (`report`)."#
+  multicast, or several messages with `send_each`), `retry`, [`Credentials`] and
+  [`TokenSource`] (`credentials`), [`V1Report`] ([`MulticastReport`], [`MessagesReport`]),
+  [`Problem`] and [`Stopped`] (`report`)."#
 )]
 //! - Legacy (`legacy/`): [`Client`] (`client`), [`Report`] (`report`), its loop (`retry`).
 //! - Shared: [`Builder`] (`builder`: timeouts, pool, proxy, TLS), `transport` (the HTTP
@@ -119,8 +120,8 @@ pub use connector::{DefaultConnector, Transport};
 pub use error::Error;
 #[cfg(feature = "v1")]
 pub use fcm::{
-    BoxFuture, CREDENTIALS_ENV, Clock, Credentials, DEFAULT_CONCURRENCY, FcmClient, METADATA_HOST_ENV, MulticastReport,
-    Problem, Stopped, TokenSource, V1Settings,
+    BoxFuture, CREDENTIALS_ENV, Clock, Credentials, DEFAULT_CONCURRENCY, FcmClient, METADATA_HOST_ENV, MessagesReport,
+    MulticastReport, Problem, Stopped, TokenSource, V1Report, V1Settings,
 };
 pub use legacy::{Client, Report};
 pub use retry::{DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, RetryLoop, Sleeper, TokioSleep};

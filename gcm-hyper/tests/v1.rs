@@ -271,3 +271,47 @@ async fn one_content_to_ten_thousand_tokens_is_delivered_once_each() {
     assert_eq!(delivered.len(), 9_999);
     assert_eq!(server.connections(), 1);
 }
+
+#[tokio::test]
+async fn messages_sent_each_keep_their_own_content_fate_and_retry() {
+    use gcm_hyper::gcm_proto::v1::Messages;
+    let scenario = Scenario::default()
+        .token("gone", TokenRule::new(Behaviour::NotRegistered))
+        .token("busy", TokenRule::unavailable_times(1));
+    let server = mock(scenario).await;
+    let client = client(&server);
+    let messages = Messages::new([
+        Message::token("a").data("n", "1"),
+        Message::token("busy").data("n", "2"),
+        Message::topic("news").data("n", "3"),
+        Message::token("gone"),
+    ]);
+    let report = client.send_each(&messages).await.unwrap();
+    let fates: Vec<_> = report.outcome.fates().map(|(recipient, fate)| (recipient, fate.is_final())).collect();
+    assert_eq!(fates, [("a", true), ("busy", false), ("/topics/news", true), ("gone", true)]);
+    assert_eq!(report.outcome.not_registered().collect::<Vec<_>>(), ["gone"]);
+    let retry = report.outcome.retry().expect("busy is retried");
+    assert_eq!(retry.as_slice(), [messages.as_slice()[1].clone()], "with its own content");
+    let again = client.send_each(&retry).await.unwrap();
+    assert!(!again.outcome.needs_retry());
+    let mut data: Vec<String> =
+        server.inbox().iter().filter_map(|d| Some(d.data.get("n")?.as_str()?.to_owned())).collect();
+    data.sort();
+    assert_eq!(data, ["1", "2", "3"], "each content delivered to its own target, once");
+}
+
+#[tokio::test(start_paused = true)]
+async fn messages_sent_each_without_credentials_stop_with_every_message_pending() {
+    use gcm_hyper::gcm_proto::v1::Messages;
+    let server = mock(Scenario::default()).await;
+    let mut file: serde_json::Value = serde_json::from_str(server.service_account_json().unwrap()).unwrap();
+    file["private_key"] = include_str!("fixtures/other-key.pem").into();
+    let stranger = ServiceAccountKey::from_json(&file.to_string()).unwrap();
+    let fcm = Fcm::new("mock-project").unwrap().with_base_url(&server.v1_base_url()).unwrap();
+    let client = FcmClient::new(fcm, stranger).unwrap();
+    let messages = Messages::new([Message::token("a"), Message::topic("b")]);
+    let stopped = client.send_each(&messages).await.unwrap_err();
+    assert!(stopped.error().is_systemic());
+    assert_eq!(stopped.report().outcome.retry(), Some(messages));
+    assert!(server.inbox().is_empty());
+}

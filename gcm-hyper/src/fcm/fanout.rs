@@ -1,16 +1,17 @@
-//! A multicast's fan-out: one request per token, the content encoded once, at most the
-//! configured number in flight, the replies folded into one [`MulticastReport`] in token order.
+//! The fan-out of a multicast (one request per token, the content encoded once) or of
+//! several messages (one request each): at most the configured number in flight, the
+//! replies folded into one [`V1Report`] in order.
 
 use std::collections::BTreeMap;
 
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use gcm_proto::v1::{Multicast, Reply, Template};
+use gcm_proto::v1::{Messages, Multicast, Reply, Template};
 use hyper_util::client::legacy::connect::Connect;
 use tracing::Instrument;
 
 use super::FcmClient;
-use super::report::{MulticastReport, Problem, Stopped};
+use super::report::{MulticastReport, Problem, Stopped, V1Report};
 use super::transport::Body;
 use crate::transport::record_counts;
 
@@ -46,24 +47,68 @@ where
         // not one per message.
         if let Err(error) = self.access_token(None).await {
             tracing::debug!(%error, "fcm multicast without an access token");
-            let unsent = MulticastReport::new(self.inner.fcm.outcome(multicast, []), BTreeMap::new());
+            let unsent = V1Report::new(self.inner.fcm.outcome(multicast, []), BTreeMap::new());
             return Err(Stopped::new(error, unsent));
         }
         let template = Template::new(multicast.content());
-        let tokens = multicast.tokens();
-        let mut replies = vec![Reply::unanswered(); tokens.len()];
+        let bodies = multicast.tokens().iter().map(|token| Body::Token(&template, token));
+        let (replies, problems) = self.fan_out(bodies).await;
+        let report = V1Report::new(self.inner.fcm.outcome(multicast, replies), problems);
+        record_counts(&tracing::Span::current(), &report.outcome);
+        tracing::info!("fcm multicast done");
+        report.into_stopped_if_systemic()
+    }
+
+    /// Sends each of `messages` (its own target and content; Firebase Admin's `sendEach`,
+    /// with no cap on their number) the way [`send_multicast`](Self::send_multicast) sends
+    /// each token: at most the configured number in flight over shared HTTP/2 connections,
+    /// the replies folded into one report in order, `Err(Stopped)` for a failure that
+    /// concerns every message. `report.outcome.retry()` gives the messages to resend, each
+    /// with its own content. Never sleeps, never retries.
+    pub async fn send_each(&self, messages: &Messages) -> Result<V1Report<Messages>, Stopped<Messages>> {
+        let span = tracing::info_span!(
+            "fcm.send_each",
+            url = %self.inner.fcm.send_url(),
+            messages = messages.as_slice().len(),
+            success = tracing::field::Empty,
+            not_registered = tracing::field::Empty,
+            failed = tracing::field::Empty,
+            retry = tracing::field::Empty,
+        );
+        async {
+            if let Err(error) = self.access_token(None).await {
+                tracing::debug!(%error, "fcm messages without an access token");
+                let unsent = V1Report::new(self.inner.fcm.outcome(messages, []), BTreeMap::new());
+                return Err(Stopped::new(error, unsent));
+            }
+            let (replies, problems) = self.fan_out(messages.as_slice().iter().map(Body::Message)).await;
+            let report = V1Report::new(self.inner.fcm.outcome(messages, replies), problems);
+            record_counts(&tracing::Span::current(), &report.outcome);
+            tracing::info!("fcm messages done");
+            report.into_stopped_if_systemic()
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Sends each body, at most the configured number in flight: a reply per position
+    /// (unanswered where the request failed), and what some positions have to say beyond it.
+    async fn fan_out<'a>(
+        &self,
+        bodies: impl ExactSizeIterator<Item = Body<'a>>,
+    ) -> (Vec<Reply>, BTreeMap<usize, Problem>) {
+        let mut replies = vec![Reply::unanswered(); bodies.len()];
         let mut problems = BTreeMap::new();
         let mut in_flight = FuturesUnordered::new();
-        let mut queued = tokens.iter().enumerate();
+        let mut queued = bodies.enumerate();
         loop {
             while in_flight.len() < self.inner.concurrency {
-                let Some((index, token)) = queued.next() else { break };
+                let Some((index, body)) = queued.next() else { break };
                 // Every event of this message (its error reply, its refresh) names its index.
                 let span = tracing::debug_span!("fcm.message", index);
                 // The send is made inside the block: a future captured by the block would be
                 // stored twice in it (once captured, once awaited).
-                let template = &template;
-                let fut = async move { (index, self.send_one(Body::Token(template, token)).await) }.instrument(span);
+                let fut = async move { (index, self.send_one(body).await) }.instrument(span);
                 in_flight.push(fut);
             }
             let Some((index, answer)) = in_flight.next().await else { break };
@@ -82,9 +127,6 @@ where
                 }
             }
         }
-        let report = MulticastReport::new(self.inner.fcm.outcome(multicast, replies), problems);
-        record_counts(&tracing::Span::current(), &report.outcome);
-        tracing::info!("fcm multicast done");
-        report.into_stopped_if_systemic()
+        (replies, problems)
     }
 }

@@ -24,7 +24,7 @@ mod tokens;
 mod transport;
 
 pub use credentials::{BoxFuture, CREDENTIALS_ENV, Credentials, METADATA_HOST_ENV, TokenSource};
-pub use report::{MulticastReport, Problem, Stopped};
+pub use report::{MessagesReport, MulticastReport, Problem, Stopped, V1Report};
 pub use setup::{Clock, DEFAULT_CONCURRENCY, V1Settings};
 use tokens::Tokens;
 use transport::Http;

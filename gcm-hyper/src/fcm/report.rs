@@ -1,4 +1,5 @@
-//! What an FCM v1 multicast ends with, one send or a whole retry loop: the merged outcome,
+//! What an FCM v1 multicast (or a send of several messages) ends with, one send or a whole
+//! retry loop: the merged outcome,
 //! and what it cannot hold (errors, the server's detail per message, the delay the loop did
 //! not wait).
 
@@ -6,8 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use gcm_proto::Outcome;
 use gcm_proto::v1::Multicast;
+use gcm_proto::{Outcome, Retryable};
 
 use crate::error::Error;
 
@@ -50,11 +51,18 @@ impl Problem {
 }
 
 /// What an FCM v1 multicast ended with, one send or a whole retry loop.
+pub type MulticastReport = V1Report<Multicast>;
+
+/// What [`FcmClient::send_each`](crate::FcmClient::send_each) ended with.
+pub type MessagesReport = V1Report<gcm_proto::v1::Messages>;
+
+/// What a send of several FCM v1 messages ended with: a [`MulticastReport`] or a
+/// [`MessagesReport`].
 #[derive(Debug)]
-pub struct MulticastReport {
-    /// Every message's fate, in token order; [`Outcome::retry`] is the multicast to
-    /// schedule for the messages still pending.
-    pub outcome: Outcome<Multicast>,
+pub struct V1Report<P: Retryable = Multicast> {
+    /// Every message's fate, in order; [`Outcome::retry`] is what to schedule for the
+    /// messages still pending.
+    pub outcome: Outcome<P>,
     /// How many rounds of requests were sent.
     pub attempts: u32,
     /// What some messages have to say beyond their fate, by position in
@@ -66,8 +74,8 @@ pub struct MulticastReport {
     pub next_delay: Option<Duration>,
 }
 
-impl MulticastReport {
-    pub(crate) fn new(outcome: Outcome<Multicast>, problems: BTreeMap<usize, Problem>) -> Self {
+impl<P: Retryable> V1Report<P> {
+    pub(crate) fn new(outcome: Outcome<P>, problems: BTreeMap<usize, Problem>) -> Self {
         Self { outcome, attempts: 1, problems, next_delay: None }
     }
 
@@ -88,7 +96,7 @@ impl MulticastReport {
     }
 
     /// Folds in the report of a retry whose `i`-th token was at `positions[i]` here.
-    pub(crate) fn absorb(&mut self, positions: &[usize], mut later: MulticastReport) {
+    pub(crate) fn absorb(&mut self, positions: &[usize], mut later: V1Report<P>) {
         for (index, &position) in positions.iter().enumerate() {
             self.problems.remove(&position);
             if let Some(problem) = later.problems.remove(&index) {
@@ -101,7 +109,7 @@ impl MulticastReport {
     /// `Err(Stopped)` when every message has an error (so none got an answer) and every
     /// error concerns them all (no access token, credentials refused, no connection); else
     /// the report, also when it has no message.
-    pub(crate) fn into_stopped_if_systemic(mut self) -> Result<Self, Stopped> {
+    pub(crate) fn into_stopped_if_systemic(mut self) -> Result<Self, Stopped<P>> {
         let all_systemic = !self.problems.is_empty()
             && self.problems.len() == self.outcome.len()
             && self.problems.values().all(|problem| problem.error().is_some_and(Error::is_systemic));
@@ -113,19 +121,19 @@ impl MulticastReport {
     }
 }
 
-/// A failure that concerns every message of a multicast: no access token, the
+/// A failure that concerns every message of a send: no access token, the
 /// credentials refused, or no connection to the endpoint. Retrying message by message
 /// cannot help: fix the cause, or pause sending and try again later
 /// ([`Error::is_retryable`] says which). The report inside keeps what is known: every
 /// message is pending, or has what earlier rounds of a retry loop learned.
 #[derive(Debug)]
-pub struct Stopped {
+pub struct Stopped<P: Retryable = Multicast> {
     error: Error,
-    report: Box<MulticastReport>,
+    report: Box<V1Report<P>>,
 }
 
-impl Stopped {
-    pub(crate) fn new(error: Error, report: MulticastReport) -> Self {
+impl<P: Retryable> Stopped<P> {
+    pub(crate) fn new(error: Error, report: V1Report<P>) -> Self {
         Self { error, report: Box::new(report) }
     }
 
@@ -135,29 +143,24 @@ impl Stopped {
     }
 
     /// What is known of each message.
-    pub fn report(&self) -> &MulticastReport {
+    pub fn report(&self) -> &V1Report<P> {
         &self.report
     }
 
     /// The error and the report.
-    pub fn into_parts(self) -> (Error, MulticastReport) {
+    pub fn into_parts(self) -> (Error, V1Report<P>) {
         (self.error, *self.report)
     }
 }
 
-impl fmt::Display for Stopped {
+impl<P: Retryable> fmt::Display for Stopped<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let pending = self.report.outcome.to_retry().count();
-        write!(
-            f,
-            "the multicast stopped with {pending} of {} messages pending: {}",
-            self.report.outcome.len(),
-            self.error
-        )
+        write!(f, "the send stopped with {pending} of {} messages pending: {}", self.report.outcome.len(), self.error)
     }
 }
 
-impl std::error::Error for Stopped {
+impl<P: Retryable + fmt::Debug> std::error::Error for Stopped<P> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.error)
     }
