@@ -47,10 +47,10 @@ pub enum Payload {
         /// The message and its tokens.
         message: gcm_proto::Message,
     },
-    /// FCM v1 messages, each with its own target (token, topic, condition).
+    /// FCM v1 messages, each with its own target (token, topic, condition) and content.
     V1Messages {
-        /// The messages.
-        messages: Vec<v1::Message>,
+        /// The messages (stored as a JSON array of messages).
+        messages: v1::Messages,
     },
 }
 
@@ -60,7 +60,7 @@ impl Payload {
         match self {
             Self::V1Multicast { multicast } => multicast.tokens().len(),
             Self::Legacy { message } => message.tokens().len(),
-            Self::V1Messages { messages } => messages.len(),
+            Self::V1Messages { messages } => messages.as_slice().len(),
         }
     }
 
@@ -96,7 +96,7 @@ impl Job {
 
     /// A job of single v1 messages.
     pub fn v1_messages(messages: Vec<v1::Message>) -> Self {
-        Self::new(Payload::V1Messages { messages })
+        Self::new(Payload::V1Messages { messages: messages.into() })
     }
 
     /// The same job with the caller's correlation id.
@@ -162,6 +162,17 @@ mod tests {
         let newer = FORMAT_1.replace(r#""format":1"#, r#""format":2"#);
         let error = serde_json::from_str::<Job>(&newer).unwrap_err().to_string();
         assert!(error.contains("job format 2 is not one this release reads"), "{error}");
+    }
+
+    #[test]
+    fn v1_messages_are_stored_as_a_json_array_of_messages() {
+        let messages = vec![v1::Message::token("a"), v1::Message::topic("news")];
+        let array = serde_json::to_string(&messages).unwrap();
+        let job = Job::v1_messages(messages);
+        let text = serde_json::to_string(&job.payload).unwrap();
+        assert_eq!(text, format!(r#"{{"kind":"v1_messages","messages":{array}}}"#));
+        assert_eq!(array, r#"[{"target":{"token":"a"}},{"target":{"topic":"news"}}]"#);
+        assert_eq!(serde_json::from_str::<Payload>(&text).unwrap(), job.payload);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! # Where things are
 //! - [`Queue`] (`queue`): the apalis backend chosen by URL, with its result store; workers.
 //! - [`Job`] and [`Payload`] (`job`): one send and where it stands in its retries.
-//! - [`Processor`] (`send`): one job, one step — send, decide every fate, settle, schedule.
+//! - [`Processor`] (`send`): one job, one step — claim, send, settle, schedule; `round`: the
+//!   policy applied to what a send learned (fates, the retry by position, its delay).
 //! - [`Settlement`], [`Record`], [`Summary`], [`Final`] (`fate`): what an attempt ends with.
 //! - [`ResultStore`] and [`ResultReader`] (`store`): where the fates go (SQL, Redis, memory).
 //! - [`Gate`] (`gate`): the pause after a failure that concerns every message, and the rate.
@@ -18,6 +19,7 @@ pub mod http;
 mod job;
 mod metrics;
 mod queue;
+mod round;
 mod send;
 mod store;
 

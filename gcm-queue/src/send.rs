@@ -6,15 +6,16 @@ use std::time::{Duration, SystemTime};
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
 
-use gcm_hyper::gcm_proto::{Backoff, Fate, RetryCause, Retryable, v1};
-use gcm_hyper::{Client, FcmClient, MulticastReport, Outcome, Problem};
+use gcm_hyper::gcm_proto::{ErrorCode, Fate, RetryCause};
+use gcm_hyper::{Client, FcmClient, Outcome};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::fate::{Final, Record, Scheduled, Settlement};
+use crate::fate::{Scheduled, Settlement};
 use crate::gate::{Gate, RateLimit};
-use crate::job::{Job, Payload, millis};
+use crate::job::{Job, Payload};
 use crate::metrics::Metrics;
+use crate::round::{Note, Notes, Round};
 use crate::store::{BoxFuture, Claim, ResultStore, Settled};
 
 /// Where a worker pushes the retries it schedules: an apalis backend (see
@@ -102,18 +103,6 @@ impl std::fmt::Debug for Processor {
             .field("lease", &self.lease)
             .finish_non_exhaustive()
     }
-}
-
-/// A recipient's state after one attempt, before the policy decides what is final.
-enum Slot {
-    Final(Final),
-    Pending { cause: String, unsure: bool },
-}
-
-/// What one send decided: a slot per recipient, and the delay before a retry.
-struct Round {
-    slots: Vec<Slot>,
-    delay: Duration,
 }
 
 /// A failure that concerns every message: sending pauses instead of retrying each job.
@@ -286,7 +275,7 @@ impl Processor {
                 }
             }
         };
-        let settlement = self.settle(job, round);
+        let settlement = round.settle(job, &self.policy, (self.clock)(), &mut *self.rng());
         let unrecorded = Unrecorded { settlement: &settlement, metrics: &self.metrics };
         let settled = self.persist("record a settlement", || self.store.settle(&settlement)).await;
         std::mem::forget(unrecorded);
@@ -323,73 +312,47 @@ impl Processor {
     }
 
     async fn send(&self, job: &Job) -> Result<Result<Round, Stopped>, Error> {
-        // The generator's lock is taken after the awaits, never across one.
         let missing =
             |kind: &str| Error::Config(format!("job {} is a {kind} job, and this worker has no {kind} client", job.id));
         Ok(match &job.payload {
             Payload::V1Multicast { multicast } => {
                 let fcm = self.senders.fcm.as_ref().ok_or_else(|| missing("v1"))?;
                 match fcm.send_multicast(multicast).await {
-                    Ok(report) => Ok(multicast_round(&report, job.attempt, &mut *self.rng())),
+                    Ok(report) => {
+                        let notes = Note::of(&report);
+                        Ok(Round::Multicast(report.outcome, notes))
+                    }
+                    Err(stopped) => Err(Stopped(stopped.into_parts().0)),
+                }
+            }
+            Payload::V1Messages { messages } => {
+                let fcm = self.senders.fcm.as_ref().ok_or_else(|| missing("v1"))?;
+                match fcm.send_each(messages).await {
+                    Ok(report) => {
+                        let notes = Note::of(&report);
+                        Ok(Round::Messages(report.outcome, notes))
+                    }
                     Err(stopped) => Err(Stopped(stopped.into_parts().0)),
                 }
             }
             Payload::Legacy { message } => {
                 let client = self.senders.legacy.as_ref().ok_or_else(|| missing("legacy"))?;
+                let backoff = client.gcm().backoff();
                 match client.send(message).await {
-                    Ok(outcome) => Ok(outcome_round(&outcome, job.attempt, &mut *self.rng(), |_| None)),
+                    Ok(outcome) => Ok(Round::Legacy(Box::new(outcome), Notes::new())),
                     Err(error) if error.is_systemic() => Err(Stopped(error)),
+                    Err(error) if error.is_retryable() => {
+                        let unanswered = Fate::Retry(RetryCause::Unanswered);
+                        let notes = Note::for_all(message.tokens().len(), &error);
+                        Ok(Round::Legacy(Box::new(Outcome::for_all(message, unanswered, backoff)), notes))
+                    }
                     Err(error) => {
-                        let backoff = client.gcm().backoff();
-                        let delay = backoff.delay(job.attempt, &mut *self.rng());
-                        Ok(Round { slots: message.tokens().iter().map(|_| unanswered(&error)).collect(), delay })
+                        let refused = Fate::Failed(ErrorCode::Other(error.to_string()));
+                        Ok(Round::Legacy(Box::new(Outcome::for_all(message, refused, backoff)), Notes::new()))
                     }
                 }
             }
-            Payload::V1Messages { messages } => {
-                let fcm = self.senders.fcm.as_ref().ok_or_else(|| missing("v1"))?;
-                let replies = futures_util::future::join_all(messages.iter().map(|message| fcm.send(message))).await;
-                if !replies.is_empty()
-                    && replies.iter().all(|reply| reply.as_ref().is_err_and(gcm_hyper::Error::is_systemic))
-                {
-                    let Some(Err(error)) = replies.into_iter().next() else { unreachable!("checked above") };
-                    return Ok(Err(Stopped(error)));
-                }
-                Ok(messages_round(replies, fcm.fcm().backoff(), job.attempt, &mut *self.rng()))
-            }
         })
-    }
-
-    /// Applies the policy to a round: unsure messages parked (if so), pending ones given
-    /// up after the last attempt, the rest scheduled as the next attempt.
-    fn settle(&self, job: &Job, round: Round) -> Settlement {
-        let recipients = recipients(&job.payload);
-        let last = job.attempt.saturating_add(1) >= self.policy.max_attempts;
-        let mut records = Vec::with_capacity(round.slots.len());
-        let mut pending = Vec::new();
-        for (position, (slot, recipient)) in round.slots.into_iter().zip(recipients).enumerate() {
-            let fate = match slot {
-                Slot::Final(fate) => fate,
-                Slot::Pending { cause, unsure: true } if self.policy.unsure == Unsure::Park => Final::Parked { cause },
-                Slot::Pending { cause, .. } if last => Final::GivenUp { cause },
-                Slot::Pending { .. } => {
-                    pending.push(position);
-                    continue;
-                }
-            };
-            records.push(Record {
-                job_id: job.id.clone(),
-                attempt: job.attempt,
-                recipient,
-                correlation_id: job.correlation_id.clone(),
-                fate,
-            });
-        }
-        let retry = (!pending.is_empty()).then(|| Scheduled {
-            job: job.retry(subset(&job.payload, &pending)),
-            run_at_ms: millis((self.clock)()).saturating_add(ceil_millis(round.delay)),
-        });
-        Settlement { job_id: job.id.clone(), attempt: job.attempt, records, retry }
     }
 }
 
@@ -405,120 +368,5 @@ impl Drop for Unrecorded<'_> {
         self.metrics.unrecorded.inc();
         let settlement = self.settlement;
         tracing::error!(job = %settlement.job_id, attempt = settlement.attempt, records = settlement.records.len(), pending = settlement.pending(), "settlement not recorded before the worker stopped: the queue will send this attempt again");
-    }
-}
-
-fn unanswered(error: &gcm_hyper::Error) -> Slot {
-    if error.is_retryable() {
-        Slot::Pending { cause: error.to_string(), unsure: error.may_have_reached_server() }
-    } else {
-        Slot::Final(Final::Failed { code: error.to_string(), detail: None })
-    }
-}
-
-fn ceil_millis(delay: Duration) -> u64 {
-    let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-    millis.saturating_add(u64::from(!delay.subsec_nanos().is_multiple_of(1_000_000)))
-}
-
-fn slot(fate: &Fate, problem: impl FnOnce() -> Option<String>) -> Slot {
-    match fate {
-        Fate::Delivered { message_id, canonical } => {
-            Slot::Final(Final::Delivered { message_id: message_id.clone(), canonical: canonical.clone() })
-        }
-        Fate::NotRegistered => Slot::Final(Final::NotRegistered),
-        Fate::Failed(code) => Slot::Final(Final::Failed { code: code.to_string(), detail: problem() }),
-        Fate::Retry(cause) => {
-            let cause = match cause {
-                RetryCause::Error(code) => code.to_string(),
-                RetryCause::Status(status) => format!("HTTP {status}"),
-                RetryCause::Unanswered => problem().unwrap_or_else(|| "unanswered".to_owned()),
-            };
-            Slot::Pending { cause, unsure: false }
-        }
-    }
-}
-
-fn outcome_round<P: Retryable>(
-    outcome: &Outcome<P>,
-    attempt: u32,
-    rng: &mut impl rand::Rng,
-    problem: impl Fn(usize) -> Option<String>,
-) -> Round {
-    let slots = outcome.fates().enumerate().map(|(position, (_, fate))| slot(fate, || problem(position))).collect();
-    Round { slots, delay: outcome.delay(attempt, rng) }
-}
-
-fn multicast_round(report: &MulticastReport, attempt: u32, rng: &mut impl rand::Rng) -> Round {
-    let mut round =
-        outcome_round(&report.outcome, attempt, rng, |position| report.problems.get(&position).map(Problem::to_string));
-    for (position, slot) in round.slots.iter_mut().enumerate() {
-        if let Slot::Pending { unsure, .. } = slot {
-            *unsure = report.problems.get(&position).is_some_and(|problem| problem.may_have_reached_server());
-        }
-    }
-    round
-}
-
-fn messages_round(
-    replies: Vec<Result<v1::Reply, gcm_hyper::Error>>,
-    backoff: Backoff,
-    attempt: u32,
-    rng: &mut impl rand::Rng,
-) -> Round {
-    let window = backoff.delay(attempt, rng);
-    let mut delay = window;
-    let mut slots = Vec::with_capacity(replies.len());
-    for reply in replies {
-        slots.push(match reply {
-            Ok(reply) => {
-                // As Outcome::delay: Retry-After is a lower bound, else the cause's floor plus the window.
-                if let Fate::Retry(cause) = &reply.fate {
-                    let wait = reply
-                        .retry_after
-                        .map_or(backoff.floor(cause).saturating_add(window), |after| after.max(window));
-                    delay = delay.max(wait);
-                }
-                let detail = reply.detail;
-                slot(&reply.fate, || detail)
-            }
-            Err(error) => unanswered(&error),
-        });
-    }
-    Round { slots, delay }
-}
-
-/// Each recipient of a payload, in order, as its results name it.
-fn recipients(payload: &Payload) -> Vec<String> {
-    match payload {
-        Payload::V1Multicast { multicast } => multicast.tokens().to_vec(),
-        Payload::Legacy { message } => message.tokens().to_vec(),
-        Payload::V1Messages { messages } => messages.iter().map(|message| message.target.recipient()).collect(),
-    }
-}
-
-/// The same payload to the recipients at `positions`.
-fn subset(payload: &Payload, positions: &[usize]) -> Payload {
-    let pick = |all: &[String]| positions.iter().filter_map(|&position| all.get(position).cloned()).collect::<Vec<_>>();
-    match payload {
-        Payload::V1Multicast { multicast } => {
-            Payload::V1Multicast { multicast: multicast.with_recipients(pick(multicast.tokens())) }
-        }
-        Payload::Legacy { message } => Payload::Legacy { message: message.with_recipients(pick(message.tokens())) },
-        Payload::V1Messages { messages } => Payload::V1Messages {
-            messages: positions.iter().filter_map(|&position| messages.get(position).cloned()).collect(),
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delays_round_up_to_the_millisecond() {
-        assert_eq!(ceil_millis(Duration::from_secs(30)), 30_000);
-        assert_eq!(ceil_millis(Duration::from_micros(1_500)), 2);
-        assert_eq!(ceil_millis(Duration::MAX), u64::MAX);
     }
 }

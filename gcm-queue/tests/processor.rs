@@ -174,7 +174,7 @@ async fn single_v1_messages_each_get_their_fate_and_the_pending_ones_a_retry() {
     let retry = s.processor.process(&job).await.unwrap().expect("busy is retried");
     assert!(retry.run_at_ms >= before + 2_000, "Retry-After: 2 is a lower bound");
     let gcm_queue::Payload::V1Messages { messages } = &retry.job.payload else { panic!("{retry:?}") };
-    assert_eq!(messages, &[V1Message::token("busy")]);
+    assert_eq!(messages.as_slice(), [V1Message::token("busy")]);
     let records = all_records(s.results.as_ref()).await;
     let fates: Vec<_> = records.iter().map(|r| (r.recipient.as_str(), r.fate.name())).collect();
     assert_eq!(fates, [("ok", "delivered"), ("/topics/news", "delivered"), ("gone", "not_registered")]);
