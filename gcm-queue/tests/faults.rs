@@ -67,7 +67,6 @@ async fn case(url: &str, worker_url: &str, scenario: Scenario) -> Case {
 
 impl Case {
     /// Waits until `tokens` of the case's tokens have a recorded fate.
-    #[cfg(any(feature = "postgres", feature = "redis", feature = "mount-faults"))]
     async fn wait_settled(&self, tokens: usize) {
         let ours: HashSet<&String> = self.jobs.iter().collect();
         let start = std::time::Instant::now();
@@ -163,6 +162,26 @@ async fn fcm_answering_503_then_500() {
     let replies = [gcm_mock::Reply::status(503).repeat(200), gcm_mock::Reply::status(500).repeat(200)];
     let case = case(&url, &url, Scenario { replies: replies.into(), ..slow(Duration::from_millis(50)) }).await;
     let mut workers = vec![case.fleet.start("fcm-a"), case.fleet.start("fcm-b")];
+    case.check(&mut workers).await;
+}
+
+/// FCM stops answering for 25 s, as a SIGSTOPped server does: requests wait (the client's
+/// 30 s timeout is longer), then are answered; the workers' jobs take that long, and no
+/// live worker's job may be handed to another meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fcm_frozen_25_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("queue.db").display());
+    let mut case = case(&url, &url, slow(Duration::from_millis(100))).await;
+    let target = host_port(&case.server.url());
+    let relay = Relay::start(target.clone()).await;
+    case.fleet.v1_endpoint = relay.url(&case.fleet.v1_endpoint, &target);
+    case.fleet.legacy_endpoint = relay.url(&case.fleet.legacy_endpoint, &target);
+    let mut workers = vec![case.fleet.start("frozen-a"), case.fleet.start("frozen-b")];
+    case.wait_settled(TOKENS_PER_JOB).await;
+    relay.freeze();
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    relay.thaw();
     case.check(&mut workers).await;
 }
 

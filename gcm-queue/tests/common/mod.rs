@@ -178,12 +178,14 @@ pub(crate) fn spawn_worker(
     (stop, worker)
 }
 
-/// A TCP relay to a backend that a test can cut: every connection closed at once and new
-/// ones refused until it is restored, as when a database restarts or a link goes down.
+/// A TCP relay to a server that a test can cut (every connection closed at once and new
+/// ones refused until restored, as when a database restarts or a link goes down) or
+/// freeze (bytes held both ways, connections kept, as when the server is SIGSTOPped).
 pub(crate) struct Relay {
     addr: std::net::SocketAddr,
     down: Arc<std::sync::atomic::AtomicBool>,
     cuts: tokio::sync::watch::Sender<u64>,
+    frozen: tokio::sync::watch::Sender<bool>,
 }
 
 impl Relay {
@@ -194,23 +196,28 @@ impl Relay {
         let addr = listener.local_addr().unwrap();
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (cuts, _) = tokio::sync::watch::channel(0u64);
-        let (is_down, cut) = (down.clone(), cuts.clone());
+        let (frozen, _) = tokio::sync::watch::channel(false);
+        let (is_down, cut, freeze) = (down.clone(), cuts.clone(), frozen.clone());
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if is_down.load(Ordering::SeqCst) {
                     continue; // dropped: the client sees its connection closed
                 }
                 let (target, mut cut) = (target.clone(), cut.subscribe());
+                let (up, down_frozen) = (freeze.subscribe(), freeze.subscribe());
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let (from_client, to_client) = inbound.into_split();
+                    let (from_server, to_server) = outbound.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = pump(from_client, to_server, up) => {}
+                        _ = pump(from_server, to_client, down_frozen) => {}
                         _ = cut.changed() => {}
                     }
                 });
             }
         });
-        Self { addr, down, cuts }
+        Self { addr, down, cuts, frozen }
     }
 
     /// `url` with its `host:port` replaced by the relay's.
@@ -227,6 +234,38 @@ impl Relay {
     /// Relays new connections again.
     pub(crate) fn restore(&self) {
         self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Holds every byte, both ways, until [`thaw`](Self::thaw).
+    pub(crate) fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+
+    /// Delivers what was held, and relays on.
+    pub(crate) fn thaw(&self) {
+        self.frozen.send_replace(false);
+    }
+}
+
+/// Copies `from` to `to`, holding each chunk while the relay is frozen.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        if frozen.wait_for(|frozen| !frozen).await.is_err() {
+            return;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
     }
 }
 
