@@ -4,7 +4,7 @@
 //!
 //! PostgreSQL and Redis run with the `postgres` and `redis` features, against the servers of
 //! `scripts/test-servers.sh`; a relay in this process cuts the workers off them. The SQLite
-//! cases on a full or read-only filesystem mount a tmpfs: they run with `mount-faults`, as
+//! cases on a full or read-only filesystem mount a tmpfs: they run with `root-faults`, as
 //! root (CI runs them all).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
@@ -61,6 +61,7 @@ async fn case(url: &str, worker_url: &str, scenario: Scenario) -> Case {
         legacy_endpoint: server.url(),
         lease: gcm_queue::DEFAULT_LEASE.as_secs(),
         concurrency: 2,
+        netns: None,
     };
     Case { server, queue, jobs, fleet, _dir: dir }
 }
@@ -187,10 +188,10 @@ async fn fcm_frozen_25_s() {
 
 /// A tmpfs of `megabytes`, unmounted when dropped: a filesystem a test may fill or make
 /// read-only. Mounting needs root, as CI has; without it the test fails and says so.
-#[cfg(feature = "mount-faults")]
+#[cfg(feature = "root-faults")]
 struct Tmpfs(tempfile::TempDir);
 
-#[cfg(feature = "mount-faults")]
+#[cfg(feature = "root-faults")]
 impl Tmpfs {
     fn mount(megabytes: u32) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -217,7 +218,7 @@ impl Tmpfs {
     }
 }
 
-#[cfg(feature = "mount-faults")]
+#[cfg(feature = "root-faults")]
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount").arg("-l").arg(self.path()).status();
@@ -226,7 +227,7 @@ impl Drop for Tmpfs {
 
 /// SQLite on a filesystem that fills up for 20 s (a 64 MB tmpfs, a file written until
 /// ENOSPC), then has room again.
-#[cfg(feature = "mount-faults")]
+#[cfg(feature = "root-faults")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_on_a_full_filesystem() {
     let tmpfs = Tmpfs::mount(64);
@@ -248,7 +249,7 @@ async fn sqlite_on_a_full_filesystem() {
 
 /// A SQLite queue whose filesystem is read-only: with `--exit-on-unreachable` the worker
 /// exits non-zero and names the cause; without it, it waits and starts once it may write.
-#[cfg(feature = "mount-faults")]
+#[cfg(feature = "root-faults")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_on_a_read_only_filesystem() {
     let tmpfs = Tmpfs::mount(64);
@@ -286,5 +287,90 @@ async fn two_workers_and_no_fault() {
     let url = format!("sqlite:{}", dir.path().join("queue.db").display());
     let case = case(&url, &url, slow(Duration::from_millis(20))).await;
     let mut workers = vec![case.fleet.start("calm-a"), case.fleet.start("calm-b")];
+    case.check(&mut workers).await;
+}
+
+/// A network namespace with veth links to this one (`10.<200 + link>.<id>.0/30`: the host
+/// end is `.1`, the namespace's `.2`), deleted when dropped. Needs root, as CI has.
+#[cfg(all(feature = "root-faults", feature = "postgres"))]
+struct Netns {
+    name: String,
+    id: u32,
+}
+
+#[cfg(all(feature = "root-faults", feature = "postgres"))]
+impl Netns {
+    fn ip(args: &[&str]) {
+        let status = std::process::Command::new("ip").args(args).status().expect("ip (iproute2) runs");
+        assert!(status.success(), "ip {args:?} (network namespaces need root, as CI has)");
+    }
+
+    fn create(links: u32) -> Self {
+        let id = std::process::id() % 250 + 1;
+        let name = format!("gcmq{id}");
+        let _ = std::process::Command::new("ip").args(["netns", "del", &name]).status();
+        Self::ip(&["netns", "add", &name]);
+        Self::ip(&["-n", &name, "link", "set", "lo", "up"]);
+        let netns = Self { name, id };
+        for link in 0..links {
+            let (host, inner) = (netns.interface(link), format!("gq{id}n{link}"));
+            Self::ip(&["link", "add", &host, "type", "veth", "peer", "name", &inner]);
+            Self::ip(&["link", "set", &inner, "netns", &netns.name]);
+            Self::ip(&["addr", "add", &format!("{}/30", netns.host_ip(link)), "dev", &host]);
+            Self::ip(&["link", "set", &host, "up"]);
+            Self::ip(&["-n", &netns.name, "addr", "add", &format!("10.{}.{id}.2/30", 200 + link), "dev", &inner]);
+            Self::ip(&["-n", &netns.name, "link", "set", &inner, "up"]);
+        }
+        netns
+    }
+
+    fn interface(&self, link: u32) -> String {
+        format!("gq{}h{link}", self.id)
+    }
+
+    /// This side's address on `link`: what the namespace reaches.
+    fn host_ip(&self, link: u32) -> std::net::IpAddr {
+        std::net::Ipv4Addr::new(10, u8::try_from(200 + link).unwrap(), u8::try_from(self.id).unwrap(), 1).into()
+    }
+
+    fn set_link(&self, link: u32, up: bool) {
+        Self::ip(&["link", "set", &self.interface(link), if up { "up" } else { "down" }]);
+    }
+}
+
+#[cfg(all(feature = "root-faults", feature = "postgres"))]
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// Across hosts: a worker in its own network namespace reaches PostgreSQL over one link and
+/// FCM over another; the PostgreSQL link goes down for 20 s (packets dropped, no reset), then
+/// comes back. A second worker, on this side, carries on meanwhile.
+#[cfg(all(feature = "root-faults", feature = "postgres"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_cut_from_postgres_by_its_link_for_20_s() {
+    let url = server_url("GCM_QUEUE_POSTGRES_URL");
+    let netns = Netns::create(2);
+    let database = host_port(&url);
+    let database_relay = Relay::start_on(netns.host_ip(0), database.clone()).await;
+    let mut case = case(&url, &database_relay.url(&url, &database), slow(Duration::from_millis(200))).await;
+    let fcm = host_port(&case.server.url());
+    let fcm_relay = Relay::start_on(netns.host_ip(1), fcm.clone()).await;
+    case.fleet.v1_endpoint = fcm_relay.url(&case.fleet.v1_endpoint, &fcm);
+    case.fleet.legacy_endpoint = fcm_relay.url(&case.fleet.legacy_endpoint, &fcm);
+    // The token endpoint named in the credentials, reached over the FCM link too.
+    let credentials = std::fs::read_to_string(&case.fleet.credentials).unwrap();
+    std::fs::write(&case.fleet.credentials, fcm_relay.url(&credentials, &fcm)).unwrap();
+    case.fleet.netns = Some(netns.name.clone());
+    let mut workers = vec![case.fleet.start("inside")];
+    case.fleet.netns = None;
+    case.fleet.url = url.clone();
+    workers.push(case.fleet.start("outside"));
+    case.wait_settled(TOKENS_PER_JOB).await;
+    netns.set_link(0, false);
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    netns.set_link(0, true);
     case.check(&mut workers).await;
 }

@@ -43,6 +43,7 @@ async fn kill_a_worker_in_the_middle(url: &str) {
         // A killed worker's attempts go to another once its claim runs out.
         lease: 15,
         concurrency: CONCURRENCY,
+        netns: None,
     };
 
     // Half legacy multicasts (canonical ids exist there), half v1.

@@ -191,8 +191,13 @@ pub(crate) struct Relay {
 impl Relay {
     /// Relays 127.0.0.1:<port 0> to `target` (`host:port`).
     pub(crate) async fn start(target: String) -> Self {
+        Self::start_on(std::net::Ipv4Addr::LOCALHOST.into(), target).await
+    }
+
+    /// Relays `ip`:<port 0> to `target` (`host:port`).
+    pub(crate) async fn start_on(ip: std::net::IpAddr, target: String) -> Self {
         use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (cuts, _) = tokio::sync::watch::channel(0u64);
@@ -286,11 +291,23 @@ pub(crate) struct Fleet {
     /// Seconds a worker's claim on an attempt lasts.
     pub(crate) lease: u64,
     pub(crate) concurrency: usize,
+    /// The network namespace the workers run in (`ip netns exec`), if not this one.
+    pub(crate) netns: Option<String>,
 }
 
 impl Fleet {
     pub(crate) fn start(&self, name: &str) -> tokio::process::Child {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_gcm-worker"))
+        let worker = env!("CARGO_BIN_EXE_gcm-worker");
+        let mut command = match &self.netns {
+            // `ip netns exec` execs the worker: the child's pid is the worker's.
+            Some(netns) => {
+                let mut command = tokio::process::Command::new("ip");
+                command.args(["netns", "exec", netns, worker]);
+                command
+            }
+            None => tokio::process::Command::new(worker),
+        };
+        command
             .args(["run", "--queue", &self.url, "--queue-name", &self.queue_name, "--name", name])
             .arg("--credentials")
             .arg(&self.credentials)
