@@ -31,6 +31,15 @@ fn client(server: &MockServer) -> FcmClient {
     FcmClient::builder(fcm, key(server)).clock(tokio_clock()).build().unwrap()
 }
 
+/// A client whose key the server does not know: its token requests are refused.
+fn stranger(server: &MockServer) -> FcmClient {
+    let mut file: serde_json::Value = serde_json::from_str(server.service_account_json().unwrap()).unwrap();
+    file["private_key"] = include_str!("fixtures/other-key.pem").into();
+    let stranger = ServiceAccountKey::from_json(&file.to_string()).unwrap();
+    let fcm = Fcm::new("mock-project").unwrap().with_base_url(&server.v1_base_url()).unwrap();
+    FcmClient::new(fcm, stranger).unwrap()
+}
+
 fn one(token: &str) -> Message {
     Message::token(token).data("k", "v")
 }
@@ -218,11 +227,7 @@ async fn a_legacy_message_is_sent_through_v1() {
 #[tokio::test]
 async fn a_key_the_server_does_not_know_gets_no_token_and_loses_no_message() {
     let server = mock(Scenario::default()).await;
-    let mut file: serde_json::Value = serde_json::from_str(server.service_account_json().unwrap()).unwrap();
-    file["private_key"] = include_str!("fixtures/other-key.pem").into();
-    let stranger = ServiceAccountKey::from_json(&file.to_string()).unwrap();
-    let fcm = Fcm::new("mock-project").unwrap().with_base_url(&server.v1_base_url()).unwrap();
-    let client = FcmClient::new(fcm, stranger).unwrap();
+    let client = stranger(&server);
     let multicast = Multicast::new(["a", "b"]);
     // A refused credential is not "retry every message": it is an error of its own type.
     let stopped = RetryLoop::new().run_multicast(&client, &multicast).await.unwrap_err();
@@ -304,11 +309,7 @@ async fn messages_sent_each_keep_their_own_content_fate_and_retry() {
 async fn messages_sent_each_without_credentials_stop_with_every_message_pending() {
     use gcm_hyper::gcm_proto::v1::Messages;
     let server = mock(Scenario::default()).await;
-    let mut file: serde_json::Value = serde_json::from_str(server.service_account_json().unwrap()).unwrap();
-    file["private_key"] = include_str!("fixtures/other-key.pem").into();
-    let stranger = ServiceAccountKey::from_json(&file.to_string()).unwrap();
-    let fcm = Fcm::new("mock-project").unwrap().with_base_url(&server.v1_base_url()).unwrap();
-    let client = FcmClient::new(fcm, stranger).unwrap();
+    let client = stranger(&server);
     let messages = Messages::new([Message::token("a"), Message::topic("b")]);
     let stopped = client.send_each(&messages).await.unwrap_err();
     assert!(stopped.error().is_systemic());

@@ -29,7 +29,7 @@ pub use gate::{Gate, RateLimit};
 pub use job::{JOB_FORMAT, Job, Payload};
 pub use metrics::Metrics;
 pub use queue::{CONNECT_TIMEOUT, QUEUE_NAME, Queue, QueueConfig, WorkerOptions};
-pub use send::{Clock, DEFAULT_LEASE, Enqueue, Policy, Processor, Senders, Unsure};
+pub use send::{DEFAULT_LEASE, Enqueue, Policy, Processor, Senders, Unsure};
 #[cfg(feature = "redis")]
 pub use store::RedisResults;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -38,8 +38,8 @@ pub struct Metrics {
     pub takeovers: Counter,
     /// 1 while the queue's backend (database, Redis) fails, 0 once it answers again.
     pub backend_down: Gauge,
-    /// Settlements that could not be recorded before the worker stopped: what FCM
-    /// answered for them is lost, and the queue sends those attempts again.
+    /// Settlements cut off before they were recorded (the process stopped after its grace
+    /// period): what FCM answered for them is lost, and the queue sends them again.
     pub unrecorded: Counter,
 }
 

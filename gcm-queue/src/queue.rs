@@ -389,9 +389,9 @@ impl Queue {
     ///
     /// A backend failure (a lost database, a Redis restart) stops apalis's worker: it is
     /// started again after a wait that doubles up to 10 s, with a WARN and the
-    /// `backend_down` gauge, until `shutdown`. Jobs run on their own tasks, so those in
-    /// flight finish and record their settlements meanwhile. Returns an error when jobs
-    /// were still running, or settlements unrecorded, at the end of the grace period.
+    /// `backend_down` gauge, once the backend answers again. Jobs run on their own tasks, so
+    /// those in flight finish and record their settlements meanwhile. Returns an error when
+    /// jobs were still running at the end of the grace period.
     pub async fn work(
         &self,
         processor: Processor,
@@ -413,7 +413,7 @@ impl Queue {
             .shared()
         };
         let mut wait = Duration::from_secs(1);
-        loop {
+        'work: loop {
             // apalis's monitor returns, with or without an error, once its worker has died.
             let ended = self.run_worker(&processor, &jobs, options, shutdown.clone()).await;
             if signalled.get().is_some() {
@@ -427,28 +427,37 @@ impl Queue {
                 Err(error) => (error.to_string(), error.root_cause()),
                 Ok(()) => ("apalis's worker stopped".to_owned(), "unknown".to_owned()),
             };
-            tracing::warn!(worker = %options.name, %error, %cause, retry_in_ms = wait.as_millis() as u64, "the worker stopped on a backend failure; starting it again");
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = shutdown.clone() => break,
+            tracing::warn!(worker = %options.name, %error, %cause, "the worker stopped on a backend failure; starting it again once the backend answers");
+            // The worker starts again once the backend answers (the waits double up to 10 s).
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = shutdown.clone() => break 'work,
+                }
+                wait = wait.saturating_mul(2).min(Duration::from_secs(10));
+                // A write the backend must take (a full disk still answers reads): a
+                // one-millisecond claim of an attempt no job has.
+                match self.results().0.claim("", 0, &options.name, Duration::from_millis(1)).await {
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(worker = %options.name, %error, cause = %error.root_cause(), retry_in_ms = wait.as_millis() as u64, "the backend still fails");
+                    }
+                }
             }
-            wait = wait.saturating_mul(2).min(Duration::from_secs(10));
+            metrics.backend_down.set(0);
+            wait = Duration::from_secs(1);
         }
         // apalis waited for its handlers up to the grace period; a job whose handler was
-        // dropped (the worker died under it) may still be running on its own task.
+        // dropped (the worker died under it) may still be running on its own task. One cut
+        // off at the deadline logs what it could not record as the process ends.
         jobs.close();
         let deadline = signalled.get().copied().unwrap_or_else(tokio::time::Instant::now) + options.grace;
-        if tokio::time::timeout_at(deadline, jobs.wait()).await.is_err() {
-            return Err(Error::Queue(
+        match tokio::time::timeout_at(deadline, jobs.wait()).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(Error::Queue(
                 format!("{} jobs were still running when the grace period ended: their attempts run again", jobs.len())
                     .into(),
-            ));
-        }
-        match metrics.unrecorded.get() {
-            0 => Ok(()),
-            lost => {
-                Err(Error::Store(format!("{lost} settlements could not be recorded: their attempts run again").into()))
-            }
+            )),
         }
     }
 

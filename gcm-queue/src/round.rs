@@ -11,7 +11,7 @@ use gcm_hyper::{Problem, V1Report};
 
 use crate::fate::{Final, Record, Scheduled, Settlement};
 use crate::job::{Job, Payload, millis};
-use crate::send::{Policy, Unsure};
+use crate::send::{Policy, Stopped, Unsure};
 
 /// What one send learned, by payload: a fate per recipient and, by position, what some
 /// recipients have to say beyond it. (A legacy outcome, which keeps its message's options,
@@ -48,6 +48,21 @@ impl Note {
 }
 
 impl Round {
+    /// The round of a v1 send, made by `kind`: its outcome and notes, or the failure that
+    /// concerns every message.
+    pub(crate) fn of_v1<P: Retryable>(
+        sent: Result<V1Report<P>, gcm_hyper::Stopped<P>>,
+        kind: fn(Outcome<P>, Notes) -> Round,
+    ) -> Result<Round, Stopped> {
+        match sent {
+            Ok(report) => {
+                let notes = Note::of(&report);
+                Ok(kind(report.outcome, notes))
+            }
+            Err(stopped) => Err(Stopped(stopped.into_parts().0)),
+        }
+    }
+
     /// Applies `policy` to what was learned: unsure messages parked (if so), pending ones
     /// given up after the last attempt, the rest scheduled as the job's next attempt,
     /// `now` plus the outcome's delay (its `Retry-After`, else backoff and floors).

@@ -1,4 +1,5 @@
-//! One job, one step: send it, decide every recipient's fate, settle, schedule the retry.
+//! One job, one step: claim the attempt, send it, settle what it learned (the policy applied
+//! in `round`), push the retry; a backend that fails is tried again meanwhile.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -7,7 +8,7 @@ use rand::SeedableRng as _;
 use rand::rngs::StdRng;
 
 use gcm_hyper::gcm_proto::{ErrorCode, Fate, RetryCause};
-use gcm_hyper::{Client, FcmClient, Outcome};
+use gcm_hyper::{Client, Clock, FcmClient, Outcome};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -34,7 +35,7 @@ pub enum Unsure {
     /// Send it again with the others (at-least-once: a device may get it twice).
     #[default]
     Resend,
-    /// Record it as [`Final::Parked`] for review, never resend it (at-most-once).
+    /// Record it as [`Final::Parked`](crate::Final::Parked) for review, never resend it (at-most-once).
     Park,
 }
 
@@ -42,7 +43,7 @@ pub enum Unsure {
 #[derive(Clone, Debug)]
 pub struct Policy {
     /// Attempts per job, the first included; after the last, pending recipients are
-    /// recorded as [`Final::GivenUp`].
+    /// recorded as [`Final::GivenUp`](crate::Final::GivenUp).
     pub max_attempts: u32,
     /// What to do with messages that may have reached the server.
     pub unsure: Unsure,
@@ -79,10 +80,6 @@ pub struct Processor {
     rng: Arc<Mutex<StdRng>>,
 }
 
-/// Where a processor reads the time that retries are scheduled from: the system clock by
-/// default, or a test's.
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
-
 /// How long a claim on an attempt lasts unless renewed (a third of it between renewals):
 /// long enough to ride out a backend outage of 20 s, so that a live worker keeps its
 /// attempts, short enough that a dead worker's are sent within a minute.
@@ -106,7 +103,7 @@ impl std::fmt::Debug for Processor {
 }
 
 /// A failure that concerns every message: sending pauses instead of retrying each job.
-struct Stopped(gcm_hyper::Error);
+pub(crate) struct Stopped(pub(crate) gcm_hyper::Error);
 
 impl Processor {
     /// A processor that sends with `senders`, records into `store` and pushes retries
@@ -127,7 +124,8 @@ impl Processor {
         }
     }
 
-    /// The same processor, scheduling retries from `clock`'s time.
+    /// The same processor, scheduling retries from `clock`'s time (the system clock by
+    /// default).
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -146,7 +144,8 @@ impl Processor {
     }
 
     /// The same processor, claiming attempts as `owner` (unique among running workers;
-    /// [`Queue::work`](crate::Queue::work) sets the worker's name).
+    /// [`Queue::work`](crate::Queue::work) sets the worker's name). Each run of a job claims
+    /// under `owner/<a new ULID>`.
     pub fn owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
         self
@@ -204,7 +203,10 @@ impl Processor {
     /// until it answers: what FCM answered is kept in memory, never sent again. An `Err`
     /// (a job this worker cannot send) leaves the attempt unsettled.
     pub async fn process(&self, job: &Job) -> Result<Option<Scheduled>, Error> {
-        if let Some(settled) = self.claim(job).await {
+        // Each run claims under its own name: two runs of one attempt in one worker (apalis
+        // hands a restarted worker its own jobs back) fence each other off like any two.
+        let run = format!("{}/{}", self.owner, ulid::Ulid::generate());
+        if let Some(settled) = self.claim(job, &run).await {
             tracing::info!(job = %job.id, attempt = job.attempt, "attempt settled already; pushing its retry again");
             self.push(settled.retry.as_ref()).await;
             return Ok(settled.retry);
@@ -212,7 +214,7 @@ impl Processor {
         let settled = tokio::select! {
             biased;
             settled = self.send_and_record(job) => settled?,
-            never = self.renew(job) => match never {},
+            never = self.renew(job, &run) => match never {},
         };
         self.push(settled.retry.as_ref()).await;
         Ok(settled.retry)
@@ -220,13 +222,13 @@ impl Processor {
 
     /// Claims the attempt, waiting while another worker's lease is live; returns its
     /// settlement instead when it is settled.
-    async fn claim(&self, job: &Job) -> Option<Settled> {
+    async fn claim(&self, job: &Job, run: &str) -> Option<Settled> {
         loop {
             let settled = self.persist("read a settlement", || self.store.settled(&job.id, job.attempt)).await;
             if settled.is_some() {
                 return settled;
             }
-            let claim = || self.store.claim(&job.id, job.attempt, &self.owner, self.lease);
+            let claim = || self.store.claim(&job.id, job.attempt, run, self.lease);
             match self.persist("claim an attempt", claim).await {
                 Claim::Granted { taken_over_from: Some(previous) } => {
                     self.metrics.takeovers.inc();
@@ -243,10 +245,10 @@ impl Processor {
     }
 
     /// Renews the claim while the attempt is sent and recorded; never returns.
-    async fn renew(&self, job: &Job) -> std::convert::Infallible {
+    async fn renew(&self, job: &Job, run: &str) -> std::convert::Infallible {
         loop {
             tokio::time::sleep(self.lease / 3).await;
-            match self.store.claim(&job.id, job.attempt, &self.owner, self.lease).await {
+            match self.store.claim(&job.id, job.attempt, run, self.lease).await {
                 Ok(Claim::Granted { .. }) => {}
                 Ok(Claim::Held { owner }) => {
                     tracing::warn!(job = %job.id, attempt = job.attempt, %owner, "lost the lease of an attempt being sent (this worker stalled): the first settlement recorded stands");
@@ -314,27 +316,12 @@ impl Processor {
     async fn send(&self, job: &Job) -> Result<Result<Round, Stopped>, Error> {
         let missing =
             |kind: &str| Error::Config(format!("job {} is a {kind} job, and this worker has no {kind} client", job.id));
+        let fcm = || self.senders.fcm.as_ref().ok_or_else(|| missing("v1"));
         Ok(match &job.payload {
             Payload::V1Multicast { multicast } => {
-                let fcm = self.senders.fcm.as_ref().ok_or_else(|| missing("v1"))?;
-                match fcm.send_multicast(multicast).await {
-                    Ok(report) => {
-                        let notes = Note::of(&report);
-                        Ok(Round::Multicast(report.outcome, notes))
-                    }
-                    Err(stopped) => Err(Stopped(stopped.into_parts().0)),
-                }
+                Round::of_v1(fcm()?.send_multicast(multicast).await, Round::Multicast)
             }
-            Payload::V1Messages { messages } => {
-                let fcm = self.senders.fcm.as_ref().ok_or_else(|| missing("v1"))?;
-                match fcm.send_each(messages).await {
-                    Ok(report) => {
-                        let notes = Note::of(&report);
-                        Ok(Round::Messages(report.outcome, notes))
-                    }
-                    Err(stopped) => Err(Stopped(stopped.into_parts().0)),
-                }
-            }
+            Payload::V1Messages { messages } => Round::of_v1(fcm()?.send_each(messages).await, Round::Messages),
             Payload::Legacy { message } => {
                 let client = self.senders.legacy.as_ref().ok_or_else(|| missing("legacy"))?;
                 let backoff = client.gcm().backoff();
