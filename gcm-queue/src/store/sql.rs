@@ -1,14 +1,15 @@
 //! Results in the queue's SQL database (SQLite or PostgreSQL), beside apalis's jobs:
 //! `gcm_settlements`, one row per job and attempt (its retry and its counts), and
 //! `gcm_results`, one row per recipient it settled, numbered by `seq` (the reader's cursor),
-//! and `gcm_claims`, the lease of the worker sending each attempt (and who it took over from).
-//! Both are written in one transaction that starts with the settlement's insert: its
+//! and `gcm_claims`, the lease of the run sending each attempt (and who it took over from).
+//! A settlement and its results are written in one transaction that starts with the
+//! settlement's insert: its
 //! primary key is what makes each job, attempt and recipient recorded once, so the results
 //! need no index of their own (a 1000-token settlement writes one B-tree per row, not three).
 
-use sqlx::QueryBuilder;
-
 use std::time::Duration;
+
+use sqlx::QueryBuilder;
 
 use super::{BoxFuture, Claim, ResultReader, ResultStore, Settled};
 use crate::error::Error;
