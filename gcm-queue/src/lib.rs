@@ -3,8 +3,9 @@
 //! # Where things are
 //! - [`Queue`] (`queue`): the apalis backend chosen by URL, with its result store; workers.
 //! - [`Job`] and [`Payload`] (`job`): one send and where it stands in its retries.
-//! - [`Processor`] (`send`): one job, one step — claim, send, settle, schedule; `round`: the
-//!   policy applied to what a send learned (fates, the retry by position, its delay).
+//! - [`Processor`] (`send`): one job, one step — claim, send, settle, schedule.
+//! - [`Policy`] and [`Unsure`] (`round`): what a send learned, made a settlement (fates, the
+//!   retry by position, its delay).
 //! - [`Settlement`], [`Record`], [`Summary`], [`Final`] (`fate`): what an attempt ends with.
 //! - [`ResultStore`] and [`ResultReader`] (`store`): where the fates go (SQL, Redis, memory).
 //! - [`Gate`] (`gate`): the pause after a failure that concerns every message, and the rate.
@@ -29,7 +30,8 @@ pub use gate::{Gate, RateLimit};
 pub use job::{JOB_FORMAT, Job, Payload};
 pub use metrics::Metrics;
 pub use queue::{CONNECT_TIMEOUT, QUEUE_NAME, Queue, QueueConfig, WorkerOptions};
-pub use send::{DEFAULT_LEASE, Enqueue, Policy, Processor, Senders, Unsure};
+pub use round::{Policy, Unsure};
+pub use send::{DEFAULT_LEASE, Enqueue, Processor, Senders};
 #[cfg(feature = "redis")]
 pub use store::RedisResults;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -1,6 +1,6 @@
-//! What one send learned, and the settlement the policy makes of it: a final fate for each
-//! recipient that will not be sent again, and the retry that carries the others, picked by
-//! position from the outcome and due after the outcome's own delay.
+//! What one send learned, and the settlement the [`Policy`] makes of it: a final fate for
+//! each recipient that will not be sent again, and the retry that carries the others, picked
+//! by position from the outcome and due after the outcome's own delay.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -8,10 +8,41 @@ use std::time::{Duration, SystemTime};
 use gcm_hyper::gcm_proto::v1::{Messages, Multicast};
 use gcm_hyper::gcm_proto::{Fate, Message, Outcome, RetryCause, Retryable};
 use gcm_hyper::{Problem, V1Report};
+use serde::{Deserialize, Serialize};
 
 use crate::fate::{Final, Record, Scheduled, Settlement};
 use crate::job::{Job, Payload, millis};
-use crate::send::{Policy, Stopped, Unsure};
+
+/// What to do with a message whose request failed after it may have reached the server
+/// (a timeout, a connection reset mid-request): the server may have delivered it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unsure {
+    /// Send it again with the others (at-least-once: a device may get it twice).
+    #[default]
+    Resend,
+    /// Record it as [`Final::Parked`](crate::Final::Parked) for review, never resend it (at-most-once).
+    Park,
+}
+
+/// How a worker retries.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Attempts per job, the first included; after the last, pending recipients are
+    /// recorded as [`Final::GivenUp`](crate::Final::GivenUp).
+    pub max_attempts: u32,
+    /// What to do with messages that may have reached the server.
+    pub unsure: Unsure,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self { max_attempts: 10, unsure: Unsure::Resend }
+    }
+}
+
+/// A failure that concerns every message: sending pauses instead of retrying each job.
+pub(crate) struct Stopped(pub(crate) gcm_hyper::Error);
 
 /// What one send learned, by payload: a fate per recipient and, by position, what some
 /// recipients have to say beyond it. (A legacy outcome, which keeps its message's options,

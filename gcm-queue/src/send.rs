@@ -9,14 +9,13 @@ use rand::rngs::StdRng;
 
 use gcm_hyper::gcm_proto::{ErrorCode, Fate, RetryCause};
 use gcm_hyper::{Client, Clock, FcmClient, Outcome};
-use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::fate::{Scheduled, Settlement};
 use crate::gate::{Gate, RateLimit};
 use crate::job::{Job, Payload};
 use crate::metrics::Metrics;
-use crate::round::{Note, Notes, Round};
+use crate::round::{Note, Notes, Policy, Round, Stopped};
 use crate::store::{BoxFuture, Claim, ResultStore, Settled};
 
 /// Where a worker pushes the retries it schedules: an apalis backend (see
@@ -25,34 +24,6 @@ pub trait Enqueue: Send + Sync + 'static {
     /// Pushes `job`, due at `run_at_ms` (milliseconds since the Unix epoch). Pushing the
     /// same [`Job::idempotency_key`] twice must enqueue it once.
     fn enqueue<'a>(&'a self, job: &'a Job, run_at_ms: u64) -> BoxFuture<'a, Result<(), Error>>;
-}
-
-/// What to do with a message whose request failed after it may have reached the server
-/// (a timeout, a connection reset mid-request): the server may have delivered it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Unsure {
-    /// Send it again with the others (at-least-once: a device may get it twice).
-    #[default]
-    Resend,
-    /// Record it as [`Final::Parked`](crate::Final::Parked) for review, never resend it (at-most-once).
-    Park,
-}
-
-/// How a worker retries.
-#[derive(Clone, Debug)]
-pub struct Policy {
-    /// Attempts per job, the first included; after the last, pending recipients are
-    /// recorded as [`Final::GivenUp`](crate::Final::GivenUp).
-    pub max_attempts: u32,
-    /// What to do with messages that may have reached the server.
-    pub unsure: Unsure,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Self { max_attempts: 10, unsure: Unsure::Resend }
-    }
 }
 
 /// The clients a worker sends with, one per protocol, shared by all its jobs.
@@ -101,9 +72,6 @@ impl std::fmt::Debug for Processor {
             .finish_non_exhaustive()
     }
 }
-
-/// A failure that concerns every message: sending pauses instead of retrying each job.
-pub(crate) struct Stopped(pub(crate) gcm_hyper::Error);
 
 impl Processor {
     /// A processor that sends with `senders`, records into `store` and pushes retries
