@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,15 +11,6 @@ use common::*;
 use gcm_hyper::v1::Multicast;
 use gcm_mock::{Faults, Scenario};
 use gcm_queue::{Job, Processor, Queue, QueueConfig, WorkerOptions};
-
-/// How many times each token reached the mock.
-fn deliveries(server: &gcm_mock::MockServer) -> BTreeMap<String, usize> {
-    let mut count = BTreeMap::new();
-    for delivery in server.inbox() {
-        *count.entry(delivery.token).or_insert(0) += 1;
-    }
-    count
-}
 
 /// apalis 1.0 sends no heartbeat while jobs it fetched wait in its buffer (a batch of 10,
 /// one slot, answers that take 1.5 s): the other worker takes the stalled worker's jobs,

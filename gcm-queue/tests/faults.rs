@@ -3,9 +3,9 @@
 //! delivered twice where no worker died or stalled, and the workers still running.
 //!
 //! PostgreSQL and Redis run with the `postgres` and `redis` features, against the servers of
-//! `scripts/test-servers.sh`; a relay in this process cuts the workers off them. The SQLite
-//! cases on a full or read-only filesystem mount a tmpfs: they run with `root-faults`, as
-//! root (CI runs them all).
+//! `scripts/test-servers.sh`; a relay in this process cuts the workers off them (or holds
+//! FCM's bytes). The cases that need root run with `root-faults` (CI runs them all): SQLite
+//! on a tmpfs made full or read-only, and a worker in its own network namespace.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 mod common;
@@ -98,11 +98,7 @@ impl Case {
         assert_eq!(fates.len(), JOBS * TOKENS_PER_JOB, "every token has a fate");
         let delivered = fates.values().filter(|fate| matches!(fate, gcm_queue::Final::Delivered { .. })).count();
         assert_eq!(delivered, JOBS * TOKENS_PER_JOB, "every token is delivered");
-        let mut deliveries = BTreeMap::new();
-        for delivery in self.server.inbox() {
-            *deliveries.entry(delivery.token).or_insert(0) += 1;
-        }
-        let twice = deliveries.values().filter(|count| **count > 1).count();
+        let twice = deliveries(&self.server).values().filter(|count| **count > 1).count();
         assert_eq!(twice, 0, "tokens delivered more than once with no worker dead or stalled");
         for worker in workers.iter_mut() {
             let status = terminate(worker).await;
@@ -111,9 +107,9 @@ impl Case {
     }
 }
 
-#[cfg(any(feature = "postgres", feature = "redis"))]
 /// The backend at `url` goes away for `outage` (every connection cut, new ones refused)
 /// while two workers send, then comes back.
+#[cfg(any(feature = "postgres", feature = "redis"))]
 async fn backend_outage(url: &str, outage: Duration) {
     let target = host_port(url);
     let relay = Relay::start(target.clone()).await;

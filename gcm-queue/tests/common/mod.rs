@@ -68,6 +68,15 @@ pub(crate) fn senders(server: &MockServer) -> Senders {
     Senders { fcm: Some(FcmClient::new(fcm, credentials).unwrap()), legacy: Some(Client::new(gcm).unwrap()) }
 }
 
+/// How many times each token reached the mock.
+pub(crate) fn deliveries(server: &MockServer) -> BTreeMap<String, usize> {
+    let mut count = BTreeMap::new();
+    for delivery in server.inbox() {
+        *count.entry(delivery.token).or_insert(0) += 1;
+    }
+    count
+}
+
 /// Every record of the store, in cursor order.
 pub(crate) async fn all_records(reader: &dyn ResultReader) -> Vec<Record> {
     let mut records = Vec::new();
