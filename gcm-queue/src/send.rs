@@ -192,10 +192,7 @@ impl Processor {
     /// settlement instead when it is settled.
     async fn claim(&self, job: &Job, run: &str) -> Option<Settled> {
         loop {
-            let settled = self.persist("read a settlement", || self.store.settled(&job.id, job.attempt)).await;
-            if settled.is_some() {
-                return settled;
-            }
+            // A store never grants a settled attempt: the settlement is read only when held.
             let claim = || self.store.claim(&job.id, job.attempt, run, self.lease);
             match self.persist("claim an attempt", claim).await {
                 Claim::Granted { taken_over_from: Some(previous) } => {
@@ -205,6 +202,10 @@ impl Processor {
                 }
                 Claim::Granted { taken_over_from: None } => return None,
                 Claim::Held { owner } => {
+                    let settled = self.persist("read a settlement", || self.store.settled(&job.id, job.attempt)).await;
+                    if settled.is_some() {
+                        return settled;
+                    }
                     tracing::debug!(job = %job.id, attempt = job.attempt, %owner, "attempt held by another worker; waiting");
                     tokio::time::sleep(HELD_POLL).await;
                 }

@@ -52,9 +52,10 @@ pub enum Claim {
 
 /// Records settlements, each once, and fences the sends of each attempt.
 ///
-/// A worker asks [`settled`](ResultStore::settled) before it sends (an attempt already
-/// settled is not sent again), [`claim`](ResultStore::claim)s the attempt (only the owner
-/// of a live lease sends it), then [`settle`](ResultStore::settle)s what the send decided.
+/// A worker [`claim`](ResultStore::claim)s an attempt before it sends (only the owner of a
+/// live lease sends it, and a settled attempt is never granted); when it is held, the worker
+/// reads whether it is [`settled`](ResultStore::settled) (then it is not sent again); then
+/// it [`settle`](ResultStore::settle)s what the send decided.
 /// `settle` must be atomic and insert-if-absent per job and attempt: when two runs of one
 /// attempt race, the first settlement wins and both push its retry.
 pub trait ResultStore: Send + Sync + 'static {
