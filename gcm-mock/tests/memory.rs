@@ -31,6 +31,7 @@ async fn the_log_and_the_inbox_stay_within_their_limits_and_count_what_they_drop
     }
     let stats = server.recording_stats();
     assert_eq!((stats.inbox_entries, stats.inbox_dropped), (1500, 2500), "{stats:?}");
+    assert_eq!(stats.delivered, 4000, "{stats:?}");
     assert!(stats.log_bytes <= 1 << 20 && stats.log_dropped >= 1, "{stats:?}");
     let first = server.inbox().first().unwrap().index;
     assert_eq!(first, 2501, "the oldest go first");
@@ -42,6 +43,19 @@ async fn the_log_and_the_inbox_stay_within_their_limits_and_count_what_they_drop
     let logged = &default.requests()[0].body;
     assert_eq!(logged.len(), (64 << 10) + format!("…({} more bytes)", body.len() - (64 << 10)).len());
     assert!(logged.ends_with(&format!("…({} more bytes)", body.len() - (64 << 10))));
+}
+
+/// With recording off the mock keeps nothing but still counts what it delivered (3
+/// multicasts of 1000 tokens): a load test reads its duplicates there.
+#[tokio::test]
+async fn a_mock_that_records_nothing_counts_its_deliveries() {
+    let _serial = SERIAL.lock().await;
+    let server = MockServer::builder().api_key(KEY).recording(false).start().await.unwrap();
+    for round in 0..3 {
+        send_json(&server.url(), &big_multicast(round, 2 * 1024)).await;
+    }
+    let stats = server.recording_stats();
+    assert_eq!((stats.delivered, stats.inbox_entries), (3000, 0), "{stats:?}");
 }
 
 /// While `/_mock/inbox` serializes a large inbox, sends are answered at once: the inbox is

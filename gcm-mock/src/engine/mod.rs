@@ -157,9 +157,11 @@ impl Engine {
         self.recording.iter().flat_map(|recording| recording.requests().cloned()).collect()
     }
 
-    /// What the inbox and the log hold and what they dropped.
+    /// What the inbox and the log hold and what they dropped, and how many messages were
+    /// delivered.
     pub fn recording_stats(&self) -> RecordingStats {
-        self.recording.as_ref().map(Recording::stats).unwrap_or_default()
+        let stats = self.recording.as_ref().map(Recording::stats).unwrap_or_default();
+        RecordingStats { delivered: self.messages_sent, ..stats }
     }
 
     /// Answers one request that arrived on `connection`, at the system clock's time.

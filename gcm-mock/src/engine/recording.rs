@@ -47,6 +47,10 @@ impl Default for RecordingLimits {
 /// (`GET /_mock/stats`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingStats {
+    /// Messages delivered (dry runs excepted) since the start or the last reset, whether
+    /// or not anything records them: a load test counts duplicates with recording off.
+    #[serde(default)]
+    pub delivered: u64,
     /// Deliveries held.
     pub inbox_entries: usize,
     /// Bytes the held deliveries count for.
@@ -265,6 +269,7 @@ impl Recording {
 
     pub(crate) fn stats(&self) -> RecordingStats {
         RecordingStats {
+            delivered: 0,
             inbox_entries: self.inbox.entries.len(),
             inbox_bytes: self.inbox.bytes,
             inbox_dropped: self.inbox.dropped,
