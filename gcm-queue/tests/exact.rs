@@ -105,6 +105,78 @@ async fn redis_claims_fence_an_attempt() {
     claims_fence_an_attempt(&Queue::connect(&server_url("GCM_QUEUE_REDIS_URL")).await.unwrap()).await;
 }
 
+/// What every store promises of its records: each settled record read back once, in the
+/// order of its settlement, through pages of any size (the SQL and Redis stores keep them
+/// in blocks of 1000: pages end inside blocks and across them); a second settlement of one
+/// attempt records nothing.
+async fn records_read_back_once_in_order(store: &(impl gcm_queue::ResultStore + gcm_queue::ResultReader)) {
+    use gcm_queue::{Final, Record, Settlement};
+    let job = format!("records-{}", ulid::Ulid::generate());
+    let record = |attempt: u32, i: usize| Record {
+        job_id: job.clone(),
+        attempt,
+        recipient: format!("token-{i}"),
+        correlation_id: (i % 2 == 0).then(|| "campaign".to_owned()),
+        fate: if i % 5 == 0 {
+            Final::NotRegistered
+        } else {
+            Final::Delivered { message_id: format!("m{i}"), canonical: None }
+        },
+    };
+    let settlements = [(0, 2500), (1, 1), (2, 0), (3, 1000)].map(|(attempt, n)| Settlement {
+        job_id: job.clone(),
+        attempt,
+        records: (0..n).map(|i| record(attempt, i)).collect(),
+        retry: None,
+    });
+    for settlement in &settlements {
+        store.settle(settlement).await.unwrap();
+    }
+    let again = Settlement { records: vec![record(0, 9999)], ..settlements[0].clone() };
+    store.settle(&again).await.unwrap();
+    let expected: Vec<Record> = settlements.iter().flat_map(|settlement| settlement.records.clone()).collect();
+    for limit in [7, 1000, 1001] {
+        let (mut cursor, mut read) = (0, Vec::new());
+        loop {
+            let page = store.since(cursor, limit).await.unwrap();
+            assert!(page.len() <= limit);
+            let Some((last, _)) = page.last() else { break };
+            assert!(*last > cursor, "cursors grow");
+            cursor = *last;
+            read.extend(page.into_iter().map(|(_, record)| record).filter(|record| record.job_id == job));
+        }
+        assert_eq!(read, expected, "pages of {limit}");
+    }
+    let summary = store.summary(&job).await.unwrap();
+    assert_eq!((summary.attempts, summary.delivered, summary.not_registered), (4, 2800, 701), "{summary:?}");
+}
+
+#[tokio::test]
+async fn memory_records_read_back_once_in_order() {
+    records_read_back_once_in_order(&gcm_queue::MemoryResults::new()).await;
+}
+
+#[tokio::test]
+async fn sqlite_records_read_back_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::connect(&format!("sqlite:{}", dir.path().join("queue.db").display())).await.unwrap();
+    records_read_back_once_in_order(&queue).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_records_read_back_once_in_order() {
+    records_read_back_once_in_order(&Queue::connect(&server_url("GCM_QUEUE_POSTGRES_URL")).await.unwrap()).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_records_read_back_once_in_order() {
+    let config = gcm_queue::QueueConfig { name: format!("records-{}", ulid::Ulid::generate()), ..Default::default() };
+    let queue = Queue::connect_with(&server_url("GCM_QUEUE_REDIS_URL"), &config).await.unwrap();
+    records_read_back_once_in_order(&queue).await;
+}
+
 /// Starts `n` `gcm-worker enqueue` processes on `url` together, as replicas start under
 /// systemd or Kubernetes; each must set the queue up (or find it set up) and succeed.
 async fn start_together(url: &str, n: usize) {

@@ -12,6 +12,8 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::fate::{Record, Scheduled, Settlement, Summary};
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
+mod block;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -1,6 +1,7 @@
-//! Results in the queue's Redis: one key per settled attempt, a stream of records whose
-//! ids are `0-<seq>` (the reader's cursor is `seq`), and a hash of counts per job. A Lua
-//! script writes a settlement's keys at once, or none when the attempt is settled already.
+//! Results in the queue's Redis: one key per settled attempt, a stream of result blocks
+//! (up to 1000 records each, see `block`) whose ids are `0-<seq>`, and a hash of counts per
+//! job. A Lua script writes a settlement's keys at once, or none when the attempt is settled
+//! already.
 //! Another script keeps each attempt's lease in a hash (owner, expiry, who it took over from).
 
 use std::time::Duration;
@@ -8,9 +9,10 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
+use super::block::{self, Page};
 use super::{BoxFuture, Claim, ResultReader, ResultStore, Settled};
 use crate::error::Error;
-use crate::fate::{Final, Record, Settlement, Summary};
+use crate::fate::{Record, Settlement, Summary};
 
 /// Results stored in Redis beside the jobs, under keys that start with `prefix`.
 #[derive(Clone)]
@@ -25,17 +27,18 @@ impl std::fmt::Debug for RedisResults {
     }
 }
 
-/// KEYS: settled key, records stream, sequence counter, job hash.
-/// ARGV: retry JSON ("" for none), pending count, then per record: fate, canonical flag, JSON.
+/// KEYS: settled key, blocks stream, sequence counter, job hash.
+/// ARGV: retry JSON ("" for none), pending count, job id, attempt, the number of counts N,
+/// N pairs of count name and value, then the blocks.
 const SETTLE: &str = r"
 local existing = redis.call('GET', KEYS[1])
 if existing then return existing end
 redis.call('SET', KEYS[1], ARGV[1])
-for i = 3, #ARGV, 3 do
+local blocks = 6 + 2 * tonumber(ARGV[5])
+for i = 6, blocks - 1, 2 do redis.call('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1]) end
+for i = blocks, #ARGV do
   local seq = redis.call('INCR', KEYS[3])
-  redis.call('XADD', KEYS[2], '0-' .. seq, 'record', ARGV[i + 2])
-  redis.call('HINCRBY', KEYS[4], ARGV[i], 1)
-  if ARGV[i + 1] == '1' then redis.call('HINCRBY', KEYS[4], 'canonical', 1) end
+  redis.call('XADD', KEYS[2], '0-' .. seq, 'job', ARGV[3], 'attempt', ARGV[4], 'records', ARGV[i])
 end
 redis.call('HINCRBY', KEYS[4], 'attempts', 1)
 redis.call('HSET', KEYS[4], 'pending', ARGV[2])
@@ -62,6 +65,9 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'expires', now + tonumber(ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return {1, redis.call('HGET', KEYS[1], 'taken_over_from') or ''}
 ";
+
+/// Blocks a reader fetches per command: a page of 1000 records needs one or two.
+const BLOCKS_PER_READ: usize = 4;
 
 /// How long a claim's hash outlives its last renewal: long after any retry of its attempt.
 const CLAIM_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -103,7 +109,7 @@ impl RedisResults {
     }
 
     fn stream_key(&self) -> String {
-        format!("{}:results", self.prefix)
+        format!("{}:result-blocks", self.prefix)
     }
 
     async fn find(&self, job_id: &str, attempt: u32) -> Result<Option<Settled>, Error> {
@@ -137,33 +143,56 @@ impl RedisResults {
         invocation
             .key(self.settled_key(&settlement.job_id, settlement.attempt))
             .key(self.stream_key())
-            .key(format!("{}:results:seq", self.prefix))
+            .key(format!("{}:result-blocks:seq", self.prefix))
             .key(self.job_key(&settlement.job_id))
             .arg(retry.unwrap_or_default())
-            .arg(settlement.pending());
-        for record in &settlement.records {
-            let canonical = matches!(&record.fate, Final::Delivered { canonical: Some(_), .. });
-            let text = serde_json::to_string(record).map_err(json_error)?;
-            invocation.arg(record.fate.name()).arg(if canonical { "1" } else { "0" }).arg(text);
+            .arg(settlement.pending())
+            .arg(&settlement.job_id)
+            .arg(settlement.attempt);
+        let mut counts = Summary::default();
+        settlement.records.iter().for_each(|record| counts.count(&record.fate));
+        let counts = [
+            ("delivered", counts.delivered),
+            ("canonical", counts.canonical),
+            ("not_registered", counts.not_registered),
+            ("failed", counts.failed),
+            ("given_up", counts.given_up),
+            ("parked", counts.parked),
+        ];
+        let counts: Vec<_> = counts.into_iter().filter(|(_, count)| *count > 0).collect();
+        invocation.arg(counts.len());
+        for (name, count) in counts {
+            invocation.arg(name).arg(count);
+        }
+        for records in block::blocks(&settlement.records).map_err(json_error)? {
+            invocation.arg(records);
         }
         let stored: String = invocation.invoke_async(&mut self.connection.clone()).await.map_err(store_error)?;
         settled_from(&stored)
     }
 
     async fn page(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, Record)>, Error> {
-        let reply: redis::streams::StreamRangeReply = self
-            .connection
-            .clone()
-            .xrange_count(self.stream_key(), format!("(0-{cursor}"), "+", limit)
-            .await
-            .map_err(store_error)?;
-        let mut page = Vec::with_capacity(reply.ids.len());
-        for entry in reply.ids {
-            let seq = entry.id.strip_prefix("0-").and_then(|seq| seq.parse().ok()).unwrap_or(0);
-            let text: String = entry.get("record").unwrap_or_default();
-            page.push((seq, serde_json::from_str(&text).map_err(json_error)?));
+        let mut page = Page::after(cursor, limit);
+        while !page.is_full() {
+            let reply: redis::streams::StreamRangeReply = self
+                .connection
+                .clone()
+                .xrange_count(self.stream_key(), format!("0-{}", page.next_block()), "+", BLOCKS_PER_READ)
+                .await
+                .map_err(store_error)?;
+            let complete = reply.ids.len() < BLOCKS_PER_READ;
+            for entry in reply.ids {
+                let seq = entry.id.strip_prefix("0-").and_then(|seq| seq.parse().ok()).unwrap_or(0);
+                let job_id: String = entry.get("job").unwrap_or_default();
+                let attempt: u32 = entry.get("attempt").unwrap_or_default();
+                let records: String = entry.get("records").unwrap_or_default();
+                page.add(seq, &job_id, attempt, &records).map_err(json_error)?;
+            }
+            if complete {
+                break;
+            }
         }
-        Ok(page)
+        Ok(page.records)
     }
 
     async fn count(&self, job_id: &str) -> Result<Summary, Error> {

@@ -1,16 +1,14 @@
 //! Results in the queue's SQL database (SQLite or PostgreSQL), beside apalis's jobs:
-//! `gcm_settlements`, one row per job and attempt (its retry and its counts), and
-//! `gcm_results`, one row per recipient it settled, numbered by `seq` (the reader's cursor),
-//! and `gcm_claims`, the lease of the run sending each attempt (and who it took over from).
-//! A settlement and its results are written in one transaction that starts with the
-//! settlement's insert: its
-//! primary key is what makes each job, attempt and recipient recorded once, so the results
-//! need no index of their own (a 1000-token settlement writes one B-tree per row, not three).
+//! `gcm_settlements`, one row per job and attempt (its retry and its counts),
+//! `gcm_result_blocks`, the records it settled in blocks of up to 1000 (see `block`),
+//! numbered by `seq`, and `gcm_claims`, the lease of the run sending each attempt (and who
+//! it took over from). A settlement and its blocks are written in one transaction that
+//! starts with the settlement's insert: its primary key is what makes each job, attempt
+//! and recipient recorded once.
 
 use std::time::Duration;
 
-use sqlx::QueryBuilder;
-
+use super::block::{self, Page};
 use super::{BoxFuture, Claim, ResultReader, ResultStore, Settled};
 use crate::error::Error;
 use crate::fate::{Record, Settlement, Summary};
@@ -28,9 +26,8 @@ impl<DB: sqlx::Database> Clone for SqlResults<DB> {
     }
 }
 
-/// Rows per insert statement: 5 parameters each, well under SQLite's 32 766 and
-/// PostgreSQL's 65 535.
-const ROWS_PER_INSERT: usize = 1000;
+/// Blocks a reader fetches per query: a page of 1000 records needs one or two.
+const BLOCKS_PER_READ: i64 = 4;
 
 fn store_error(error: sqlx::Error) -> Error {
     Error::Store(Box::new(error))
@@ -47,7 +44,7 @@ fn json_error(error: serde_json::Error) -> Error {
 // `$now` is the database's clock in milliseconds since the Unix epoch: leases are timed by
 // the one clock every worker shares.
 macro_rules! sql_results {
-    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal) => {
+    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal, $blocks:literal) => {
         #[cfg(feature = $feature)]
         impl SqlResults<$db> {
             /// Results in `pool`'s database; creates the tables if they are missing.
@@ -58,11 +55,11 @@ macro_rules! sql_results {
                      not_registered BIGINT NOT NULL, failed BIGINT NOT NULL, given_up BIGINT NOT NULL, \
                      parked BIGINT NOT NULL, retry TEXT, settled_at_ms BIGINT NOT NULL, PRIMARY KEY (job_id, attempt))",
                     concat!(
-                        "CREATE TABLE IF NOT EXISTS gcm_results (seq ",
+                        "CREATE TABLE IF NOT EXISTS gcm_result_blocks (seq ",
                         $seq,
-                        ", job_id TEXT NOT NULL, attempt BIGINT NOT NULL, recipient TEXT NOT NULL, correlation_id TEXT, \
-                         fate TEXT NOT NULL)"
+                        ", job_id TEXT NOT NULL, attempt BIGINT NOT NULL, records TEXT NOT NULL)"
                     ),
+                    $blocks,
                     "CREATE TABLE IF NOT EXISTS gcm_claims (job_id TEXT NOT NULL, attempt BIGINT NOT NULL, \
                      owner TEXT NOT NULL, expires_at_ms BIGINT NOT NULL, claims BIGINT NOT NULL, taken_over_from TEXT, \
                      PRIMARY KEY (job_id, attempt))",
@@ -154,44 +151,40 @@ macro_rules! sql_results {
                         Error::Store("a settlement vanished between its insert and its read".into())
                     });
                 }
-                for chunk in settlement.records.chunks(ROWS_PER_INSERT) {
-                    // The fate as JSON (`{"fate": "delivered", "message_id": …}`); the rest of
-                    // the record in its own columns.
-                    let fates =
-                        chunk.iter().map(|record| serde_json::to_string(&record.fate)).collect::<Result<Vec<_>, _>>();
-                    let fates = fates.map_err(json_error)?;
-                    let mut insert =
-                        QueryBuilder::new("INSERT INTO gcm_results (job_id, attempt, recipient, correlation_id, fate) ");
-                    insert.push_values(chunk.iter().zip(&fates), |mut row, (record, fate)| {
-                        row.push_bind(&record.job_id)
-                            .push_bind(i64::from(record.attempt))
-                            .push_bind(&record.recipient)
-                            .push_bind(&record.correlation_id)
-                            .push_bind(fate);
-                    });
-                    insert.build().execute(&mut *tx).await.map_err(store_error)?;
+                for records in block::blocks(&settlement.records).map_err(json_error)? {
+                    sqlx::query("INSERT INTO gcm_result_blocks (job_id, attempt, records) VALUES ($1, $2, $3)")
+                        .bind(&settlement.job_id)
+                        .bind(i64::from(settlement.attempt))
+                        .bind(records)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
                 }
                 tx.commit().await.map_err(store_error)?;
                 Ok(Settled { retry: settlement.retry.clone() })
             }
 
             async fn page(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, Record)>, Error> {
-                type Row = (i64, String, i64, String, Option<String>, String);
-                let rows: Vec<Row> = sqlx::query_as(
-                    "SELECT seq, job_id, attempt, recipient, correlation_id, fate FROM gcm_results \
-                     WHERE seq > $1 ORDER BY seq LIMIT $2",
-                )
-                        .bind(i64::try_from(cursor).unwrap_or(i64::MAX))
-                        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(store_error)?;
-                let record = |(seq, job_id, attempt, recipient, correlation_id, fate): Row| {
-                    let fate = serde_json::from_str(&fate).map_err(json_error)?;
-                    let attempt = u32::try_from(attempt).unwrap_or(u32::MAX);
-                    Ok((u64::try_from(seq).unwrap_or(0), Record { job_id, attempt, recipient, correlation_id, fate }))
-                };
-                rows.into_iter().map(record).collect()
+                let mut page = Page::after(cursor, limit);
+                while !page.is_full() {
+                    let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
+                        "SELECT seq, job_id, attempt, records FROM gcm_result_blocks WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                    )
+                    .bind(i64::try_from(page.next_block()).unwrap_or(i64::MAX))
+                    .bind(BLOCKS_PER_READ)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                    let complete = rows.len() < usize::try_from(BLOCKS_PER_READ).unwrap_or(usize::MAX);
+                    for (seq, job_id, attempt, records) in rows {
+                        let (seq, attempt) = (u64::try_from(seq).unwrap_or(0), u32::try_from(attempt).unwrap_or(u32::MAX));
+                        page.add(seq, &job_id, attempt, &records).map_err(json_error)?;
+                    }
+                    if complete {
+                        break;
+                    }
+                }
+                Ok(page.records)
             }
 
             async fn count(&self, job_id: &str) -> Result<Summary, Error> {
@@ -262,12 +255,18 @@ sql_results!(
     sqlx::SqlitePool,
     "sqlite",
     "INTEGER PRIMARY KEY AUTOINCREMENT",
-    "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+    "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
+    "SELECT 1"
 );
 sql_results!(
     sqlx::Postgres,
     sqlx::PgPool,
     "postgres",
     "BIGSERIAL PRIMARY KEY",
-    "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+    "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+    // Blocks out of line but not compressed: compressing 250 KB per settlement took the
+    // database server more CPU than writing it. (Changed once: an ALTER locks the table.)
+    "DO $$ BEGIN IF (SELECT attstorage FROM pg_attribute WHERE attrelid = 'gcm_result_blocks'::regclass \
+     AND attname = 'records') <> 'e' THEN ALTER TABLE gcm_result_blocks ALTER COLUMN records SET STORAGE EXTERNAL; \
+     END IF; END $$"
 );
