@@ -179,12 +179,26 @@ fn peak_rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
-/// The campaign's multicasts: `jobs` × 1000 tokens of FCM's length, none sent before.
+/// The campaign's multicasts: `jobs` × 1000 distinct tokens of FCM's length and alphabet,
+/// as random as real ones (so that a database compresses them no better than real ones).
 fn campaign(run: &str, jobs: usize) -> Vec<Multicast> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ run.bytes().fold(0, |hash, byte| hash.rotate_left(5) ^ u64::from(byte));
+    let mut random = move || {
+        // splitmix64
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
     (0..jobs)
         .map(|job| {
-            let tokens = (0..TOKENS_PER_JOB).map(|i| format!("{run}-{job:05}-{i:04}:APA91b{}", "x".repeat(134)));
-            Multicast::new(tokens).data("kind", "sync").data("campaign", run)
+            let tokens = (0..TOKENS_PER_JOB).map(|i| {
+                let tail: String = (0..134).map(|_| char::from(ALPHABET[(random() % 64) as usize])).collect();
+                format!("{run}-{job:05}-{i:04}:APA91b{tail}")
+            });
+            Multicast::new(tokens.collect::<Vec<_>>()).data("kind", "sync").data("campaign", run)
         })
         .collect()
 }
