@@ -183,7 +183,8 @@ fn peak_rss_mib(pid: u32) -> f64 {
 /// as random as real ones (so that a database compresses them no better than real ones).
 fn campaign(run: &str, jobs: usize) -> Vec<Multicast> {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ run.bytes().fold(0, |hash, byte| hash.rotate_left(5) ^ u64::from(byte));
+    let mut state =
+        0x9e37_79b9_7f4a_7c15_u64 ^ run.bytes().fold(0u64, |hash, byte| hash.rotate_left(5) ^ u64::from(byte));
     let mut random = move || {
         // splitmix64
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
