@@ -116,8 +116,8 @@ async fn records_read_back_once_in_order(store: &(impl gcm_queue::ResultStore + 
         job_id: job.clone(),
         attempt,
         recipient: format!("token-{i}"),
-        correlation_id: (i % 2 == 0).then(|| "campaign".to_owned()),
-        fate: if i % 5 == 0 {
+        correlation_id: i.is_multiple_of(2).then(|| "campaign".to_owned()),
+        fate: if i.is_multiple_of(5) {
             Final::NotRegistered
         } else {
             Final::Delivered { message_id: format!("m{i}"), canonical: None }

@@ -119,8 +119,8 @@ mod tests {
             job_id: "job".to_owned(),
             attempt: 2,
             recipient: format!("token-{i}"),
-            correlation_id: (i % 2 == 0).then(|| "campaign".to_owned()),
-            fate: if i % 3 == 0 {
+            correlation_id: i.is_multiple_of(2).then(|| "campaign".to_owned()),
+            fate: if i.is_multiple_of(3) {
                 Final::NotRegistered
             } else {
                 Final::Delivered { message_id: format!("m{i}"), canonical: None }
