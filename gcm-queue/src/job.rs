@@ -6,8 +6,10 @@ use gcm_proto::v1;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The job format this release writes. It reads every format up to this one; a job of a
-/// newer format is refused with a clear error instead of being misread.
-pub const JOB_FORMAT: u32 = 1;
+/// newer format is refused with a clear error instead of being misread. Format 2: what the
+/// queue's engine holds may leave the payload out (a SQL queue keeps it beside the job);
+/// format 1 always holds it.
+pub const JOB_FORMAT: u32 = 2;
 
 /// One send and where it stands: what to send, which attempt this is, since when the
 /// job exists, and the caller's correlation id. Stored as JSON by the queue.
@@ -124,6 +126,58 @@ impl Job {
     }
 }
 
+/// What the queue's engine holds for a job: the job, with its payload (Redis, and format 1)
+/// or without it (SQLite and PostgreSQL keep it beside, in their `gcm_payloads` table).
+/// apalis updates its row at each step of a job (fetched, running, done), and SQLite writes
+/// a whole row again on every update: a 150 KB payload in that row was written three times
+/// per job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Ticket {
+    #[serde(deserialize_with = "known_format")]
+    format: u32,
+    pub(crate) id: String,
+    pub(crate) attempt: u32,
+    first_enqueued_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    correlation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payload: Option<Payload>,
+}
+
+impl Ticket {
+    /// `job` with its payload.
+    pub(crate) fn holding(job: &Job) -> Self {
+        Self { payload: Some(job.payload.clone()), ..Self::without_payload(job) }
+    }
+
+    /// `job` without its payload, which is kept beside it.
+    pub(crate) fn without_payload(job: &Job) -> Self {
+        Self {
+            format: JOB_FORMAT,
+            id: job.id.clone(),
+            attempt: job.attempt,
+            first_enqueued_ms: job.first_enqueued_ms,
+            correlation_id: job.correlation_id.clone(),
+            payload: None,
+        }
+    }
+
+    /// The job, when the ticket holds its payload; else the ticket back.
+    pub(crate) fn into_job(self) -> Result<Job, Self> {
+        let Self { format, id, attempt, first_enqueued_ms, correlation_id, payload } = self;
+        match payload {
+            Some(payload) => Ok(Job { format, id, attempt, first_enqueued_ms, correlation_id, payload }),
+            None => Err(Self { format, id, attempt, first_enqueued_ms, correlation_id, payload }),
+        }
+    }
+
+    /// The job, with the payload that was kept beside it.
+    pub(crate) fn with_payload(self, payload: Payload) -> Job {
+        let Self { format, id, attempt, first_enqueued_ms, correlation_id, .. } = self;
+        Job { format, id, attempt, first_enqueued_ms, correlation_id, payload }
+    }
+}
+
 /// Milliseconds since the Unix epoch (0 before it, saturated far after it).
 pub(crate) fn millis(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map(|since| u64::try_from(since.as_millis()).unwrap_or(u64::MAX)).unwrap_or(0)
@@ -159,9 +213,34 @@ mod tests {
 
     #[test]
     fn refuses_a_newer_format_by_name() {
-        let newer = FORMAT_1.replace(r#""format":1"#, r#""format":2"#);
+        let newer = FORMAT_1.replace(r#""format":1"#, r#""format":3"#);
         let error = serde_json::from_str::<Job>(&newer).unwrap_err().to_string();
-        assert!(error.contains("job format 2 is not one this release reads"), "{error}");
+        assert!(error.contains("job format 3 is not one this release reads"), "{error}");
+        let error = serde_json::from_str::<Ticket>(&newer).unwrap_err().to_string();
+        assert!(error.contains("job format 3 is not one this release reads"), "{error}");
+    }
+
+    #[test]
+    fn a_format_1_job_is_a_ticket_that_holds_its_payload() {
+        let ticket: Ticket = serde_json::from_str(FORMAT_1).unwrap();
+        assert_eq!(ticket.into_job().unwrap(), serde_json::from_str::<Job>(FORMAT_1).unwrap());
+    }
+
+    #[test]
+    fn a_ticket_without_its_payload_is_the_job_once_the_payload_is_back() {
+        let job = Job::legacy(gcm_proto::Message::multicast(["a", "b"])).correlation_id("c");
+        let ticket = Ticket::without_payload(&job);
+        let text = serde_json::to_string(&ticket).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"format":2,"id":"{}","attempt":0,"first_enqueued_ms":{},"correlation_id":"c"}}"#,
+                job.id, job.first_enqueued_ms
+            )
+        );
+        let ticket = serde_json::from_str::<Ticket>(&text).unwrap().into_job().unwrap_err();
+        assert_eq!(ticket.with_payload(job.payload.clone()), job);
+        assert_eq!(Ticket::holding(&job).into_job().unwrap(), job);
     }
 
     #[test]

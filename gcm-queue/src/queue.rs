@@ -14,7 +14,7 @@ use apalis::prelude::*;
 
 use crate::error::Error;
 use crate::fate::{Record, Summary};
-use crate::job::Job;
+use crate::job::{Job, Ticket};
 use crate::send::{Enqueue, Processor};
 use crate::store::{BoxFuture, ResultReader, ResultStore, Settled};
 
@@ -101,11 +101,40 @@ pub struct Queue {
 #[derive(Clone)]
 enum Backend {
     #[cfg(feature = "sqlite")]
-    Sqlite { storage: apalis_sqlite::SqliteStorage<Job>, results: crate::SqlResults<sqlx::Sqlite> },
+    Sqlite { storage: apalis_sqlite::SqliteStorage<Ticket>, results: crate::SqlResults<sqlx::Sqlite> },
     #[cfg(feature = "postgres")]
-    Postgres { storage: apalis_postgres::PostgresStorage<Job>, results: crate::SqlResults<sqlx::Postgres> },
+    Postgres { storage: apalis_postgres::PostgresStorage<Ticket>, results: crate::SqlResults<sqlx::Postgres> },
     #[cfg(feature = "redis")]
-    Redis { storage: apalis_redis::RedisStorage<Job>, results: crate::RedisResults },
+    Redis { storage: apalis_redis::RedisStorage<Ticket>, results: crate::RedisResults },
+}
+
+impl Backend {
+    /// The ticket as apalis will hold it: the SQL backends keep the payload in their own
+    /// table first, out of apalis's row; Redis keeps it in the ticket (apalis-redis writes
+    /// a job once and moves its id between lists).
+    async fn ticket(&self, job: &Job) -> Result<Ticket, Error> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite { results, .. } => results.keep_payload(job).await.map(|()| Ticket::without_payload(job)),
+            #[cfg(feature = "postgres")]
+            Self::Postgres { results, .. } => results.keep_payload(job).await.map(|()| Ticket::without_payload(job)),
+            #[cfg(feature = "redis")]
+            Self::Redis { .. } => Ok(Ticket::holding(job)),
+        }
+    }
+
+    /// The payload kept apart for `ticket`, if any (Redis keeps none apart).
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_variables))]
+    fn payload<'a>(&'a self, ticket: &'a Ticket) -> BoxFuture<'a, Result<Option<crate::Payload>, Error>> {
+        match self {
+            #[cfg(feature = "sqlite")]
+            Self::Sqlite { results, .. } => Box::pin(results.payload(&ticket.id, ticket.attempt)),
+            #[cfg(feature = "postgres")]
+            Self::Postgres { results, .. } => Box::pin(results.payload(&ticket.id, ticket.attempt)),
+            #[cfg(feature = "redis")]
+            Self::Redis { .. } => Box::pin(async { Ok(None) }),
+        }
+    }
 }
 
 impl std::fmt::Debug for Queue {
@@ -361,7 +390,8 @@ impl Queue {
 
     /// Pushes `job`, due at `run_at_ms` or, without one, now.
     async fn push(&self, job: &Job, run_at_ms: Option<u64>) -> Result<(), Error> {
-        let mut task = TaskBuilder::new(job.clone()).idempotency_key(job.idempotency_key()).max_attempts(25);
+        let ticket = self.backend.ticket(job).await?;
+        let mut task = TaskBuilder::new(ticket).idempotency_key(job.idempotency_key()).max_attempts(25);
         if let Some(run_at_ms) = run_at_ms {
             task = task.run_at_timestamp(run_at_seconds(run_at_ms));
         }
@@ -475,18 +505,38 @@ impl Queue {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), Error> {
         async fn handle(
-            job: Job,
+            ticket: Ticket,
             processor: Data<Processor>,
             jobs: Data<tokio_util::task::TaskTracker>,
+            backend: Data<Backend>,
         ) -> Result<(), BoxDynError> {
             // On its own task: if apalis drops this handler (its worker died on a backend
             // error), the send still ends with its settlement recorded.
             use tracing::Instrument as _;
             let processor = Processor::clone(&processor);
             // Every line logged for this job names the worker, the job and the attempt.
-            let span =
-                tracing::error_span!("job", worker = %processor.owner_name(), id = %job.id, attempt = job.attempt);
-            let running = jobs.spawn(async move { processor.process(&job).await }.instrument(span.clone()));
+            let span = tracing::error_span!("job", worker = %processor.owner_name(), id = %ticket.id, attempt = ticket.attempt);
+            let backend = Backend::clone(&backend);
+            let running = jobs.spawn(
+                async move {
+                    let job = match ticket.into_job() {
+                        Ok(job) => job,
+                        Err(ticket) => {
+                            match processor.persist("read a job's payload", || backend.payload(&ticket)).await {
+                                Some(payload) => ticket.with_payload(payload),
+                                None => {
+                                    let (id, attempt) = (&ticket.id, ticket.attempt);
+                                    return Err(Error::Store(
+                                        format!("the payload of job {id} attempt {attempt} is missing").into(),
+                                    ));
+                                }
+                            }
+                        }
+                    };
+                    processor.process(&job).await
+                }
+                .instrument(span.clone()),
+            );
             match running.await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(error)) => {
@@ -504,7 +554,7 @@ impl Queue {
         let failure = std::sync::Arc::new(std::sync::Mutex::new(None));
         let ended = each_backend!(self, |storage, _results| {
             let (storage, name, concurrency) = (storage.clone(), options.name.clone(), options.concurrency.max(1));
-            let (processor, jobs, poll) = (processor.clone(), jobs.clone(), self.poll);
+            let (processor, jobs, poll, backend) = (processor.clone(), jobs.clone(), self.poll, self.backend.clone());
             let failed = failure.clone();
             Monitor::new()
                 .register(move |_| {
@@ -512,6 +562,7 @@ impl Queue {
                         .backend(storage.clone().poll_with_interval(poll))
                         .data(processor.clone())
                         .data(jobs.clone())
+                        .data(backend.clone())
                         .concurrency(concurrency)
                         .build(handle)
                 })
@@ -593,6 +644,23 @@ mod tests {
         assert_eq!((synchronous, journal.as_str()), (2, "wal"), "synchronous = FULL, journal_mode = WAL");
         let (cache,): (i64,) = sqlx::query_as("PRAGMA cache_size").fetch_one(storage.pool()).await.unwrap();
         assert_eq!(cache, -16384, "16 MiB of page cache, not apalis's 64 000 pages");
+    }
+
+    /// apalis updates its row at each step of a job, and SQLite writes a whole row again on
+    /// every update: the row holds the job without its payload, which waits beside it.
+    #[tokio::test]
+    async fn apalis_row_holds_the_job_without_its_payload() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = super::Queue::connect(&format!("sqlite:{}", dir.path().join("q.db").display())).await.unwrap();
+        let tokens = (0..1000).map(|i| format!("token-{i:04}-{}", "x".repeat(140)));
+        let job = crate::Job::v1_multicast(gcm_hyper::v1::Multicast::new(tokens.collect::<Vec<_>>()));
+        queue.enqueue(&job).await.unwrap();
+        #[allow(irrefutable_let_patterns)] // with SQLite the only backend built
+        let super::Backend::Sqlite { storage, .. } = &queue.backend else { panic!("a SQLite queue") };
+        let (row,): (i64,) = sqlx::query_as("SELECT length(job) FROM Jobs").fetch_one(storage.pool()).await.unwrap();
+        let (kept,): (i64,) =
+            sqlx::query_as("SELECT length(payload) FROM gcm_payloads").fetch_one(storage.pool()).await.unwrap();
+        assert!(row < 200 && kept > 150_000, "apalis's row: {row} bytes, the payload beside it: {kept}");
     }
 
     #[tokio::test]

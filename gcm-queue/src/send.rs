@@ -256,7 +256,11 @@ impl Processor {
 
     /// Runs `operation` until the backend answers: a failing backend is tried again after
     /// a wait that doubles up to [`LONGEST_BACKEND_WAIT`].
-    async fn persist<'a, T>(&self, what: &str, operation: impl Fn() -> BoxFuture<'a, Result<T, Error>>) -> T {
+    pub(crate) async fn persist<'a, T>(
+        &self,
+        what: &str,
+        operation: impl Fn() -> BoxFuture<'a, Result<T, Error>>,
+    ) -> T {
         let mut wait = Duration::from_millis(100);
         loop {
             match operation().await {

@@ -169,6 +169,40 @@ async fn postgres_records_read_back_once_in_order() {
     records_read_back_once_in_order(&Queue::connect(&server_url("GCM_QUEUE_POSTGRES_URL")).await.unwrap()).await;
 }
 
+/// PostgreSQL takes a block's number before its commit: a settlement holds an advisory lock
+/// from its first block to its commit, so that no block becomes visible after a later one a
+/// reader has already read past. While another transaction holds that lock, a settlement
+/// waits.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_settlements_commit_their_blocks_in_the_order_of_their_numbers() {
+    use sqlx::Connection as _;
+    const RESULTS_LOCK: i64 = 0x6763_6d2d_7265_7375; // gcm-queue's, in store/sql.rs
+    let url = server_url("GCM_QUEUE_POSTGRES_URL");
+    let queue = std::sync::Arc::new(Queue::connect(&url).await.unwrap());
+    let mut holder = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut held = holder.begin().await.unwrap();
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(RESULTS_LOCK).execute(&mut *held).await.unwrap();
+    let job = format!("ordered-{}", ulid::Ulid::generate());
+    let record = gcm_queue::Record {
+        job_id: job.clone(),
+        attempt: 0,
+        recipient: "token".to_owned(),
+        correlation_id: None,
+        fate: gcm_queue::Final::NotRegistered,
+    };
+    let settlement = gcm_queue::Settlement { job_id: job.clone(), attempt: 0, records: vec![record], retry: None };
+    let mut settling = tokio::spawn({
+        let queue = queue.clone();
+        async move { gcm_queue::ResultStore::settle(queue.as_ref(), &settlement).await.map(|_| ()) }
+    });
+    // It cannot end while the lock is held, however long this waits.
+    assert!(tokio::time::timeout(Duration::from_millis(500), &mut settling).await.is_err(), "settled past the lock");
+    held.commit().await.unwrap();
+    settling.await.unwrap().unwrap();
+    assert_eq!(gcm_queue::ResultReader::summary(queue.as_ref(), &job).await.unwrap().not_registered, 1);
+}
+
 #[cfg(feature = "redis")]
 #[tokio::test]
 async fn redis_records_read_back_once_in_order() {

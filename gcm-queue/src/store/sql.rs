@@ -1,8 +1,9 @@
 //! Results in the queue's SQL database (SQLite or PostgreSQL), beside apalis's jobs:
 //! `gcm_settlements`, one row per job and attempt (its retry and its counts),
 //! `gcm_result_blocks`, the records it settled in blocks of up to 1000 (see `block`),
-//! numbered by `seq`, and `gcm_claims`, the lease of the run sending each attempt (and who
-//! it took over from). A settlement and its blocks are written in one transaction that
+//! numbered by `seq`, `gcm_claims`, the lease of the run sending each attempt (and who
+//! it took over from), and `gcm_payloads`, what each attempt sends (apalis's row holds the
+//! job without it, see `Ticket`). A settlement and its blocks are written in one transaction that
 //! starts with the settlement's insert: its primary key is what makes each job, attempt
 //! and recipient recorded once.
 
@@ -12,7 +13,7 @@ use super::block::{self, Page};
 use super::{BoxFuture, Claim, ResultReader, ResultStore, Settled};
 use crate::error::Error;
 use crate::fate::{Record, Settlement, Summary};
-use crate::job::millis;
+use crate::job::{Job, Payload, millis};
 
 /// Results stored in SQL tables of the queue's own database (SQLite or PostgreSQL).
 #[derive(Debug)]
@@ -25,6 +26,12 @@ impl<DB: sqlx::Database> Clone for SqlResults<DB> {
         Self { pool: self.pool.clone() }
     }
 }
+
+/// The PostgreSQL advisory lock a settlement holds from its first block to its commit:
+/// sequence numbers are taken before commit, so without it a block could become visible
+/// after a later one that a reader has already read past. SQLite has one writer anyway.
+#[cfg(feature = "postgres")]
+const RESULTS_LOCK: i64 = 0x6763_6d2d_7265_7375; // "gcm-resu"
 
 /// Blocks a reader fetches per query: a page of 1000 records needs one or two.
 const BLOCKS_PER_READ: i64 = 4;
@@ -44,7 +51,7 @@ fn json_error(error: serde_json::Error) -> Error {
 // `$now` is the database's clock in milliseconds since the Unix epoch: leases are timed by
 // the one clock every worker shares.
 macro_rules! sql_results {
-    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal, $blocks:literal) => {
+    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal, $blocks:literal, $seq_lock:expr) => {
         #[cfg(feature = $feature)]
         impl SqlResults<$db> {
             /// Results in `pool`'s database; creates the tables if they are missing.
@@ -59,6 +66,8 @@ macro_rules! sql_results {
                         $seq,
                         ", job_id TEXT NOT NULL, attempt BIGINT NOT NULL, records TEXT NOT NULL)"
                     ),
+                    "CREATE TABLE IF NOT EXISTS gcm_payloads (job_id TEXT NOT NULL, attempt BIGINT NOT NULL, \
+                     payload TEXT NOT NULL, PRIMARY KEY (job_id, attempt))",
                     $blocks,
                     "CREATE TABLE IF NOT EXISTS gcm_claims (job_id TEXT NOT NULL, attempt BIGINT NOT NULL, \
                      owner TEXT NOT NULL, expires_at_ms BIGINT NOT NULL, claims BIGINT NOT NULL, taken_over_from TEXT, \
@@ -68,6 +77,34 @@ macro_rules! sql_results {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
                 }
                 Ok(Self { pool: pool.clone() })
+            }
+
+            /// Keeps what `job` sends, for the worker that runs it (once per job and attempt).
+            pub(crate) async fn keep_payload(&self, job: &Job) -> Result<(), Error> {
+                let payload = serde_json::to_string(&job.payload).map_err(json_error)?;
+                sqlx::query(
+                    "INSERT INTO gcm_payloads (job_id, attempt, payload) VALUES ($1, $2, $3) \
+                     ON CONFLICT (job_id, attempt) DO NOTHING",
+                )
+                .bind(&job.id)
+                .bind(i64::from(job.attempt))
+                .bind(payload)
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            /// What attempt `attempt` of job `job_id` sends, if it was kept.
+            pub(crate) async fn payload(&self, job_id: &str, attempt: u32) -> Result<Option<Payload>, Error> {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT payload FROM gcm_payloads WHERE job_id = $1 AND attempt = $2")
+                        .bind(job_id)
+                        .bind(i64::from(attempt))
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                row.map(|(text,)| serde_json::from_str(&text)).transpose().map_err(json_error)
             }
 
             async fn find(&self, job_id: &str, attempt: u32) -> Result<Option<Settled>, Error> {
@@ -150,6 +187,9 @@ macro_rules! sql_results {
                     return self.find(&settlement.job_id, settlement.attempt).await?.ok_or_else(|| {
                         Error::Store("a settlement vanished between its insert and its read".into())
                     });
+                }
+                if let Some(lock) = $seq_lock {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(lock).execute(&mut *tx).await.map_err(store_error)?;
                 }
                 for records in block::blocks(&settlement.records).map_err(json_error)? {
                     sqlx::query("INSERT INTO gcm_result_blocks (job_id, attempt, records) VALUES ($1, $2, $3)")
@@ -256,7 +296,8 @@ sql_results!(
     "sqlite",
     "INTEGER PRIMARY KEY AUTOINCREMENT",
     "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
-    "SELECT 1"
+    "SELECT 1",
+    None::<i64>
 );
 sql_results!(
     sqlx::Postgres,
@@ -264,9 +305,14 @@ sql_results!(
     "postgres",
     "BIGSERIAL PRIMARY KEY",
     "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
-    // Blocks out of line but not compressed: compressing 250 KB per settlement took the
-    // database server more CPU than writing it. (Changed once: an ALTER locks the table.)
-    "DO $$ BEGIN IF (SELECT attstorage FROM pg_attribute WHERE attrelid = 'gcm_result_blocks'::regclass \
-     AND attname = 'records') <> 'e' THEN ALTER TABLE gcm_result_blocks ALTER COLUMN records SET STORAGE EXTERNAL; \
-     END IF; END $$"
+    // Blocks and payloads out of line but not compressed: compressing 250 KB per settlement
+    // took the server more CPU than writing it, and tokens hardly compress. (Changed once:
+    // an ALTER locks the table.)
+    "DO $$ BEGIN \
+     IF (SELECT attstorage FROM pg_attribute WHERE attrelid = 'gcm_result_blocks'::regclass AND attname = 'records') <> 'e' \
+     THEN ALTER TABLE gcm_result_blocks ALTER COLUMN records SET STORAGE EXTERNAL; END IF; \
+     IF (SELECT attstorage FROM pg_attribute WHERE attrelid = 'gcm_payloads'::regclass AND attname = 'payload') <> 'e' \
+     THEN ALTER TABLE gcm_payloads ALTER COLUMN payload SET STORAGE EXTERNAL; END IF; END $$",
+    // Blocks commit in the order of their numbers.
+    Some(RESULTS_LOCK)
 );
