@@ -519,20 +519,13 @@ impl Queue {
             let backend = Backend::clone(&backend);
             let running = jobs.spawn(
                 async move {
-                    let job = match ticket.into_job() {
-                        Ok(job) => job,
-                        Err(ticket) => {
-                            match processor.persist("read a job's payload", || backend.payload(&ticket)).await {
-                                Some(payload) => ticket.with_payload(payload),
-                                None => {
-                                    let (id, attempt) = (&ticket.id, ticket.attempt);
-                                    return Err(Error::Store(
-                                        format!("the payload of job {id} attempt {attempt} is missing").into(),
-                                    ));
-                                }
-                            }
-                        }
+                    let kept = if ticket.holds_payload() {
+                        None
+                    } else {
+                        processor.persist("read a job's payload", || backend.payload(&ticket)).await
                     };
+                    let missing = format!("the payload of job {} attempt {} is missing", ticket.id, ticket.attempt);
+                    let job = ticket.into_job(kept).ok_or_else(|| Error::Store(missing.into()))?;
                     processor.process(&job).await
                 }
                 .instrument(span.clone()),

@@ -89,6 +89,9 @@ impl Page {
         attempt: u32,
         block: &str,
     ) -> Result<(), serde_json::Error> {
+        if self.is_full() {
+            return Ok(()); // not even parsed
+        }
         let (first, read) = self.resume;
         let skip = if number == first { read } else { 0 };
         let entries: Vec<Stored> = serde_json::from_str(block)?;

@@ -33,8 +33,11 @@ impl<DB: sqlx::Database> Clone for SqlResults<DB> {
 #[cfg(feature = "postgres")]
 const RESULTS_LOCK: i64 = 0x6763_6d2d_7265_7375; // "gcm-resu"
 
-/// Blocks a reader fetches per query: a page of 1000 records needs one or two.
+/// Blocks a reader fetches by its first query: a page of 1000 records needs one or two of
+/// 1000; each next query asks for twice as many, up to [`MOST_BLOCKS_PER_READ`] (blocks of
+/// small jobs hold a few records each).
 const BLOCKS_PER_READ: i64 = 4;
+const MOST_BLOCKS_PER_READ: i64 = 256;
 
 fn store_error(error: sqlx::Error) -> Error {
     Error::Store(Box::new(error))
@@ -206,16 +209,18 @@ macro_rules! sql_results {
 
             async fn page(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, Record)>, Error> {
                 let mut page = Page::after(cursor, limit);
+                let mut batch = BLOCKS_PER_READ;
                 while !page.is_full() {
                     let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
                         "SELECT seq, job_id, attempt, records FROM gcm_result_blocks WHERE seq >= $1 ORDER BY seq LIMIT $2",
                     )
                     .bind(i64::try_from(page.next_block()).unwrap_or(i64::MAX))
-                    .bind(BLOCKS_PER_READ)
+                    .bind(batch)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(store_error)?;
-                    let complete = rows.len() < usize::try_from(BLOCKS_PER_READ).unwrap_or(usize::MAX);
+                    let complete = rows.len() < usize::try_from(batch).unwrap_or(usize::MAX);
+                    batch = batch.saturating_mul(2).min(MOST_BLOCKS_PER_READ);
                     for (seq, job_id, attempt, records) in rows {
                         let (seq, attempt) = (u64::try_from(seq).unwrap_or(0), u32::try_from(attempt).unwrap_or(u32::MAX));
                         page.add(seq, &job_id, attempt, &records).map_err(json_error)?;
