@@ -134,3 +134,56 @@ async fn the_command_line_enqueues_from_stdin_runs_and_reads_the_results() {
     assert!(error.contains("no credentials"), "{error}");
     server.shutdown().await;
 }
+
+/// Values that make no sense are refused with a message, not clamped; a flag is offered only
+/// where it means something; `--help` shows no environment values.
+#[tokio::test]
+async fn the_command_line_refuses_what_it_cannot_honour() {
+    let bin = env!("CARGO_BIN_EXE_gcm-worker");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("q.db").display());
+    let refused = [
+        (vec!["run", "--queue", &url, "--heartbeat", "1"], "--heartbeat"),
+        (vec!["run", "--queue", &url, "--concurrency", "0"], "--concurrency"),
+        (vec!["run", "--queue", &url, "--max-attempts", "0"], "--max-attempts"),
+        (vec!["run", "--queue", &url, "--lease", "0"], "--lease"),
+        (
+            vec!["run", "--queue", &url, "--api-key", "k", "--backoff-ms", "2000", "--backoff-max-ms", "1000"],
+            "--backoff-max-ms",
+        ),
+        (vec!["enqueue", "--queue", &url, "--heartbeat", "5"], "--heartbeat"),
+        (vec!["serve", "--queue", &url, "--heartbeat", "5"], "--heartbeat"),
+    ];
+    for (args, named) in refused {
+        let output = tokio::process::Command::new(bin).args(&args).output().await.unwrap();
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && error.contains(named), "{args:?}: {error}");
+    }
+    let help = tokio::process::Command::new(bin)
+        .args(["run", "--help"])
+        .env("GOOGLE_APPLICATION_CREDENTIALS", "/secret/path.json")
+        .output()
+        .await
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("[env: GOOGLE_APPLICATION_CREDENTIALS]") && !help.contains("/secret/path.json"), "{help}");
+}
+
+/// PostgreSQL's notices at set-up ("schema \"apalis\" already exists, skipping") are not
+/// logged at every start.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn a_start_on_a_set_up_postgres_database_logs_no_notices() {
+    let bin = env!("CARGO_BIN_EXE_gcm-worker");
+    let url = server_url("GCM_QUEUE_POSTGRES_URL");
+    for _ in 0..2 {
+        let output = tokio::process::Command::new(bin)
+            .args(["results", "--queue", &url, "--since", "0", "--limit", "1"])
+            .env_remove("RUST_LOG")
+            .output()
+            .await
+            .unwrap();
+        let logs = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success() && !logs.contains("already exists"), "{logs}");
+    }
+}

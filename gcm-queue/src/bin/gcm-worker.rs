@@ -35,10 +35,6 @@ struct QueueArgs {
     /// The queue's name within the backend.
     #[arg(long, default_value = gcm_queue::QUEUE_NAME)]
     queue_name: String,
-    /// Seconds between a worker's heartbeats (at least 2: apalis stores them in whole
-    /// seconds); 3 missed hand its jobs to another worker.
-    #[arg(long, default_value_t = 5)]
-    heartbeat: u64,
     /// Give up at once when the backend cannot be reached at start (by default the
     /// worker says why and tries again, with a wait that doubles up to 30 s).
     #[arg(long)]
@@ -61,9 +57,13 @@ enum Command {
 struct RunArgs {
     #[command(flatten)]
     queue: QueueArgs,
+    /// Seconds between the worker's heartbeats, at least 2 (apalis stores them in whole
+    /// seconds, so 1 lets a live worker look dead); 3 missed hand its jobs to another worker.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..))]
+    heartbeat: u64,
     /// A service account key (or any Google credential file) for FCM v1 jobs. Without
     /// it, v1 jobs use Application Default Credentials when they are found.
-    #[arg(long, env = "GOOGLE_APPLICATION_CREDENTIALS")]
+    #[arg(long, env = "GOOGLE_APPLICATION_CREDENTIALS", hide_env_values = true)]
     credentials: Option<PathBuf>,
     /// The FCM v1 base URL (default: Google's), e.g. a gcm-mock's.
     #[arg(long)]
@@ -74,21 +74,22 @@ struct RunArgs {
     /// The legacy send URL (default: FCM's).
     #[arg(long)]
     legacy_endpoint: Option<String>,
-    /// Jobs in flight at once.
-    #[arg(long, default_value_t = 4)]
+    /// Jobs in flight at once (at least 1).
+    #[arg(long, default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     concurrency: usize,
     /// Messages a minute this worker sends at most (0: no limit). FCM's project quota is
     /// 600 000 a minute: give each worker its share.
     #[arg(long, default_value_t = 0)]
     rate: u32,
-    /// Attempts per job; then pending tokens are recorded as given up.
-    #[arg(long, default_value_t = 10)]
+    /// Attempts per job (at least 1); then pending tokens are recorded as given up.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
     /// Messages that may have reached the server before failing: `resend` or `park`.
     #[arg(long, default_value = "resend", value_parser = parse_unsure)]
     unsure: Unsure,
-    /// The first retry's delay window, in milliseconds (the window doubles per attempt).
-    #[arg(long, default_value_t = 1000)]
+    /// The first retry's delay window, in milliseconds (at least 1; the window doubles per
+    /// attempt).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     backoff_ms: u64,
     /// The longest backoff window, in milliseconds.
     #[arg(long, default_value_t = 1_024_000)]
@@ -104,7 +105,7 @@ struct RunArgs {
     grace: u64,
     /// Seconds a worker's claim on the attempt it sends lasts unless renewed: another
     /// worker sends the attempt only after the claim runs out (its worker died or stalled).
-    #[arg(long, default_value_t = gcm_queue::DEFAULT_LEASE.as_secs())]
+    #[arg(long, default_value_t = gcm_queue::DEFAULT_LEASE.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     lease: u64,
 }
 
@@ -185,7 +186,11 @@ fn init_logs() {
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::prelude::*;
     let filter = std::env::var("RUST_LOG").ok().and_then(|text| text.parse::<Targets>().ok());
-    let filter = filter.unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    // PostgreSQL's notices ("schema \"apalis\" already exists, skipping" at every start)
+    // are INFO to sqlx: only their warnings are worth a line.
+    let filter = filter.unwrap_or_else(|| {
+        Targets::new().with_default(tracing::Level::INFO).with_target("sqlx::postgres::notice", tracing::Level::WARN)
+    });
     let layer =
         tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
     tracing_subscriber::registry().with(layer.with_filter(filter)).init();
@@ -193,12 +198,8 @@ fn init_logs() {
 
 /// Connects to the queue; an unreachable backend is tried again (unless
 /// `--exit-on-unreachable`) with a WARN that names the cause.
-async fn connect(args: &QueueArgs) -> Result<Arc<Queue>, gcm_queue::Error> {
-    let config = QueueConfig {
-        name: args.queue_name.clone(),
-        heartbeat: Duration::from_secs(args.heartbeat.max(2)),
-        ..QueueConfig::default()
-    };
+async fn connect(args: &QueueArgs, config: QueueConfig) -> Result<Arc<Queue>, gcm_queue::Error> {
+    let config = QueueConfig { name: args.queue_name.clone(), ..config };
     let mut wait = Duration::from_secs(1);
     loop {
         match Queue::connect_with(&args.queue, &config).await {
@@ -223,7 +224,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Enqueue(args) => enqueue(args).await,
         Command::Results(args) => results(args).await,
         Command::Serve(args) => {
-            let queue = connect(&args.queue).await?;
+            let queue = connect(&args.queue, QueueConfig::default()).await?;
             let listener = tokio::net::TcpListener::bind(args.listen).await?;
             tracing::info!(addr = %listener.local_addr()?, backend = queue.backend_name(), "serving the API");
             let api = Api { queue: Some(queue), metrics: Arc::new(Metrics::default()) };
@@ -234,9 +235,14 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn senders(args: &RunArgs) -> Result<Senders, Box<dyn std::error::Error>> {
+    if args.backoff_max_ms < args.backoff_ms {
+        return Err(
+            format!("--backoff-max-ms {} is below --backoff-ms {}", args.backoff_max_ms, args.backoff_ms).into()
+        );
+    }
     let backoff = Backoff {
-        initial: Duration::from_millis(args.backoff_ms.max(1)),
-        max: Duration::from_millis(args.backoff_max_ms.max(args.backoff_ms)),
+        initial: Duration::from_millis(args.backoff_ms),
+        max: Duration::from_millis(args.backoff_max_ms),
         ..Backoff::fcm_v1()
     };
     let credentials = match &args.credentials {
@@ -275,13 +281,14 @@ async fn senders(args: &RunArgs) -> Result<Senders, Box<dyn std::error::Error>> 
 }
 
 async fn work(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let queue = connect(&args.queue).await?;
+    let config = QueueConfig { heartbeat: Duration::from_secs(args.heartbeat), ..QueueConfig::default() };
+    let queue = connect(&args.queue, config).await?;
     let senders = senders(&args).await?;
     let metrics = Arc::new(Metrics::default());
     let processor = Processor::new(senders, queue.clone(), queue.clone())
-        .policy(Policy { max_attempts: args.max_attempts.max(1), unsure: args.unsure })
+        .policy(Policy { max_attempts: args.max_attempts, unsure: args.unsure })
         .rate_limit(args.rate)
-        .lease(Duration::from_secs(args.lease.max(1)))
+        .lease(Duration::from_secs(args.lease))
         .with_metrics(metrics.clone());
     if let Some(addr) = args.metrics {
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -290,7 +297,7 @@ async fn work(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(gcm_queue::http::serve(listener, api, std::future::pending()));
     }
     let mut options = WorkerOptions {
-        concurrency: args.concurrency.max(1),
+        concurrency: args.concurrency,
         grace: Duration::from_secs(args.grace),
         ..WorkerOptions::default()
     };
@@ -319,7 +326,7 @@ async fn enqueue(args: EnqueueArgs) -> Result<(), Box<dyn std::error::Error>> {
     if tokens.is_empty() {
         return Err("no tokens to enqueue".into());
     }
-    let queue = connect(&args.queue).await?;
+    let queue = connect(&args.queue, QueueConfig::default()).await?;
     for chunk in tokens.chunks(args.chunk.clamp(1, 100_000)) {
         let request = EnqueueRequest {
             kind: if args.legacy { Kind::Legacy } else { Kind::V1 },
@@ -335,7 +342,7 @@ async fn enqueue(args: EnqueueArgs) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn results(args: ResultsArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let queue = connect(&args.queue).await?;
+    let queue = connect(&args.queue, QueueConfig::default()).await?;
     if let Some(job) = &args.job {
         println!("{}", serde_json::to_string(&queue.summary(job).await?)?);
         return Ok(());

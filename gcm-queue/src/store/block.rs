@@ -52,7 +52,7 @@ pub(super) fn blocks(records: &[Record]) -> Result<Vec<String>, serde_json::Erro
 }
 
 /// The first block a reader after `cursor` needs, and how many of its records it has read.
-pub(super) fn resume(cursor: u64) -> (u64, u64) {
+fn resume(cursor: u64) -> (u64, u64) {
     (cursor / BLOCK_SPAN, cursor % BLOCK_SPAN)
 }
 
