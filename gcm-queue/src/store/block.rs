@@ -51,6 +51,12 @@ pub(super) fn blocks(records: &[Record]) -> Result<Vec<String>, serde_json::Erro
         .collect()
 }
 
+/// Blocks a reader asks for at first: a page of 1000 records needs one or two of 1000. Each
+/// next read asks for twice as many, up to [`MOST_BLOCKS_PER_READ`] (blocks of small jobs
+/// hold a few records each).
+const BLOCKS_PER_READ: usize = 4;
+const MOST_BLOCKS_PER_READ: usize = 256;
+
 /// The first block a reader after `cursor` needs, and how many of its records it has read.
 fn resume(cursor: u64) -> (u64, u64) {
     (cursor / BLOCK_SPAN, cursor % BLOCK_SPAN)
@@ -60,6 +66,8 @@ fn resume(cursor: u64) -> (u64, u64) {
 pub(super) struct Page {
     resume: (u64, u64),
     limit: usize,
+    /// Blocks the next read asks for.
+    wanted: usize,
     /// The records read, each with its cursor.
     pub(super) records: Vec<(u64, Record)>,
 }
@@ -67,7 +75,20 @@ pub(super) struct Page {
 impl Page {
     /// An empty page of at most `limit` records after `cursor`.
     pub(super) fn after(cursor: u64, limit: usize) -> Self {
-        Self { resume: resume(cursor), limit, records: Vec::new() }
+        Self { resume: resume(cursor), limit, wanted: BLOCKS_PER_READ, records: Vec::new() }
+    }
+
+    /// How many blocks the next read asks for.
+    pub(super) fn wanted(&self) -> usize {
+        self.wanted
+    }
+
+    /// Notes that a read returned `returned` blocks: true when the store may hold more
+    /// (it returned all it was asked for); the next read asks for twice as many.
+    pub(super) fn fetched(&mut self, returned: usize) -> bool {
+        let more = returned >= self.wanted;
+        self.wanted = self.wanted.saturating_mul(2).min(MOST_BLOCKS_PER_READ);
+        more
     }
 
     /// The block to read from: the cursor's, then the one after the last read.

@@ -66,11 +66,6 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return {1, redis.call('HGET', KEYS[1], 'taken_over_from') or ''}
 ";
 
-/// Blocks a reader fetches by its first command: a page of 1000 records needs one or two of
-/// 1000; each next command asks for twice as many, up to [`MOST_BLOCKS_PER_READ`].
-const BLOCKS_PER_READ: usize = 4;
-const MOST_BLOCKS_PER_READ: usize = 256;
-
 /// How long a claim's hash outlives its last renewal: long after any retry of its attempt.
 const CLAIM_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -175,16 +170,14 @@ impl RedisResults {
 
     async fn page(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, Record)>, Error> {
         let mut page = Page::after(cursor, limit);
-        let mut batch = BLOCKS_PER_READ;
         while !page.is_full() {
             let reply: redis::streams::StreamRangeReply = self
                 .connection
                 .clone()
-                .xrange_count(self.stream_key(), format!("0-{}", page.next_block()), "+", batch)
+                .xrange_count(self.stream_key(), format!("0-{}", page.next_block()), "+", page.wanted())
                 .await
                 .map_err(store_error)?;
-            let complete = reply.ids.len() < batch;
-            batch = batch.saturating_mul(2).min(MOST_BLOCKS_PER_READ);
+            let more = page.fetched(reply.ids.len());
             for entry in reply.ids {
                 let seq = entry.id.strip_prefix("0-").and_then(|seq| seq.parse().ok()).unwrap_or(0);
                 let job_id: String = entry.get("job").unwrap_or_default();
@@ -192,7 +185,7 @@ impl RedisResults {
                 let records: String = entry.get("records").unwrap_or_default();
                 page.add(seq, &job_id, attempt, &records).map_err(json_error)?;
             }
-            if complete {
+            if !more {
                 break;
             }
         }

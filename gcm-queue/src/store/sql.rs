@@ -33,12 +33,6 @@ impl<DB: sqlx::Database> Clone for SqlResults<DB> {
 #[cfg(feature = "postgres")]
 const RESULTS_LOCK: i64 = 0x6763_6d2d_7265_7375; // "gcm-resu"
 
-/// Blocks a reader fetches by its first query: a page of 1000 records needs one or two of
-/// 1000; each next query asks for twice as many, up to [`MOST_BLOCKS_PER_READ`] (blocks of
-/// small jobs hold a few records each).
-const BLOCKS_PER_READ: i64 = 4;
-const MOST_BLOCKS_PER_READ: i64 = 256;
-
 fn store_error(error: sqlx::Error) -> Error {
     Error::Store(Box::new(error))
 }
@@ -52,9 +46,11 @@ fn json_error(error: serde_json::Error) -> Error {
 // a macro writes each implementation.
 //
 // `$now` is the database's clock in milliseconds since the Unix epoch: leases are timed by
-// the one clock every worker shares.
+// the one clock every worker shares. `$storage` is a set-up statement for how the large
+// columns are stored; `$seq_lock` the advisory lock that keeps blocks in commit order, if
+// the database needs one.
 macro_rules! sql_results {
-    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal, $blocks:literal, $seq_lock:expr) => {
+    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal, $storage:literal, $seq_lock:expr) => {
         #[cfg(feature = $feature)]
         impl SqlResults<$db> {
             /// Results in `pool`'s database; creates the tables if they are missing.
@@ -71,7 +67,7 @@ macro_rules! sql_results {
                     ),
                     "CREATE TABLE IF NOT EXISTS gcm_payloads (job_id TEXT NOT NULL, attempt BIGINT NOT NULL, \
                      payload TEXT NOT NULL, PRIMARY KEY (job_id, attempt))",
-                    $blocks,
+                    $storage,
                     "CREATE TABLE IF NOT EXISTS gcm_claims (job_id TEXT NOT NULL, attempt BIGINT NOT NULL, \
                      owner TEXT NOT NULL, expires_at_ms BIGINT NOT NULL, claims BIGINT NOT NULL, taken_over_from TEXT, \
                      PRIMARY KEY (job_id, attempt))",
@@ -209,23 +205,21 @@ macro_rules! sql_results {
 
             async fn page(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, Record)>, Error> {
                 let mut page = Page::after(cursor, limit);
-                let mut batch = BLOCKS_PER_READ;
                 while !page.is_full() {
                     let rows: Vec<(i64, String, i64, String)> = sqlx::query_as(
                         "SELECT seq, job_id, attempt, records FROM gcm_result_blocks WHERE seq >= $1 ORDER BY seq LIMIT $2",
                     )
                     .bind(i64::try_from(page.next_block()).unwrap_or(i64::MAX))
-                    .bind(batch)
+                    .bind(i64::try_from(page.wanted()).unwrap_or(i64::MAX))
                     .fetch_all(&self.pool)
                     .await
                     .map_err(store_error)?;
-                    let complete = rows.len() < usize::try_from(batch).unwrap_or(usize::MAX);
-                    batch = batch.saturating_mul(2).min(MOST_BLOCKS_PER_READ);
+                    let more = page.fetched(rows.len());
                     for (seq, job_id, attempt, records) in rows {
                         let (seq, attempt) = (u64::try_from(seq).unwrap_or(0), u32::try_from(attempt).unwrap_or(u32::MAX));
                         page.add(seq, &job_id, attempt, &records).map_err(json_error)?;
                     }
-                    if complete {
+                    if !more {
                         break;
                     }
                 }
