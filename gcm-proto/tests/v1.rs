@@ -270,6 +270,26 @@ fn a_multicast_template_gives_the_bytes_of_each_message() {
     assert_eq!(Template::new(&Content::new()).body("tokA"), br#"{"message":{"token":"tokA"}}"#.to_vec());
 }
 
+/// "Let the server validate": fields this crate does not name, in the message and in its
+/// notification and `fcm_options`, are read, kept and sent verbatim, not dropped.
+#[test]
+fn unknown_fields_of_a_content_are_kept_and_sent_verbatim() {
+    let text = r#"{"dta":{"k":"v"},"notification":{"titel":"x","title":"T"},"fcm_options":{"analytics_label":"l","new_option":1},"data":{"a":"b"}}"#;
+    let content: Content = serde_json::from_str(text).unwrap();
+    assert_eq!(content.extra["dta"], serde_json::json!({"k": "v"}));
+    assert_eq!(content.notification.as_ref().unwrap().extra["titel"], "x");
+    let expected = br#"{"message":{"token":"tokA","data":{"a":"b"},"notification":{"title":"T","titel":"x"},"fcm_options":{"analytics_label":"l","new_option":1},"dta":{"k":"v"}}}"#;
+    assert_eq!(
+        std::str::from_utf8(&Template::new(&content).body("tokA")).unwrap(),
+        std::str::from_utf8(expected).unwrap()
+    );
+    let message = Message::new(Target::Token("tokA".into()), content.clone());
+    assert_eq!(fcm().encode(&message, "ya29.t").unwrap().body(), &expected.to_vec());
+    assert_eq!(serde_json::from_str::<Content>(&serde_json::to_string(&content).unwrap()).unwrap(), content);
+    let message: Message = serde_json::from_str(&serde_json::to_string(&message).unwrap()).unwrap();
+    assert_eq!((message.target, message.content), (Target::Token("tokA".into()), content));
+}
+
 #[test]
 fn quota_and_server_errors_wait_their_floor_without_retry_after() {
     let multicast = Multicast::new(["t"]);

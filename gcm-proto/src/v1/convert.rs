@@ -103,8 +103,12 @@ fn content(legacy: &Legacy) -> Content {
     }
 
     if let Some(n) = &legacy.notification {
-        message.notification =
-            Some(Notification { title: n.title.clone(), body: n.body.clone(), image: n.image.clone() });
+        message.notification = Some(Notification {
+            title: n.title.clone(),
+            body: n.body.clone(),
+            image: n.image.clone(),
+            ..Notification::default()
+        });
         let mut fields = Map::new();
         let mut put = |name: &str, value: Option<Value>| {
             if let Some(value) = value {

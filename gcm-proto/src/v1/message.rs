@@ -51,12 +51,15 @@ pub struct Notification {
     /// An `https://` URL of an image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Fields this crate does not name, sent verbatim (the server validates them).
+    #[serde(flatten, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
 }
 
 impl Notification {
     /// A notification with a title and a body.
     pub fn new(title: impl Into<String>, body: impl Into<String>) -> Self {
-        Self { title: Some(title.into()), body: Some(body.into()), image: None }
+        Self { title: Some(title.into()), body: Some(body.into()), ..Self::default() }
     }
 }
 
@@ -135,6 +138,9 @@ pub struct FcmOptions {
     /// `analytics_label`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub analytics_label: Option<String>,
+    /// Fields this crate does not name, sent verbatim (the server validates them).
+    #[serde(flatten, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
 }
 
 /// Everything a v1 message carries but its target: a `data` map of strings, an optional
@@ -164,6 +170,11 @@ pub struct Content {
     /// answers with a fake id, delivering nothing.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub validate_only: bool,
+    /// Fields of `message` this crate does not name, sent verbatim beside the others (the
+    /// server validates them): nothing a caller writes is dropped. A target (`token`,
+    /// `topic`, `condition`, `fid`) here is the caller's to refuse; it is not one.
+    #[serde(flatten, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
 }
 
 impl Content {
@@ -428,7 +439,7 @@ macro_rules! content_setters {
 
             /// Sets `fcm_options.analytics_label`.
             pub fn analytics_label(mut self, label: impl Into<String>) -> Self {
-                self.content_mut().fcm_options = Some(FcmOptions { analytics_label: Some(label.into()) });
+                self.content_mut().fcm_options = Some(FcmOptions { analytics_label: Some(label.into()), ..FcmOptions::default() });
                 self
             }
 

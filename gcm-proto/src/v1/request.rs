@@ -173,6 +173,7 @@ fn serialize(target: Option<&Target>, content: &Content) -> Vec<u8> {
             apns: content.apns.as_ref(),
             webpush: content.webpush.as_ref(),
             fcm_options: content.fcm_options.as_ref(),
+            extra: &content.extra,
         },
         validate_only: content.validate_only,
     };
@@ -215,4 +216,6 @@ struct WireMessage<'a> {
     webpush: Option<&'a WebpushConfig>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fcm_options: Option<&'a FcmOptions>,
+    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
 }
