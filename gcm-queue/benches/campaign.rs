@@ -442,7 +442,7 @@ async fn through_the_queue(
     let mut done = 0;
     let mut last_progress = Instant::now();
     while done < jobs.len() {
-        if queue.summary(&jobs[done]).await.unwrap().status == "done" {
+        if queue.summary(&jobs[done]).await.unwrap().is_some_and(|summary| summary.status == "done") {
             done += 1;
             last_progress = Instant::now();
             continue;

@@ -59,7 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     loop {
-        let summary = queue.summary(&job.id).await?;
+        let summary = queue.summary(&job.id).await?.ok_or("the job is unknown")?;
         if summary.status == "done" {
             println!(
                 "done in {:.1} s after {} attempts: {summary:?}",

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::job::Job;
 
 /// The last word on one recipient of a job: nothing about it will change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "fate", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Final {
@@ -67,6 +67,9 @@ pub struct Record {
     /// The job's correlation id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// The job's campaign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
     /// What happened to it.
     #[serde(flatten)]
     pub fate: Final,
@@ -104,12 +107,105 @@ impl Settlement {
     }
 }
 
-/// Where a job stands, from its recorded settlements.
+/// Where a job stands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Enqueued with a `send_at` still in the future; nothing sent yet.
+    Scheduled,
+    /// Due, waiting for a worker; nothing sent yet.
+    #[default]
+    Queued,
+    /// A worker holds a live claim on its current attempt and is sending it.
+    Sending,
+    /// Some recipients wait for a later attempt.
+    Retrying,
+    /// Every recipient has its final fate, none given up.
+    Done,
+    /// Every recipient has its final fate, and some were given up after the last attempt.
+    GivenUp,
+}
+
+impl JobStatus {
+    /// The status as the API spells it: `queued`, `sending`, `done`…
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Retrying => "retrying",
+            Self::Done => "done",
+            Self::GivenUp => "given_up",
+        }
+    }
+}
+
+impl PartialEq<&str> for JobStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the queue records of a job when its first attempt is enqueued: what makes the job
+/// known before anything is sent.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enqueued {
+    /// The job's id.
+    pub job_id: String,
+    /// How many recipients it has.
+    pub recipients: u64,
+    /// Its campaign, if the API split a request into jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
+    /// The caller's correlation id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// When it was enqueued, in milliseconds since the Unix epoch.
+    pub enqueued_ms: u64,
+    /// When its first attempt is due, if not at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_at_ms: Option<u64>,
+}
+
+impl Enqueued {
+    /// What `job`'s first attempt records, due at `send_at_ms` (or at once).
+    pub fn of(job: &Job, send_at_ms: Option<u64>) -> Self {
+        Self {
+            job_id: job.id.clone(),
+            recipients: job.payload.len() as u64,
+            campaign_id: job.campaign_id.clone(),
+            correlation_id: job.correlation_id.clone(),
+            enqueued_ms: job.first_enqueued_ms,
+            send_at_ms,
+        }
+    }
+}
+
+/// Where a job stands: what was enqueued and what its settled attempts recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Summary {
-    /// `queued` (no attempt settled yet, or an unknown id), `retrying` or `done`.
-    pub status: String,
-    /// Attempts settled so far.
+    /// Where the job stands.
+    pub status: JobStatus,
+    /// The job's id.
+    pub job_id: String,
+    /// Its campaign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
+    /// The caller's correlation id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// Recipients the job was enqueued with (0 for a job enqueued by a release before 0.2).
+    pub recipients: u64,
+    /// When its first attempt is due, if it was enqueued for later (ms since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_at_ms: Option<u64>,
+    /// Attempts settled so far: the records of a job carry attempt numbers 1 to `attempts`.
     pub attempts: u64,
     /// Recipients delivered, canonical ids among them.
     pub delivered: u64,
@@ -123,7 +219,8 @@ pub struct Summary {
     pub given_up: u64,
     /// Recipients parked for review.
     pub parked: u64,
-    /// Recipients the latest settled attempt left for a retry.
+    /// Recipients without a final fate yet: all of them before the first attempt settles,
+    /// then those the latest settled attempt left for a retry.
     pub pending: u64,
 }
 
@@ -143,14 +240,32 @@ impl Summary {
         *counter = counter.saturating_add(1);
     }
 
-    /// Sets `status` from the attempts and what is pending.
-    pub fn finish(mut self) -> Self {
-        self.status = match (self.attempts, self.pending) {
-            (0, _) => "queued",
-            (_, 0) => "done",
-            _ => "retrying",
+    /// The summary of a job from what its store holds: what was `enqueued` (unless an
+    /// older release enqueued it), the counts of its settled attempts (`self`, with
+    /// `attempts` and the latest `pending`), and whether a worker is `sending` its next
+    /// attempt. `None` for a job the store does not know.
+    pub fn finish(mut self, job_id: &str, enqueued: Option<Enqueued>, sending: bool, now_ms: u64) -> Option<Self> {
+        if enqueued.is_none() && self.attempts == 0 {
+            return None;
         }
-        .to_owned();
-        self
+        self.job_id = job_id.to_owned();
+        if let Some(enqueued) = enqueued {
+            self.recipients = enqueued.recipients;
+            self.campaign_id = enqueued.campaign_id;
+            self.correlation_id = enqueued.correlation_id;
+            self.send_at_ms = enqueued.send_at_ms;
+        }
+        if self.attempts == 0 {
+            self.pending = self.recipients;
+        }
+        self.status = match () {
+            () if sending && self.pending > 0 => JobStatus::Sending,
+            () if self.attempts == 0 && self.send_at_ms.is_some_and(|at| at > now_ms) => JobStatus::Scheduled,
+            () if self.attempts == 0 => JobStatus::Queued,
+            () if self.pending > 0 => JobStatus::Retrying,
+            () if self.given_up > 0 => JobStatus::GivenUp,
+            () => JobStatus::Done,
+        };
+        Some(self)
     }
 }

@@ -27,6 +27,10 @@ pub struct Job {
     /// The caller's id for this send, copied into every result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// The campaign this job is part of (a request the API split into jobs), copied into
+    /// every result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
     /// What to send.
     pub payload: Payload,
 }
@@ -82,6 +86,7 @@ impl Job {
             attempt: 0,
             first_enqueued_ms: millis(now),
             correlation_id: None,
+            campaign_id: None,
             payload,
         }
     }
@@ -107,6 +112,12 @@ impl Job {
         self
     }
 
+    /// The same job as part of campaign `id`.
+    pub fn campaign_id(mut self, id: impl Into<String>) -> Self {
+        self.campaign_id = Some(id.into());
+        self
+    }
+
     /// The next attempt of this job, sending `payload` (what is still pending).
     pub fn retry(&self, payload: Payload) -> Self {
         Self {
@@ -115,6 +126,7 @@ impl Job {
             attempt: self.attempt.saturating_add(1),
             first_enqueued_ms: self.first_enqueued_ms,
             correlation_id: self.correlation_id.clone(),
+            campaign_id: self.campaign_id.clone(),
             payload,
         }
     }
@@ -141,6 +153,8 @@ pub(crate) struct Ticket {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     correlation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    campaign_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     payload: Option<Payload>,
 }
 
@@ -159,6 +173,7 @@ impl Ticket {
             attempt: job.attempt,
             first_enqueued_ms: job.first_enqueued_ms,
             correlation_id: job.correlation_id.clone(),
+            campaign_id: job.campaign_id.clone(),
             payload: None,
         }
     }
@@ -171,8 +186,8 @@ impl Ticket {
     /// The job, with the payload the ticket holds or else `kept` (read from beside it);
     /// `None` when there is neither.
     pub(crate) fn into_job(self, kept: Option<Payload>) -> Option<Job> {
-        let Self { format, id, attempt, first_enqueued_ms, correlation_id, payload } = self;
-        Some(Job { format, id, attempt, first_enqueued_ms, correlation_id, payload: payload.or(kept)? })
+        let Self { format, id, attempt, first_enqueued_ms, correlation_id, campaign_id, payload } = self;
+        Some(Job { format, id, attempt, first_enqueued_ms, correlation_id, campaign_id, payload: payload.or(kept)? })
     }
 }
 

@@ -25,7 +25,7 @@ mod send;
 mod store;
 
 pub use error::{BoxError, Error};
-pub use fate::{Final, Record, Scheduled, Settlement, Summary};
+pub use fate::{Enqueued, Final, JobStatus, Record, Scheduled, Settlement, Summary};
 pub use gate::{Gate, RateLimit};
 pub use job::{JOB_FORMAT, Job, Payload};
 pub use metrics::Metrics;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use apalis::prelude::*;
 
 use crate::error::Error;
-use crate::fate::{Record, Summary};
+use crate::fate::{Enqueued, Record, Summary};
 use crate::job::{Job, Ticket};
 use crate::send::{Enqueue, Processor};
 use crate::store::{BoxFuture, ResultReader, ResultStore, Settled};
@@ -385,7 +385,17 @@ impl Queue {
     /// Enqueues `job`, due now. Enqueueing the same job (id and attempt) twice enqueues
     /// it once.
     pub async fn enqueue(&self, job: &Job) -> Result<(), Error> {
-        self.push(job, None).await
+        self.enqueue_at(job, None).await
+    }
+
+    /// Enqueues `job`, due at `send_at_ms` (milliseconds since the Unix epoch) or, without
+    /// one, now; a first attempt is registered with the result store first, so that its
+    /// summary knows it before anything is sent.
+    pub async fn enqueue_at(&self, job: &Job, send_at_ms: Option<u64>) -> Result<(), Error> {
+        if job.attempt == 0 {
+            self.results().0.register(&Enqueued::of(job, send_at_ms)).await?;
+        }
+        self.push(job, send_at_ms).await
     }
 
     /// Pushes `job`, due at `run_at_ms` or, without one, now.
@@ -605,6 +615,10 @@ impl ResultStore for Queue {
     fn settle<'a>(&'a self, settlement: &'a crate::Settlement) -> BoxFuture<'a, Result<Settled, Error>> {
         self.results().0.settle(settlement)
     }
+
+    fn register<'a>(&'a self, enqueued: &'a Enqueued) -> BoxFuture<'a, Result<(), Error>> {
+        self.results().0.register(enqueued)
+    }
 }
 
 impl ResultReader for Queue {
@@ -612,7 +626,7 @@ impl ResultReader for Queue {
         self.results().1.since(cursor, limit)
     }
 
-    fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Summary, Error>> {
+    fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Option<Summary>, Error>> {
         self.results().1.summary(job_id)
     }
 }

@@ -162,6 +162,7 @@ impl Step<'_> {
                 attempt: job.attempt,
                 recipient: recipient.to_owned(),
                 correlation_id: job.correlation_id.clone(),
+                campaign_id: job.campaign_id.clone(),
                 fate,
             });
         }

@@ -7,17 +7,32 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use gcm_queue::http::{Api, serve};
+use gcm_queue::http::{Api, ApiKeys, Limits, TokenLimits, serve};
 use gcm_queue::{Metrics, Processor, Queue};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// One HTTP/1.1 exchange over a fresh connection: the status and the body.
-async fn exchange(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+/// A key of each scope, as `gcm-worker serve` reads them.
+const SEND: &str = "sender-secret-0123456789abcdef0123";
+const READ: &str = "reader-secret-0123456789abcdef0123";
+const METRICS: &str = "metrics-secret-0123456789abcdef012";
+
+fn keys() -> ApiKeys {
+    ApiKeys::parse(&format!("app:send,read:{SEND}\nreporting:read:{READ}\nprometheus:metrics:{METRICS}")).unwrap()
+}
+
+/// One HTTP/1.1 exchange over a fresh connection, with `headers` (each `name: value`)
+/// besides `host: localhost` unless one is given: the status and the body.
+async fn call(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[&str], body: &str) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    if !headers.iter().any(|header| header.to_ascii_lowercase().starts_with("host:")) {
+        head.push_str("host: localhost\r\n");
+    }
+    for header in headers {
+        head.push_str(header);
+        head.push_str("\r\n");
+    }
+    let request = format!("{head}content-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
@@ -26,61 +41,243 @@ async fn exchange(addr: std::net::SocketAddr, method: &str, path: &str, body: &s
     (status, body)
 }
 
+/// A JSON exchange with the key `key`.
+async fn exchange(addr: std::net::SocketAddr, method: &str, path: &str, key: &str, body: &str) -> (u16, String) {
+    let authorization = format!("authorization: Bearer {key}");
+    call(addr, method, path, &[&authorization, "content-type: application/json"], body).await
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("{error}: {text}"))
+}
+
+async fn sqlite_queue(dir: &tempfile::TempDir) -> Arc<Queue> {
+    Arc::new(Queue::connect(&format!("sqlite:{}", dir.path().join("q.db").display())).await.unwrap())
+}
+
+async fn start(api: Api) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, api, std::future::pending()));
+    addr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enqueue_over_http_then_read_the_status_the_results_and_the_counters() {
     let server = mock(faulty_scenario(100, 3)).await;
     let dir = tempfile::tempdir().unwrap();
-    let queue = Arc::new(Queue::connect(&format!("sqlite:{}", dir.path().join("q.db").display())).await.unwrap());
+    let queue = sqlite_queue(&dir).await;
     let metrics = Arc::new(Metrics::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(serve(listener, Api { queue: Some(queue.clone()), metrics: metrics.clone() }, std::future::pending()));
+    let addr = start(Api::new(Some(queue.clone()), metrics.clone()).keys(keys())).await;
 
     let tokens: Vec<String> = (0..100).map(token).collect();
     let body =
         serde_json::json!({ "message": { "data": { "kind": "sync" } }, "tokens": tokens, "correlation_id": "web-1" });
-    let (status, answer) = exchange(addr, "POST", "/jobs", &body.to_string()).await;
+    let (status, answer) = exchange(addr, "POST", "/jobs", SEND, &body.to_string()).await;
     assert_eq!(status, 202, "{answer}");
-    let job_id = json(&answer)["job_id"].as_str().unwrap().to_owned();
-    let (status, answer) = exchange(addr, "GET", &format!("/jobs/{job_id}"), "").await;
-    assert_eq!((status, json(&answer)["status"].as_str()), (200, Some("queued")), "{answer}");
+    let job_id = json(&answer)["job_ids"][0].as_str().unwrap().to_owned();
+    let (status, answer) = exchange(addr, "GET", &format!("/jobs/{job_id}"), READ, "").await;
+    let summary = json(&answer);
+    assert_eq!(
+        (status, summary["status"].as_str(), summary["pending"].as_u64()),
+        (200, Some("queued"), Some(100)),
+        "{answer}"
+    );
 
     let processor = Processor::new(senders(&server), queue.clone(), queue.clone());
     drain(queue.clone(), processor, std::slice::from_ref(&job_id), Duration::from_secs(60)).await;
 
-    let (_, answer) = exchange(addr, "GET", &format!("/jobs/{job_id}"), "").await;
+    let (_, answer) = exchange(addr, "GET", &format!("/jobs/{job_id}"), READ, "").await;
     let summary = json(&answer);
     assert_eq!(summary["status"], "done", "{answer}");
     let not_registered = (0..100).filter(|&i| is_not_registered(i)).count();
     assert_eq!(summary["not_registered"], not_registered, "{answer}");
     assert_eq!(summary["delivered"], 100 - not_registered, "{answer}");
+    assert_eq!((summary["recipients"].as_u64(), summary["correlation_id"].as_str()), (Some(100), Some("web-1")));
 
-    let (status, answer) = exchange(addr, "GET", "/results?since=0&limit=60", "").await;
+    let (status, answer) = exchange(addr, "GET", "/results?since=0&limit=60", READ, "").await;
     assert_eq!(status, 200);
     let page = json(&answer);
     assert_eq!(page["records"].as_array().unwrap().len(), 60);
     assert_eq!(page["records"][0]["correlation_id"], "web-1");
     let next = page["next"].as_u64().unwrap();
-    let (_, answer) = exchange(addr, "GET", &format!("/results?since={next}&limit=1000"), "").await;
+    let (_, answer) = exchange(addr, "GET", &format!("/results?since={next}&limit=1000"), READ, "").await;
     assert_eq!(json(&answer)["records"].as_array().unwrap().len(), 40, "the second page has the rest");
 
-    let (status, text) = exchange(addr, "GET", "/metrics", "").await;
+    // Attempts are counted one way: records from 1 to the summary's `attempts`.
+    let (_, answer) = exchange(addr, "GET", "/results?limit=1000", READ, "").await;
+    let attempts: Vec<u64> =
+        json(&answer)["records"].as_array().unwrap().iter().map(|r| r["attempt"].as_u64().unwrap()).collect();
+    assert_eq!(attempts.iter().min(), Some(&1));
+    assert_eq!(attempts.iter().max(), summary["attempts"].as_u64().as_ref(), "{attempts:?} {summary}");
+
+    let (status, text) = exchange(addr, "GET", "/metrics", METRICS, "").await;
     assert_eq!(status, 200);
     assert!(text.contains("gcm_queue_enqueued_jobs_total 1"), "{text}");
-
-    let too_many: Vec<String> = (0..1001).map(token).collect();
-    let legacy = serde_json::json!({ "kind": "legacy", "tokens": too_many });
-    let (status, answer) = exchange(addr, "POST", "/jobs", &legacy.to_string()).await;
-    assert_eq!(status, 400);
-    assert!(answer.contains("at most 1000 tokens"), "{answer}");
-    let (status, answer) = exchange(addr, "POST", "/jobs", r#"{"tokens": [], "colour": 1}"#).await;
-    assert_eq!(status, 400, "{answer}");
-    assert_eq!(exchange(addr, "GET", "/results?since=x", "").await.0, 400);
     server.shutdown().await;
+}
+
+/// Item 1 of the issue: no key, a wrong key, a key without the scope, a form post from a
+/// browser, a rebound DNS name: all refused, on every route but `/healthz`.
+#[tokio::test]
+async fn every_route_but_healthz_needs_a_key_of_its_scope_and_a_known_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = start(Api::new(Some(sqlite_queue(&dir).await), Arc::new(Metrics::default())).keys(keys())).await;
+    let body = r#"{"tokens": ["a"]}"#;
+    let routes = [
+        ("POST", "/jobs"),
+        ("GET", "/jobs/01J0000000000000000000000"),
+        ("GET", "/results"),
+        ("GET", "/metrics"),
+        ("GET", "/readyz"),
+        ("GET", "/openapi.json"),
+        ("GET", "/nowhere"),
+        ("DELETE", "/jobs"),
+    ];
+    for (method, path) in routes {
+        let (status, answer) = call(addr, method, path, &["content-type: application/json"], body).await;
+        assert_eq!(status, 401, "{method} {path} without a key: {answer}");
+        let (status, _) = exchange(addr, method, path, "wrong-secret-0123456789abcdef0123456", body).await;
+        assert_eq!(status, 401, "{method} {path} with a wrong key");
+        let (status, _) = call(addr, method, path, &[&format!("authorization: {SEND}")], body).await;
+        assert_eq!(status, 401, "{method} {path} without `Bearer`");
+    }
+    assert_eq!(call(addr, "GET", "/healthz", &[], "").await, (200, "ok\n".to_owned()));
+    assert_eq!(exchange(addr, "POST", "/jobs", READ, body).await.0, 403, "a read key does not send");
+    assert_eq!(exchange(addr, "GET", "/results", METRICS, "").await.0, 403, "a metrics key reads no tokens");
+    assert_eq!(exchange(addr, "GET", "/metrics", SEND, "").await.0, 403);
+    assert_eq!(exchange(addr, "POST", "/jobs", SEND, body).await.0, 202);
+    let text_plain = [format!("authorization: Bearer {SEND}"), "content-type: text/plain".to_owned()];
+    let (status, answer) = call(addr, "POST", "/jobs", &text_plain.each_ref().map(String::as_str), body).await;
+    assert_eq!(status, 415, "a browser's simple POST: {answer}");
+    let rebound = [
+        format!("authorization: Bearer {SEND}"),
+        "content-type: application/json".to_owned(),
+        "host: evil.example:8080".to_owned(),
+    ];
+    let (status, answer) = call(addr, "POST", "/jobs", &rebound.each_ref().map(String::as_str), body).await;
+    assert_eq!(status, 421, "a foreign Host: {answer}");
+    assert_eq!(call(addr, "GET", "/healthz", &["host: evil.example"], "").await.0, 200, "the health check is open");
+}
+
+/// Items 3 and 4: token lists bounded and cut into jobs, each token checked; unknown fields
+/// of a message kept and sent (the server names them), never dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_bounded_checked_and_cut_into_jobs_and_unknown_fields_reach_the_server() {
+    let server = mock(gcm_mock::Scenario::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let queue = sqlite_queue(&dir).await;
+    let limits =
+        Limits { tokens: TokenLimits { per_request: 10_000, per_job: 1000 }, max_body: 1 << 20, ..Limits::default() };
+    let addr = start(Api::new(Some(queue.clone()), Arc::new(Metrics::default())).keys(keys()).limits(limits)).await;
+
+    let empty = format!(r#"{{"tokens": [{}""]}}"#, "\"\",".repeat(400_000));
+    let (status, answer) = exchange(addr, "POST", "/jobs", SEND, &empty).await;
+    assert_eq!(status, 413, "a body over the limit: {answer}");
+    let too_many: Vec<String> = (0..10_001).map(|i| format!("t{i}")).collect();
+    let (status, answer) =
+        exchange(addr, "POST", "/jobs", SEND, &serde_json::json!({"tokens": too_many}).to_string()).await;
+    assert_eq!((status, json(&answer)["path"].as_str()), (400, Some("$.tokens")), "{answer}");
+    for (tokens, path) in [
+        (r#"["a", ""]"#, "$.tokens[1]"),
+        (r#"["  "]"#, "$.tokens[0]"),
+        (r#"["a\u0000"]"#, "$.tokens[0]"),
+        (r#"["a\r\nb"]"#, "$.tokens[0]"),
+    ] {
+        let (status, answer) = exchange(addr, "POST", "/jobs", SEND, &format!(r#"{{"tokens": {tokens}}}"#)).await;
+        assert_eq!((status, json(&answer)["path"].as_str()), (400, Some(path)), "{tokens}: {answer}");
+    }
+    let (status, answer) =
+        exchange(addr, "POST", "/jobs", SEND, r#"{"tokens": ["a"], "message": {"android": {"ttl": []}}}"#).await;
+    assert_eq!((status, json(&answer)["path"].as_str()), (400, Some("$.message.android.ttl")), "{answer}");
+
+    let tokens: Vec<String> = (0..10_000).map(token).collect();
+    let (status, answer) =
+        exchange(addr, "POST", "/jobs", SEND, &serde_json::json!({"tokens": tokens}).to_string()).await;
+    assert_eq!(status, 202, "{answer}");
+    let answer = json(&answer);
+    let jobs: Vec<String> =
+        answer["job_ids"].as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_owned()).collect();
+    assert_eq!((jobs.len(), answer["recipients"].as_u64()), (10, Some(10_000)), "one job per 1000 tokens");
+    let campaign = answer["campaign_id"].as_str().unwrap().to_owned();
+
+    let typo = r#"{"tokens": ["typo-token"], "message": {"dta": {"k": "v"}, "notification": {"titel": "x"}}}"#;
+    let (status, answer) = exchange(addr, "POST", "/jobs", SEND, typo).await;
+    assert_eq!(status, 202, "{answer}");
+    let typo_job = json(&answer)["job_ids"][0].as_str().unwrap().to_owned();
+
+    let processor = Processor::new(senders(&server), queue.clone(), queue.clone());
+    let all: Vec<String> = jobs.iter().cloned().chain([typo_job.clone()]).collect();
+    drain(queue.clone(), processor, &all, Duration::from_secs(120)).await;
+    let (_, page) = exchange(addr, "GET", &format!("/results?job={typo_job}"), READ, "").await;
+    let record = &json(&page)["records"][0];
+    assert_eq!(
+        (record["fate"].as_str(), record["code"].as_str()),
+        (Some("failed"), Some("INVALID_ARGUMENT")),
+        "{page}"
+    );
+    assert!(record["detail"].as_str().unwrap().contains("dta"), "the server named the typo: {page}");
+    let (_, page) = exchange(addr, "GET", &format!("/results?campaign={campaign}&limit=10000"), READ, "").await;
+    assert_eq!(json(&page)["records"].as_array().unwrap().len(), 10_000, "the campaign's records");
+    server.shutdown().await;
+}
+
+/// Item 5: unknown jobs are 404, a job being sent says so, queries are parsed as queries.
+#[tokio::test]
+async fn the_api_answers_truthfully() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = sqlite_queue(&dir).await;
+    let addr = start(Api::new(Some(queue.clone()), Arc::new(Metrics::default())).keys(keys())).await;
+    for path in ["/jobs/01J0000000000000000000000", "/jobs/..%2F..%2Fetc%2Fpasswd", "/jobs/../../etc/passwd"] {
+        let (status, answer) = exchange(addr, "GET", path, READ, "").await;
+        assert_eq!(status, 404, "{path}: {answer}");
+    }
+    let job = gcm_queue::Job::v1_multicast(gcm_queue::gcm_hyper::v1::Multicast::new(["a", "b"]));
+    queue.enqueue(&job).await.unwrap();
+    let status = |answer: &str| json(answer)["status"].as_str().unwrap().to_owned();
+    assert_eq!(status(&exchange(addr, "GET", &format!("/jobs/{}", job.id), READ, "").await.1), "queued");
+    // A worker's live claim on the attempt: the job is being sent, both tokens pending.
+    gcm_queue::ResultStore::claim(queue.as_ref(), &job.id, 0, "worker-1", Duration::from_secs(60)).await.unwrap();
+    let (_, answer) = exchange(addr, "GET", &format!("/jobs/{}", job.id), READ, "").await;
+    assert_eq!((status(&answer), json(&answer)["pending"].as_u64()), ("sending".to_owned(), Some(2)), "{answer}");
+
+    let later = gcm_queue::Job::v1_multicast(gcm_queue::gcm_hyper::v1::Multicast::new(["c"]));
+    queue.enqueue_at(&later, Some(u64::MAX / 2)).await.unwrap();
+    assert_eq!(status(&exchange(addr, "GET", &format!("/jobs/{}", later.id), READ, "").await.1), "scheduled");
+
+    for (query, expected) in [
+        ("since=%31", 200),
+        ("%73ince=5", 200),
+        ("since=1&since=2", 400),
+        ("since=x", 400),
+        ("limit=0", 400),
+        ("limit=10001", 400),
+        ("colour=red", 400),
+        ("job=a&campaign=b&correlation_id=c", 200),
+    ] {
+        let (status, answer) = exchange(addr, "GET", &format!("/results?{query}"), READ, "").await;
+        assert_eq!(status, expected, "{query}: {answer}");
+    }
+}
+
+/// `serve` starts with keys, or without on loopback only; `/openapi.json` lists every route.
+#[tokio::test]
+async fn serve_refuses_to_start_open_on_a_network_and_describes_its_api() {
+    let bin = env!("CARGO_BIN_EXE_gcm-worker");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("q.db").display());
+    for (args, expected) in [
+        (vec!["serve", "--queue", &url], "no API keys"),
+        (vec!["serve", "--queue", &url, "--no-auth", "--listen", "0.0.0.0:0"], "only a loopback address"),
+    ] {
+        let output = tokio::process::Command::new(bin).args(&args).env_remove("GCM_API_KEYS").output().await.unwrap();
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && error.contains(expected), "{args:?}: {error}");
+    }
+    let document = serde_json::to_value(gcm_queue::http::openapi_document()).unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"), "{document}");
+    let paths: Vec<&str> = document["paths"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(paths, ["/healthz", "/jobs", "/jobs/{id}", "/metrics", "/openapi.json", "/readyz", "/results"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,6 +117,7 @@ async fn records_read_back_once_in_order(store: &(impl gcm_queue::ResultStore + 
         attempt,
         recipient: format!("token-{i}"),
         correlation_id: i.is_multiple_of(2).then(|| "campaign".to_owned()),
+        campaign_id: i.is_multiple_of(3).then(|| "c-1".to_owned()),
         fate: if i.is_multiple_of(5) {
             Final::NotRegistered
         } else {
@@ -157,7 +158,7 @@ async fn records_read_back_once_in_order(store: &(impl gcm_queue::ResultStore + 
         }
         assert_eq!(read, expected, "pages of {limit}");
     }
-    let summary = store.summary(&job).await.unwrap();
+    let summary = store.summary(&job).await.unwrap().unwrap();
     assert_eq!((summary.attempts, summary.delivered, summary.not_registered), (24, 2800, 721), "{summary:?}");
 }
 
@@ -199,6 +200,7 @@ async fn postgres_settlements_commit_their_blocks_in_the_order_of_their_numbers(
         attempt: 0,
         recipient: "token".to_owned(),
         correlation_id: None,
+        campaign_id: None,
         fate: gcm_queue::Final::NotRegistered,
     };
     let settlement = gcm_queue::Settlement { job_id: job.clone(), attempt: 0, records: vec![record], retry: None };
@@ -210,7 +212,7 @@ async fn postgres_settlements_commit_their_blocks_in_the_order_of_their_numbers(
     assert!(tokio::time::timeout(Duration::from_millis(500), &mut settling).await.is_err(), "settled past the lock");
     held.commit().await.unwrap();
     settling.await.unwrap().unwrap();
-    assert_eq!(gcm_queue::ResultReader::summary(queue.as_ref(), &job).await.unwrap().not_registered, 1);
+    assert_eq!(gcm_queue::ResultReader::summary(queue.as_ref(), &job).await.unwrap().unwrap().not_registered, 1);
 }
 
 #[cfg(feature = "redis")]

@@ -108,7 +108,7 @@ async fn kill_a_worker_in_the_middle(url: &str) {
         CONCURRENCY * TOKENS_PER_JOB
     );
     for job in &jobs {
-        let summary = queue.summary(job).await.unwrap();
+        let summary = queue.summary(job).await.unwrap().unwrap();
         assert_eq!((summary.status.as_str(), summary.pending), ("done", 0), "{job}: {summary:?}");
     }
     println!(

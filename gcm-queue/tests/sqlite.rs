@@ -39,7 +39,7 @@ async fn a_faulty_v1_and_legacy_multicast_end_with_one_final_fate_per_token() {
     );
     assert!(records.iter().filter(|r| r.job_id == legacy.id).all(|r| r.correlation_id.as_deref() == Some("legacy")));
 
-    let summary = gcm_queue::ResultReader::summary(queue.as_ref(), &legacy.id).await.unwrap();
+    let summary = gcm_queue::ResultReader::summary(queue.as_ref(), &legacy.id).await.unwrap().unwrap();
     assert_eq!((summary.status.as_str(), summary.pending, summary.canonical), ("done", 0, canonical as u64));
     assert!(summary.attempts >= 2, "the faults made retries: {summary:?}");
 

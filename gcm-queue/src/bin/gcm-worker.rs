@@ -17,12 +17,20 @@ use clap::{Args, Parser, Subcommand};
 use gcm_hyper::gcm_proto::{Backoff, Gcm};
 use gcm_hyper::v1::Fcm;
 use gcm_hyper::{Client, Credentials, FcmClient};
-use gcm_queue::http::{Api, EnqueueRequest, Kind};
+use gcm_queue::http::{AllowedHosts, Api, ApiKeys, EnqueueRequest, Kind, Limits, ResultRecord, TokenLimits};
 use gcm_queue::{Metrics, Policy, Processor, Queue, QueueConfig, ResultReader, Senders, Unsure, WorkerOptions};
 
 #[derive(Parser)]
 #[command(name = "gcm-worker", version, about = "Durable FCM sending through a job queue (SQLite, Postgres, Redis)")]
 struct Cli {
+    /// A TOML file of settings: top-level keys for every command (`queue = "…"`), a table
+    /// per command (`[serve]`, `[run]`…), each key a flag's long name. The command line
+    /// wins over the environment (GCM_*), which wins over this file.
+    #[arg(long, global = true, env = "GCM_CONFIG")]
+    config: Option<PathBuf>,
+    /// How logs are written: `text` or `json` (one object a line).
+    #[arg(long, global = true, env = "GCM_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,11 +41,11 @@ struct QueueArgs {
     #[arg(long, env = "GCM_QUEUE_URL", hide_env_values = true)]
     queue: String,
     /// The queue's name within the backend.
-    #[arg(long, default_value = gcm_queue::QUEUE_NAME)]
+    #[arg(long, env = "GCM_QUEUE_NAME", default_value = gcm_queue::QUEUE_NAME)]
     queue_name: String,
     /// Give up at once when the backend cannot be reached at start (by default the
     /// worker says why and tries again, with a wait that doubles up to 30 s).
-    #[arg(long)]
+    #[arg(long, env = "GCM_EXIT_ON_UNREACHABLE")]
     exit_on_unreachable: bool,
 }
 
@@ -59,53 +67,55 @@ struct RunArgs {
     queue: QueueArgs,
     /// Seconds between the worker's heartbeats, at least 2 (apalis stores them in whole
     /// seconds, so 1 lets a live worker look dead); 3 missed hand its jobs to another worker.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..))]
+    #[arg(long, env = "GCM_HEARTBEAT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(2..))]
     heartbeat: u64,
     /// A service account key (or any Google credential file) for FCM v1 jobs. Without
     /// it, v1 jobs use Application Default Credentials when they are found.
     #[arg(long, env = "GOOGLE_APPLICATION_CREDENTIALS", hide_env_values = true)]
     credentials: Option<PathBuf>,
     /// The FCM v1 base URL (default: Google's), e.g. a gcm-mock's.
-    #[arg(long)]
+    #[arg(long, env = "GCM_V1_ENDPOINT")]
     v1_endpoint: Option<String>,
     /// The server key for legacy jobs.
     #[arg(long, env = "GCM_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
     /// The legacy send URL (default: FCM's).
-    #[arg(long)]
+    #[arg(long, env = "GCM_LEGACY_ENDPOINT")]
     legacy_endpoint: Option<String>,
     /// Jobs in flight at once (at least 1).
-    #[arg(long, default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, env = "GCM_CONCURRENCY", default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     concurrency: usize,
     /// Messages a minute this worker sends at most (0: no limit). FCM's project quota is
     /// 600 000 a minute: give each worker its share.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "GCM_RATE", default_value_t = 0)]
     rate: u32,
     /// Attempts per job (at least 1); then pending tokens are recorded as given up.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "GCM_MAX_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
     /// Messages that may have reached the server before failing: `resend` or `park`.
-    #[arg(long, default_value = "resend", value_parser = parse_unsure)]
+    #[arg(long, env = "GCM_UNSURE", default_value = "resend", value_parser = parse_unsure)]
     unsure: Unsure,
     /// The first retry's delay window, in milliseconds (at least 1; the window doubles per
     /// attempt).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GCM_BACKOFF_MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     backoff_ms: u64,
     /// The longest backoff window, in milliseconds.
-    #[arg(long, default_value_t = 1_024_000)]
+    #[arg(long, env = "GCM_BACKOFF_MAX_MS", default_value_t = 1_024_000)]
     backoff_max_ms: u64,
     /// The worker's name; a worker restarted under the same name takes back its jobs at once.
-    #[arg(long)]
+    #[arg(long, env = "GCM_WORKER_NAME")]
     name: Option<String>,
-    /// Serve `/metrics` here.
-    #[arg(long)]
+    /// Serve `/metrics` (and `/healthz`) here, with the keys of `--api-keys-file`.
+    #[arg(long, env = "GCM_METRICS_LISTEN")]
     metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    auth: AuthArgs,
     /// Seconds jobs in flight may take to finish after SIGTERM.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, env = "GCM_GRACE", default_value_t = 30)]
     grace: u64,
     /// Seconds a worker's claim on the attempt it sends lasts unless renewed: another
     /// worker sends the attempt only after the claim runs out (its worker died or stalled).
-    #[arg(long, default_value_t = gcm_queue::DEFAULT_LEASE.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "GCM_LEASE", default_value_t = gcm_queue::DEFAULT_LEASE.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     lease: u64,
 }
 
@@ -125,9 +135,12 @@ struct EnqueueArgs {
     /// Copied into every result.
     #[arg(long)]
     correlation_id: Option<String>,
-    /// Tokens per job (at most 1000 for legacy jobs).
-    #[arg(long, default_value_t = 1000)]
+    /// Tokens per job, 1 to 100 000 (legacy jobs hold at most 1000).
+    #[arg(long, env = "GCM_TOKENS_PER_JOB", default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     chunk: usize,
+    /// When to send the first attempt (RFC 3339); now without it.
+    #[arg(long)]
+    send_at: Option<String>,
 }
 
 #[derive(Args)]
@@ -137,8 +150,8 @@ struct ResultsArgs {
     /// Print the records after this cursor.
     #[arg(long, default_value_t = 0)]
     since: u64,
-    /// At most this many records.
-    #[arg(long, default_value_t = 1000)]
+    /// At most this many records (at least 1).
+    #[arg(long, default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     limit: usize,
     /// Print this job's summary instead.
     #[arg(long)]
@@ -150,8 +163,48 @@ struct ServeArgs {
     #[command(flatten)]
     queue: QueueArgs,
     /// Where to listen.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "GCM_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    #[command(flatten)]
+    auth: AuthArgs,
+    /// Tokens a request may hold at most.
+    #[arg(long, env = "GCM_MAX_TOKENS_PER_REQUEST", default_value_t = 100_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_tokens_per_request: usize,
+    /// Tokens per job: a longer list is cut into jobs of one campaign (legacy: at most 1000).
+    #[arg(long, env = "GCM_TOKENS_PER_JOB", default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    tokens_per_job: usize,
+    /// The largest request body, in bytes.
+    #[arg(long, env = "GCM_MAX_BODY_BYTES", default_value_t = 24 << 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..))]
+    max_body_bytes: usize,
+    /// The bytes the bodies being read may hold together.
+    #[arg(long, env = "GCM_BODY_MEMORY_BYTES", default_value_t = 64 << 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..))]
+    body_memory_bytes: usize,
+    /// Connections open at once.
+    #[arg(long, env = "GCM_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    max_connections: usize,
+    /// Seconds a client has to send a request's head.
+    #[arg(long, env = "GCM_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// Seconds a whole request may take (408 after).
+    #[arg(long, env = "GCM_REQUEST_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout: u64,
+}
+
+/// Who may call the API. Keys are never given on the command line: `--api-keys-file`
+/// names a file, `GCM_API_KEYS` holds them.
+#[derive(Args)]
+struct AuthArgs {
+    /// A file of API keys, `name:scopes:secret` each (scopes: send, read, metrics). The
+    /// environment variable GCM_API_KEYS may hold the same entries.
+    #[arg(long, env = "GCM_API_KEYS_FILE")]
+    api_keys_file: Option<PathBuf>,
+    /// Serve without authentication: refused unless the address is a loopback one.
+    #[arg(long, env = "GCM_NO_AUTH")]
+    no_auth: bool,
+    /// A `Host` this server answers to besides the loopback names (repeat, or separate
+    /// with commas; `*` for any, behind a proxy that checks it).
+    #[arg(long = "allow-host", env = "GCM_ALLOW_HOSTS", value_delimiter = ',')]
+    allow_hosts: Vec<String>,
 }
 
 fn parse_unsure(text: &str) -> Result<Unsure, String> {
@@ -163,8 +216,14 @@ fn parse_unsure(text: &str) -> Result<Unsure, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logs();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(error) => {
+            eprintln!("gcm-worker: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logs(&cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -181,7 +240,80 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logs() {
+/// The command line, with the config file's values as defaults: its top-level keys for
+/// every command, its `[<command>]` table for that command.
+fn parse_cli() -> Result<Cli, String> {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut command = Cli::command();
+    let path = args
+        .iter()
+        .position(|arg| arg == "--config")
+        .and_then(|at| args.get(at + 1).map(PathBuf::from))
+        .or_else(|| args.iter().find_map(|arg| arg.to_str()?.strip_prefix("--config=").map(PathBuf::from)))
+        .or_else(|| std::env::var_os("GCM_CONFIG").map(PathBuf::from));
+    if let Some(path) = path {
+        let text =
+            std::fs::read_to_string(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))?;
+        let names: Vec<String> = command.get_subcommands().map(|sub| sub.get_name().to_owned()).collect();
+        let chosen =
+            args.iter().skip(1).filter_map(|arg| arg.to_str()).find(|arg| names.iter().any(|name| name == arg));
+        let Some(chosen) = chosen.map(str::to_owned) else { return Ok(Cli::parse()) };
+        let mut settings = Vec::new();
+        for (key, value) in &table {
+            match value {
+                toml::Value::Table(section) if names.contains(key) => {
+                    if *key == chosen {
+                        settings.extend(section.iter().map(|(key, value)| (key.clone(), value.clone(), true)));
+                    }
+                }
+                value => settings.push((key.clone(), value.clone(), false)),
+            }
+        }
+        let mut unknown = Vec::new();
+        command = command.mut_subcommand(&chosen, |mut sub| {
+            for (key, value, own) in settings {
+                let id = key.replace('-', "_");
+                if !sub.get_arguments().any(|arg| arg.get_id() == id.as_str()) {
+                    // A top-level key this command does not take is another command's.
+                    if own {
+                        unknown.push(format!("[{chosen}] {key}"));
+                    }
+                    continue;
+                }
+                let values: Vec<String> = match value {
+                    toml::Value::Array(items) => items.into_iter().map(scalar_text).collect(),
+                    other => vec![scalar_text(other)],
+                };
+                let values: Vec<&'static str> =
+                    values.into_iter().map(|value| &*Box::leak(value.into_boxed_str())).collect();
+                sub = sub.mut_arg(id, |arg| arg.default_values(values));
+            }
+            sub
+        });
+        if !unknown.is_empty() {
+            return Err(format!("{}: unknown settings {}", path.display(), unknown.join(", ")));
+        }
+    }
+    let matches = command.get_matches_from(args);
+    Cli::from_arg_matches(&matches).map_err(|error| error.to_string())
+}
+
+/// A TOML value as the command line would spell it.
+fn scalar_text(value: toml::Value) -> String {
+    match value {
+        toml::Value::String(text) => text,
+        toml::Value::Integer(number) => number.to_string(),
+        toml::Value::Float(number) => number.to_string(),
+        toml::Value::Boolean(flag) => flag.to_string(),
+        toml::Value::Datetime(time) => time.to_string(),
+        // Refused by the argument's parser with the key's name.
+        toml::Value::Array(_) | toml::Value::Table(_) => "<a table or nested array>".to_owned(),
+    }
+}
+
+fn init_logs(format: &str) {
     use std::io::IsTerminal;
     use tracing_subscriber::filter::Targets;
     use tracing_subscriber::prelude::*;
@@ -191,8 +323,11 @@ fn init_logs() {
     let filter = filter.unwrap_or_else(|| {
         Targets::new().with_default(tracing::Level::INFO).with_target("sqlx::postgres::notice", tracing::Level::WARN)
     });
-    let layer =
-        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(std::io::stderr().is_terminal());
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let layer = match format {
+        "json" => layer.json().with_current_span(true).with_span_list(true).boxed(),
+        _ => layer.with_ansi(std::io::stderr().is_terminal()).boxed(),
+    };
     tracing_subscriber::registry().with(layer.with_filter(filter)).init();
 }
 
@@ -224,13 +359,53 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Enqueue(args) => enqueue(args).await,
         Command::Results(args) => results(args).await,
         Command::Serve(args) => {
+            let limits = Limits {
+                tokens: TokenLimits { per_request: args.max_tokens_per_request, per_job: args.tokens_per_job },
+                max_body: args.max_body_bytes,
+                body_memory: args.body_memory_bytes,
+                max_connections: args.max_connections,
+                header_timeout: Duration::from_secs(args.header_timeout),
+                request_timeout: Duration::from_secs(args.request_timeout),
+                ..Limits::default()
+            };
+            let api = api(&args.auth, args.listen)?.limits(limits);
             let queue = connect(&args.queue, QueueConfig::default()).await?;
             let listener = tokio::net::TcpListener::bind(args.listen).await?;
-            tracing::info!(addr = %listener.local_addr()?, backend = queue.backend_name(), "serving the API");
-            let api = Api { queue: Some(queue), metrics: Arc::new(Metrics::default()) };
+            tracing::info!(addr = %listener.local_addr()?, backend = queue.backend_name(), keys = api.keys.len(), "serving the API");
+            let api = Api { queue: Some(queue), ..api };
             gcm_queue::http::serve(listener, api, shutdown_signal()).await?;
             Ok(())
         }
+    }
+}
+
+/// The API's guards from the command line: its keys, or none on a loopback address only.
+fn api(args: &AuthArgs, listen: SocketAddr) -> Result<Api, Box<dyn std::error::Error>> {
+    let mut text = match &args.api_keys_file {
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?
+        }
+        None => String::new(),
+    };
+    if let Ok(keys) = std::env::var("GCM_API_KEYS") {
+        text.push('\n');
+        text.push_str(&keys);
+    }
+    let keys = ApiKeys::parse(&text)?;
+    let hosts = if args.allow_hosts.iter().any(|host| host == "*") {
+        AllowedHosts::Any
+    } else {
+        AllowedHosts::loopback_and(args.allow_hosts.iter().cloned().chain([listen.ip().to_string()]))
+    };
+    let api = Api::new(None, Arc::new(Metrics::default())).hosts(hosts);
+    match (keys.is_empty(), args.no_auth) {
+        (false, true) => Err("--no-auth with API keys: choose one".into()),
+        (true, true) if !listen.ip().is_loopback() => {
+            Err(format!("--no-auth is refused on {listen}: only a loopback address may serve without keys").into())
+        }
+        (true, true) => Ok(api.without_auth()),
+        (true, false) => Err("no API keys: give --api-keys-file or GCM_API_KEYS (name:scopes:secret), or --no-auth on a loopback address".into()),
+        (false, false) => Ok(api.keys(keys)),
     }
 }
 
@@ -291,9 +466,9 @@ async fn work(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
         .lease(Duration::from_secs(args.lease))
         .with_metrics(metrics.clone());
     if let Some(addr) = args.metrics {
+        let api = Api { metrics, ..api(&args.auth, addr)? };
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
-        let api = Api { queue: None, metrics };
         tokio::spawn(gcm_queue::http::serve(listener, api, std::future::pending()));
     }
     let mut options = WorkerOptions {
@@ -326,16 +501,18 @@ async fn enqueue(args: EnqueueArgs) -> Result<(), Box<dyn std::error::Error>> {
     if tokens.is_empty() {
         return Err("no tokens to enqueue".into());
     }
+    let request = EnqueueRequest {
+        kind: if args.legacy { Kind::Legacy } else { Kind::V1 },
+        message,
+        tokens,
+        correlation_id: args.correlation_id.clone(),
+        send_at: args.send_at.clone(),
+    };
+    let limits = TokenLimits { per_request: usize::MAX, per_job: args.chunk };
+    let (jobs, send_at) = request.into_jobs(limits)?;
     let queue = connect(&args.queue, QueueConfig::default()).await?;
-    for chunk in tokens.chunks(args.chunk.clamp(1, 100_000)) {
-        let request = EnqueueRequest {
-            kind: if args.legacy { Kind::Legacy } else { Kind::V1 },
-            message: message.clone(),
-            tokens: chunk.to_vec(),
-            correlation_id: args.correlation_id.clone(),
-        };
-        let job = request.into_job()?;
-        queue.enqueue(&job).await?;
+    for job in jobs {
+        queue.enqueue_at(&job, send_at).await?;
         println!("{}", job.id);
     }
     Ok(())
@@ -344,11 +521,12 @@ async fn enqueue(args: EnqueueArgs) -> Result<(), Box<dyn std::error::Error>> {
 async fn results(args: ResultsArgs) -> Result<(), Box<dyn std::error::Error>> {
     let queue = connect(&args.queue, QueueConfig::default()).await?;
     if let Some(job) = &args.job {
-        println!("{}", serde_json::to_string(&queue.summary(job).await?)?);
+        let summary = queue.summary(job).await?.ok_or_else(|| format!("no job {job:?}"))?;
+        println!("{}", serde_json::to_string(&summary)?);
         return Ok(());
     }
     for (cursor, record) in queue.since(args.since, args.limit).await? {
-        println!("{}", gcm_queue::http::with_cursor(cursor, record));
+        println!("{}", serde_json::to_string(&ResultRecord::new(cursor, record))?);
     }
     Ok(())
 }

@@ -22,6 +22,8 @@ struct Entry<'a> {
     recipient: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     correlation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    campaign_id: Option<&'a str>,
     #[serde(flatten)]
     fate: &'a Final,
 }
@@ -32,6 +34,8 @@ struct Stored {
     recipient: String,
     #[serde(default)]
     correlation_id: Option<String>,
+    #[serde(default)]
+    campaign_id: Option<String>,
     #[serde(flatten)]
     fate: Final,
 }
@@ -44,6 +48,7 @@ pub(super) fn blocks(records: &[Record]) -> Result<Vec<String>, serde_json::Erro
             let entries = chunk.iter().map(|record| Entry {
                 recipient: &record.recipient,
                 correlation_id: record.correlation_id.as_deref(),
+                campaign_id: record.campaign_id.as_deref(),
                 fate: &record.fate,
             });
             serde_json::to_string(&entries.collect::<Vec<_>>())
@@ -125,6 +130,7 @@ impl Page {
                 attempt,
                 recipient: entry.recipient,
                 correlation_id: entry.correlation_id,
+                campaign_id: entry.campaign_id,
                 fate: entry.fate,
             };
             self.records.push((number.saturating_mul(BLOCK_SPAN).saturating_add(position), record));
@@ -144,6 +150,7 @@ mod tests {
             attempt: 2,
             recipient: format!("token-{i}"),
             correlation_id: i.is_multiple_of(2).then(|| "campaign".to_owned()),
+            campaign_id: i.is_multiple_of(5).then(|| "c-1".to_owned()),
             fate: if i.is_multiple_of(3) {
                 Final::NotRegistered
             } else {

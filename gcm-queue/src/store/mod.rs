@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::fate::{Record, Scheduled, Settlement, Summary};
+use crate::fate::{Enqueued, Record, Scheduled, Settlement, Summary};
+use crate::job::millis;
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 mod block;
@@ -79,6 +80,14 @@ pub trait ResultStore: Send + Sync + 'static {
     /// Records `settlement` (its records and its retry) unless the same job and attempt
     /// is already settled; returns what is recorded.
     fn settle<'a>(&'a self, settlement: &'a Settlement) -> BoxFuture<'a, Result<Settled, Error>>;
+
+    /// Records that a job's first attempt was enqueued, once per job: what makes
+    /// [`ResultReader::summary`] know it before anything is sent. A store that keeps no such
+    /// record knows a job from its first settlement only.
+    fn register<'a>(&'a self, enqueued: &'a Enqueued) -> BoxFuture<'a, Result<(), Error>> {
+        let _ = enqueued;
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// Reads the recorded fates back: what an application needs to update its tokens.
@@ -87,8 +96,8 @@ pub trait ResultReader: Send + Sync + 'static {
     /// cursor: pass the last one to read on.
     fn since<'a>(&'a self, cursor: u64, limit: usize) -> BoxFuture<'a, Result<Vec<(u64, Record)>, Error>>;
 
-    /// Where job `job_id` stands.
-    fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Summary, Error>>;
+    /// Where job `job_id` stands; `None` when the store does not know it.
+    fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Option<Summary>, Error>>;
 }
 
 /// Settlements kept in the process: for tests, and an example of the traits.
@@ -102,6 +111,7 @@ struct Memory {
     settled: BTreeMap<(String, u32), Settled>,
     records: Vec<Record>,
     claims: BTreeMap<(String, u32), Lease>,
+    jobs: BTreeMap<String, Enqueued>,
 }
 
 /// A claim in memory, timed by tokio's clock (a test's paused clock moves it).
@@ -167,6 +177,11 @@ impl ResultStore for MemoryResults {
         };
         Box::pin(async move { Ok(stored) })
     }
+
+    fn register<'a>(&'a self, enqueued: &'a Enqueued) -> BoxFuture<'a, Result<(), Error>> {
+        self.lock().jobs.entry(enqueued.job_id.clone()).or_insert_with(|| enqueued.clone());
+        Box::pin(async { Ok(()) })
+    }
 }
 
 impl ResultReader for MemoryResults {
@@ -178,7 +193,7 @@ impl ResultReader for MemoryResults {
         Box::pin(async move { Ok(page) })
     }
 
-    fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Summary, Error>> {
+    fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Option<Summary>, Error>> {
         let memory = self.lock();
         let mut summary = Summary::default();
         for record in memory.records.iter().filter(|record| record.job_id == job_id) {
@@ -189,6 +204,11 @@ impl ResultReader for MemoryResults {
             summary.attempts += 1;
             summary.pending = settled.retry.as_ref().map_or(0, |retry| retry.job.payload.len() as u64);
         }
-        Box::pin(async move { Ok(summary.finish()) })
+        let next = (job_id.to_owned(), u32::try_from(summary.attempts).unwrap_or(u32::MAX));
+        let now = tokio::time::Instant::now();
+        let sending = memory.claims.get(&next).is_some_and(|lease| lease.until > now);
+        let enqueued = memory.jobs.get(job_id).cloned();
+        let summary = summary.finish(job_id, enqueued, sending, millis(std::time::SystemTime::now()));
+        Box::pin(async move { Ok(summary) })
     }
 }

@@ -12,7 +12,7 @@ use redis::aio::ConnectionManager;
 use super::block::{self, Page};
 use super::{BoxFuture, Claim, ResultReader, ResultStore, Settled};
 use crate::error::Error;
-use crate::fate::{Record, Settlement, Summary};
+use crate::fate::{Enqueued, Record, Settlement, Summary};
 
 /// Results stored in Redis beside the jobs, under keys that start with `prefix`.
 #[derive(Clone)]
@@ -192,12 +192,43 @@ impl RedisResults {
         Ok(page.records)
     }
 
-    async fn count(&self, job_id: &str) -> Result<Summary, Error> {
-        let counts: std::collections::HashMap<String, u64> =
+    async fn register_job(&self, enqueued: &Enqueued) -> Result<(), Error> {
+        let mut fields =
+            vec![("recipients", enqueued.recipients.to_string()), ("enqueued_ms", enqueued.enqueued_ms.to_string())];
+        fields.extend(enqueued.campaign_id.clone().map(|id| ("campaign_id", id)));
+        fields.extend(enqueued.correlation_id.clone().map(|id| ("correlation_id", id)));
+        fields.extend(enqueued.send_at_ms.map(|ms| ("send_at_ms", ms.to_string())));
+        let () = self
+            .connection
+            .clone()
+            .hset_multiple(self.job_key(&enqueued.job_id), &fields)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn count(&self, job_id: &str) -> Result<Option<Summary>, Error> {
+        let fields: std::collections::HashMap<String, String> =
             self.connection.clone().hgetall(self.job_key(job_id)).await.map_err(store_error)?;
-        let get = |field: &str| counts.get(field).copied().unwrap_or(0);
+        let get = |field: &str| fields.get(field).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
+        let enqueued = fields.contains_key("recipients").then(|| Enqueued {
+            job_id: job_id.to_owned(),
+            recipients: get("recipients"),
+            campaign_id: fields.get("campaign_id").cloned(),
+            correlation_id: fields.get("correlation_id").cloned(),
+            enqueued_ms: get("enqueued_ms"),
+            send_at_ms: fields.contains_key("send_at_ms").then(|| get("send_at_ms")),
+        });
+        // Attempts settle in order: the next one is numbered by the count of settled ones.
+        let next = u32::try_from(get("attempts")).unwrap_or(u32::MAX);
+        let (expires, (seconds, micros)): (Option<u64>, (u64, u64)) = redis::pipe()
+            .hget(self.claim_key(job_id, next), "expires")
+            .cmd("TIME")
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)?;
+        let now = seconds.saturating_mul(1000).saturating_add(micros / 1000);
         let summary = Summary {
-            status: String::new(),
             attempts: get("attempts"),
             delivered: get("delivered"),
             canonical: get("canonical"),
@@ -206,8 +237,9 @@ impl RedisResults {
             given_up: get("given_up"),
             parked: get("parked"),
             pending: get("pending"),
+            ..Summary::default()
         };
-        Ok(summary.finish())
+        Ok(summary.finish(job_id, enqueued, expires.is_some_and(|expires| expires > now), now))
     }
 }
 
@@ -229,6 +261,10 @@ impl ResultStore for RedisResults {
     fn settle<'a>(&'a self, settlement: &'a Settlement) -> BoxFuture<'a, Result<Settled, Error>> {
         Box::pin(self.insert(settlement))
     }
+
+    fn register<'a>(&'a self, enqueued: &'a Enqueued) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(self.register_job(enqueued))
+    }
 }
 
 impl ResultReader for RedisResults {
@@ -236,7 +272,7 @@ impl ResultReader for RedisResults {
         Box::pin(self.page(cursor, limit))
     }
 
-    fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Summary, Error>> {
+    fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Option<Summary>, Error>> {
         Box::pin(self.count(job_id))
     }
 }

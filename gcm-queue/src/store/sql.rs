@@ -1,6 +1,6 @@
 //! Results in the queue's SQL database (SQLite or PostgreSQL), beside apalis's jobs:
 //! `gcm_settlements`, one row per job and attempt (its retry and its counts),
-//! `gcm_result_blocks`, the records it settled in blocks of up to 1000 (see `block`),
+//! `gcm_jobs`, one row per job enqueued (what it was enqueued with), `gcm_result_blocks`, the records it settled in blocks of up to 1000 (see `block`),
 //! numbered by `seq`, `gcm_claims`, the lease of the run sending each attempt (and who
 //! it took over from), and `gcm_payloads`, what each attempt sends (apalis's row holds the
 //! job without it, see `Ticket`). A settlement and its blocks are written in one transaction that
@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::block::{self, Page};
 use super::{BoxFuture, Claim, ResultReader, ResultStore, Settled};
 use crate::error::Error;
-use crate::fate::{Record, Settlement, Summary};
+use crate::fate::{Enqueued, Record, Settlement, Summary};
 use crate::job::{Job, Payload, millis};
 
 /// Results stored in SQL tables of the queue's own database (SQLite or PostgreSQL).
@@ -71,6 +71,8 @@ macro_rules! sql_results {
                     "CREATE TABLE IF NOT EXISTS gcm_claims (job_id TEXT NOT NULL, attempt BIGINT NOT NULL, \
                      owner TEXT NOT NULL, expires_at_ms BIGINT NOT NULL, claims BIGINT NOT NULL, taken_over_from TEXT, \
                      PRIMARY KEY (job_id, attempt))",
+                    "CREATE TABLE IF NOT EXISTS gcm_jobs (job_id TEXT PRIMARY KEY, recipients BIGINT NOT NULL, \
+                     campaign_id TEXT, correlation_id TEXT, enqueued_ms BIGINT NOT NULL, send_at_ms BIGINT)",
                 ];
                 for statement in statements {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
@@ -226,7 +228,25 @@ macro_rules! sql_results {
                 Ok(page.records)
             }
 
-            async fn count(&self, job_id: &str) -> Result<Summary, Error> {
+            async fn register_job(&self, enqueued: &Enqueued) -> Result<(), Error> {
+                let ms = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+                sqlx::query(
+                    "INSERT INTO gcm_jobs (job_id, recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id) DO NOTHING",
+                )
+                .bind(&enqueued.job_id)
+                .bind(ms(enqueued.recipients))
+                .bind(&enqueued.campaign_id)
+                .bind(&enqueued.correlation_id)
+                .bind(ms(enqueued.enqueued_ms))
+                .bind(enqueued.send_at_ms.map(ms))
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            async fn count(&self, job_id: &str) -> Result<Option<Summary>, Error> {
                 // PostgreSQL sums BIGINTs as NUMERIC: cast them back.
                 type Sums = (i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
                 let sums: Sums = sqlx::query_as(
@@ -240,8 +260,35 @@ macro_rules! sql_results {
                 .map_err(store_error)?;
                 let (attempts, delivered, canonical, not_registered, failed, given_up, parked, pending) = sums;
                 let value = |sum: Option<i64>| sum.and_then(|sum| u64::try_from(sum).ok()).unwrap_or(0);
+                type Row = (i64, Option<String>, Option<String>, i64, Option<i64>);
+                let row: Option<Row> = sqlx::query_as(
+                    "SELECT recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms FROM gcm_jobs WHERE job_id = $1",
+                )
+                .bind(job_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+                let enqueued = row.map(|(recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms)| Enqueued {
+                    job_id: job_id.to_owned(),
+                    recipients: value(Some(recipients)),
+                    campaign_id,
+                    correlation_id,
+                    enqueued_ms: value(Some(enqueued_ms)),
+                    send_at_ms: send_at_ms.map(|ms| value(Some(ms))),
+                });
+                // Attempts settle in order: the next one is numbered by the count of settled ones.
+                let (sending, now): (i64, i64) = sqlx::query_as(concat!(
+                    "SELECT (SELECT COUNT(*) FROM gcm_claims WHERE job_id = $1 AND attempt = $2 AND expires_at_ms > ",
+                    $now,
+                    "), ",
+                    $now
+                ))
+                .bind(job_id)
+                .bind(attempts)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
                 let summary = Summary {
-                    status: String::new(),
                     attempts: value(Some(attempts)),
                     delivered: value(delivered),
                     canonical: value(canonical),
@@ -250,8 +297,9 @@ macro_rules! sql_results {
                     given_up: value(given_up),
                     parked: value(parked),
                     pending: value(pending),
+                    ..Summary::default()
                 };
-                Ok(summary.finish())
+                Ok(summary.finish(job_id, enqueued, sending > 0, value(Some(now))))
             }
         }
 
@@ -274,6 +322,10 @@ macro_rules! sql_results {
             fn settle<'a>(&'a self, settlement: &'a Settlement) -> BoxFuture<'a, Result<Settled, Error>> {
                 Box::pin(self.insert(settlement))
             }
+
+            fn register<'a>(&'a self, enqueued: &'a Enqueued) -> BoxFuture<'a, Result<(), Error>> {
+                Box::pin(self.register_job(enqueued))
+            }
         }
 
         #[cfg(feature = $feature)]
@@ -282,7 +334,7 @@ macro_rules! sql_results {
                 Box::pin(self.page(cursor, limit))
             }
 
-            fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Summary, Error>> {
+            fn summary<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<Option<Summary>, Error>> {
                 Box::pin(self.count(job_id))
             }
         }

@@ -95,7 +95,7 @@ pub(crate) async fn wait_done(reader: &dyn ResultReader, jobs: &[String], limit:
     loop {
         let mut pending = Vec::new();
         for job in jobs {
-            let summary = reader.summary(job).await.expect("the store reads");
+            let summary = reader.summary(job).await.expect("the store reads").unwrap_or_default();
             if summary.status != "done" {
                 pending.push((job.clone(), summary));
             }

@@ -1,0 +1,312 @@
+//! The body of `POST /jobs` (and what `gcm-worker enqueue` builds): checked, bounded and
+//! cut into jobs. Unknown fields of a message are kept and sent (the server validates
+//! them); unknown fields of the request itself are refused (a typo there changes what we
+//! do, not what FCM receives).
+
+use gcm_proto::v1;
+use serde::{Deserialize, Serialize};
+
+use crate::job::{Job, Payload};
+
+/// Which protocol a multicast is sent with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// FCM HTTP v1 (`message` is a v1 content: `data`, `notification`, `android`…).
+    #[default]
+    V1,
+    /// The legacy protocol (`message` has `data`, `notification`, `options`).
+    Legacy,
+}
+
+/// A multicast to enqueue: the body of `POST /jobs`, and what `gcm-worker enqueue` reads.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnqueueRequest {
+    /// The protocol (default `v1`).
+    #[serde(default)]
+    pub kind: Kind,
+    /// What every token receives: a v1 message without its target (`data`, `notification`,
+    /// `android`, `apns`, `webpush`, `fcm_options`, and any field FCM adds later), or a
+    /// legacy message (`data`, `notification`, `options`).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub message: serde_json::Value,
+    /// The device tokens: each non-empty, printable, at most 4 KiB.
+    pub tokens: Vec<String>,
+    /// Copied into every result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// When to send the first attempt (RFC 3339, e.g. `2026-12-24T18:00:00Z`); now without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<String>,
+}
+
+/// The longest token accepted (FCM's are about 160 bytes).
+pub const MAX_TOKEN_LEN: usize = 4096;
+
+/// The longest correlation id accepted.
+pub const MAX_CORRELATION_ID_LEN: usize = 256;
+
+/// How many tokens a request and a job may hold.
+#[derive(Clone, Copy, Debug)]
+pub struct TokenLimits {
+    /// Per request (default 100 000).
+    pub per_request: usize,
+    /// Per job (default 1000): a longer list becomes several jobs of one campaign, which
+    /// several workers send at once.
+    pub per_job: usize,
+}
+
+impl Default for TokenLimits {
+    fn default() -> Self {
+        Self { per_request: 100_000, per_job: 1000 }
+    }
+}
+
+/// A request that cannot become jobs: where (a JSON path, `$` for the whole body) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    /// The JSON path of the first problem, e.g. `$.message.android.ttl` or `$.tokens[3]`.
+    pub path: String,
+    /// What is wrong there.
+    pub error: String,
+}
+
+impl Invalid {
+    fn at(path: impl Into<String>, error: impl Into<String>) -> Self {
+        Self { path: path.into(), error: error.into() }
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.error)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// Parses `body` as an [`EnqueueRequest`], naming the path of the first problem.
+pub fn parse(body: &[u8]) -> Result<EnqueueRequest, Invalid> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let path = json_path("$", &error.path().to_string());
+        Invalid::at(path, error.into_inner().to_string())
+    })
+}
+
+/// `prefix` followed by serde_path_to_error's path (`message.android.ttl`, `tokens[3]`,
+/// `.` for the root).
+fn json_path(prefix: &str, path: &str) -> String {
+    match path {
+        "." | "" => prefix.to_owned(),
+        path if path.starts_with('[') => format!("{prefix}{path}"),
+        path => format!("{prefix}.{path}"),
+    }
+}
+
+/// The v1 message fields that name a target: a message template has none of its own.
+const V1_TARGETS: [&str; 5] = ["token", "topic", "condition", "fid", "name"];
+
+/// The legacy template: what every token receives. Fields it does not name are legacy
+/// options (`collapse_key`, `time_to_live`… or one FCM adds later), sent verbatim.
+#[derive(Deserialize)]
+struct LegacyTemplate {
+    #[serde(default)]
+    data: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    notification: Option<gcm_proto::Notification>,
+    #[serde(default)]
+    options: serde_json::Map<String, serde_json::Value>,
+    #[serde(flatten)]
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The legacy fields that name recipients: the tokens go in `tokens`.
+const LEGACY_TARGETS: [&str; 3] = ["to", "registration_ids", "condition"];
+
+fn check_token(index: usize, token: &str) -> Result<(), Invalid> {
+    let path = || format!("$.tokens[{index}]");
+    if token.is_empty() {
+        return Err(Invalid::at(path(), "an empty token"));
+    }
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Invalid::at(path(), format!("a token of {} bytes (at most {MAX_TOKEN_LEN})", token.len())));
+    }
+    if token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Invalid::at(path(), "a token with a blank or a control character"));
+    }
+    Ok(())
+}
+
+fn parse_in<T: serde::de::DeserializeOwned>(path: &str, value: serde_json::Value) -> Result<T, Invalid> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|error| Invalid::at(json_path(path, &error.path().to_string()), error.into_inner().to_string()))
+}
+
+impl EnqueueRequest {
+    /// The payloads of this request's jobs, `limits.per_job` tokens each, or its first
+    /// problem.
+    fn payloads(self, limits: TokenLimits) -> Result<Vec<Payload>, Invalid> {
+        if self.tokens.is_empty() {
+            return Err(Invalid::at("$.tokens", "no tokens"));
+        }
+        if self.tokens.len() > limits.per_request {
+            let limit = limits.per_request;
+            return Err(Invalid::at(
+                "$.tokens",
+                format!("{} tokens; a request has at most {limit}", self.tokens.len()),
+            ));
+        }
+        self.tokens.iter().enumerate().try_for_each(|(index, token)| check_token(index, token))?;
+        let message = match self.message {
+            serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+            other => other,
+        };
+        match self.kind {
+            Kind::V1 => {
+                let content: v1::Content = parse_in("$.message", message)?;
+                if let Some(target) = V1_TARGETS.iter().find(|name| content.extra.contains_key(**name)) {
+                    return Err(Invalid::at(
+                        format!("$.message.{target}"),
+                        "a message template has no target: the tokens go in `tokens`",
+                    ));
+                }
+                Ok(self
+                    .tokens
+                    .chunks(limits.per_job)
+                    .map(|tokens| Payload::V1Multicast {
+                        multicast: v1::Multicast::with_content(content.clone(), tokens.to_vec()),
+                    })
+                    .collect())
+            }
+            Kind::Legacy => {
+                let template: LegacyTemplate = parse_in("$.message", message)?;
+                if let Some(target) = LEGACY_TARGETS.iter().find(|name| template.extra.contains_key(**name)) {
+                    return Err(Invalid::at(
+                        format!("$.message.{target}"),
+                        "a message template has no recipients: the tokens go in `tokens`",
+                    ));
+                }
+                let mut options = template.options;
+                options.extend(template.extra);
+                let options: gcm_proto::Options = parse_in("$.message", serde_json::Value::Object(options))?;
+                let per_job = limits.per_job.min(gcm_proto::MAX_REGISTRATION_IDS);
+                Ok(self
+                    .tokens
+                    .chunks(per_job)
+                    .map(|tokens| {
+                        let mut message = gcm_proto::Message::multicast(tokens.to_vec());
+                        message.data = template.data.clone();
+                        message.notification = template.notification.clone();
+                        message.options = options.clone();
+                        Payload::Legacy { message }
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// The jobs this request asks for: at most `limits.per_job` tokens each, all of one
+    /// campaign when there are several; with the time their first attempt is due (ms since
+    /// the Unix epoch), if not at once.
+    pub fn into_jobs(self, limits: TokenLimits) -> Result<(Vec<Job>, Option<u64>), Invalid> {
+        if let Some(id) = &self.correlation_id {
+            if id.len() > MAX_CORRELATION_ID_LEN || id.chars().any(char::is_control) {
+                return Err(Invalid::at(
+                    "$.correlation_id",
+                    format!("at most {MAX_CORRELATION_ID_LEN} bytes, no control characters"),
+                ));
+            }
+        }
+        let send_at = match &self.send_at {
+            None => None,
+            Some(text) => {
+                let at = humantime::parse_rfc3339_weak(text)
+                    .map_err(|error| Invalid::at("$.send_at", format!("not an RFC 3339 time: {error}")))?;
+                Some(crate::job::millis(at))
+            }
+        };
+        let correlation_id = self.correlation_id.clone();
+        let payloads = self.payloads(limits)?;
+        let campaign = (payloads.len() > 1).then(|| format!("c-{}", ulid::Ulid::generate()));
+        let jobs = payloads
+            .into_iter()
+            .map(|payload| {
+                let mut job = Job::new(payload);
+                job.correlation_id = correlation_id.clone();
+                job.campaign_id = campaign.clone();
+                job
+            })
+            .collect();
+        Ok((jobs, send_at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invalid(body: &str) -> Invalid {
+        parse(body.as_bytes()).and_then(|request| request.into_jobs(TokenLimits::default())).unwrap_err()
+    }
+
+    #[test]
+    fn each_problem_is_named_by_its_path() {
+        let cases = [
+            (r#"{"tokens": ["a"], "colour": 1}"#, "$", "unknown field `colour`"),
+            (r#"{"tokens": ["a", 3]}"#, "$.tokens[1]", "invalid type"),
+            (r#"{"tokens": ["a"], "message": {"android": {"ttl": "x"}}}"#, "$.message.android.ttl", ""),
+            (r#"{"tokens": ["a"], "message": {"data": {"k": 1}}}"#, "$.message.data.k", "invalid type"),
+            (r#"{"tokens": ["a"], "message": {"token": "b"}}"#, "$.message.token", "no target"),
+            (r#"{"kind": "legacy", "tokens": ["a"], "message": {"to": "b"}}"#, "$.message.to", "no recipients"),
+            (r#"{"tokens": []}"#, "$.tokens", "no tokens"),
+            (r#"{"tokens": ["a", ""]}"#, "$.tokens[1]", "an empty token"),
+            (r#"{"tokens": [" "]}"#, "$.tokens[0]", "blank"),
+            (r#"{"tokens": ["a\u0000b"]}"#, "$.tokens[0]", "control"),
+            (r#"{"tokens": ["a\r\nb"]}"#, "$.tokens[0]", "blank"),
+            (r#"{"tokens": ["a"], "send_at": "tomorrow"}"#, "$.send_at", "RFC 3339"),
+        ];
+        for (body, path, error) in cases {
+            let invalid = invalid(body);
+            assert_eq!(invalid.path, path, "{body}: {invalid}");
+            assert!(invalid.error.contains(error), "{body}: {invalid}");
+        }
+        let long = format!(r#"{{"tokens": ["{}"]}}"#, "x".repeat(MAX_TOKEN_LEN + 1));
+        assert!(invalid(&long).error.contains("at most 4096"));
+    }
+
+    #[test]
+    fn a_long_list_is_cut_into_jobs_of_one_campaign() {
+        let tokens: Vec<String> = (0..2500).map(|i| format!("t{i}")).collect();
+        let body = serde_json::json!({"tokens": tokens, "correlation_id": "c", "message": {"dta": {"k": "v"}}});
+        let (jobs, send_at) = parse(body.to_string().as_bytes()).unwrap().into_jobs(TokenLimits::default()).unwrap();
+        assert_eq!(jobs.iter().map(|job| job.payload.len()).collect::<Vec<_>>(), [1000, 1000, 500]);
+        let campaign = jobs[0].campaign_id.clone().unwrap();
+        assert!(
+            jobs.iter()
+                .all(|job| job.campaign_id.as_deref() == Some(&campaign) && job.correlation_id.as_deref() == Some("c"))
+        );
+        let Payload::V1Multicast { multicast } = &jobs[2].payload else { panic!() };
+        assert_eq!(multicast.content().extra["dta"], serde_json::json!({"k": "v"}), "unknown fields are kept");
+        assert_eq!(send_at, None);
+        let over = TokenLimits { per_request: 2499, per_job: 1000 };
+        let error = parse(body.to_string().as_bytes()).unwrap().into_jobs(over).unwrap_err();
+        assert_eq!(error.to_string(), "$.tokens: 2500 tokens; a request has at most 2499");
+    }
+
+    #[test]
+    fn a_legacy_template_keeps_unknown_options_and_sends_at_most_1000_per_job() {
+        let tokens: Vec<String> = (0..1500).map(|i| format!("t{i}")).collect();
+        let body = serde_json::json!({"kind": "legacy", "tokens": tokens, "message": {"data": {"k": 1}, "collapse_key": "x", "new_option": true}, "send_at": "2030-01-01T00:00:00Z"});
+        let limits = TokenLimits { per_request: 100_000, per_job: 5000 };
+        let (jobs, send_at) = parse(body.to_string().as_bytes()).unwrap().into_jobs(limits).unwrap();
+        assert_eq!(jobs.len(), 2);
+        let Payload::Legacy { message } = &jobs[0].payload else { panic!() };
+        assert_eq!(message.tokens().len(), 1000);
+        assert_eq!(message.options.extra["new_option"], true);
+        assert_eq!(message.options.collapse_key.as_deref(), Some("x"));
+        assert_eq!(send_at, Some(1_893_456_000_000));
+    }
+}
