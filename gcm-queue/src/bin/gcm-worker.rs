@@ -177,7 +177,7 @@ struct ServeArgs {
     #[arg(long, env = "GCM_MAX_BODY_BYTES", default_value_t = 24 << 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..))]
     max_body_bytes: usize,
     /// The bytes the bodies being read may hold together.
-    #[arg(long, env = "GCM_BODY_MEMORY_BYTES", default_value_t = 64 << 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..))]
+    #[arg(long, env = "GCM_BODY_MEMORY_BYTES", default_value_t = 32 << 20, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..))]
     body_memory_bytes: usize,
     /// Connections open at once.
     #[arg(long, env = "GCM_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]

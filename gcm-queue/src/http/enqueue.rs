@@ -123,6 +123,19 @@ struct LegacyTemplate {
     extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The legacy options [`gcm_proto::Options`] names.
+const LEGACY_OPTIONS: [&str; 9] = [
+    "collapse_key",
+    "priority",
+    "content_available",
+    "mutable_content",
+    "delay_while_idle",
+    "time_to_live",
+    "restricted_package_name",
+    "dry_run",
+    "extra",
+];
+
 /// The legacy fields that name recipients: the tokens go in `tokens`.
 const LEGACY_TARGETS: [&str; 3] = ["to", "registration_ids", "condition"];
 
@@ -191,7 +204,12 @@ impl EnqueueRequest {
                 }
                 let mut options = template.options;
                 options.extend(template.extra);
-                let options: gcm_proto::Options = parse_in("$.message", serde_json::Value::Object(options))?;
+                let mut known: gcm_proto::Options = parse_in("$.message", serde_json::Value::Object(options.clone()))?;
+                // `Options` reads the options it names and skips the others: those go in
+                // its `extra`, sent verbatim.
+                options.retain(|name, _| !LEGACY_OPTIONS.contains(&name.as_str()));
+                known.extra.extend(options);
+                let options = known;
                 let per_job = limits.per_job.min(gcm_proto::MAX_REGISTRATION_IDS);
                 Ok(self
                     .tokens
@@ -212,13 +230,11 @@ impl EnqueueRequest {
     /// campaign when there are several; with the time their first attempt is due (ms since
     /// the Unix epoch), if not at once.
     pub fn into_jobs(self, limits: TokenLimits) -> Result<(Vec<Job>, Option<u64>), Invalid> {
-        if let Some(id) = &self.correlation_id {
-            if id.len() > MAX_CORRELATION_ID_LEN || id.chars().any(char::is_control) {
-                return Err(Invalid::at(
-                    "$.correlation_id",
-                    format!("at most {MAX_CORRELATION_ID_LEN} bytes, no control characters"),
-                ));
-            }
+        if let Some(id) = &self.correlation_id
+            && (id.len() > MAX_CORRELATION_ID_LEN || id.chars().any(char::is_control))
+        {
+            let error = format!("at most {MAX_CORRELATION_ID_LEN} bytes, no control characters");
+            return Err(Invalid::at("$.correlation_id", error));
         }
         let send_at = match &self.send_at {
             None => None,
@@ -255,7 +271,7 @@ mod tests {
     #[test]
     fn each_problem_is_named_by_its_path() {
         let cases = [
-            (r#"{"tokens": ["a"], "colour": 1}"#, "$", "unknown field `colour`"),
+            (r#"{"tokens": ["a"], "colour": 1}"#, "$.colour", "unknown field `colour`"),
             (r#"{"tokens": ["a", 3]}"#, "$.tokens[1]", "invalid type"),
             (r#"{"tokens": ["a"], "message": {"android": {"ttl": "x"}}}"#, "$.message.android.ttl", ""),
             (r#"{"tokens": ["a"], "message": {"data": {"k": 1}}}"#, "$.message.data.k", "invalid type"),

@@ -52,7 +52,7 @@ pub struct Limits {
     pub tokens: TokenLimits,
     /// The largest request body (default 24 MiB: 100 000 tokens of 160 bytes and a message).
     pub max_body: usize,
-    /// The bytes all bodies being read may hold together (default 64 MiB); a request
+    /// The bytes all bodies being read may hold together (default 32 MiB); a request
     /// waits for its share, within its timeout.
     pub body_memory: usize,
     /// Connections open at once (default 1024); more wait in the listen backlog.
@@ -70,7 +70,7 @@ impl Default for Limits {
         Self {
             tokens: TokenLimits::default(),
             max_body: 24 << 20,
-            body_memory: 64 << 20,
+            body_memory: 32 << 20,
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
@@ -151,7 +151,23 @@ pub struct Problem {
 }
 
 fn problem(status: StatusCode, error: impl std::fmt::Display) -> Response {
-    (status, Json(Problem { error: error.to_string(), path: None })).into_response()
+    ApiError::new(status, error).into_response()
+}
+
+/// A refused request: its status and its [`Problem`].
+#[derive(Debug)]
+struct ApiError(StatusCode, Problem);
+
+impl ApiError {
+    fn new(status: StatusCode, error: impl std::fmt::Display) -> Self {
+        Self(status, Problem { error: error.to_string(), path: None })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
 }
 
 /// The answer to `POST /jobs`.
@@ -342,14 +358,14 @@ async fn guard(State(shared): State<Shared>, request: Request, next: Next) -> Re
     }
 }
 
-fn queue(shared: &Shared) -> Result<&Arc<Queue>, Response> {
-    shared.api.queue.as_ref().ok_or_else(|| problem(StatusCode::NOT_FOUND, "this server has no queue"))
+fn queue(shared: &Shared) -> Result<&Arc<Queue>, ApiError> {
+    shared.api.queue.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "this server has no queue"))
 }
 
 /// Reads a body within the memory budget and the body limit.
-async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, Response> {
+async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
     let max = shared.api.limits.max_body;
-    let too_large = || problem(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over {max} bytes"));
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over {max} bytes"));
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|len| len.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|len| len > max) {
         return Err(too_large());
@@ -360,12 +376,12 @@ async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<V
         .bodies
         .acquire_many(permits)
         .await
-        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
     let mut bytes = Vec::with_capacity(declared.unwrap_or(0));
     let mut body = body;
     while let Some(frame) = body.frame().await {
         let frame =
-            frame.map_err(|error| problem(StatusCode::BAD_REQUEST, format!("cannot read the body: {error}")))?;
+            frame.map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, format!("cannot read the body: {error}")))?;
         if let Ok(data) = frame.into_data() {
             if bytes.len() + data.len() > expected.min(max) {
                 return Err(too_large());
@@ -394,27 +410,17 @@ fn is_json(headers: &HeaderMap) -> bool {
     (status = 421, description = "A Host this server does not answer to", body = Problem),
     (status = 503, description = "The queue's backend fails", body = Problem),
 ))]
-async fn enqueue_jobs(State(shared): State<Shared>, headers: HeaderMap, body: Body) -> Response {
-    let queue = match queue(&shared) {
-        Ok(queue) => queue.clone(),
-        Err(response) => return response,
-    };
+async fn enqueue_jobs(State(shared): State<Shared>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let queue = queue(&shared)?.clone();
     if !is_json(&headers) {
-        return problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be application/json");
+        return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be application/json"));
     }
-    let body = match read_body(&shared, &headers, body).await {
-        Ok(body) => body,
-        Err(response) => return response,
-    };
+    let body = read_body(&shared, &headers, body).await?;
     let parsed = enqueue::parse(&body).and_then(|request| request.into_jobs(shared.api.limits.tokens));
     drop(body);
-    let (jobs, send_at) = match parsed {
-        Ok(jobs) => jobs,
-        Err(invalid) => {
-            return (StatusCode::BAD_REQUEST, Json(Problem { error: invalid.error, path: Some(invalid.path) }))
-                .into_response();
-        }
-    };
+    let (jobs, send_at) = parsed.map_err(|invalid| {
+        ApiError(StatusCode::BAD_REQUEST, Problem { error: invalid.error, path: Some(invalid.path) })
+    })?;
     let answer = Enqueued {
         job_ids: jobs.iter().map(|job| job.id.clone()).collect(),
         campaign_id: jobs.first().and_then(|job| job.campaign_id.clone()),
@@ -426,12 +432,13 @@ async fn enqueue_jobs(State(shared): State<Shared>, headers: HeaderMap, body: Bo
             let enqueued = answer.job_ids.get(..index).unwrap_or_default().join(", ");
             let error =
                 format!("the queue failed after {index} of {} jobs (enqueued: [{enqueued}]): {error}", jobs.len());
-            return problem(StatusCode::SERVICE_UNAVAILABLE, error);
+            return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error));
         }
         shared.api.metrics.enqueued.inc();
-        tracing::info!(job = %job.id, campaign = job.campaign_id.as_deref().unwrap_or(""), correlation = job.correlation_id.as_deref().unwrap_or(""), recipients = job.payload.len(), "enqueued");
+        let (campaign, correlation) = (job.campaign_id.as_deref(), job.correlation_id.as_deref());
+        tracing::info!(job = %job.id, campaign, correlation, recipients = job.payload.len(), "enqueued");
     }
-    (StatusCode::ACCEPTED, Json(answer)).into_response()
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
 /// A job id as this crate makes them (a ULID) or a caller's: letters, digits, `-` and `_`.
@@ -448,19 +455,14 @@ fn is_job_id(id: &str) -> bool {
     (status = 421, description = "A Host this server does not answer to", body = Problem),
     (status = 503, description = "The queue's backend fails", body = Problem),
 ))]
-async fn job_summary(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
-    let queue = match queue(&shared) {
-        Ok(queue) => queue,
-        Err(response) => return response,
-    };
+async fn job_summary(State(shared): State<Shared>, Path(id): Path<String>) -> Result<Json<Summary>, ApiError> {
+    let queue = queue(&shared)?;
+    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "no such job");
     if !is_job_id(&id) {
-        return problem(StatusCode::NOT_FOUND, "no such job");
+        return Err(unknown());
     }
-    match queue.summary(&id).await {
-        Ok(Some(summary)) => Json(summary).into_response(),
-        Ok(None) => problem(StatusCode::NOT_FOUND, "no such job"),
-        Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, error),
-    }
+    let summary = queue.summary(&id).await.map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error))?;
+    summary.map(Json).ok_or_else(unknown)
 }
 
 /// The recorded fates after a cursor, in the order they were recorded.
@@ -472,18 +474,13 @@ async fn job_summary(State(shared): State<Shared>, Path(id): Path<String>) -> Re
     (status = 421, description = "A Host this server does not answer to", body = Problem),
     (status = 503, description = "The queue's backend fails", body = Problem),
 ))]
-async fn results(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Response {
-    let queue = match queue(&shared) {
-        Ok(queue) => queue,
-        Err(response) => return response,
-    };
-    let query: ResultsQuery = match serde_urlencoded::from_str(query.as_deref().unwrap_or("")) {
-        Ok(query) => query,
-        Err(error) => return problem(StatusCode::BAD_REQUEST, format!("bad query: {error}")),
-    };
+async fn results(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Result<Json<ResultsPage>, ApiError> {
+    let queue = queue(&shared)?;
+    let query: ResultsQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
+        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query: {error}")))?;
     let limit = match query.limit.unwrap_or(1000) {
         limit @ 1..=10_000 => limit as usize,
-        other => return problem(StatusCode::BAD_REQUEST, format!("limit {other}: from 1 to 10000")),
+        other => return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("limit {other}: from 1 to 10000"))),
     };
     let since = query.since.unwrap_or(0);
     let filtered = query.job.is_some() || query.campaign.is_some() || query.correlation_id.is_some();
@@ -495,10 +492,8 @@ async fn results(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Res
     let (mut records, mut next, mut scanned) = (Vec::new(), since, 0);
     loop {
         let batch = if filtered { 1000 } else { limit - records.len() };
-        let page = match queue.since(next, batch).await {
-            Ok(page) => page,
-            Err(error) => return problem(StatusCode::SERVICE_UNAVAILABLE, error),
-        };
+        let page =
+            queue.since(next, batch).await.map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error))?;
         let ended = page.len() < batch;
         for (cursor, record) in page {
             next = cursor;
@@ -514,7 +509,7 @@ async fn results(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Res
             break;
         }
     }
-    Json(ResultsPage { records, next }).into_response()
+    Ok(Json(ResultsPage { records, next }))
 }
 
 /// The process's counters, in Prometheus' text format.
@@ -574,7 +569,7 @@ pub async fn serve(listener: TcpListener, api: Api, shutdown: impl Future<Output
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(64 << 10);
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).max_buf_size(16 << 10);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let permit = tokio::select! {
