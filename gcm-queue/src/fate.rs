@@ -39,6 +39,8 @@ pub enum Final {
         /// The error that left it unanswered.
         cause: String,
     },
+    /// Not sent: the job was cancelled (`DELETE /jobs/<id>`) before this recipient's attempt.
+    Cancelled,
 }
 
 impl Final {
@@ -50,6 +52,7 @@ impl Final {
             Self::Failed { .. } => "failed",
             Self::GivenUp { .. } => "given_up",
             Self::Parked { .. } => "parked",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -101,6 +104,20 @@ pub struct Settlement {
 }
 
 impl Settlement {
+    /// The settlement of `job`'s attempt when the job is cancelled: each recipient
+    /// [`Final::Cancelled`], no retry.
+    pub fn cancelled(job: &Job) -> Self {
+        let records = job.payload.recipients().into_iter().map(|recipient| Record {
+            job_id: job.id.clone(),
+            attempt: job.attempt,
+            recipient,
+            correlation_id: job.correlation_id.clone(),
+            campaign_id: job.campaign_id.clone(),
+            fate: Final::Cancelled,
+        });
+        Self { job_id: job.id.clone(), attempt: job.attempt, records: records.collect(), retry: None }
+    }
+
     /// How many recipients the retry carries.
     pub fn pending(&self) -> usize {
         self.retry.as_ref().map_or(0, |retry| retry.job.payload.len())
@@ -120,6 +137,9 @@ pub enum JobStatus {
     Sending,
     /// Some recipients wait for a later attempt.
     Retrying,
+    /// Cancelled: what was not sent is recorded `cancelled` (at once, or when its attempt
+    /// comes due on a queue that keeps the first attempt's payload only in its job).
+    Cancelled,
     /// Every recipient has its final fate, none given up.
     Done,
     /// Every recipient has its final fate, and some were given up after the last attempt.
@@ -134,6 +154,7 @@ impl JobStatus {
             Self::Queued => "queued",
             Self::Sending => "sending",
             Self::Retrying => "retrying",
+            Self::Cancelled => "cancelled",
             Self::Done => "done",
             Self::GivenUp => "given_up",
         }
@@ -171,6 +192,9 @@ pub struct Enqueued {
     /// When its first attempt is due, if not at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_at_ms: Option<u64>,
+    /// When it was cancelled, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_ms: Option<u64>,
 }
 
 impl Enqueued {
@@ -183,6 +207,7 @@ impl Enqueued {
             correlation_id: job.correlation_id.clone(),
             enqueued_ms: job.first_enqueued_ms,
             send_at_ms,
+            cancelled_ms: None,
         }
     }
 }
@@ -205,6 +230,9 @@ pub struct Summary {
     /// When its first attempt is due, if it was enqueued for later (ms since the Unix epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_at_ms: Option<u64>,
+    /// When it was cancelled, if it was (ms since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_ms: Option<u64>,
     /// Attempts settled so far: the records of a job carry attempt numbers 1 to `attempts`.
     pub attempts: u64,
     /// Recipients delivered, canonical ids among them.
@@ -219,6 +247,8 @@ pub struct Summary {
     pub given_up: u64,
     /// Recipients parked for review.
     pub parked: u64,
+    /// Recipients not sent because the job was cancelled.
+    pub cancelled: u64,
     /// Recipients without a final fate yet: all of them before the first attempt settles,
     /// then those the latest settled attempt left for a retry.
     pub pending: u64,
@@ -236,6 +266,7 @@ impl Summary {
             Final::Failed { .. } => &mut self.failed,
             Final::GivenUp { .. } => &mut self.given_up,
             Final::Parked { .. } => &mut self.parked,
+            Final::Cancelled => &mut self.cancelled,
         };
         *counter = counter.saturating_add(1);
     }
@@ -254,12 +285,14 @@ impl Summary {
             self.campaign_id = enqueued.campaign_id;
             self.correlation_id = enqueued.correlation_id;
             self.send_at_ms = enqueued.send_at_ms;
+            self.cancelled_ms = enqueued.cancelled_ms;
         }
         if self.attempts == 0 {
             self.pending = self.recipients;
         }
         self.status = match () {
             () if sending && self.pending > 0 => JobStatus::Sending,
+            () if self.cancelled_ms.is_some() => JobStatus::Cancelled,
             () if self.attempts == 0 && self.send_at_ms.is_some_and(|at| at > now_ms) => JobStatus::Scheduled,
             () if self.attempts == 0 => JobStatus::Queued,
             () if self.pending > 0 => JobStatus::Retrying,

@@ -70,6 +70,18 @@ impl Payload {
         }
     }
 
+    /// Who it sends to, in order: the tokens, or each v1 message's target as its
+    /// [`recipient`](v1::Target::recipient).
+    pub fn recipients(&self) -> Vec<String> {
+        match self {
+            Self::V1Multicast { multicast } => multicast.tokens().to_vec(),
+            Self::Legacy { message } => message.tokens().to_vec(),
+            Self::V1Messages { messages } => {
+                messages.as_slice().iter().map(|message| message.target.recipient()).collect()
+            }
+        }
+    }
+
     /// True when there is nothing to send.
     pub fn is_empty(&self) -> bool {
         self.len() == 0

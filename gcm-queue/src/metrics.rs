@@ -31,6 +31,8 @@ pub struct Metrics {
     pub given_up: Counter,
     /// Recipients parked for review.
     pub parked: Counter,
+    /// Recipients not sent because their job was cancelled.
+    pub cancelled: Counter,
     /// Pauses after a failure that concerned every message.
     pub paused: Counter,
     /// Attempts claimed after another worker's lease ran out (it died or stalled while
@@ -61,6 +63,7 @@ impl Default for Metrics {
         let retried = counter("retried_messages", "Recipients scheduled for another attempt");
         let given_up = counter("given_up_messages", "Recipients given up after the last attempt");
         let parked = counter("parked_messages", "Recipients parked for review (may have reached the server)");
+        let cancelled = counter("cancelled_messages", "Recipients not sent because their job was cancelled");
         let paused = counter("pauses", "Pauses after a failure that concerned every message");
         let takeovers = counter("takeovers", "Attempts claimed after another worker's lease ran out");
         let unrecorded = counter("unrecorded_settlements", "Settlements not recorded before the worker stopped");
@@ -78,6 +81,7 @@ impl Default for Metrics {
             retried,
             given_up,
             parked,
+            cancelled,
             paused,
             takeovers,
             backend_down,
@@ -104,6 +108,7 @@ impl Metrics {
                 Final::Failed { .. } => &self.failed,
                 Final::GivenUp { .. } => &self.given_up,
                 Final::Parked { .. } => &self.parked,
+                Final::Cancelled => &self.cancelled,
             };
             counter.inc();
         }

@@ -123,14 +123,14 @@ impl Backend {
         }
     }
 
-    /// The payload kept apart for `ticket`, if any (Redis keeps none apart).
+    /// The payload kept apart for an attempt, if any (Redis keeps none apart).
     #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_variables))]
-    fn payload<'a>(&'a self, ticket: &'a Ticket) -> BoxFuture<'a, Result<Option<crate::Payload>, Error>> {
+    fn payload<'a>(&'a self, job_id: &'a str, attempt: u32) -> BoxFuture<'a, Result<Option<crate::Payload>, Error>> {
         match self {
             #[cfg(feature = "sqlite")]
-            Self::Sqlite { results, .. } => Box::pin(results.payload(&ticket.id, ticket.attempt)),
+            Self::Sqlite { results, .. } => Box::pin(results.payload(job_id, attempt)),
             #[cfg(feature = "postgres")]
-            Self::Postgres { results, .. } => Box::pin(results.payload(&ticket.id, ticket.attempt)),
+            Self::Postgres { results, .. } => Box::pin(results.payload(job_id, attempt)),
             #[cfg(feature = "redis")]
             Self::Redis { .. } => Box::pin(async { Ok(None) }),
         }
@@ -428,6 +428,48 @@ impl Queue {
         }
     }
 
+    /// Cancels job `job_id`: what it has not sent is recorded `cancelled`, now when its
+    /// pending attempt's payload can be read (a retry's, or any attempt's on SQL) and
+    /// nobody is sending it, or else when that attempt comes due. An attempt being sent
+    /// finishes, and its retry is cancelled. Returns the job's summary, `None` for a job
+    /// the queue does not know.
+    pub async fn cancel(&self, job_id: &str) -> Result<Option<Summary>, Error> {
+        let (store, reader) = self.results();
+        if !store.cancel(job_id).await? {
+            return Ok(None);
+        }
+        let Some(summary) = reader.summary(job_id).await? else { return Ok(None) };
+        let attempt = u32::try_from(summary.attempts).unwrap_or(u32::MAX);
+        if summary.pending == 0 {
+            return Ok(Some(summary));
+        }
+        let run = format!("cancel/{}", ulid::Ulid::generate());
+        if store.claim(job_id, attempt, &run, Duration::from_secs(1)).await? != crate::Claim::Cancelled {
+            return Ok(Some(summary)); // being sent: its retry will be cancelled
+        }
+        let payload = match attempt.checked_sub(1) {
+            Some(previous) => {
+                store.settled(job_id, previous).await?.and_then(|settled| settled.retry).map(|retry| retry.job.payload)
+            }
+            None => None,
+        };
+        let payload = match payload {
+            Some(payload) => Some(payload),
+            None => self.backend.payload(job_id, attempt).await?,
+        };
+        if let Some(payload) = payload {
+            let job = Job {
+                id: job_id.to_owned(),
+                attempt,
+                correlation_id: summary.correlation_id.clone(),
+                campaign_id: summary.campaign_id.clone(),
+                ..Job::new(payload)
+            };
+            store.settle(&crate::Settlement::cancelled(&job)).await?;
+        }
+        reader.summary(job_id).await
+    }
+
     /// Runs a worker on this queue with `processor` until `shutdown` completes, then
     /// lets the jobs in flight finish for `options.grace`.
     ///
@@ -532,7 +574,7 @@ impl Queue {
                     let kept = if ticket.holds_payload() {
                         None
                     } else {
-                        processor.persist("read a job's payload", || backend.payload(&ticket)).await
+                        processor.persist("read a job's payload", || backend.payload(&ticket.id, ticket.attempt)).await
                     };
                     let missing = format!("the payload of job {} attempt {} is missing", ticket.id, ticket.attempt);
                     let job = ticket.into_job(kept).ok_or_else(|| Error::Store(missing.into()))?;

@@ -174,10 +174,18 @@ impl Processor {
         // Each run claims under its own name: two runs of one attempt in one worker (apalis
         // hands a restarted worker its own jobs back) fence each other off like any two.
         let run = format!("{}/{}", self.owner, ulid::Ulid::generate());
-        if let Some(settled) = self.claim(job, &run).await {
-            tracing::info!(job = %job.id, attempt = job.attempt, "attempt settled already; pushing its retry again");
-            self.push(settled.retry.as_ref()).await;
-            return Ok(settled.retry);
+        match self.claim(job, &run).await {
+            Start::Send => {}
+            Start::Settled(settled) => {
+                tracing::info!(job = %job.id, attempt = job.attempt, "attempt settled already; pushing its retry again");
+                self.push(settled.retry.as_ref()).await;
+                return Ok(settled.retry);
+            }
+            Start::Cancelled => {
+                let settled = self.record_cancelled(job).await;
+                self.push(settled.retry.as_ref()).await;
+                return Ok(settled.retry);
+            }
         }
         let settled = tokio::select! {
             biased;
@@ -188,9 +196,19 @@ impl Processor {
         Ok(settled.retry)
     }
 
-    /// Claims the attempt, waiting while another worker's lease is live; returns its
-    /// settlement instead when it is settled.
-    async fn claim(&self, job: &Job, run: &str) -> Option<Settled> {
+    /// Records every recipient of this attempt as cancelled, unless another run settled
+    /// it first (its settlement stands); returns what is recorded.
+    async fn record_cancelled(&self, job: &Job) -> Settled {
+        let settlement = Settlement::cancelled(job);
+        let settled = self.persist("record a cancellation", || self.store.settle(&settlement)).await;
+        tracing::info!(job = %job.id, attempt = job.attempt, recipients = settlement.records.len(), "job cancelled; its recipients are recorded as cancelled");
+        self.metrics.count(0, &settlement);
+        settled
+    }
+
+    /// Claims the attempt, waiting while another worker's lease is live; says instead when
+    /// it is settled, or cancelled.
+    async fn claim(&self, job: &Job, run: &str) -> Start {
         loop {
             // A store never grants a settled attempt: the settlement is read only when held.
             let claim = || self.store.claim(&job.id, job.attempt, run, self.lease);
@@ -198,13 +216,14 @@ impl Processor {
                 Claim::Granted { taken_over_from: Some(previous) } => {
                     self.metrics.takeovers.inc();
                     tracing::warn!(job = %job.id, attempt = job.attempt, %previous, "took over an attempt whose lease ran out: its worker died or stalled, and may have sent some of it");
-                    return None;
+                    return Start::Send;
                 }
-                Claim::Granted { taken_over_from: None } => return None,
+                Claim::Granted { taken_over_from: None } => return Start::Send,
+                Claim::Cancelled => return Start::Cancelled,
                 Claim::Held { owner } => {
                     let settled = self.persist("read a settlement", || self.store.settled(&job.id, job.attempt)).await;
-                    if settled.is_some() {
-                        return settled;
+                    if let Some(settled) = settled {
+                        return Start::Settled(Box::new(settled));
                     }
                     tracing::debug!(job = %job.id, attempt = job.attempt, %owner, "attempt held by another worker; waiting");
                     tokio::time::sleep(HELD_POLL).await;
@@ -219,6 +238,9 @@ impl Processor {
             tokio::time::sleep(self.lease / 3).await;
             match self.store.claim(&job.id, job.attempt, run, self.lease).await {
                 Ok(Claim::Granted { .. }) => {}
+                Ok(Claim::Cancelled) => {
+                    tracing::warn!(job = %job.id, attempt = job.attempt, "lost the lease of an attempt being sent (this worker stalled), and the job is cancelled: the first settlement recorded stands");
+                }
                 Ok(Claim::Held { owner }) => {
                     tracing::warn!(job = %job.id, attempt = job.attempt, %owner, "lost the lease of an attempt being sent (this worker stalled): the first settlement recorded stands");
                 }
@@ -314,6 +336,16 @@ impl Processor {
             }
         })
     }
+}
+
+/// How a run of an attempt starts.
+enum Start {
+    /// The lease is this run's: send.
+    Send,
+    /// Another run settled the attempt: push its retry.
+    Settled(Box<Settled>),
+    /// The job is cancelled: record its recipients so.
+    Cancelled,
 }
 
 /// A settlement being recorded: dropped before it is (the worker stopped after its grace

@@ -234,16 +234,60 @@ async fn the_api_answers_truthfully() {
     }
     let job = gcm_queue::Job::v1_multicast(gcm_queue::gcm_hyper::v1::Multicast::new(["a", "b"]));
     queue.enqueue(&job).await.unwrap();
-    let status = |answer: &str| json(answer)["status"].as_str().unwrap().to_owned();
-    assert_eq!(status(&exchange(addr, "GET", &format!("/jobs/{}", job.id), READ, "").await.1), "queued");
+    let state = |answer: &str| json(answer)["status"].as_str().unwrap().to_owned();
+    assert_eq!(state(&exchange(addr, "GET", &format!("/jobs/{}", job.id), READ, "").await.1), "queued");
     // A worker's live claim on the attempt: the job is being sent, both tokens pending.
     gcm_queue::ResultStore::claim(queue.as_ref(), &job.id, 0, "worker-1", Duration::from_secs(60)).await.unwrap();
     let (_, answer) = exchange(addr, "GET", &format!("/jobs/{}", job.id), READ, "").await;
-    assert_eq!((status(&answer), json(&answer)["pending"].as_u64()), ("sending".to_owned(), Some(2)), "{answer}");
+    assert_eq!((state(&answer), json(&answer)["pending"].as_u64()), ("sending".to_owned(), Some(2)), "{answer}");
+
+    let (status, answer) = exchange(addr, "DELETE", &format!("/jobs/{}", job.id), SEND, "").await;
+    assert_eq!(
+        (status, json(&answer)["status"].as_str()),
+        (200, Some("sending")),
+        "the attempt being sent finishes: {answer}"
+    );
+
+    // Cancelled while queued: recorded at once on SQL, and never sent.
+    let queued = gcm_queue::Job::v1_multicast(gcm_queue::gcm_hyper::v1::Multicast::new(["q1", "q2"]));
+    queue.enqueue(&queued).await.unwrap();
+    assert_eq!(
+        exchange(addr, "DELETE", &format!("/jobs/{}", queued.id), READ, "").await.0,
+        403,
+        "cancelling takes `send`"
+    );
+    let (status, answer) = exchange(addr, "DELETE", &format!("/jobs/{}", queued.id), SEND, "").await;
+    let summary = json(&answer);
+    assert_eq!(
+        (status, summary["status"].as_str(), summary["cancelled"].as_u64(), summary["pending"].as_u64()),
+        (200, Some("cancelled"), Some(2), Some(0)),
+        "{answer}"
+    );
+    let (_, page) = exchange(addr, "GET", &format!("/results?job={}", queued.id), READ, "").await;
+    let fates: Vec<_> =
+        json(&page)["records"].as_array().unwrap().iter().map(|r| r["fate"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(fates, ["cancelled", "cancelled"], "{page}");
+    assert_eq!(exchange(addr, "DELETE", "/jobs/01J0000000000000000000000", SEND, "").await.0, 404);
+
+    // A finished job has nothing to cancel.
+    let done = gcm_queue::Job::v1_multicast(gcm_queue::gcm_hyper::v1::Multicast::new(["d"]));
+    queue.enqueue(&done).await.unwrap();
+    let delivered = gcm_queue::Record {
+        job_id: done.id.clone(),
+        attempt: 0,
+        recipient: "d".into(),
+        correlation_id: None,
+        campaign_id: None,
+        fate: gcm_queue::Final::Delivered { message_id: "m".into(), canonical: None },
+    };
+    let settlement =
+        gcm_queue::Settlement { job_id: done.id.clone(), attempt: 0, records: vec![delivered], retry: None };
+    gcm_queue::ResultStore::settle(queue.as_ref(), &settlement).await.unwrap();
+    assert_eq!(exchange(addr, "DELETE", &format!("/jobs/{}", done.id), SEND, "").await.0, 409);
 
     let later = gcm_queue::Job::v1_multicast(gcm_queue::gcm_hyper::v1::Multicast::new(["c"]));
     queue.enqueue_at(&later, Some(u64::MAX / 2)).await.unwrap();
-    assert_eq!(status(&exchange(addr, "GET", &format!("/jobs/{}", later.id), READ, "").await.1), "scheduled");
+    assert_eq!(state(&exchange(addr, "GET", &format!("/jobs/{}", later.id), READ, "").await.1), "scheduled");
 
     for (query, expected) in [
         ("since=%31", 200),

@@ -105,7 +105,11 @@ async fn after_the_last_attempt_pending_tokens_are_given_up_not_dropped() {
     assert_eq!(fates, [("ok", 0, "delivered"), ("down", 1, "given_up")]);
     let Final::GivenUp { cause } = &records[1].fate else { unreachable!() };
     assert!(cause.contains("Unavailable") || cause.contains("UNAVAILABLE"), "{cause}");
-    assert_eq!(s.results.summary(&first.id).await.unwrap().unwrap().status, "done");
+    assert_eq!(
+        s.results.summary(&first.id).await.unwrap().unwrap().status,
+        "given_up",
+        "a job that gave up on some is not done"
+    );
 }
 
 #[tokio::test]

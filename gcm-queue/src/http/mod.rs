@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `POST /jobs` with an [`EnqueueRequest`] | `send` | `202` [`Enqueued`]: the jobs, one campaign |
 //! | `GET /jobs/<id>` | `read` | `200` the job's [`Summary`], `404` for an unknown job |
+//! | `DELETE /jobs/<id>` | `send` | `200` the cancelled job's [`Summary`]; `409` when it is finished |
 //! | `GET /results?since&limit&job&campaign&correlation_id` | `read` | `200` a [`ResultsPage`] |
 //! | `GET /metrics` | `metrics` | the counters, Prometheus text |
 //! | `GET /readyz` | any | `200` once the backend answers, else `503` |
@@ -40,7 +41,7 @@ use utoipa::OpenApi as _;
 pub use self::auth::{AllowedHosts, ApiKeys, Scope};
 pub use self::enqueue::{EnqueueRequest, Invalid, Kind, TokenLimits};
 use crate::error::Error;
-use crate::fate::{Final, Summary};
+use crate::fate::{Final, JobStatus, Summary};
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::store::ResultReader;
@@ -252,7 +253,7 @@ pub struct Ready {
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "gcm-worker", description = "Durable FCM sending through a job queue: enqueue multicasts, read each token's fate."),
-    paths(enqueue_jobs, job_summary, results, metrics, readyz, healthz, openapi),
+    paths(enqueue_jobs, job_summary, cancel_job, results, metrics, readyz, healthz, openapi),
     components(schemas(EnqueueRequest, Enqueued, Summary, ResultsPage, ResultRecord, Problem, Ready)),
     modifiers(&BearerKeys),
     security(("api_key" = []))
@@ -290,7 +291,7 @@ pub fn router(api: Api) -> Router {
         .on_response(DefaultOnResponse::new().level(tracing::Level::INFO));
     Router::new()
         .route("/jobs", post(enqueue_jobs))
-        .route("/jobs/{id}", get(job_summary))
+        .route("/jobs/{id}", get(job_summary).delete(cancel_job))
         .route("/results", get(results))
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
@@ -334,6 +335,7 @@ async fn guard(State(shared): State<Shared>, request: Request, next: Next) -> Re
     }
     let scope = match (request.method(), request.uri().path()) {
         (&Method::POST, "/jobs") => Some(Scope::Send),
+        (&Method::DELETE, _) => Some(Scope::Send),
         (_, "/metrics") => Some(Scope::Metrics),
         (_, "/readyz" | "/openapi.json") => None,
         _ => Some(Scope::Read),
@@ -463,6 +465,33 @@ async fn job_summary(State(shared): State<Shared>, Path(id): Path<String>) -> Re
     }
     let summary = queue.summary(&id).await.map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error))?;
     summary.map(Json).ok_or_else(unknown)
+}
+
+/// Cancel a job: what it has not sent is recorded `cancelled` (an attempt being sent
+/// finishes first).
+#[utoipa::path(delete, path = "/jobs/{id}", params(("id" = String, Path, description = "The job's id")), responses(
+    (status = 200, description = "Cancelled: the job's summary", body = Summary),
+    (status = 401, description = "No valid API key", body = Problem),
+    (status = 403, description = "The key has no `send` scope", body = Problem),
+    (status = 404, description = "No such job", body = Problem),
+    (status = 409, description = "The job is finished: nothing to cancel", body = Problem),
+    (status = 421, description = "A Host this server does not answer to", body = Problem),
+    (status = 503, description = "The queue's backend fails", body = Problem),
+))]
+async fn cancel_job(State(shared): State<Shared>, Path(id): Path<String>) -> Result<Json<Summary>, ApiError> {
+    let queue = queue(&shared)?;
+    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "no such job");
+    let failed = |error: Error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error);
+    if !is_job_id(&id) {
+        return Err(unknown());
+    }
+    let summary = queue.summary(&id).await.map_err(failed)?.ok_or_else(unknown)?;
+    if matches!(summary.status, JobStatus::Done | JobStatus::GivenUp) {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("the job is {}: nothing to cancel", summary.status)));
+    }
+    let summary = queue.cancel(&id).await.map_err(failed)?.ok_or_else(unknown)?;
+    tracing::info!(job = %id, pending = summary.pending, cancelled = summary.cancelled, "job cancelled");
+    Ok(Json(summary))
 }
 
 /// The recorded fates after a cursor, in the order they were recorded.

@@ -51,6 +51,9 @@ pub enum Claim {
         /// The lease's owner (empty for an attempt settled before leases were recorded).
         owner: String,
     },
+    /// The job is cancelled and nobody holds a live lease on this attempt: record its
+    /// recipients as cancelled instead of sending them.
+    Cancelled,
 }
 
 /// Records settlements, each once, and fences the sends of each attempt.
@@ -87,6 +90,14 @@ pub trait ResultStore: Send + Sync + 'static {
     fn register<'a>(&'a self, enqueued: &'a Enqueued) -> BoxFuture<'a, Result<(), Error>> {
         let _ = enqueued;
         Box::pin(async { Ok(()) })
+    }
+
+    /// Marks a registered job cancelled (once: a second call keeps the first time); from
+    /// then on, [`claim`](ResultStore::claim) answers [`Claim::Cancelled`] for an attempt
+    /// nobody holds. Returns false for a job the store does not know.
+    fn cancel<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        let _ = job_id;
+        Box::pin(async { Err(Error::Config("this result store does not record cancellations".to_owned())) })
     }
 }
 
@@ -150,10 +161,13 @@ impl ResultStore for MemoryResults {
         let key = (job_id.to_owned(), attempt);
         let now = tokio::time::Instant::now();
         let settled = memory.settled.contains_key(&key);
+        let cancelled = memory.jobs.get(job_id).is_some_and(|job| job.cancelled_ms.is_some());
         let claim = match memory.claims.get(&key) {
             Some(held) if settled => Claim::Held { owner: held.owner.clone() },
             None if settled => Claim::Held { owner: String::new() },
             Some(held) if held.owner != owner && held.until > now => Claim::Held { owner: held.owner.clone() },
+            Some(held) if cancelled && held.owner != owner => Claim::Cancelled,
+            None if cancelled => Claim::Cancelled,
             held => {
                 let taken_over_from = held.filter(|held| held.owner != owner).map(|held| held.owner.clone());
                 memory.claims.insert(key, Lease { owner: owner.to_owned(), until: now + lease });
@@ -181,6 +195,17 @@ impl ResultStore for MemoryResults {
     fn register<'a>(&'a self, enqueued: &'a Enqueued) -> BoxFuture<'a, Result<(), Error>> {
         self.lock().jobs.entry(enqueued.job_id.clone()).or_insert_with(|| enqueued.clone());
         Box::pin(async { Ok(()) })
+    }
+
+    fn cancel<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        let known = match self.lock().jobs.get_mut(job_id) {
+            Some(job) => {
+                job.cancelled_ms.get_or_insert_with(|| millis(std::time::SystemTime::now()));
+                true
+            }
+            None => false,
+        };
+        Box::pin(async move { Ok(known) })
     }
 }
 

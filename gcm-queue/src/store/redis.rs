@@ -45,8 +45,9 @@ redis.call('HSET', KEYS[4], 'pending', ARGV[2])
 return ARGV[1]
 ";
 
-/// KEYS: the claim hash, the settled key. ARGV: owner, lease in milliseconds, the hash's
-/// lifetime in seconds. Returns `{1, taken_over_from}` when granted, `{0, owner}` when held.
+/// KEYS: the claim hash, the settled key, the job hash. ARGV: owner, lease in milliseconds,
+/// the hash's lifetime in seconds. Returns `{1, taken_over_from}` when granted, `{0, owner}`
+/// when held, `{2, ''}` when the job is cancelled and nobody else holds a live lease.
 /// Redis's own clock times the lease.
 const CLAIM: &str = r"
 local owner = redis.call('HGET', KEYS[1], 'owner')
@@ -54,11 +55,14 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return {0, owner or ''} end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local expires = tonumber(redis.call('HGET', KEYS[1], 'expires') or '0')
+local cancelled = redis.call('HEXISTS', KEYS[3], 'cancelled_ms') == 1
 if owner and owner ~= ARGV[1] then
   if expires >= now then return {0, owner} end
+  if cancelled then return {2, ''} end
   redis.call('HSET', KEYS[1], 'taken_over_from', owner)
   redis.call('HINCRBY', KEYS[1], 'claims', 1)
 elseif not owner then
+  if cancelled then return {2, ''} end
   redis.call('HSET', KEYS[1], 'claims', 1)
 end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'expires', now + tonumber(ARGV[2]))
@@ -120,6 +124,7 @@ impl RedisResults {
         let (granted, name): (u8, String) = SCRIPT
             .key(self.claim_key(job_id, attempt))
             .key(self.settled_key(job_id, attempt))
+            .key(self.job_key(job_id))
             .arg(owner)
             .arg(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX / 2))
             .arg(CLAIM_KEPT.as_secs())
@@ -128,6 +133,7 @@ impl RedisResults {
             .map_err(store_error)?;
         Ok(match granted {
             1 => Claim::Granted { taken_over_from: Some(name).filter(|name| !name.is_empty()) },
+            2 => Claim::Cancelled,
             _ => Claim::Held { owner: name },
         })
     }
@@ -155,6 +161,7 @@ impl RedisResults {
             ("failed", counts.failed),
             ("given_up", counts.given_up),
             ("parked", counts.parked),
+            ("cancelled", counts.cancelled),
         ];
         let counts: Vec<_> = counts.into_iter().filter(|(_, count)| *count > 0).collect();
         invocation.arg(counts.len());
@@ -207,6 +214,24 @@ impl RedisResults {
         Ok(())
     }
 
+    async fn cancel_job(&self, job_id: &str) -> Result<bool, Error> {
+        // Only a registered job is cancelled; the first time stands.
+        const CANCEL: &str = r"
+if redis.call('HEXISTS', KEYS[1], 'recipients') == 0 then return 0 end
+redis.call('HSETNX', KEYS[1], 'cancelled_ms', ARGV[1])
+return 1
+";
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(CANCEL));
+        let now = crate::job::millis(std::time::SystemTime::now());
+        let known: u8 = SCRIPT
+            .key(self.job_key(job_id))
+            .arg(now)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(known == 1)
+    }
+
     async fn count(&self, job_id: &str) -> Result<Option<Summary>, Error> {
         let fields: std::collections::HashMap<String, String> =
             self.connection.clone().hgetall(self.job_key(job_id)).await.map_err(store_error)?;
@@ -218,6 +243,7 @@ impl RedisResults {
             correlation_id: fields.get("correlation_id").cloned(),
             enqueued_ms: get("enqueued_ms"),
             send_at_ms: fields.contains_key("send_at_ms").then(|| get("send_at_ms")),
+            cancelled_ms: fields.contains_key("cancelled_ms").then(|| get("cancelled_ms")),
         });
         // Attempts settle in order: the next one is numbered by the count of settled ones.
         let next = u32::try_from(get("attempts")).unwrap_or(u32::MAX);
@@ -236,6 +262,7 @@ impl RedisResults {
             failed: get("failed"),
             given_up: get("given_up"),
             parked: get("parked"),
+            cancelled: get("cancelled"),
             pending: get("pending"),
             ..Summary::default()
         };
@@ -264,6 +291,10 @@ impl ResultStore for RedisResults {
 
     fn register<'a>(&'a self, enqueued: &'a Enqueued) -> BoxFuture<'a, Result<(), Error>> {
         Box::pin(self.register_job(enqueued))
+    }
+
+    fn cancel<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        Box::pin(self.cancel_job(job_id))
     }
 }
 

@@ -47,10 +47,10 @@ fn json_error(error: serde_json::Error) -> Error {
 //
 // `$now` is the database's clock in milliseconds since the Unix epoch: leases are timed by
 // the one clock every worker shares. `$storage` is a set-up statement for how the large
-// columns are stored; `$seq_lock` the advisory lock that keeps blocks in commit order, if
+// columns are stored; `$add_cancelled` adds the count a 0.1 database lacks; `$seq_lock` the advisory lock that keeps blocks in commit order, if
 // the database needs one.
 macro_rules! sql_results {
-    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal, $storage:literal, $seq_lock:expr) => {
+    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal, $storage:literal, $add_cancelled:literal, $seq_lock:expr) => {
         #[cfg(feature = $feature)]
         impl SqlResults<$db> {
             /// Results in `pool`'s database; creates the tables if they are missing.
@@ -59,7 +59,8 @@ macro_rules! sql_results {
                     "CREATE TABLE IF NOT EXISTS gcm_settlements (job_id TEXT NOT NULL, attempt BIGINT NOT NULL, \
                      pending BIGINT NOT NULL, delivered BIGINT NOT NULL, canonical BIGINT NOT NULL, \
                      not_registered BIGINT NOT NULL, failed BIGINT NOT NULL, given_up BIGINT NOT NULL, \
-                     parked BIGINT NOT NULL, retry TEXT, settled_at_ms BIGINT NOT NULL, PRIMARY KEY (job_id, attempt))",
+                     parked BIGINT NOT NULL, retry TEXT, settled_at_ms BIGINT NOT NULL, \
+                     cancelled BIGINT NOT NULL DEFAULT 0, PRIMARY KEY (job_id, attempt))",
                     concat!(
                         "CREATE TABLE IF NOT EXISTS gcm_result_blocks (seq ",
                         $seq,
@@ -72,10 +73,18 @@ macro_rules! sql_results {
                      owner TEXT NOT NULL, expires_at_ms BIGINT NOT NULL, claims BIGINT NOT NULL, taken_over_from TEXT, \
                      PRIMARY KEY (job_id, attempt))",
                     "CREATE TABLE IF NOT EXISTS gcm_jobs (job_id TEXT PRIMARY KEY, recipients BIGINT NOT NULL, \
-                     campaign_id TEXT, correlation_id TEXT, enqueued_ms BIGINT NOT NULL, send_at_ms BIGINT)",
+                     campaign_id TEXT, correlation_id TEXT, enqueued_ms BIGINT NOT NULL, send_at_ms BIGINT, \
+                     cancelled_ms BIGINT)",
                 ];
                 for statement in statements {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
+                }
+                // A database set up by 0.1 has no `cancelled` count yet.
+                let added = sqlx::query($add_cancelled).execute(pool).await;
+                if let Err(error) = added {
+                    if !error.to_string().contains("duplicate column") {
+                        return Err(store_error(error));
+                    }
                 }
                 Ok(Self { pool: pool.clone() })
             }
@@ -123,11 +132,14 @@ macro_rules! sql_results {
 
             async fn lease(&self, job_id: &str, attempt: u32, owner: &str, lease: Duration) -> Result<Claim, Error> {
                 let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
-                // Granted when the row is new, ours, or expired; never once the attempt is settled.
+                // Granted when the row is new, ours, or expired; never once the attempt is
+                // settled, and to none but the lease's owner once the job is cancelled.
                 let granted: Option<(Option<String>,)> = sqlx::query_as(concat!(
                     "INSERT INTO gcm_claims (job_id, attempt, owner, expires_at_ms, claims) \
                      SELECT $1, $2, $3, ", $now, " + $4, 1 \
                      WHERE NOT EXISTS (SELECT 1 FROM gcm_settlements WHERE job_id = $1 AND attempt = $2) \
+                     AND (NOT EXISTS (SELECT 1 FROM gcm_jobs WHERE job_id = $1 AND cancelled_ms IS NOT NULL) \
+                     OR EXISTS (SELECT 1 FROM gcm_claims WHERE job_id = $1 AND attempt = $2 AND owner = $3)) \
                      ON CONFLICT (job_id, attempt) DO UPDATE SET \
                      taken_over_from = CASE WHEN gcm_claims.owner = excluded.owner THEN gcm_claims.taken_over_from \
                      ELSE gcm_claims.owner END, \
@@ -147,14 +159,33 @@ macro_rules! sql_results {
                 if let Some((taken_over_from,)) = granted {
                     return Ok(Claim::Granted { taken_over_from });
                 }
-                let holder: Option<(String,)> =
-                    sqlx::query_as("SELECT owner FROM gcm_claims WHERE job_id = $1 AND attempt = $2")
-                        .bind(job_id)
-                        .bind(i64::from(attempt))
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(store_error)?;
-                Ok(Claim::Held { owner: holder.map(|(owner,)| owner).unwrap_or_default() })
+                type Holder = (Option<String>, Option<i64>, Option<i64>, i64);
+                let (holder, live, cancelled, settled): Holder = sqlx::query_as(concat!(
+                    "SELECT (SELECT owner FROM gcm_claims WHERE job_id = $1 AND attempt = $2), \
+                     (SELECT CAST(CASE WHEN expires_at_ms >= ", $now, " THEN 1 ELSE 0 END AS BIGINT) FROM gcm_claims WHERE job_id = $1 AND attempt = $2), \
+                     (SELECT cancelled_ms FROM gcm_jobs WHERE job_id = $1), \
+                     (SELECT COUNT(*) FROM gcm_settlements WHERE job_id = $1 AND attempt = $2)"
+                ))
+                .bind(job_id)
+                .bind(i64::from(attempt))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+                if cancelled.is_some() && settled == 0 && live != Some(1) {
+                    return Ok(Claim::Cancelled);
+                }
+                Ok(Claim::Held { owner: holder.unwrap_or_default() })
+            }
+
+            async fn cancel_job(&self, job_id: &str) -> Result<bool, Error> {
+                let now = i64::try_from(millis(std::time::SystemTime::now())).unwrap_or(i64::MAX);
+                let updated = sqlx::query("UPDATE gcm_jobs SET cancelled_ms = COALESCE(cancelled_ms, $2) WHERE job_id = $1")
+                    .bind(job_id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                Ok(updated.rows_affected() > 0)
             }
 
             async fn insert(&self, settlement: &Settlement) -> Result<Settled, Error> {
@@ -165,7 +196,7 @@ macro_rules! sql_results {
                 let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
                 let inserted = sqlx::query(
                     "INSERT INTO gcm_settlements (job_id, attempt, pending, delivered, canonical, not_registered, \
-                     failed, given_up, parked, retry, settled_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                     failed, given_up, parked, retry, settled_at_ms, cancelled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                      ON CONFLICT (job_id, attempt) DO NOTHING",
                 )
                 .bind(&settlement.job_id)
@@ -179,6 +210,7 @@ macro_rules! sql_results {
                 .bind(count(counts.parked))
                 .bind(&retry)
                 .bind(i64::try_from(millis(std::time::SystemTime::now())).unwrap_or(i64::MAX))
+                .bind(count(counts.cancelled))
                 .execute(&mut *tx)
                 .await
                 .map_err(store_error)?;
@@ -248,33 +280,34 @@ macro_rules! sql_results {
 
             async fn count(&self, job_id: &str) -> Result<Option<Summary>, Error> {
                 // PostgreSQL sums BIGINTs as NUMERIC: cast them back.
-                type Sums = (i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+                type Sums = (i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
                 let sums: Sums = sqlx::query_as(
                     "SELECT COUNT(*), CAST(SUM(delivered) AS BIGINT), CAST(SUM(canonical) AS BIGINT), CAST(SUM(not_registered) AS BIGINT), CAST(SUM(failed) AS BIGINT), CAST(SUM(given_up) AS BIGINT), \
-                     CAST(SUM(parked) AS BIGINT), MAX(CASE WHEN attempt = (SELECT MAX(attempt) FROM gcm_settlements WHERE job_id = $1) \
+                     CAST(SUM(parked) AS BIGINT), CAST(SUM(cancelled) AS BIGINT), MAX(CASE WHEN attempt = (SELECT MAX(attempt) FROM gcm_settlements WHERE job_id = $1) \
                      THEN pending END) FROM gcm_settlements WHERE job_id = $1",
                 )
                 .bind(job_id)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(store_error)?;
-                let (attempts, delivered, canonical, not_registered, failed, given_up, parked, pending) = sums;
+                let (attempts, delivered, canonical, not_registered, failed, given_up, parked, cancelled, pending) = sums;
                 let value = |sum: Option<i64>| sum.and_then(|sum| u64::try_from(sum).ok()).unwrap_or(0);
-                type Row = (i64, Option<String>, Option<String>, i64, Option<i64>);
+                type Row = (i64, Option<String>, Option<String>, i64, Option<i64>, Option<i64>);
                 let row: Option<Row> = sqlx::query_as(
-                    "SELECT recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms FROM gcm_jobs WHERE job_id = $1",
+                    "SELECT recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, cancelled_ms FROM gcm_jobs WHERE job_id = $1",
                 )
                 .bind(job_id)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(store_error)?;
-                let enqueued = row.map(|(recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms)| Enqueued {
+                let enqueued = row.map(|(recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, cancelled_ms)| Enqueued {
                     job_id: job_id.to_owned(),
                     recipients: value(Some(recipients)),
                     campaign_id,
                     correlation_id,
                     enqueued_ms: value(Some(enqueued_ms)),
                     send_at_ms: send_at_ms.map(|ms| value(Some(ms))),
+                    cancelled_ms: cancelled_ms.map(|ms| value(Some(ms))),
                 });
                 // Attempts settle in order: the next one is numbered by the count of settled ones.
                 let (sending, now): (i64, i64) = sqlx::query_as(concat!(
@@ -296,6 +329,7 @@ macro_rules! sql_results {
                     failed: value(failed),
                     given_up: value(given_up),
                     parked: value(parked),
+                    cancelled: value(cancelled),
                     pending: value(pending),
                     ..Summary::default()
                 };
@@ -326,6 +360,10 @@ macro_rules! sql_results {
             fn register<'a>(&'a self, enqueued: &'a Enqueued) -> BoxFuture<'a, Result<(), Error>> {
                 Box::pin(self.register_job(enqueued))
             }
+
+            fn cancel<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+                Box::pin(self.cancel_job(job_id))
+            }
         }
 
         #[cfg(feature = $feature)]
@@ -348,6 +386,7 @@ sql_results!(
     "INTEGER PRIMARY KEY AUTOINCREMENT",
     "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
     "SELECT 1",
+    "ALTER TABLE gcm_settlements ADD COLUMN cancelled BIGINT NOT NULL DEFAULT 0",
     None::<i64>
 );
 sql_results!(
@@ -364,6 +403,7 @@ sql_results!(
      THEN ALTER TABLE gcm_result_blocks ALTER COLUMN records SET STORAGE EXTERNAL; END IF; \
      IF (SELECT attstorage FROM pg_attribute WHERE attrelid = 'gcm_payloads'::regclass AND attname = 'payload') <> 'e' \
      THEN ALTER TABLE gcm_payloads ALTER COLUMN payload SET STORAGE EXTERNAL; END IF; END $$",
+    "ALTER TABLE gcm_settlements ADD COLUMN IF NOT EXISTS cancelled BIGINT NOT NULL DEFAULT 0",
     // Blocks commit in the order of their numbers.
     Some(RESULTS_LOCK)
 );

@@ -1,0 +1,69 @@
+//! `DELETE /jobs/<id>` underneath: a cancelled job's unsent recipients are recorded
+//! `cancelled` and never sent; an attempt being sent finishes under its own lease.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use gcm_hyper::v1::Multicast;
+use gcm_queue::{Claim, Job, Processor, Queue, QueueConfig, ResultReader, ResultStore};
+
+async fn cancelling_records_what_was_not_sent(url: &str) {
+    let server = mock(gcm_mock::Scenario::default()).await;
+    let name = format!("cancel-{}", ulid::Ulid::generate());
+    let queue = Arc::new(Queue::connect_with(url, &QueueConfig { name, ..QueueConfig::default() }).await.unwrap());
+    let processor = Processor::new(senders(&server), queue.clone(), queue.clone());
+    let tokens = |prefix: &str| (0..3).map(|i| format!("{prefix}-{}-{i}", ulid::Ulid::generate())).collect::<Vec<_>>();
+
+    // Queued, then cancelled: when its attempt runs, nothing is sent.
+    let queued = Job::v1_multicast(Multicast::new(tokens("queued")));
+    queue.enqueue(&queued).await.unwrap();
+    let summary = queue.cancel(&queued.id).await.unwrap().unwrap();
+    assert_eq!(summary.status, "cancelled", "{summary:?}");
+    assert_eq!(processor.process(&queued).await.unwrap(), None, "no retry");
+    let summary = queue.summary(&queued.id).await.unwrap().unwrap();
+    assert_eq!((summary.cancelled, summary.pending, summary.delivered), (3, 0, 0), "{summary:?}");
+    let sent = deliveries(&server);
+    assert!(queued.payload.recipients().iter().all(|token| !sent.contains_key(token)), "nothing sent: {sent:?}");
+    if url.starts_with("sqlite:") {
+        // A fresh database (the servers' are shared with other tests: their counts above).
+        let records = all_records(queue.as_ref()).await;
+        let fates: Vec<_> = records.iter().filter(|r| r.job_id == queued.id).map(|r| r.fate.name()).collect();
+        assert_eq!(fates, ["cancelled"; 3]);
+    }
+
+    // Being sent: the sender keeps its lease, another run waits, and the attempt's own
+    // settlement stands.
+    let sending = Job::v1_multicast(Multicast::new(tokens("sending")));
+    queue.enqueue(&sending).await.unwrap();
+    let lease = Duration::from_secs(60);
+    assert!(matches!(queue.claim(&sending.id, 0, "sender", lease).await.unwrap(), Claim::Granted { .. }));
+    let summary = queue.cancel(&sending.id).await.unwrap().unwrap();
+    assert_eq!((summary.status.as_str(), summary.cancelled), ("sending", 0), "{summary:?}");
+    assert_eq!(queue.claim(&sending.id, 0, "other", lease).await.unwrap(), Claim::Held { owner: "sender".into() });
+    assert!(matches!(queue.claim(&sending.id, 0, "sender", lease).await.unwrap(), Claim::Granted { .. }));
+
+    assert_eq!(queue.cancel("no-such-job").await.unwrap(), None);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_cancelling_records_what_was_not_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    cancelling_records_what_was_not_sent(&format!("sqlite:{}", dir.path().join("q.db").display())).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cancelling_records_what_was_not_sent() {
+    cancelling_records_what_was_not_sent(&server_url("GCM_QUEUE_POSTGRES_URL")).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cancelling_records_what_was_not_sent() {
+    cancelling_records_what_was_not_sent(&server_url("GCM_QUEUE_REDIS_URL")).await;
+}
