@@ -36,6 +36,6 @@ pub use send::{DEFAULT_LEASE, Enqueue, Processor, Senders};
 pub use store::RedisResults;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::SqlResults;
-pub use store::{BoxFuture, Claim, MemoryResults, ResultReader, ResultStore, Settled};
+pub use store::{BoxFuture, Claim, IDEMPOTENCY_KEPT, MemoryResults, ResultReader, ResultStore, Settled};
 
 pub use gcm_hyper;

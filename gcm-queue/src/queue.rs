@@ -661,6 +661,14 @@ impl ResultStore for Queue {
     fn register<'a>(&'a self, enqueued: &'a Enqueued) -> BoxFuture<'a, Result<(), Error>> {
         self.results().0.register(enqueued)
     }
+
+    fn cancel<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        self.results().0.cancel(job_id)
+    }
+
+    fn remember<'a>(&'a self, key: &'a str, remembered: &'a str) -> BoxFuture<'a, Result<String, Error>> {
+        self.results().0.remember(key, remembered)
+    }
 }
 
 impl ResultReader for Queue {

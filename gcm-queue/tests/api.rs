@@ -23,6 +23,18 @@ fn keys() -> ApiKeys {
 /// One HTTP/1.1 exchange over a fresh connection, with `headers` (each `name: value`)
 /// besides `host: localhost` unless one is given: the status and the body.
 async fn call(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[&str], body: &str) -> (u16, String) {
+    let (status, _, body) = call_with_head(addr, method, path, headers, body).await;
+    (status, body)
+}
+
+/// [`call`], with the response's head too.
+async fn call_with_head(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> (u16, String, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\n");
     if !headers.iter().any(|header| header.to_ascii_lowercase().starts_with("host:")) {
@@ -37,8 +49,8 @@ async fn call(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[&
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
     let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
 /// A JSON exchange with the key `key`.
@@ -219,6 +231,51 @@ async fn requests_are_bounded_checked_and_cut_into_jobs_and_unknown_fields_reach
     assert!(record["detail"].as_str().unwrap().contains("dta"), "the server named the typo: {page}");
     let (_, page) = exchange(addr, "GET", &format!("/results?campaign={campaign}&limit=10000"), READ, "").await;
     assert_eq!(json(&page)["records"].as_array().unwrap().len(), 10_000, "the campaign's records");
+    server.shutdown().await;
+}
+
+/// A POST repeated with its `Idempotency-Key` answers as the first did and enqueues nothing
+/// new; the same key with another body is refused; another caller's key is its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_post_with_an_idempotency_key_answers_as_the_first_and_sends_once() {
+    let server = mock(gcm_mock::Scenario::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let queue = sqlite_queue(&dir).await;
+    let keys = ApiKeys::parse(&format!("app:send,read:{SEND}\nother:send:{READ}")).unwrap();
+    let limits = Limits { tokens: TokenLimits { per_request: 100, per_job: 2 }, ..Limits::default() };
+    let addr = start(Api::new(Some(queue.clone()), Arc::new(Metrics::default())).keys(keys).limits(limits)).await;
+    let post = |key: &'static str, idempotency: &'static str, body: String| async move {
+        let headers = [
+            format!("authorization: Bearer {key}"),
+            "content-type: application/json".to_owned(),
+            format!("idempotency-key: {idempotency}"),
+        ];
+        call_with_head(addr, "POST", "/jobs", &headers.each_ref().map(String::as_str), &body).await
+    };
+    let body = serde_json::json!({"tokens": ["i-1", "i-2", "i-3"]}).to_string();
+    let (status, head, first) = post(SEND, "order-42", body.clone()).await;
+    assert_eq!(status, 202, "{first}");
+    assert!(!head.contains("idempotent-replayed"), "{head}");
+    let (status, head, again) = post(SEND, "order-42", body.clone()).await;
+    assert_eq!((status, json(&again)), (202, json(&first)), "the first answer");
+    assert!(head.contains("idempotent-replayed: true"), "{head}");
+    let (status, _, refused) = post(SEND, "order-42", serde_json::json!({"tokens": ["x"]}).to_string()).await;
+    assert_eq!(status, 422, "the same key with another body: {refused}");
+    let (status, _, theirs) = post(READ, "order-42", serde_json::json!({"tokens": ["o-1"]}).to_string()).await;
+    assert_eq!(status, 202, "another caller's key: {theirs}");
+    let (status, _, bad) = post(SEND, "with space", body.clone()).await;
+    assert_eq!(status, 400, "{bad}");
+
+    let jobs: Vec<String> = [&first, &theirs]
+        .iter()
+        .flat_map(|answer| json(answer)["job_ids"].as_array().unwrap().clone())
+        .map(|id| id.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(jobs.len(), 3, "two jobs of two tokens at most, and the other caller's");
+    let processor = Processor::new(senders(&server), queue.clone(), queue.clone());
+    drain(queue.clone(), processor, &jobs, Duration::from_secs(60)).await;
+    let sent = deliveries(&server);
+    assert_eq!(sent.values().copied().collect::<Vec<_>>(), [1, 1, 1, 1], "each token once: {sent:?}");
     server.shutdown().await;
 }
 

@@ -44,7 +44,7 @@ use crate::error::Error;
 use crate::fate::{Final, JobStatus, Summary};
 use crate::metrics::Metrics;
 use crate::queue::Queue;
-use crate::store::ResultReader;
+use crate::store::{ResultReader, ResultStore as _};
 
 /// How much a client may ask of the server.
 #[derive(Clone, Copy, Debug)]
@@ -172,7 +172,7 @@ impl IntoResponse for ApiError {
 }
 
 /// The answer to `POST /jobs`.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Enqueued {
     /// The jobs, in the order of the tokens they send (`per_job` tokens each).
     pub job_ids: Vec<String>,
@@ -324,8 +324,12 @@ impl tower_http::request_id::MakeRequestId for UlidRequestId {
     }
 }
 
+/// The name of the key a request came with (`None` without authentication).
+#[derive(Clone, Debug)]
+struct Caller(Option<String>);
+
 /// The `Host` check and the key check of every route but `/healthz`.
-async fn guard(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+async fn guard(State(shared): State<Shared>, mut request: Request, next: Next) -> Response {
     let api = &shared.api;
     let host = request.headers().get(header::HOST).and_then(|host| host.to_str().ok());
     let host = host.or_else(|| request.uri().authority().map(|authority| authority.as_str()));
@@ -343,10 +347,10 @@ async fn guard(State(shared): State<Shared>, request: Request, next: Next) -> Re
     let authorization = request.headers().get(header::AUTHORIZATION).map(http::HeaderValue::as_bytes);
     match auth::authorize(&api.keys, api.open, authorization, scope) {
         Ok(key) => {
-            if let Some(key) = key {
-                tracing::Span::current().record("key", key.as_str());
+            if let Some(key) = &key {
                 tracing::debug!(%key, "authenticated");
             }
+            request.extensions_mut().insert(Caller(key));
             next.run(request).await
         }
         Err(auth::Refusal::Unauthenticated(why)) => {
@@ -401,33 +405,71 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Enqueue a multicast: its tokens are cut into jobs of `per_job` tokens (one campaign).
-#[utoipa::path(post, path = "/jobs", request_body = EnqueueRequest, responses(
+#[utoipa::path(post, path = "/jobs", request_body = EnqueueRequest, params(
+    ("Idempotency-Key" = Option<String>, Header, description = "Makes a repeated request (same key, same body, within 24 h) answer as the first did, enqueueing nothing new"),
+), responses(
     (status = 202, description = "Enqueued", body = Enqueued),
     (status = 400, description = "Not a valid request: the path of the first problem", body = Problem),
     (status = 401, description = "No valid API key", body = Problem),
     (status = 403, description = "The key has no `send` scope", body = Problem),
     (status = 408, description = "The request took too long", body = Problem),
     (status = 413, description = "The body is too large", body = Problem),
+    (status = 409, description = "The Idempotency-Key's first request was cut into jobs differently", body = Problem),
     (status = 415, description = "Not `application/json`", body = Problem),
     (status = 421, description = "A Host this server does not answer to", body = Problem),
+    (status = 422, description = "The Idempotency-Key came with another body", body = Problem),
     (status = 503, description = "The queue's backend fails", body = Problem),
 ))]
-async fn enqueue_jobs(State(shared): State<Shared>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn enqueue_jobs(
+    State(shared): State<Shared>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let queue = queue(&shared)?.clone();
     if !is_json(&headers) {
         return Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be application/json"));
     }
+    let idempotency_key = idempotency_key(&headers)?;
     let body = read_body(&shared, &headers, body).await?;
+    let digest = hex(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
     let parsed = enqueue::parse(&body).and_then(|request| request.into_jobs(shared.api.limits.tokens));
     drop(body);
-    let (jobs, send_at) = parsed.map_err(|invalid| {
+    let (mut jobs, send_at) = parsed.map_err(|invalid| {
         ApiError(StatusCode::BAD_REQUEST, Problem { error: invalid.error, path: Some(invalid.path) })
     })?;
-    let answer = Enqueued {
+    let mut answer = Enqueued {
         job_ids: jobs.iter().map(|job| job.id.clone()).collect(),
         campaign_id: jobs.first().and_then(|job| job.campaign_id.clone()),
         recipients: jobs.iter().map(|job| job.payload.len() as u64).sum(),
     };
+    let mut replayed = false;
+    if let Some(key) = idempotency_key {
+        let failed = |error: Error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error);
+        // Keys of different callers never meet.
+        let key = format!("{}:{key}", caller.0.unwrap_or_default());
+        let remembered = serde_json::json!({ "request": digest, "answer": answer }).to_string();
+        let kept = queue.remember(&key, &remembered).await.map_err(failed)?;
+        let kept: Remembered = serde_json::from_str(&kept).map_err(|error| failed(Error::Store(Box::new(error))))?;
+        if kept.request != digest {
+            let error = "this Idempotency-Key came with another request body";
+            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error));
+        }
+        if kept.answer != answer {
+            // A repeat: the first request's jobs, enqueued again (a no-op for those that
+            // were) in case the first request stopped half-way.
+            if kept.answer.job_ids.len() != jobs.len() {
+                let error = "this Idempotency-Key's first request was cut into jobs differently";
+                return Err(ApiError::new(StatusCode::CONFLICT, error));
+            }
+            for (job, id) in jobs.iter_mut().zip(&kept.answer.job_ids) {
+                job.id.clone_from(id);
+                job.campaign_id.clone_from(&kept.answer.campaign_id);
+            }
+            answer = kept.answer;
+            replayed = true;
+        }
+    }
     for (index, job) in jobs.iter().enumerate() {
         if let Err(error) = queue.enqueue_at(job, send_at).await {
             tracing::warn!(%error, job = %job.id, "cannot enqueue");
@@ -440,7 +482,32 @@ async fn enqueue_jobs(State(shared): State<Shared>, headers: HeaderMap, body: Bo
         let (campaign, correlation) = (job.campaign_id.as_deref(), job.correlation_id.as_deref());
         tracing::info!(job = %job.id, campaign, correlation, recipients = job.payload.len(), "enqueued");
     }
-    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+    let mut response = (StatusCode::ACCEPTED, Json(answer)).into_response();
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", http::HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+/// What an `Idempotency-Key` keeps: the digest of its request body and the first answer.
+#[derive(Deserialize)]
+struct Remembered {
+    request: String,
+    answer: Enqueued,
+}
+
+/// The `Idempotency-Key` header, if any: 1 to 255 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key =
+        value.to_str().ok().filter(|key| (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()));
+    let key = key
+        .ok_or_else(|| ApiError::new(StatusCode::BAD_REQUEST, "Idempotency-Key: 1 to 255 visible ASCII characters"))?;
+    Ok(Some(key.to_owned()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// A job id as this crate makes them (a ULID) or a caller's: letters, digits, `-` and `_`.

@@ -99,7 +99,18 @@ pub trait ResultStore: Send + Sync + 'static {
         let _ = job_id;
         Box::pin(async { Err(Error::Config("this result store does not record cancellations".to_owned())) })
     }
+
+    /// Keeps `remembered` under `key` for [`IDEMPOTENCY_KEPT`] unless something is kept
+    /// under it already; returns what is kept (an `Idempotency-Key`'s request digest and
+    /// first answer).
+    fn remember<'a>(&'a self, key: &'a str, remembered: &'a str) -> BoxFuture<'a, Result<String, Error>> {
+        let _ = (key, remembered);
+        Box::pin(async { Err(Error::Config("this result store does not keep idempotency keys".to_owned())) })
+    }
 }
+
+/// How long an `Idempotency-Key` and its first answer are kept.
+pub const IDEMPOTENCY_KEPT: Duration = Duration::from_secs(24 * 3600);
 
 /// Reads the recorded fates back: what an application needs to update its tokens.
 pub trait ResultReader: Send + Sync + 'static {
@@ -123,6 +134,7 @@ struct Memory {
     records: Vec<Record>,
     claims: BTreeMap<(String, u32), Lease>,
     jobs: BTreeMap<String, Enqueued>,
+    remembered: BTreeMap<String, String>,
 }
 
 /// A claim in memory, timed by tokio's clock (a test's paused clock moves it).
@@ -195,6 +207,11 @@ impl ResultStore for MemoryResults {
     fn register<'a>(&'a self, enqueued: &'a Enqueued) -> BoxFuture<'a, Result<(), Error>> {
         self.lock().jobs.entry(enqueued.job_id.clone()).or_insert_with(|| enqueued.clone());
         Box::pin(async { Ok(()) })
+    }
+
+    fn remember<'a>(&'a self, key: &'a str, remembered: &'a str) -> BoxFuture<'a, Result<String, Error>> {
+        let kept = self.lock().remembered.entry(key.to_owned()).or_insert_with(|| remembered.to_owned()).clone();
+        Box::pin(async move { Ok(kept) })
     }
 
     fn cancel<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {

@@ -214,6 +214,23 @@ impl RedisResults {
         Ok(())
     }
 
+    async fn keep(&self, key: &str, remembered: &str) -> Result<String, Error> {
+        let key = format!("{}:idempotency:{key}", self.prefix);
+        let (kept,): (String,) = redis::pipe()
+            .cmd("SET")
+            .arg(&key)
+            .arg(remembered)
+            .arg("NX")
+            .arg("EX")
+            .arg(super::IDEMPOTENCY_KEPT.as_secs())
+            .ignore()
+            .get(&key)
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(kept)
+    }
+
     async fn cancel_job(&self, job_id: &str) -> Result<bool, Error> {
         // Only a registered job is cancelled; the first time stands.
         const CANCEL: &str = r"
@@ -295,6 +312,10 @@ impl ResultStore for RedisResults {
 
     fn cancel<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
         Box::pin(self.cancel_job(job_id))
+    }
+
+    fn remember<'a>(&'a self, key: &'a str, remembered: &'a str) -> BoxFuture<'a, Result<String, Error>> {
+        Box::pin(self.keep(key, remembered))
     }
 }
 

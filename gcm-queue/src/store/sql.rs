@@ -75,6 +75,8 @@ macro_rules! sql_results {
                     "CREATE TABLE IF NOT EXISTS gcm_jobs (job_id TEXT PRIMARY KEY, recipients BIGINT NOT NULL, \
                      campaign_id TEXT, correlation_id TEXT, enqueued_ms BIGINT NOT NULL, send_at_ms BIGINT, \
                      cancelled_ms BIGINT)",
+                    "CREATE TABLE IF NOT EXISTS gcm_idempotency (key TEXT PRIMARY KEY, remembered TEXT NOT NULL, \
+                     kept_at_ms BIGINT NOT NULL)",
                 ];
                 for statement in statements {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
@@ -175,6 +177,31 @@ macro_rules! sql_results {
                     return Ok(Claim::Cancelled);
                 }
                 Ok(Claim::Held { owner: holder.unwrap_or_default() })
+            }
+
+            async fn keep(&self, key: &str, remembered: &str) -> Result<String, Error> {
+                let now = i64::try_from(millis(std::time::SystemTime::now())).unwrap_or(i64::MAX);
+                let kept_ms = i64::try_from(super::IDEMPOTENCY_KEPT.as_millis()).unwrap_or(i64::MAX);
+                sqlx::query("DELETE FROM gcm_idempotency WHERE kept_at_ms < $1")
+                    .bind(now.saturating_sub(kept_ms))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                sqlx::query(
+                    "INSERT INTO gcm_idempotency (key, remembered, kept_at_ms) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(remembered)
+                .bind(now)
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+                let (kept,): (String,) = sqlx::query_as("SELECT remembered FROM gcm_idempotency WHERE key = $1")
+                    .bind(key)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(store_error)?;
+                Ok(kept)
             }
 
             async fn cancel_job(&self, job_id: &str) -> Result<bool, Error> {
@@ -363,6 +390,10 @@ macro_rules! sql_results {
 
             fn cancel<'a>(&'a self, job_id: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
                 Box::pin(self.cancel_job(job_id))
+            }
+
+            fn remember<'a>(&'a self, key: &'a str, remembered: &'a str) -> BoxFuture<'a, Result<String, Error>> {
+                Box::pin(self.keep(key, remembered))
             }
         }
 

@@ -1,5 +1,6 @@
-//! `DELETE /jobs/<id>` underneath: a cancelled job's unsent recipients are recorded
-//! `cancelled` and never sent; an attempt being sent finishes under its own lease.
+//! What each backend keeps of a job besides its sends: `DELETE /jobs/<id>` underneath (a
+//! cancelled job's unsent recipients are recorded `cancelled` and never sent; an attempt
+//! being sent finishes under its own lease), and the first answer of an `Idempotency-Key`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 mod common;
@@ -11,7 +12,7 @@ use common::*;
 use gcm_hyper::v1::Multicast;
 use gcm_queue::{Claim, Job, Processor, Queue, QueueConfig, ResultReader, ResultStore};
 
-async fn cancelling_records_what_was_not_sent(url: &str) {
+async fn what_the_queue_keeps_of_a_job(url: &str) {
     let server = mock(gcm_mock::Scenario::default()).await;
     let name = format!("cancel-{}", ulid::Ulid::generate());
     let queue = Arc::new(Queue::connect_with(url, &QueueConfig { name, ..QueueConfig::default() }).await.unwrap());
@@ -47,23 +48,28 @@ async fn cancelling_records_what_was_not_sent(url: &str) {
     assert!(matches!(queue.claim(&sending.id, 0, "sender", lease).await.unwrap(), Claim::Granted { .. }));
 
     assert_eq!(queue.cancel("no-such-job").await.unwrap(), None);
+
+    // The first answer of a key stands.
+    let key = format!("caller:{}", ulid::Ulid::generate());
+    assert_eq!(queue.remember(&key, "first").await.unwrap(), "first");
+    assert_eq!(queue.remember(&key, "second").await.unwrap(), "first");
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_cancelling_records_what_was_not_sent() {
+async fn sqlite_keeps_cancellations_and_idempotency_keys() {
     let dir = tempfile::tempdir().unwrap();
-    cancelling_records_what_was_not_sent(&format!("sqlite:{}", dir.path().join("q.db").display())).await;
+    what_the_queue_keeps_of_a_job(&format!("sqlite:{}", dir.path().join("q.db").display())).await;
 }
 
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_cancelling_records_what_was_not_sent() {
-    cancelling_records_what_was_not_sent(&server_url("GCM_QUEUE_POSTGRES_URL")).await;
+async fn postgres_keeps_cancellations_and_idempotency_keys() {
+    what_the_queue_keeps_of_a_job(&server_url("GCM_QUEUE_POSTGRES_URL")).await;
 }
 
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_cancelling_records_what_was_not_sent() {
-    cancelling_records_what_was_not_sent(&server_url("GCM_QUEUE_REDIS_URL")).await;
+async fn redis_keeps_cancellations_and_idempotency_keys() {
+    what_the_queue_keeps_of_a_job(&server_url("GCM_QUEUE_REDIS_URL")).await;
 }
