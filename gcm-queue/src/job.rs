@@ -163,9 +163,9 @@ pub(crate) struct Ticket {
     pub(crate) attempt: u32,
     first_enqueued_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    correlation_id: Option<String>,
+    pub(crate) correlation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    campaign_id: Option<String>,
+    pub(crate) campaign_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     payload: Option<Payload>,
 }

@@ -1,7 +1,10 @@
 //! Counters of a process, in Prometheus' text format (`GET /metrics`).
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::fate::{Final, Settlement};
@@ -43,6 +46,15 @@ pub struct Metrics {
     /// Settlements cut off before they were recorded (the process stopped after its grace
     /// period): what FCM answered for them is lost, and the queue sends them again.
     pub unrecorded: Counter,
+    /// Seconds one attempt's send took (FCM's answers for all its messages, pauses aside).
+    pub send_seconds: Histogram,
+    /// Seconds recording one settlement took (its backend's write).
+    pub settle_seconds: Histogram,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 5 ms to about 80 s.
+    Histogram::new(exponential_buckets(0.005, 2.0, 15))
 }
 
 impl Default for Metrics {
@@ -67,6 +79,10 @@ impl Default for Metrics {
         let paused = counter("pauses", "Pauses after a failure that concerned every message");
         let takeovers = counter("takeovers", "Attempts claimed after another worker's lease ran out");
         let unrecorded = counter("unrecorded_settlements", "Settlements not recorded before the worker stopped");
+        let send_seconds = seconds_histogram();
+        registry.register("send_seconds", "Seconds one attempt's send took", send_seconds.clone());
+        let settle_seconds = seconds_histogram();
+        registry.register("settle_seconds", "Seconds recording one settlement took", settle_seconds.clone());
         let backend_down = Gauge::default();
         registry.register("backend_down", "1 while the queue's backend fails", backend_down.clone());
         Self {
@@ -86,6 +102,8 @@ impl Default for Metrics {
             takeovers,
             backend_down,
             unrecorded,
+            send_seconds,
+            settle_seconds,
         }
     }
 }
@@ -116,10 +134,76 @@ impl Metrics {
 
     /// The counters in Prometheus' text exposition format.
     pub fn encode(&self) -> String {
-        let mut text = String::new();
+        self.encode_with(None)
+    }
+
+    /// The counters, and the queue-wide gauges of `queue` (what `serve` shows).
+    pub fn encode_with(&self, queue: Option<&QueueGauges>) -> String {
+        use prometheus_client::encoding::text;
+        let mut out = String::new();
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-        text
+        let _ = text::encode_registry(&mut out, &self.registry);
+        if let Some(queue) = queue {
+            let _ = text::encode_registry(&mut out, &queue.registry);
+        }
+        let _ = text::encode_eof(&mut out);
+        out
+    }
+}
+
+/// What a queue holds, read from its backend when `/metrics` of `serve` is scraped: the
+/// same for every replica, unlike the process counters.
+#[derive(Debug)]
+pub struct QueueGauges {
+    registry: Registry,
+    /// Jobs (attempts) by the engine's state: `pending`, `scheduled`, `running`, `done`…
+    pub jobs: Family<StateLabel, Gauge>,
+    /// Seconds the oldest due job has waited for a worker (0 when none waits).
+    pub oldest_due_lag_seconds: Gauge,
+    /// Recipients of registered jobs without a final fate yet.
+    pub pending_recipients: Gauge,
+    /// 1 when the last read of these gauges failed (they then keep their last values).
+    pub read_failed: Gauge,
+}
+
+/// A job state, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// The state.
+    pub state: String,
+}
+
+impl Default for QueueGauges {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("gcm_queue");
+        let jobs = Family::<StateLabel, Gauge>::default();
+        registry.register("jobs", "Job attempts in the queue by state", jobs.clone());
+        let oldest_due_lag_seconds = Gauge::default();
+        registry.register(
+            "oldest_due_lag_seconds",
+            "Seconds the oldest due job has waited",
+            oldest_due_lag_seconds.clone(),
+        );
+        let pending_recipients = Gauge::default();
+        registry.register("pending_recipients", "Recipients without a final fate yet", pending_recipients.clone());
+        let read_failed = Gauge::default();
+        registry.register("gauges_read_failed", "1 when the queue's gauges could not be read", read_failed.clone());
+        Self { registry, jobs, oldest_due_lag_seconds, pending_recipients, read_failed }
+    }
+}
+
+impl QueueGauges {
+    /// Sets the gauges from `stats`.
+    pub fn set(&self, stats: &crate::QueueStats) {
+        self.jobs.clear();
+        for (state, count) in &stats.jobs {
+            self.jobs
+                .get_or_create(&StateLabel { state: state.clone() })
+                .set(i64::try_from(*count).unwrap_or(i64::MAX));
+        }
+        self.oldest_due_lag_seconds.set(i64::try_from(stats.oldest_due_lag_s).unwrap_or(i64::MAX));
+        self.pending_recipients.set(i64::try_from(stats.pending_recipients).unwrap_or(i64::MAX));
+        self.read_failed.set(0);
     }
 }
 

@@ -96,6 +96,19 @@ impl Default for WorkerOptions {
 pub struct Queue {
     backend: Backend,
     poll: Duration,
+    name: String,
+}
+
+/// What a queue holds, read from its backend: the same for every process that reads it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Job attempts by the engine's state, lower case (`pending`, `scheduled`, `running`,
+    /// `done`, `failed`…; the names are apalis's, and differ by backend).
+    pub jobs: Vec<(String, u64)>,
+    /// Seconds the oldest due job has waited for a worker (0 when none waits).
+    pub oldest_due_lag_s: u64,
+    /// Recipients of registered jobs without a final fate yet.
+    pub pending_recipients: u64,
 }
 
 #[derive(Clone)]
@@ -134,6 +147,14 @@ impl Backend {
             #[cfg(feature = "redis")]
             Self::Redis { .. } => Box::pin(async { Ok(None) }),
         }
+    }
+}
+
+impl QueueStats {
+    fn new(jobs: Vec<(String, i64)>, lag_s: Option<i64>, pending_recipients: u64) -> Self {
+        let count = |value: i64| u64::try_from(value).unwrap_or(0);
+        let jobs = jobs.into_iter().map(|(state, n)| (state.to_ascii_lowercase(), count(n))).collect();
+        Self { jobs, oldest_due_lag_s: lag_s.map_or(0, count), pending_recipients }
     }
 }
 
@@ -304,7 +325,7 @@ impl Queue {
             .batch_size(config.batch_size);
         let storage = apalis_sqlite::SqliteStorage::new(&pool).with_config(apalis_config);
         let results = crate::SqlResults::<sqlx::Sqlite>::setup(&pool).await?;
-        Ok(Self { backend: Backend::Sqlite { storage, results }, poll: config.poll })
+        Ok(Self { backend: Backend::Sqlite { storage, results }, poll: config.poll, name: config.name.clone() })
     }
 
     #[cfg(feature = "postgres")]
@@ -331,7 +352,7 @@ impl Queue {
             .missed_heartbeats(config.missed_heartbeats)
             .batch_size(config.batch_size);
         let storage = apalis_postgres::PostgresStorage::new(&pool).with_config(apalis_config);
-        Ok(Self { backend: Backend::Postgres { storage, results }, poll: config.poll })
+        Ok(Self { backend: Backend::Postgres { storage, results }, poll: config.poll, name: config.name.clone() })
     }
 
     #[cfg(feature = "redis")]
@@ -354,7 +375,7 @@ impl Queue {
             .idempotency_ttl(Some(Duration::from_secs(7 * 24 * 3600)));
         let storage = apalis_redis::RedisStorage::new(connection.clone()).with_config(apalis_config);
         let results = crate::RedisResults::with_prefix(connection, &config.name);
-        Ok(Self { backend: Backend::Redis { storage, results }, poll: config.poll })
+        Ok(Self { backend: Backend::Redis { storage, results }, poll: config.poll, name: config.name.clone() })
     }
 
     /// Closes the queue's connections (SQL pools; Redis's close when the last clone goes),
@@ -425,6 +446,79 @@ impl Queue {
             },
             #[cfg(feature = "redis")]
             Backend::Redis { storage, .. } => pushed(storage.clone().push_task(task).await),
+        }
+    }
+
+    /// What the queue holds, read from its backend (for `/metrics`: a few scans and counts,
+    /// never on a send's path).
+    pub async fn stats(&self) -> Result<QueueStats, Error> {
+        match &self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite { storage, results } => {
+                let pool = storage.pool();
+                let jobs: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT status, COUNT(*) FROM Jobs WHERE job_type = $1 GROUP BY status")
+                        .bind(&self.name)
+                        .fetch_all(pool)
+                        .await
+                        .map_err(queue_error)?;
+                let (lag,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT CAST(strftime('%s', 'now') AS INTEGER) - MIN(run_at) FROM Jobs \
+                     WHERE job_type = $1 AND status = 'Pending' AND run_at <= CAST(strftime('%s', 'now') AS INTEGER)",
+                )
+                .bind(&self.name)
+                .fetch_one(pool)
+                .await
+                .map_err(queue_error)?;
+                Ok(QueueStats::new(jobs, lag, results.pending_recipients().await?))
+            }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres { storage, results } => {
+                let pool = storage.pool();
+                let jobs: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT status, COUNT(*) FROM apalis.jobs WHERE job_type = $1 GROUP BY status")
+                        .bind(&self.name)
+                        .fetch_all(pool)
+                        .await
+                        .map_err(queue_error)?;
+                let (lag,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT CAST(EXTRACT(EPOCH FROM now() - MIN(run_at)) AS BIGINT) FROM apalis.jobs \
+                     WHERE job_type = $1 AND status = 'Pending' AND run_at <= now()",
+                )
+                .bind(&self.name)
+                .fetch_one(pool)
+                .await
+                .map_err(queue_error)?;
+                Ok(QueueStats::new(jobs, lag, results.pending_recipients().await?))
+            }
+            #[cfg(feature = "redis")]
+            Backend::Redis { storage, results } => {
+                let config = storage.get_config();
+                let mut connection = storage.clone().get_connection().clone();
+                let now = crate::job::millis(std::time::SystemTime::now()) / 1000;
+                type Counts = (i64, i64, i64, i64, i64, i64, Vec<(String, f64)>);
+                let (active, due_count, later, done, failed, dead, due): Counts = redis::pipe()
+                    .llen(config.active_jobs_list())
+                    .zcount(config.scheduled_jobs_set(), "-inf", now)
+                    .zcount(config.scheduled_jobs_set(), format!("({now}"), "+inf")
+                    .zcard(config.done_jobs_set())
+                    .zcard(config.failed_jobs_set())
+                    .zcard(config.dead_jobs_set())
+                    .zrangebyscore_limit_withscores(config.scheduled_jobs_set(), "-inf", now, 0, 1)
+                    .query_async(&mut connection)
+                    .await
+                    .map_err(queue_error)?;
+                // apalis-redis keeps every pushed job in its scheduled set until a worker's
+                // poll moves the due ones to the active list: due ones are pending.
+                let pending = active.saturating_add(due_count);
+                let jobs =
+                    [("pending", pending), ("scheduled", later), ("done", done), ("failed", failed), ("dead", dead)];
+                let jobs = jobs.into_iter().map(|(state, count)| (state.to_owned(), count)).collect();
+                // Due jobs wait in the scheduled set until a worker moves them; the active
+                // list keeps no times.
+                let lag = due.first().map(|(_, at)| i64::try_from(now).unwrap_or(i64::MAX).saturating_sub(*at as i64));
+                Ok(QueueStats::new(jobs, lag, results.pending_recipients().await?))
+            }
         }
     }
 
@@ -567,7 +661,14 @@ impl Queue {
             use tracing::Instrument as _;
             let processor = Processor::clone(&processor);
             // Every line logged for this job names the worker, the job and the attempt.
-            let span = tracing::error_span!("job", worker = %processor.owner_name(), id = %ticket.id, attempt = ticket.attempt);
+            let span = tracing::error_span!(
+                "job",
+                worker = %processor.owner_name(),
+                id = %ticket.id,
+                attempt = ticket.attempt,
+                campaign = ticket.campaign_id.as_deref(),
+                correlation = ticket.correlation_id.as_deref(),
+            );
             let backend = Backend::clone(&backend);
             let running = jobs.spawn(
                 async move {

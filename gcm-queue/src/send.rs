@@ -257,7 +257,10 @@ impl Processor {
         }
         let round = loop {
             self.gate.wait().await;
-            match self.send(job).await? {
+            let started = std::time::Instant::now();
+            let sent = self.send(job).await?;
+            self.metrics.send_seconds.observe(started.elapsed().as_secs_f64());
+            match sent {
                 Ok(round) => {
                     self.gate.clear();
                     break round;
@@ -270,9 +273,12 @@ impl Processor {
         };
         let settlement = round.settle(job, &self.policy, (self.clock)(), &mut *self.rng());
         let unrecorded = Unrecorded { settlement: &settlement, metrics: &self.metrics };
+        let started = std::time::Instant::now();
         let settled = self.persist("record a settlement", || self.store.settle(&settlement)).await;
+        self.metrics.settle_seconds.observe(started.elapsed().as_secs_f64());
         std::mem::forget(unrecorded);
         self.metrics.count(job.payload.len(), &settlement);
+        tracing::info!(records = settlement.records.len(), pending = settlement.pending(), "attempt settled");
         Ok(settled)
     }
 

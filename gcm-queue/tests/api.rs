@@ -96,8 +96,20 @@ async fn enqueue_over_http_then_read_the_status_the_results_and_the_counters() {
         "{answer}"
     );
 
+    let (status, text) = exchange(addr, "GET", "/metrics", METRICS, "").await;
+    assert_eq!(status, 200);
+    for line in
+        ["gcm_queue_jobs{state=\"pending\"} 1", "gcm_queue_pending_recipients 100", "gcm_queue_gauges_read_failed 0"]
+    {
+        assert!(text.contains(line), "{line} in {text}");
+    }
+
     let processor = Processor::new(senders(&server), queue.clone(), queue.clone());
+    let worker_metrics = processor.metrics().clone();
     drain(queue.clone(), processor, std::slice::from_ref(&job_id), Duration::from_secs(60)).await;
+    let text = worker_metrics.encode();
+    assert!(text.contains("# TYPE gcm_queue_send_seconds histogram"), "{text}");
+    assert!(!text.contains("gcm_queue_send_seconds_count 0"), "{text}");
 
     let (_, answer) = exchange(addr, "GET", &format!("/jobs/{job_id}"), READ, "").await;
     let summary = json(&answer);
@@ -125,7 +137,10 @@ async fn enqueue_over_http_then_read_the_status_the_results_and_the_counters() {
 
     let (status, text) = exchange(addr, "GET", "/metrics", METRICS, "").await;
     assert_eq!(status, 200);
-    assert!(text.contains("gcm_queue_enqueued_jobs_total 1"), "{text}");
+    for line in ["gcm_queue_enqueued_jobs_total 1", "gcm_queue_pending_recipients 0", "gcm_queue_jobs{state=\"done\"}"]
+    {
+        assert!(text.contains(line), "{line} in {text}");
+    }
     server.shutdown().await;
 }
 
@@ -393,7 +408,7 @@ async fn the_command_line_enqueues_from_stdin_runs_and_reads_the_results() {
     let bin = env!("CARGO_BIN_EXE_gcm-worker");
 
     let mut enqueue = tokio::process::Command::new(bin)
-        .args(["enqueue", "--queue", &url, "--chunk", "20", "--message"])
+        .args(["enqueue", "--queue", &url, "--tokens-per-job", "20", "--correlation-id", "web-7", "--message"])
         .arg(&message)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -406,16 +421,40 @@ async fn the_command_line_enqueues_from_stdin_runs_and_reads_the_results() {
     let jobs: Vec<String> = String::from_utf8(output.stdout).unwrap().lines().map(str::to_owned).collect();
     assert_eq!(jobs.len(), 3, "50 tokens in jobs of 20");
 
+    let logs = dir.path().join("worker.log");
     let mut worker = tokio::process::Command::new(bin)
-        .args(["run", "--queue", &url, "--v1-endpoint", &server.v1_base_url(), "--backoff-ms", "100", "--credentials"])
+        .args([
+            "--log-format",
+            "json",
+            "run",
+            "--queue",
+            &url,
+            "--v1-endpoint",
+            &server.v1_base_url(),
+            "--backoff-ms",
+            "100",
+            "--credentials",
+        ])
         .arg(&credentials)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&logs).unwrap())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
     let queue = Queue::connect(&url).await.unwrap();
     wait_done(&queue, &jobs, Duration::from_secs(60)).await;
     worker.start_kill().unwrap();
+    worker.wait().await.unwrap();
+    // Every line of a job names it, its campaign and its correlation id.
+    let logs = std::fs::read_to_string(&logs).unwrap();
+    let settled: Vec<serde_json::Value> =
+        logs.lines().map(json).filter(|line| line["fields"]["message"] == "attempt settled").collect();
+    assert!(settled.len() >= 3, "one line per attempt: {logs}");
+    for line in &settled {
+        let span = &line["span"];
+        assert_eq!((span["name"].as_str(), span["correlation"].as_str()), (Some("job"), Some("web-7")), "{line}");
+        assert!(jobs.contains(&span["id"].as_str().unwrap().to_owned()) && span["campaign"].is_string(), "{line}");
+    }
 
     let summary =
         tokio::process::Command::new(bin).args(["results", "--queue", &url, "--job", &jobs[0]]).output().await.unwrap();
@@ -431,6 +470,55 @@ async fn the_command_line_enqueues_from_stdin_runs_and_reads_the_results() {
     let error = String::from_utf8_lossy(&refused.stderr);
     assert!(error.contains("no credentials"), "{error}");
     server.shutdown().await;
+}
+
+/// Every flag from a TOML file (top-level keys for every command, a table per command) and
+/// from `GCM_*` variables: the command line wins over the environment, which wins over the
+/// file; unknown settings and invalid values are refused with a message.
+#[tokio::test]
+async fn settings_come_from_the_command_line_the_environment_and_a_file_in_that_order() {
+    let bin = env!("CARGO_BIN_EXE_gcm-worker");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("q.db").display());
+    let config = dir.path().join("gcm-worker.toml");
+    std::fs::write(&config, format!("queue = {url:?}\nlisten = \"127.0.0.1:1\"\n[enqueue]\ntokens-per-job = 2\n"))
+        .unwrap();
+    let enqueue = |args: Vec<&'static str>, env: Option<&'static str>| {
+        let mut command = tokio::process::Command::new(bin);
+        command
+            .arg("--config")
+            .arg(&config)
+            .arg("enqueue")
+            .args(args)
+            .env_remove("GCM_TOKENS_PER_JOB")
+            .env_remove("GCM_QUEUE_URL");
+        if let Some(value) = env {
+            command.env("GCM_TOKENS_PER_JOB", value);
+        }
+        command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        async move {
+            let mut child = command.spawn().unwrap();
+            child.stdin.take().unwrap().write_all(b"a\nb\nc\nd\ne\n").await.unwrap();
+            let output = child.wait_with_output().await.unwrap();
+            (
+                output.status.success(),
+                String::from_utf8_lossy(&output.stdout).lines().count(),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            )
+        }
+    };
+    assert_eq!(enqueue(vec![], None).await.1, 3, "the file: 5 tokens in jobs of 2");
+    assert_eq!(enqueue(vec![], Some("4")).await.1, 2, "the environment over the file");
+    assert_eq!(enqueue(vec!["--tokens-per-job", "5"], Some("4")).await.1, 1, "the command line over both");
+    let (ok, _, error) = enqueue(vec![], Some("0")).await;
+    assert!(!ok && error.contains("tokens-per-job"), "0 is refused, not clamped: {error}");
+
+    std::fs::write(&config, format!("queue = {url:?}\nqueu-name = \"x\"\n[enqueue]\ntokens-per-jbo = 2\n")).unwrap();
+    let (ok, _, error) = enqueue(vec![], None).await;
+    assert!(!ok && error.contains("unknown settings queu-name, [enqueue] tokens-per-jbo"), "{error}");
 }
 
 /// Values that make no sense are refused with a message, not clamped; a flag is offered only

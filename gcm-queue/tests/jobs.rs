@@ -49,6 +49,13 @@ async fn what_the_queue_keeps_of_a_job(url: &str) {
 
     assert_eq!(queue.cancel("no-such-job").await.unwrap(), None);
 
+    // The queue's gauges: its two jobs wait in the engine (this queue's name is its own);
+    // the job being sent still has its 3 recipients pending (the database may be shared).
+    let stats = queue.stats().await.unwrap();
+    let pending = stats.jobs.iter().find(|(state, _)| state == "pending").map(|(_, count)| *count);
+    assert_eq!(pending, Some(2), "{stats:?}");
+    assert!(stats.pending_recipients >= 3, "{stats:?}");
+
     // The first answer of a key stands.
     let key = format!("caller:{}", ulid::Ulid::generate());
     assert_eq!(queue.remember(&key, "first").await.unwrap(), "first");

@@ -136,8 +136,8 @@ struct EnqueueArgs {
     #[arg(long)]
     correlation_id: Option<String>,
     /// Tokens per job, 1 to 100 000 (legacy jobs hold at most 1000).
-    #[arg(long, env = "GCM_TOKENS_PER_JOB", default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
-    chunk: usize,
+    #[arg(long, visible_alias = "chunk", env = "GCM_TOKENS_PER_JOB", default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
+    tokens_per_job: usize,
     /// When to send the first attempt (RFC 3339); now without it.
     #[arg(long)]
     send_at: Option<String>,
@@ -261,6 +261,7 @@ fn parse_cli() -> Result<Cli, String> {
             args.iter().skip(1).filter_map(|arg| arg.to_str()).find(|arg| names.iter().any(|name| name == arg));
         let Some(chosen) = chosen.map(str::to_owned) else { return Ok(Cli::parse()) };
         let mut settings = Vec::new();
+        let mut unknown = Vec::new();
         for (key, value) in &table {
             match value {
                 toml::Value::Table(section) if names.contains(key) => {
@@ -268,10 +269,17 @@ fn parse_cli() -> Result<Cli, String> {
                         settings.extend(section.iter().map(|(key, value)| (key.clone(), value.clone(), true)));
                     }
                 }
-                value => settings.push((key.clone(), value.clone(), false)),
+                value => {
+                    // A top-level key is some command's flag.
+                    let id = key.replace('-', "_");
+                    if !command.get_subcommands().any(|sub| sub.get_arguments().any(|arg| arg.get_id() == id.as_str()))
+                    {
+                        unknown.push(key.clone());
+                    }
+                    settings.push((key.clone(), value.clone(), false));
+                }
             }
         }
-        let mut unknown = Vec::new();
         command = command.mut_subcommand(&chosen, |mut sub| {
             for (key, value, own) in settings {
                 let id = key.replace('-', "_");
@@ -288,7 +296,7 @@ fn parse_cli() -> Result<Cli, String> {
                 };
                 let values: Vec<&'static str> =
                     values.into_iter().map(|value| &*Box::leak(value.into_boxed_str())).collect();
-                sub = sub.mut_arg(id, |arg| arg.default_values(values));
+                sub = sub.mut_arg(id, |arg| arg.default_values(values).required(false));
             }
             sub
         });
@@ -508,7 +516,7 @@ async fn enqueue(args: EnqueueArgs) -> Result<(), Box<dyn std::error::Error>> {
         correlation_id: args.correlation_id.clone(),
         send_at: args.send_at.clone(),
     };
-    let limits = TokenLimits { per_request: usize::MAX, per_job: args.chunk };
+    let limits = TokenLimits { per_request: usize::MAX, per_job: args.tokens_per_job };
     let (jobs, send_at) = request.into_jobs(limits)?;
     let queue = connect(&args.queue, QueueConfig::default()).await?;
     for job in jobs {

@@ -139,6 +139,7 @@ impl Api {
 struct Shared {
     api: Api,
     bodies: Arc<Semaphore>,
+    gauges: Arc<crate::QueueGauges>,
 }
 
 /// An error answer: what is wrong and, for a request body, where.
@@ -282,7 +283,7 @@ pub fn router(api: Api) -> Router {
     use tower_http::trace::{DefaultOnResponse, TraceLayer};
     let permits = (api.limits.body_memory / 1024).clamp(1, Semaphore::MAX_PERMITS);
     let timeout = api.limits.request_timeout;
-    let shared = Shared { bodies: Arc::new(Semaphore::new(permits)), api };
+    let shared = Shared { bodies: Arc::new(Semaphore::new(permits)), api, gauges: Arc::default() };
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request| {
             let id = request.headers().get("x-request-id").and_then(|id| id.to_str().ok()).unwrap_or("");
@@ -608,7 +609,8 @@ async fn results(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Res
     Ok(Json(ResultsPage { records, next }))
 }
 
-/// The process's counters, in Prometheus' text format.
+/// The process's counters, and (on `serve`) the queue's gauges read from its backend:
+/// jobs by state, the oldest due job's lag, recipients pending.
 #[utoipa::path(get, path = "/metrics", responses(
     (status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text"),
     (status = 401, description = "No valid API key", body = Problem),
@@ -617,7 +619,21 @@ async fn results(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Res
 ))]
 async fn metrics(State(shared): State<Shared>) -> Response {
     let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-    ([(header::CONTENT_TYPE, kind)], shared.api.metrics.encode()).into_response()
+    let Some(queue) = &shared.api.queue else {
+        return ([(header::CONTENT_TYPE, kind)], shared.api.metrics.encode()).into_response();
+    };
+    match tokio::time::timeout(Duration::from_secs(5), queue.stats()).await {
+        Ok(Ok(stats)) => shared.gauges.set(&stats),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cannot read the queue's gauges");
+            shared.gauges.read_failed.set(1);
+        }
+        Err(_) => {
+            tracing::warn!("the queue's gauges took over 5 s to read");
+            shared.gauges.read_failed.set(1);
+        }
+    }
+    ([(header::CONTENT_TYPE, kind)], shared.api.metrics.encode_with(Some(&shared.gauges))).into_response()
 }
 
 /// Ready once the queue's backend answers a read (its tables were set up at start).

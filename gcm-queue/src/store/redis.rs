@@ -27,15 +27,16 @@ impl std::fmt::Debug for RedisResults {
     }
 }
 
-/// KEYS: settled key, blocks stream, sequence counter, job hash.
+/// KEYS: settled key, blocks stream, sequence counter, job hash, totals hash.
 /// ARGV: retry JSON ("" for none), pending count, job id, attempt, the number of counts N,
-/// N pairs of count name and value, then the blocks.
+/// the number of records, N pairs of count name and value, then the blocks.
 const SETTLE: &str = r"
 local existing = redis.call('GET', KEYS[1])
 if existing then return existing end
 redis.call('SET', KEYS[1], ARGV[1])
-local blocks = 6 + 2 * tonumber(ARGV[5])
-for i = 6, blocks - 1, 2 do redis.call('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1]) end
+if redis.call('HEXISTS', KEYS[4], 'recipients') == 1 then redis.call('HINCRBY', KEYS[5], 'finals', ARGV[6]) end
+local blocks = 7 + 2 * tonumber(ARGV[5])
+for i = 7, blocks - 1, 2 do redis.call('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1]) end
 for i = blocks, #ARGV do
   local seq = redis.call('INCR', KEYS[3])
   redis.call('XADD', KEYS[2], '0-' .. seq, 'job', ARGV[3], 'attempt', ARGV[4], 'records', ARGV[i])
@@ -109,6 +110,11 @@ impl RedisResults {
         format!("{}:job:{job_id}", self.prefix)
     }
 
+    /// Recipients registered and finals recorded for them, over all jobs.
+    fn totals_key(&self) -> String {
+        format!("{}:totals", self.prefix)
+    }
+
     fn stream_key(&self) -> String {
         format!("{}:result-blocks", self.prefix)
     }
@@ -148,6 +154,7 @@ impl RedisResults {
             .key(self.stream_key())
             .key(format!("{}:result-blocks:seq", self.prefix))
             .key(self.job_key(&settlement.job_id))
+            .key(self.totals_key())
             .arg(retry.unwrap_or_default())
             .arg(settlement.pending())
             .arg(&settlement.job_id)
@@ -164,7 +171,7 @@ impl RedisResults {
             ("cancelled", counts.cancelled),
         ];
         let counts: Vec<_> = counts.into_iter().filter(|(_, count)| *count > 0).collect();
-        invocation.arg(counts.len());
+        invocation.arg(counts.len()).arg(settlement.records.len());
         for (name, count) in counts {
             invocation.arg(name).arg(count);
         }
@@ -200,18 +207,33 @@ impl RedisResults {
     }
 
     async fn register_job(&self, enqueued: &Enqueued) -> Result<(), Error> {
-        let mut fields =
-            vec![("recipients", enqueued.recipients.to_string()), ("enqueued_ms", enqueued.enqueued_ms.to_string())];
+        // KEYS: the job hash, the totals hash. ARGV: recipients, then field and value pairs.
+        // A job is counted in the totals once.
+        const REGISTER: &str = r"
+if redis.call('HSETNX', KEYS[1], 'recipients', ARGV[1]) == 0 then return 0 end
+redis.call('HINCRBY', KEYS[2], 'recipients', ARGV[1])
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+";
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(REGISTER));
+        let mut fields = vec![("enqueued_ms", enqueued.enqueued_ms.to_string())];
         fields.extend(enqueued.campaign_id.clone().map(|id| ("campaign_id", id)));
         fields.extend(enqueued.correlation_id.clone().map(|id| ("correlation_id", id)));
         fields.extend(enqueued.send_at_ms.map(|ms| ("send_at_ms", ms.to_string())));
-        let () = self
-            .connection
-            .clone()
-            .hset_multiple(self.job_key(&enqueued.job_id), &fields)
-            .await
-            .map_err(store_error)?;
+        let mut invocation = SCRIPT.prepare_invoke();
+        invocation.key(self.job_key(&enqueued.job_id)).key(self.totals_key()).arg(enqueued.recipients);
+        for (name, value) in fields {
+            invocation.arg(name).arg(value);
+        }
+        let _: u8 = invocation.invoke_async(&mut self.connection.clone()).await.map_err(store_error)?;
         Ok(())
+    }
+
+    /// Recipients of registered jobs without a final fate yet.
+    pub(crate) async fn pending_recipients(&self) -> Result<u64, Error> {
+        let (recipients, finals): (Option<u64>, Option<u64>) =
+            self.connection.clone().hmget(self.totals_key(), &["recipients", "finals"]).await.map_err(store_error)?;
+        Ok(recipients.unwrap_or(0).saturating_sub(finals.unwrap_or(0)))
     }
 
     async fn keep(&self, key: &str, remembered: &str) -> Result<String, Error> {

@@ -204,6 +204,20 @@ macro_rules! sql_results {
                 Ok(kept)
             }
 
+            /// Recipients of registered jobs without a final fate yet (two scans: read when
+            /// `/metrics` is scraped, not on any send's path).
+            pub(crate) async fn pending_recipients(&self) -> Result<u64, Error> {
+                let (pending,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT CAST((SELECT COALESCE(SUM(recipients), 0) FROM gcm_jobs) - (SELECT COALESCE(SUM(s.delivered + \
+                     s.not_registered + s.failed + s.given_up + s.parked + s.cancelled), 0) FROM gcm_settlements s \
+                     JOIN gcm_jobs j ON j.job_id = s.job_id) AS BIGINT)",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(pending.and_then(|pending| u64::try_from(pending).ok()).unwrap_or(0))
+            }
+
             async fn cancel_job(&self, job_id: &str) -> Result<bool, Error> {
                 let now = i64::try_from(millis(std::time::SystemTime::now())).unwrap_or(i64::MAX);
                 let updated = sqlx::query("UPDATE gcm_jobs SET cancelled_ms = COALESCE(cancelled_ms, $2) WHERE job_id = $1")
