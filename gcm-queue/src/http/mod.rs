@@ -335,6 +335,7 @@ async fn guard(State(shared): State<Shared>, mut request: Request, next: Next) -
     let host = request.headers().get(header::HOST).and_then(|host| host.to_str().ok());
     let host = host.or_else(|| request.uri().authority().map(|authority| authority.as_str()));
     if !api.hosts.allows(host) {
+        tracing::info!(host, "refused: a Host this server does not answer to");
         // 421 Misdirected Request: a name this server was not told it answers to.
         return problem(StatusCode::MISDIRECTED_REQUEST, "this server does not answer to that Host (see --allow-host)");
     }
@@ -355,11 +356,13 @@ async fn guard(State(shared): State<Shared>, mut request: Request, next: Next) -
             next.run(request).await
         }
         Err(auth::Refusal::Unauthenticated(why)) => {
+            tracing::info!(why, "refused: unauthenticated");
             let mut response = problem(StatusCode::UNAUTHORIZED, why);
             response.headers_mut().insert(header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
             response
         }
         Err(auth::Refusal::Forbidden { key, scope }) => {
+            tracing::info!(%key, ?scope, "refused: the key lacks the scope");
             problem(StatusCode::FORBIDDEN, format!("API key {key:?} has no {scope:?} scope").to_lowercase())
         }
     }
