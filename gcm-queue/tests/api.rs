@@ -394,6 +394,17 @@ async fn serve_refuses_to_start_open_on_a_network_and_describes_its_api() {
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1"), "{document}");
     let paths: Vec<&str> = document["paths"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(paths, ["/healthz", "/jobs", "/jobs/{id}", "/metrics", "/openapi.json", "/readyz", "/results"]);
+    let methods: Vec<&str> = document["paths"]["/jobs/{id}"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(methods, ["delete", "get"]);
+    // The request body's hand-written schemas are in, and every reference resolves.
+    let text = document.to_string();
+    for name in ["EnqueueRequest", "V1Message", "LegacyMessage", "LegacyOptions", "Tokens", "Summary", "ResultsPage"] {
+        assert!(document["components"]["schemas"][name].is_object(), "{name}");
+    }
+    for reference in text.split("\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap();
+        assert!(document["components"]["schemas"][name].is_object(), "a reference to {name}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,7 +32,8 @@ pub struct EnqueueRequest {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub message: serde_json::Value,
-    /// The device tokens: each non-empty, printable, at most 4 KiB.
+    /// The device tokens: each non-empty, without blanks or control characters, at most
+    /// 4096 characters.
     pub tokens: Vec<String>,
     /// Copied into every result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,10 +43,10 @@ pub struct EnqueueRequest {
     pub send_at: Option<String>,
 }
 
-/// The longest token accepted (FCM's are about 160 bytes).
+/// The longest token accepted, in characters (FCM's are about 160).
 pub const MAX_TOKEN_LEN: usize = 4096;
 
-/// The longest correlation id accepted.
+/// The longest correlation id accepted, in characters.
 pub const MAX_CORRELATION_ID_LEN: usize = 256;
 
 /// How many tokens a request and a job may hold.
@@ -106,8 +107,9 @@ fn json_path(prefix: &str, path: &str) -> String {
     }
 }
 
-/// The v1 message fields that name a target: a message template has none of its own.
-const V1_TARGETS: [&str; 5] = ["token", "topic", "condition", "fid", "name"];
+/// The fields that name recipients, in either protocol: a template has none of its own (the
+/// tokens go in `tokens`).
+const TARGETS: [&str; 7] = ["token", "topic", "condition", "fid", "name", "to", "registration_ids"];
 
 /// The legacy template: what every token receives. Fields it does not name are legacy
 /// options (`collapse_key`, `time_to_live`… or one FCM adds later), sent verbatim.
@@ -136,18 +138,17 @@ const LEGACY_OPTIONS: [&str; 9] = [
     "extra",
 ];
 
-/// The legacy fields that name recipients: the tokens go in `tokens`.
-const LEGACY_TARGETS: [&str; 3] = ["to", "registration_ids", "condition"];
-
 fn check_token(index: usize, token: &str) -> Result<(), Invalid> {
     let path = || format!("$.tokens[{index}]");
     if token.is_empty() {
         return Err(Invalid::at(path(), "an empty token"));
     }
-    if token.len() > MAX_TOKEN_LEN {
-        return Err(Invalid::at(path(), format!("a token of {} bytes (at most {MAX_TOKEN_LEN})", token.len())));
+    let chars = token.chars().count();
+    if chars > MAX_TOKEN_LEN {
+        return Err(Invalid::at(path(), format!("a token of {chars} characters (at most {MAX_TOKEN_LEN})")));
     }
-    if token.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    // The same characters as the OpenAPI document's pattern (JSON Schema's `\s` has U+FEFF).
+    if token.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\u{feff}') {
         return Err(Invalid::at(path(), "a token with a blank or a control character"));
     }
     Ok(())
@@ -180,7 +181,7 @@ impl EnqueueRequest {
         match self.kind {
             Kind::V1 => {
                 let content: v1::Content = parse_in("$.message", message)?;
-                if let Some(target) = V1_TARGETS.iter().find(|name| content.extra.contains_key(**name)) {
+                if let Some(target) = TARGETS.iter().find(|name| content.extra.contains_key(**name)) {
                     return Err(Invalid::at(
                         format!("$.message.{target}"),
                         "a message template has no target: the tokens go in `tokens`",
@@ -196,7 +197,7 @@ impl EnqueueRequest {
             }
             Kind::Legacy => {
                 let template: LegacyTemplate = parse_in("$.message", message)?;
-                if let Some(target) = LEGACY_TARGETS.iter().find(|name| template.extra.contains_key(**name)) {
+                if let Some(target) = TARGETS.iter().find(|name| template.extra.contains_key(**name)) {
                     return Err(Invalid::at(
                         format!("$.message.{target}"),
                         "a message template has no recipients: the tokens go in `tokens`",
@@ -204,6 +205,13 @@ impl EnqueueRequest {
                 }
                 let mut options = template.options;
                 options.extend(template.extra);
+                // JSON (and its schema) count 3600.0 as an integer; serde's u32 does not.
+                if let Some(ttl) = options.get_mut("time_to_live")
+                    && let Some(seconds) = ttl.as_f64().filter(|s| ttl.is_f64() && s.fract() == 0.0 && *s >= 0.0)
+                    && seconds <= f64::from(u32::MAX)
+                {
+                    *ttl = serde_json::Value::from(seconds as u64);
+                }
                 let mut known: gcm_proto::Options = parse_in("$.message", serde_json::Value::Object(options.clone()))?;
                 // `Options` reads the options it names and skips the others: those go in
                 // its `extra`, sent verbatim.
@@ -231,17 +239,19 @@ impl EnqueueRequest {
     /// the Unix epoch), if not at once.
     pub fn into_jobs(self, limits: TokenLimits) -> Result<(Vec<Job>, Option<u64>), Invalid> {
         if let Some(id) = &self.correlation_id
-            && (id.len() > MAX_CORRELATION_ID_LEN || id.chars().any(char::is_control))
+            && (id.chars().count() > MAX_CORRELATION_ID_LEN || id.chars().any(char::is_control))
         {
-            let error = format!("at most {MAX_CORRELATION_ID_LEN} bytes, no control characters");
+            let error = format!("at most {MAX_CORRELATION_ID_LEN} characters, no control characters");
             return Err(Invalid::at("$.correlation_id", error));
         }
         let send_at = match &self.send_at {
             None => None,
             Some(text) => {
-                let at = humantime::parse_rfc3339_weak(text)
+                let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
                     .map_err(|error| Invalid::at("$.send_at", format!("not an RFC 3339 time: {error}")))?;
-                Some(crate::job::millis(at))
+                // Before 1970 is now: 0.
+                let millis = at.unix_timestamp_nanos() / 1_000_000;
+                Some(u64::try_from(millis).unwrap_or(0))
             }
         };
         let correlation_id = self.correlation_id.clone();
@@ -315,7 +325,7 @@ mod tests {
     #[test]
     fn a_legacy_template_keeps_unknown_options_and_sends_at_most_1000_per_job() {
         let tokens: Vec<String> = (0..1500).map(|i| format!("t{i}")).collect();
-        let body = serde_json::json!({"kind": "legacy", "tokens": tokens, "message": {"data": {"k": 1}, "collapse_key": "x", "new_option": true}, "send_at": "2030-01-01T00:00:00Z"});
+        let body = serde_json::json!({"kind": "legacy", "tokens": tokens, "message": {"data": {"k": 1}, "collapse_key": "x", "new_option": true, "time_to_live": 60.0}, "send_at": "2030-01-01T00:00:00Z"});
         let limits = TokenLimits { per_request: 100_000, per_job: 5000 };
         let (jobs, send_at) = parse(body.to_string().as_bytes()).unwrap().into_jobs(limits).unwrap();
         assert_eq!(jobs.len(), 2);
@@ -323,6 +333,7 @@ mod tests {
         assert_eq!(message.tokens().len(), 1000);
         assert_eq!(message.options.extra["new_option"], true);
         assert_eq!(message.options.collapse_key.as_deref(), Some("x"));
+        assert_eq!(message.options.time_to_live, Some(60), "60.0 is an integer to JSON");
         assert_eq!(send_at, Some(1_893_456_000_000));
     }
 }

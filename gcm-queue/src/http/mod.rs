@@ -230,8 +230,10 @@ pub struct ResultsPage {
 #[into_params(parameter_in = Query)]
 pub struct ResultsQuery {
     /// Records after this cursor (default 0: from the first).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_f64)]
     pub since: Option<u64>,
     /// At most this many records, 1 to 10 000 (default 1000).
+    #[param(minimum = 1, maximum = 10_000)]
     pub limit: Option<u64>,
     /// Only this job's records.
     pub job: Option<String>,
@@ -271,9 +273,17 @@ impl utoipa::Modify for BearerKeys {
     }
 }
 
-/// The OpenAPI 3.1 document of the API.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+/// The OpenAPI 3.1 document of the API. The request body's schemas are written by hand
+/// (`messages.schema.json`): `message` reads by `kind`, keeps the fields it does not name,
+/// and refuses targets, which the derived schemas could not say.
+pub fn openapi_document() -> serde_json::Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let messages: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(include_str!("messages.schema.json")).unwrap_or_default();
+    if let Some(schemas) = document.pointer_mut("/components/schemas").and_then(serde_json::Value::as_object_mut) {
+        schemas.extend(messages);
+    }
+    document
 }
 
 /// The API's routes, with its guards and bounds (but the connection's, which [`serve`]
@@ -410,7 +420,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// Enqueue a multicast: its tokens are cut into jobs of `per_job` tokens (one campaign).
 #[utoipa::path(post, path = "/jobs", request_body = EnqueueRequest, params(
-    ("Idempotency-Key" = Option<String>, Header, description = "Makes a repeated request (same key, same body, within 24 h) answer as the first did, enqueueing nothing new"),
+    ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Makes a repeated request (same key, same body, within 24 h) answer as the first did, enqueueing nothing new"),
 ), responses(
     (status = 202, description = "Enqueued", body = Enqueued),
     (status = 400, description = "Not a valid request: the path of the first problem", body = Problem),
@@ -583,6 +593,9 @@ async fn results(State(shared): State<Shared>, RawQuery(query): RawQuery) -> Res
         other => return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("limit {other}: from 1 to 10000"))),
     };
     let since = query.since.unwrap_or(0);
+    if i64::try_from(since).is_err() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("since {since}: at most {}", i64::MAX)));
+    }
     let filtered = query.job.is_some() || query.campaign.is_some() || query.correlation_id.is_some();
     let matches = |record: &crate::Record| {
         query.job.as_ref().is_none_or(|job| *job == record.job_id)
