@@ -28,8 +28,8 @@ pub use error::{BoxError, Error};
 pub use fate::{Enqueued, Final, JobStatus, Record, Scheduled, Settlement, Summary};
 pub use gate::{Gate, RateLimit};
 pub use job::{JOB_FORMAT, Job, Payload};
-pub use metrics::{Metrics, QueueGauges, StateLabel};
-pub use queue::{CONNECT_TIMEOUT, QUEUE_NAME, Queue, QueueConfig, QueueStats, WorkerOptions};
+pub use metrics::{Metrics, QueueGauges, QueueStats, StateLabel};
+pub use queue::{CONNECT_TIMEOUT, QUEUE_NAME, Queue, QueueConfig, WorkerOptions};
 pub use round::{Policy, Unsure};
 pub use send::{DEFAULT_LEASE, Enqueue, Processor, Senders};
 #[cfg(feature = "redis")]

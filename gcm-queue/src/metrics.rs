@@ -151,6 +151,26 @@ impl Metrics {
     }
 }
 
+/// What a queue holds, read from its backend: the same for every process that reads it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Job attempts by the engine's state, lower case (`pending`, `scheduled`, `running`,
+    /// `done`, `failed`…; the names are apalis's, and differ by backend).
+    pub jobs: Vec<(String, u64)>,
+    /// Seconds the oldest due job has waited for a worker (0 when none waits).
+    pub oldest_due_lag_s: u64,
+    /// Recipients of registered jobs without a final fate yet.
+    pub pending_recipients: u64,
+}
+
+impl QueueStats {
+    pub(crate) fn new(jobs: Vec<(String, i64)>, lag_s: Option<i64>, pending_recipients: u64) -> Self {
+        let count = |value: i64| u64::try_from(value).unwrap_or(0);
+        let jobs = jobs.into_iter().map(|(state, n)| (state.to_ascii_lowercase(), count(n))).collect();
+        Self { jobs, oldest_due_lag_s: lag_s.map_or(0, count), pending_recipients }
+    }
+}
+
 /// What a queue holds, read from its backend when `/metrics` of `serve` is scraped: the
 /// same for every replica, unlike the process counters.
 #[derive(Debug)]
@@ -194,7 +214,7 @@ impl Default for QueueGauges {
 
 impl QueueGauges {
     /// Sets the gauges from `stats`.
-    pub fn set(&self, stats: &crate::QueueStats) {
+    pub fn set(&self, stats: &QueueStats) {
         self.jobs.clear();
         for (state, count) in &stats.jobs {
             self.jobs

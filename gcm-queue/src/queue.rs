@@ -15,6 +15,7 @@ use apalis::prelude::*;
 use crate::error::Error;
 use crate::fate::{Enqueued, Record, Summary};
 use crate::job::{Job, Ticket};
+use crate::metrics::QueueStats;
 use crate::send::{Enqueue, Processor};
 use crate::store::{BoxFuture, ResultReader, ResultStore, Settled};
 
@@ -99,18 +100,6 @@ pub struct Queue {
     name: String,
 }
 
-/// What a queue holds, read from its backend: the same for every process that reads it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct QueueStats {
-    /// Job attempts by the engine's state, lower case (`pending`, `scheduled`, `running`,
-    /// `done`, `failed`…; the names are apalis's, and differ by backend).
-    pub jobs: Vec<(String, u64)>,
-    /// Seconds the oldest due job has waited for a worker (0 when none waits).
-    pub oldest_due_lag_s: u64,
-    /// Recipients of registered jobs without a final fate yet.
-    pub pending_recipients: u64,
-}
-
 #[derive(Clone)]
 enum Backend {
     #[cfg(feature = "sqlite")]
@@ -147,14 +136,6 @@ impl Backend {
             #[cfg(feature = "redis")]
             Self::Redis { .. } => Box::pin(async { Ok(None) }),
         }
-    }
-}
-
-impl QueueStats {
-    fn new(jobs: Vec<(String, i64)>, lag_s: Option<i64>, pending_recipients: u64) -> Self {
-        let count = |value: i64| u64::try_from(value).unwrap_or(0);
-        let jobs = jobs.into_iter().map(|(state, n)| (state.to_ascii_lowercase(), count(n))).collect();
-        Self { jobs, oldest_due_lag_s: lag_s.map_or(0, count), pending_recipients }
     }
 }
 

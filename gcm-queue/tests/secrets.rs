@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
 
 const KEY: &str = "api-key-secret-0123456789abcdef0123";
 const NEAR_KEY: &str = "api-key-secret-0123456789abcdef0124";
+#[cfg(feature = "postgres")]
 const DB_PASSWORD: &str = "db-password-secret-42";
 
 /// Runs `gcm-worker serve` on `queue` with the key in `GCM_API_KEYS`, logging everything as
