@@ -385,6 +385,11 @@ async fn serve_refuses_to_start_open_on_a_network_and_describes_its_api() {
     for (args, expected) in [
         (vec!["serve", "--queue", &url], "no API keys"),
         (vec!["serve", "--queue", &url, "--no-auth", "--listen", "0.0.0.0:0"], "only a loopback address"),
+        (
+            vec!["serve", "--queue", &url, "--no-auth", "--max-body-bytes", "2048", "--body-memory-bytes", "1024"],
+            "--body-memory-bytes",
+        ),
+        (vec!["run", "--queue", &url, "--api-key", "k", "--metrics", "127.0.0.1:0"], "no API keys"),
     ] {
         let output = tokio::process::Command::new(bin).args(&args).env_remove("GCM_API_KEYS").output().await.unwrap();
         let error = String::from_utf8_lossy(&output.stderr);

@@ -1,0 +1,44 @@
+//! The OpenAPI 3.1 document of the API, served at `/openapi.json`.
+
+use utoipa::OpenApi as _;
+
+use super::enqueue::EnqueueRequest;
+use super::routes::{
+    __path_cancel_job, __path_enqueue_jobs, __path_healthz, __path_job_summary, __path_metrics, __path_openapi,
+    __path_readyz, __path_results,
+};
+use super::routes::{Enqueued, Problem, Ready, ResultRecord, ResultsPage};
+use crate::fate::Summary;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "gcm-worker", description = "Durable FCM sending through a job queue: enqueue multicasts, read each token's fate."),
+    paths(enqueue_jobs, job_summary, cancel_job, results, metrics, readyz, healthz, openapi),
+    components(schemas(EnqueueRequest, Enqueued, Summary, ResultsPage, ResultRecord, Problem, Ready)),
+    modifiers(&BearerKeys),
+    security(("api_key" = []))
+)]
+struct ApiDoc;
+
+struct BearerKeys;
+
+impl utoipa::Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("api_key", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The OpenAPI 3.1 document of the API. The request body's schemas are written by hand
+/// (`messages.schema.json`): `message` reads by `kind`, keeps the fields it does not name,
+/// and refuses targets, which the derived schemas could not say.
+pub fn document() -> serde_json::Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let messages: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(include_str!("messages.schema.json")).unwrap_or_default();
+    if let Some(schemas) = document.pointer_mut("/components/schemas").and_then(serde_json::Value::as_object_mut) {
+        schemas.extend(messages);
+    }
+    document
+}
