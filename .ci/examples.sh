@@ -41,7 +41,7 @@ out=$(cargo run -q --locked -p gcm-queue --example queue_demo)
 expect queue_demo "$out" \
   "enqueued job" "not registered 31 (remove them: device-0000, device-0033, device-0066…)" \
   "delivered 969" "mock inbox: 969 deliveries" "gcm_queue_given_up_messages_total 0"
-grep -Eq 'done in [0-9.]+ s after [2-9] attempts: Summary \{ status: "done"' <<<"$out" ||
+grep -Eq 'done in [0-9.]+ s after [2-9] attempts: Summary \{ status: Done' <<<"$out" ||
   { echo "example queue_demo: no retry round in:"; echo "$out"; exit 1; }
 
 # The README's walkthrough of the mock binary, run as written: it must print something from
