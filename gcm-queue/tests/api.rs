@@ -185,6 +185,13 @@ async fn every_route_but_healthz_needs_a_key_of_its_scope_and_a_known_host() {
     let (status, answer) = call(addr, "POST", "/jobs", &rebound.each_ref().map(String::as_str), body).await;
     assert_eq!(status, 421, "a foreign Host: {answer}");
     assert_eq!(call(addr, "GET", "/healthz", &["host: evil.example"], "").await.0, 200, "the health check is open");
+
+    // `--public-metrics`: /metrics without a key, nothing else.
+    let mut api = Api::new(Some(sqlite_queue(&dir).await), Arc::new(Metrics::default())).keys(keys());
+    api.public_metrics = true;
+    let addr = start(api).await;
+    assert_eq!(call(addr, "GET", "/metrics", &[], "").await.0, 200);
+    assert_eq!(call(addr, "GET", "/results", &[], "").await.0, 401);
 }
 
 /// Items 3 and 4: token lists bounded and cut into jobs, each token checked; unknown fields

@@ -40,8 +40,9 @@ use tower::ServiceExt as _;
 pub use self::auth::{AllowedHosts, ApiKeys, Scope};
 pub use self::enqueue::{EnqueueRequest, Invalid, Kind, TokenLimits};
 pub use self::openapi::document as openapi_document;
+use self::openapi::openapi;
 pub use self::routes::{Enqueued, Problem, Ready, ResultRecord, ResultsPage, ResultsQuery};
-use self::routes::{cancel_job, enqueue_jobs, healthz, job_summary, metrics, openapi, problem, readyz, results};
+use self::routes::{cancel_job, enqueue_jobs, healthz, job_summary, metrics, problem, readyz, results};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -91,6 +92,8 @@ pub struct Api {
     pub keys: Arc<ApiKeys>,
     /// No authentication at all (`--no-auth`: for a loopback address only).
     pub open: bool,
+    /// `/metrics` without a key (`--public-metrics`).
+    pub public_metrics: bool,
     /// The `Host` values answered.
     pub hosts: AllowedHosts,
     /// The bounds of requests and connections.
@@ -105,6 +108,7 @@ impl Api {
             metrics,
             keys: Arc::new(ApiKeys::default()),
             open: false,
+            public_metrics: false,
             hosts: AllowedHosts::loopback_and([]),
             limits: Limits::default(),
         }
@@ -213,7 +217,8 @@ async fn guard(State(shared): State<Shared>, mut request: Request, next: Next) -
         _ => Some(Scope::Read),
     };
     let authorization = request.headers().get(header::AUTHORIZATION).map(http::HeaderValue::as_bytes);
-    match auth::authorize(&api.keys, api.open, authorization, scope) {
+    let open = api.open || (api.public_metrics && request.uri().path() == "/metrics");
+    match auth::authorize(&api.keys, open, authorization, scope) {
         Ok(key) => {
             if let Some(key) = &key {
                 tracing::debug!(%key, "authenticated");

@@ -3,9 +3,12 @@
 use utoipa::OpenApi as _;
 
 use super::enqueue::EnqueueRequest;
+use axum::Json;
+use axum::response::{IntoResponse as _, Response};
+
 use super::routes::{
-    __path_cancel_job, __path_enqueue_jobs, __path_healthz, __path_job_summary, __path_metrics, __path_openapi,
-    __path_readyz, __path_results,
+    __path_cancel_job, __path_enqueue_jobs, __path_healthz, __path_job_summary, __path_metrics, __path_readyz,
+    __path_results,
 };
 use super::routes::{Enqueued, Problem, Ready, ResultRecord, ResultsPage};
 use crate::fate::Summary;
@@ -41,4 +44,14 @@ pub fn document() -> serde_json::Value {
         schemas.extend(messages);
     }
     document
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", responses(
+    (status = 200, description = "The OpenAPI 3.1 document", body = Object),
+    (status = 401, description = "No valid API key", body = Problem),
+    (status = 421, description = "A Host this server does not answer to", body = Problem),
+))]
+pub(super) async fn openapi() -> Response {
+    Json(document()).into_response()
 }

@@ -436,13 +436,3 @@ pub(super) async fn readyz(State(shared): State<Shared>) -> Response {
 pub(super) async fn healthz() -> &'static str {
     "ok\n"
 }
-
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", responses(
-    (status = 200, description = "The OpenAPI 3.1 document", body = Object),
-    (status = 401, description = "No valid API key", body = Problem),
-    (status = 421, description = "A Host this server does not answer to", body = Problem),
-))]
-pub(super) async fn openapi() -> Response {
-    Json(super::openapi::document()).into_response()
-}

@@ -126,22 +126,22 @@ struct EnqueueArgs {
     #[command(flatten)]
     queue: QueueArgs,
     /// A JSON file: what every token receives (a v1 content, or legacy data/notification/options).
-    #[arg(long)]
+    #[arg(long, env = "GCM_MESSAGE")]
     message: Option<PathBuf>,
     /// A file of tokens, one per line; `-` (the default) reads them from stdin.
-    #[arg(long, default_value = "-")]
+    #[arg(long, env = "GCM_TOKENS", default_value = "-")]
     tokens: String,
     /// Send with the legacy protocol instead of v1.
-    #[arg(long)]
+    #[arg(long, env = "GCM_LEGACY")]
     legacy: bool,
     /// Copied into every result.
-    #[arg(long)]
+    #[arg(long, env = "GCM_CORRELATION_ID")]
     correlation_id: Option<String>,
     /// Tokens per job, 1 to 100 000 (legacy jobs hold at most 1000).
     #[arg(long, visible_alias = "chunk", env = "GCM_TOKENS_PER_JOB", default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000))]
     tokens_per_job: usize,
     /// When to send the first attempt (RFC 3339); now without it.
-    #[arg(long)]
+    #[arg(long, env = "GCM_SEND_AT")]
     send_at: Option<String>,
 }
 
@@ -150,13 +150,13 @@ struct ResultsArgs {
     #[command(flatten)]
     queue: QueueArgs,
     /// Print the records after this cursor.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "GCM_SINCE", default_value_t = 0)]
     since: u64,
     /// At most this many records (at least 1).
-    #[arg(long, default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, env = "GCM_LIMIT", default_value_t = 1000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     limit: usize,
     /// Print this job's summary instead.
-    #[arg(long)]
+    #[arg(long, env = "GCM_JOB")]
     job: Option<String>,
 }
 
@@ -207,6 +207,10 @@ struct AuthArgs {
     /// with commas; `*` for any, behind a proxy that checks it).
     #[arg(long = "allow-host", env = "GCM_ALLOW_HOSTS", value_delimiter = ',')]
     allow_hosts: Vec<String>,
+    /// Serve `/metrics` without a key (to a Prometheus on a trusted network); every other
+    /// route still needs one.
+    #[arg(long, env = "GCM_PUBLIC_METRICS")]
+    public_metrics: bool,
 }
 
 fn parse_unsure(text: &str) -> Result<Unsure, String> {
@@ -333,7 +337,8 @@ fn api(args: &AuthArgs, listen: SocketAddr) -> Result<Api, Box<dyn std::error::E
     } else {
         AllowedHosts::loopback_and(args.allow_hosts.iter().cloned().chain([listen.ip().to_string()]))
     };
-    let api = Api::new(None, Arc::new(Metrics::default())).hosts(hosts);
+    let mut api = Api::new(None, Arc::new(Metrics::default())).hosts(hosts);
+    api.public_metrics = args.public_metrics;
     match (keys.is_empty(), args.no_auth) {
         (false, true) => Err("--no-auth with API keys: choose one".into()),
         (true, true) if !listen.ip().is_loopback() => {
@@ -487,4 +492,32 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     tracing::info!("shutting down: no new jobs; the ones in flight finish");
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    /// Every flag of every command can come from a `GCM_*` variable (the Google credential
+    /// file keeps Google's own name), so that the settings file and the environment cover
+    /// what the command line does.
+    #[test]
+    fn every_flag_has_an_environment_variable() {
+        let command = super::Cli::command();
+        let globals = command.get_arguments().map(|arg| (String::new(), arg.clone()));
+        let commands = command
+            .get_subcommands()
+            .flat_map(|sub| sub.get_arguments().map(|arg| (sub.get_name().to_owned(), arg.clone())));
+        for (name, arg) in globals.chain(commands) {
+            if matches!(arg.get_id().as_str(), "help" | "version") {
+                continue;
+            }
+            let env = arg.get_env().and_then(|env| env.to_str()).unwrap_or("");
+            assert!(
+                env.starts_with("GCM_") || env == "GOOGLE_APPLICATION_CREDENTIALS",
+                "{name} --{}: no GCM_ variable",
+                arg.get_id()
+            );
+        }
+    }
 }
