@@ -3,8 +3,8 @@
 //! | request | scope | answer |
 //! |---|---|---|
 //! | `POST /jobs` with an [`EnqueueRequest`] | `send` | `202` [`Enqueued`]: the jobs, one campaign |
-//! | `GET /jobs/<id>` | `read` | `200` the job's [`Summary`], `404` for an unknown job |
-//! | `DELETE /jobs/<id>` | `send` | `200` the cancelled job's [`Summary`]; `409` when it is finished |
+//! | `GET /jobs/<id>` | `read` | `200` the job's [`Summary`](crate::Summary), `404` for an unknown job |
+//! | `DELETE /jobs/<id>` | `send` | `200` the cancelled job's [`Summary`](crate::Summary); `409` when it is finished |
 //! | `GET /results?since&limit&job&campaign&correlation_id` | `read` | `200` a [`ResultsPage`] |
 //! | `GET /metrics` | `metrics` | the counters, Prometheus text |
 //! | `GET /readyz` | any | `200` once the backend answers, else `503` |
