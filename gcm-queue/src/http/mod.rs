@@ -2,7 +2,7 @@
 //!
 //! | request | scope | answer |
 //! |---|---|---|
-//! | `POST /jobs` with an [`EnqueueRequest`] | `send` | `202` [`Enqueued`]: the jobs, one campaign |
+//! | `POST /jobs` with an [`EnqueueRequest`] | `send` | `202` [`Accepted`]: the jobs, one campaign |
 //! | `GET /jobs/<id>` | `read` | `200` the job's [`Summary`](crate::Summary), `404` for an unknown job |
 //! | `DELETE /jobs/<id>` | `send` | `200` the cancelled job's [`Summary`](crate::Summary); `409` when it is finished |
 //! | `GET /results?since&limit&job&campaign&correlation_id` | `read` | `200` a [`ResultsPage`] |
@@ -41,7 +41,7 @@ pub use self::auth::{AllowedHosts, ApiKeys, Scope};
 pub use self::enqueue::{EnqueueRequest, Invalid, Kind, TokenLimits};
 pub use self::openapi::document as openapi_document;
 use self::openapi::openapi;
-pub use self::routes::{Enqueued, Problem, Ready, ResultRecord, ResultsPage, ResultsQuery};
+pub use self::routes::{Accepted, Problem, Ready, ResultRecord, ResultsPage, ResultsQuery};
 use self::routes::{cancel_job, enqueue_jobs, healthz, job_summary, metrics, problem, readyz, results};
 use crate::error::Error;
 use crate::metrics::Metrics;

@@ -10,14 +10,14 @@ use super::routes::{
     __path_cancel_job, __path_enqueue_jobs, __path_healthz, __path_job_summary, __path_metrics, __path_readyz,
     __path_results,
 };
-use super::routes::{Enqueued, Problem, Ready, ResultRecord, ResultsPage};
+use super::routes::{Accepted, Problem, Ready, ResultRecord, ResultsPage};
 use crate::fate::Summary;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "gcm-worker", description = "Durable FCM sending through a job queue: enqueue multicasts, read each token's fate."),
     paths(enqueue_jobs, job_summary, cancel_job, results, metrics, readyz, healthz, openapi),
-    components(schemas(EnqueueRequest, Enqueued, Summary, ResultsPage, ResultRecord, Problem, Ready)),
+    components(schemas(EnqueueRequest, Accepted, Summary, ResultsPage, ResultRecord, Problem, Ready)),
     modifiers(&BearerKeys),
     security(("api_key" = []))
 )]

@@ -48,9 +48,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The answer to `POST /jobs`.
+/// The answer to `POST /jobs` (202 Accepted).
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Enqueued {
+pub struct Accepted {
     /// The jobs, in the order of the tokens they send (`per_job` tokens each).
     pub job_ids: Vec<String>,
     /// The campaign the jobs form, when there are several.
@@ -173,7 +173,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 #[utoipa::path(post, path = "/jobs", request_body = EnqueueRequest, params(
     ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Makes a repeated request (same key, same body, within 24 h) answer as the first did, enqueueing nothing new"),
 ), responses(
-    (status = 202, description = "Enqueued", body = Enqueued),
+    (status = 202, description = "Enqueued", body = Accepted),
     (status = 400, description = "Not a valid request: the path of the first problem", body = Problem),
     (status = 401, description = "No valid API key", body = Problem),
     (status = 403, description = "The key has no `send` scope", body = Problem),
@@ -203,7 +203,7 @@ pub(super) async fn enqueue_jobs(
     let (mut jobs, send_at) = parsed.map_err(|invalid| {
         ApiError(StatusCode::BAD_REQUEST, Problem { error: invalid.error, path: Some(invalid.path) })
     })?;
-    let mut answer = Enqueued {
+    let mut answer = Accepted {
         job_ids: jobs.iter().map(|job| job.id.clone()).collect(),
         campaign_id: jobs.first().and_then(|job| job.campaign_id.clone()),
         recipients: jobs.iter().map(|job| job.payload.len() as u64).sum(),
@@ -258,7 +258,7 @@ pub(super) async fn enqueue_jobs(
 #[derive(Deserialize)]
 struct Remembered {
     request: String,
-    answer: Enqueued,
+    answer: Accepted,
 }
 
 /// The `Idempotency-Key` header, if any: 1 to 255 visible ASCII characters.
