@@ -504,8 +504,11 @@ async fn settings_come_from_the_command_line_the_environment_and_a_file_in_that_
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("q.db").display());
     let config = dir.path().join("gcm-worker.toml");
-    std::fs::write(&config, format!("queue = {url:?}\nlisten = \"127.0.0.1:1\"\n[enqueue]\ntokens-per-job = 2\n"))
-        .unwrap();
+    // A global flag, another command's flag, and a boolean: all taken.
+    let file = format!(
+        "log-format = \"json\"\nqueue = {url:?}\nlisten = \"127.0.0.1:1\"\n[enqueue]\ntokens-per-job = 2\nlegacy = true\n"
+    );
+    std::fs::write(&config, file).unwrap();
     let enqueue = |args: Vec<&'static str>, env: Option<&'static str>| {
         let mut command = tokio::process::Command::new(bin);
         command

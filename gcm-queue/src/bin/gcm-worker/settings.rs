@@ -32,15 +32,20 @@ pub(crate) fn parse_cli() -> Result<Cli, String> {
         let mut settings = Vec::new();
         let mut unknown = Vec::new();
         for (key, value) in &table {
+            let id = key.replace('-', "_");
             match value {
                 toml::Value::Table(section) if names.contains(key) => {
                     if *key == chosen {
                         settings.extend(section.iter().map(|(key, value)| (key.clone(), value.clone(), true)));
                     }
                 }
+                // A global flag (`log-format`).
+                value if command.get_arguments().any(|arg| arg.get_id() == id.as_str()) => {
+                    let values = defaults(value.clone());
+                    command = command.mut_arg(id, |arg| arg.default_values(values));
+                }
                 value => {
-                    // A top-level key is some command's flag.
-                    let id = key.replace('-', "_");
+                    // Any other top-level key is some command's flag.
                     if !command.get_subcommands().any(|sub| sub.get_arguments().any(|arg| arg.get_id() == id.as_str()))
                     {
                         unknown.push(key.clone());
@@ -59,12 +64,7 @@ pub(crate) fn parse_cli() -> Result<Cli, String> {
                     }
                     continue;
                 }
-                let values: Vec<String> = match value {
-                    toml::Value::Array(items) => items.into_iter().map(scalar_text).collect(),
-                    other => vec![scalar_text(other)],
-                };
-                let values: Vec<&'static str> =
-                    values.into_iter().map(|value| &*Box::leak(value.into_boxed_str())).collect();
+                let values = defaults(value);
                 sub = sub.mut_arg(id, |arg| arg.default_values(values).required(false));
             }
             sub
@@ -75,6 +75,16 @@ pub(crate) fn parse_cli() -> Result<Cli, String> {
     }
     let matches = command.get_matches_from(args);
     Cli::from_arg_matches(&matches).map_err(|error| error.to_string())
+}
+
+/// A setting's value as clap's defaults: each item of an array, or the one value. (clap
+/// keeps defaults for the program's life: they are leaked once, at start.)
+fn defaults(value: toml::Value) -> Vec<&'static str> {
+    let values: Vec<String> = match value {
+        toml::Value::Array(items) => items.into_iter().map(scalar_text).collect(),
+        other => vec![scalar_text(other)],
+    };
+    values.into_iter().map(|value| &*Box::leak(value.into_boxed_str())).collect()
 }
 
 /// A TOML value as the command line would spell it.
