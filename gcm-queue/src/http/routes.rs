@@ -293,13 +293,23 @@ pub(super) async fn job_summary(
     State(shared): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Summary>, ApiError> {
-    let queue = queue(&shared)?;
-    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "no such job");
-    if !is_job_id(&id) {
-        return Err(unknown());
+    known_job(queue(&shared)?, &id).await.map(Json)
+}
+
+fn no_such_job() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such job")
+}
+
+fn backend_failed(error: Error) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error)
+}
+
+/// The summary of job `id`: 404 for an id that is not one, or a job the queue does not know.
+async fn known_job(queue: &Queue, id: &str) -> Result<Summary, ApiError> {
+    if !is_job_id(id) {
+        return Err(no_such_job());
     }
-    let summary = queue.summary(&id).await.map_err(|error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error))?;
-    summary.map(Json).ok_or_else(unknown)
+    queue.summary(id).await.map_err(backend_failed)?.ok_or_else(no_such_job)
 }
 
 /// Cancel a job: what it has not sent is recorded `cancelled` (an attempt being sent
@@ -318,16 +328,11 @@ pub(super) async fn cancel_job(
     Path(id): Path<String>,
 ) -> Result<Json<Summary>, ApiError> {
     let queue = queue(&shared)?;
-    let unknown = || ApiError::new(StatusCode::NOT_FOUND, "no such job");
-    let failed = |error: Error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error);
-    if !is_job_id(&id) {
-        return Err(unknown());
-    }
-    let summary = queue.summary(&id).await.map_err(failed)?.ok_or_else(unknown)?;
+    let summary = known_job(queue, &id).await?;
     if matches!(summary.status, JobStatus::Done | JobStatus::GivenUp) {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("the job is {}: nothing to cancel", summary.status)));
     }
-    let summary = queue.cancel(&id).await.map_err(failed)?.ok_or_else(unknown)?;
+    let summary = queue.cancel(&id).await.map_err(backend_failed)?.ok_or_else(no_such_job)?;
     tracing::info!(job = %id, pending = summary.pending, cancelled = summary.cancelled, "job cancelled");
     Ok(Json(summary))
 }
