@@ -19,6 +19,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use gcm_hyper::Outcome;
@@ -78,7 +79,7 @@ fn content(tokens: Vec<String>) -> Multicast {
     Multicast::new(tokens)
         .data("kind", "sync")
         .notification(Notification::new("Hello", "from FCM HTTP v1"))
-        .android_ttl(3600)
+        .android_ttl(Duration::from_secs(3600))
 }
 
 /// The real endpoint (or `base_url`), with the credentials' project and token endpoint.

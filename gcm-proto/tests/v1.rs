@@ -42,7 +42,7 @@ fn encodes_the_exact_request() {
         .data("a", "1")
         .notification(gcm_proto::v1::Notification::new("Hi", "there"))
         .android_priority(AndroidPriority::High)
-        .android_ttl(3600)
+        .android_ttl(Duration::from_secs(3600))
         .analytics_label("campaign")
         .validate_only(true);
     let request = fcm().encode(&message, "ya29.token").unwrap();
@@ -81,7 +81,7 @@ fn encodes_topics_conditions_and_platform_blocks() {
 
 #[test]
 fn messages_round_trip_through_serde() {
-    let message = Message::token("t").data("k", "v").android_ttl(60).validate_only(true);
+    let message = Message::token("t").data("k", "v").android_ttl(Duration::from_secs(60)).validate_only(true);
     let text = serde_json::to_string(&message).unwrap();
     assert_eq!(serde_json::from_str::<Message>(&text).unwrap(), message);
 }
@@ -254,7 +254,12 @@ fn a_multicast_template_gives_the_bytes_of_each_message() {
     let contents = [
         Multicast::new(["t"]),
         Multicast::new(["t"]).validate_only(true),
-        Multicast::new(["t"]).data("k", "v").android_ttl(60).apns(apns).analytics_label("l").validate_only(true),
+        Multicast::new(["t"])
+            .data("k", "v")
+            .android_ttl(Duration::from_secs(60))
+            .apns(apns)
+            .analytics_label("l")
+            .validate_only(true),
         Multicast::new(["t"]).notification(gcm_proto::v1::Notification::new("\"Hi\"", "\u{e9}\n")),
     ];
     for multicast in contents {

@@ -50,7 +50,7 @@ where
             let unsent = V1Report::new(self.inner.fcm.outcome(multicast, []), BTreeMap::new());
             return Err(Stopped::new(error, unsent));
         }
-        let template = Template::new(multicast.content());
+        let template = Template::of(multicast);
         let bodies = multicast.tokens().iter().map(|token| Body::Token(&template, token));
         let (replies, problems) = self.fan_out(bodies).await;
         let report = V1Report::new(self.inner.fcm.outcome(multicast, replies), problems);

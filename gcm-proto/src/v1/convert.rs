@@ -4,9 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use super::message::{AndroidConfig, AndroidPriority, ApnsConfig, Content, Message, Multicast, Notification, Target};
+use super::message::{Content, Message, Multicast, Notification, Target};
+use super::{AndroidConfig, AndroidNotification, AndroidPriority, ApnsConfig, Aps};
 use crate::message::{Message as Legacy, Priority, Target as LegacyTarget};
 
 /// A legacy field that has no place in a v1 message.
@@ -83,7 +84,7 @@ fn content(legacy: &Legacy) -> Content {
             Priority::High => AndroidPriority::High,
             Priority::Normal => AndroidPriority::Normal,
         }),
-        ttl: options.time_to_live,
+        ttl: options.time_to_live.map(|seconds| std::time::Duration::from_secs(seconds.into())),
         restricted_package_name: options.restricted_package_name.clone(),
         ..AndroidConfig::default()
     };
@@ -94,12 +95,12 @@ fn content(legacy: &Legacy) -> Content {
     if let Some(priority) = options.priority {
         apns.headers.insert("apns-priority".into(), if priority == Priority::High { "10" } else { "5" }.into());
     }
-    let mut aps = Map::new();
+    let mut aps = Aps::default();
     if options.content_available == Some(true) {
-        aps.insert("content-available".into(), json!(1));
+        aps = aps.content_available();
     }
     if options.mutable_content == Some(true) {
-        aps.insert("mutable-content".into(), json!(1));
+        aps = aps.mutable_content();
     }
 
     if let Some(n) = &legacy.notification {
@@ -109,35 +110,48 @@ fn content(legacy: &Legacy) -> Content {
             image: n.image.clone(),
             ..Notification::default()
         });
-        let mut fields = Map::new();
-        let mut put = |name: &str, value: Option<Value>| {
-            if let Some(value) = value {
-                fields.insert(name.to_owned(), value);
-            }
+        let mut fields = AndroidNotification {
+            icon: n.icon.clone(),
+            sound: n.sound.clone(),
+            tag: n.tag.clone(),
+            color: n.color.clone(),
+            click_action: n.click_action.clone(),
+            channel_id: n.android_channel_id.clone(),
+            body_loc_key: n.body_loc_key.clone(),
+            title_loc_key: n.title_loc_key.clone(),
+            extra: n.extra.clone(),
+            ..AndroidNotification::default()
         };
-        put("icon", n.icon.clone().map(Value::String));
-        put("sound", n.sound.clone().map(Value::String));
-        put("tag", n.tag.clone().map(Value::String));
-        put("color", n.color.clone().map(Value::String));
-        put("click_action", n.click_action.clone().map(Value::String));
-        put("channel_id", n.android_channel_id.clone().map(Value::String));
-        put("body_loc_key", n.body_loc_key.clone().map(Value::String));
-        put("body_loc_args", n.body_loc_args.clone());
-        put("title_loc_key", n.title_loc_key.clone().map(Value::String));
-        put("title_loc_args", n.title_loc_args.clone());
-        fields.extend(n.extra.clone());
-        if !fields.is_empty() {
+        // Legacy arguments are a JSON array or its text; anything else goes as it came.
+        for (name, args, slot) in [
+            ("body_loc_args", &n.body_loc_args, &mut fields.body_loc_args),
+            ("title_loc_args", &n.title_loc_args, &mut fields.title_loc_args),
+        ] {
+            match args.as_ref().map(loc_args) {
+                Some(Ok(list)) => *slot = Some(list),
+                Some(Err(value)) => {
+                    fields.extra.insert(name.to_owned(), value);
+                }
+                None => {}
+            }
+        }
+        if fields != AndroidNotification::default() {
             android.notification = Some(fields);
         }
         if let Some(badge) = &n.badge {
-            aps.insert("badge".into(), badge.parse::<u64>().map_or_else(|_| json!(badge), |b| json!(b)));
+            match badge.parse::<i64>() {
+                Ok(number) => aps.badge = Some(number),
+                Err(_) => {
+                    aps.extra.insert("badge".into(), json!(badge));
+                }
+            }
         }
         if let Some(sound) = &n.sound {
-            aps.insert("sound".into(), json!(sound));
+            aps.sound = Some(sound.as_str().into());
         }
     }
-    if !aps.is_empty() {
-        apns.payload = Some(Map::from_iter([("aps".to_owned(), Value::Object(aps))]));
+    if aps != Aps::default() {
+        apns = apns.aps(aps);
     }
     if android != AndroidConfig::default() {
         message.android = Some(android);
@@ -146,6 +160,15 @@ fn content(legacy: &Legacy) -> Content {
         message.apns = Some(apns);
     }
     message
+}
+
+/// Localization arguments as a list of strings: a JSON array of strings, or its text.
+fn loc_args(value: &Value) -> Result<Vec<String>, Value> {
+    let parsed = match value {
+        Value::String(text) => serde_json::from_str(text).ok(),
+        other => serde_json::from_value(other.clone()).ok(),
+    };
+    parsed.ok_or_else(|| value.clone())
 }
 
 fn string_value(value: &Value) -> String {

@@ -7,8 +7,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::retryable::{Retryable, sealed::Sealed};
 use serde_json::{Map, Value};
+
+use super::android::{AndroidConfig, AndroidPriority};
+use super::apns::ApnsConfig;
+use super::webpush::WebpushConfig;
+use crate::retryable::{Retryable, sealed::Sealed};
 
 /// Who receives a v1 message: exactly one of a token, a topic, a condition or a Firebase
 /// installation id.
@@ -61,74 +65,6 @@ impl Notification {
     pub fn new(title: impl Into<String>, body: impl Into<String>) -> Self {
         Self { title: Some(title.into()), body: Some(body.into()), ..Self::default() }
     }
-}
-
-/// `android.priority`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum AndroidPriority {
-    /// `NORMAL`: may be delayed to save battery.
-    Normal,
-    /// `HIGH`: delivered at once, may wake a sleeping device.
-    High,
-}
-
-/// `android`: options for Android devices. Fields this crate does not name go in `extra`
-/// and are sent verbatim (the server validates them).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AndroidConfig {
-    /// `collapse_key`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub collapse_key: Option<String>,
-    /// `priority`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub priority: Option<AndroidPriority>,
-    /// `ttl` in seconds; sent as the protobuf duration text `"3600s"`.
-    #[serde(skip_serializing_if = "Option::is_none", with = "duration_text")]
-    pub ttl: Option<u32>,
-    /// `restricted_package_name`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub restricted_package_name: Option<String>,
-    /// `notification`: Android's notification fields (`channel_id`, `icon`, `color`…).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notification: Option<Map<String, Value>>,
-    /// Fields this crate does not name (`data`, `direct_boot_ok`, `fcm_options`…).
-    #[serde(flatten, skip_serializing_if = "Map::is_empty")]
-    pub extra: Map<String, Value>,
-}
-
-/// `apns`: options for Apple devices, as APNs headers and an APNs payload.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ApnsConfig {
-    /// `headers`: APNs request headers (`apns-priority`, `apns-expiration`…).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-    /// `payload`: the APNs JSON payload (`{"aps": {…}}`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub payload: Option<Map<String, Value>>,
-    /// Fields this crate does not name (`fcm_options`, `live_activity_token`…).
-    #[serde(flatten, skip_serializing_if = "Map::is_empty")]
-    pub extra: Map<String, Value>,
-}
-
-/// `webpush`: options for web push, as Webpush headers, data and notification.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct WebpushConfig {
-    /// `headers`: Webpush headers (`TTL`, `Urgency`…).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-    /// `data`: overrides the message's `data` for web push.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub data: BTreeMap<String, String>,
-    /// `notification`: a Web Notification object.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notification: Option<Map<String, Value>>,
-    /// Fields this crate does not name (`fcm_options`…).
-    #[serde(flatten, skip_serializing_if = "Map::is_empty")]
-    pub extra: Map<String, Value>,
 }
 
 /// `fcm_options`: options for every platform.
@@ -194,13 +130,14 @@ impl Content {
 /// stored and encoded once.
 ///
 /// ```
+/// use std::time::Duration;
 /// use gcm_proto::v1::{AndroidPriority, Message, Notification, Target};
 ///
 /// let message = Message::topic("news")
 ///     .data("kind", "sync")
 ///     .notification(Notification::new("Hello", "World"))
 ///     .android_priority(AndroidPriority::High)
-///     .android_ttl(3600);
+///     .android_ttl(Duration::from_secs(3600));
 /// assert_eq!(message.target, Target::Topic("news".into()));
 /// assert_eq!(message.content.data["kind"], "sync");
 /// ```
@@ -268,6 +205,34 @@ impl Message {
 pub struct Multicast {
     content: Arc<Content>,
     tokens: Arc<[String]>,
+    /// What the recipients are: registration tokens (the default) or installation ids.
+    #[serde(default, skip_serializing_if = "Recipients::is_tokens")]
+    recipients: Recipients,
+}
+
+/// What a [`Multicast`]'s recipients are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipients {
+    /// Registration tokens, sent as `token`.
+    #[default]
+    Tokens,
+    /// Firebase installation ids, sent as `fid` (Firebase Admin's `FidMulticastMessage`).
+    Fids,
+}
+
+impl Recipients {
+    fn is_tokens(&self) -> bool {
+        *self == Self::Tokens
+    }
+
+    /// The target of one recipient.
+    pub fn target(self, recipient: String) -> Target {
+        match self {
+            Self::Tokens => Target::Token(recipient),
+            Self::Fids => Target::Fid(recipient),
+        }
+    }
 }
 
 impl Multicast {
@@ -286,15 +251,30 @@ impl Multicast {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self { content: Arc::new(content), tokens: tokens.into_iter().map(Into::into).collect() }
+        let tokens = tokens.into_iter().map(Into::into).collect();
+        Self { content: Arc::new(content), tokens, recipients: Recipients::Tokens }
+    }
+
+    /// No content yet, to these Firebase installation ids in order (sent as `fid`).
+    pub fn fids<I, S>(fids: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self { recipients: Recipients::Fids, ..Self::new(fids) }
     }
 
     /// `content` to a token list shared with another value (a legacy multicast).
     pub(super) fn shared(content: Content, tokens: Arc<[String]>) -> Self {
-        Self { content: Arc::new(content), tokens }
+        Self { content: Arc::new(content), tokens, recipients: Recipients::Tokens }
     }
 
-    /// The tokens, in order.
+    /// What the recipients are: tokens or installation ids.
+    pub fn recipient_kind(&self) -> Recipients {
+        self.recipients
+    }
+
+    /// The recipients (tokens or installation ids), in order.
     pub fn tokens(&self) -> &[String] {
         &self.tokens
     }
@@ -308,7 +288,7 @@ impl Multicast {
     /// of it gives is what the multicast sends.
     pub fn message(&self, index: usize) -> Option<Message> {
         let token = self.tokens.get(index)?;
-        Some(Message::new(Target::Token(token.clone()), Content::clone(&self.content)))
+        Some(Message::new(self.recipients.target(token.clone()), Content::clone(&self.content)))
     }
 
     fn content_mut(&mut self) -> &mut Content {
@@ -324,7 +304,7 @@ impl Retryable for Multicast {
     }
 
     fn with_recipients(&self, recipients: Vec<String>) -> Self {
-        Self { content: Arc::clone(&self.content), tokens: recipients.into() }
+        Self { content: Arc::clone(&self.content), tokens: recipients.into(), recipients: self.recipients }
     }
 }
 
@@ -413,15 +393,21 @@ macro_rules! content_setters {
                 self
             }
 
-            /// Sets `android.ttl`, in seconds.
-            pub fn android_ttl(mut self, seconds: u32) -> Self {
-                self.content_mut().android.get_or_insert_with(AndroidConfig::default).ttl = Some(seconds);
+            /// Sets `android.ttl` (at most 28 days; whole seconds as `"3600s"`).
+            pub fn android_ttl(mut self, ttl: std::time::Duration) -> Self {
+                self.content_mut().android.get_or_insert_with(AndroidConfig::default).ttl = Some(ttl);
                 self
             }
 
             /// Sets `android.collapse_key`.
             pub fn android_collapse_key(mut self, key: impl Into<String>) -> Self {
                 self.content_mut().android.get_or_insert_with(AndroidConfig::default).collapse_key = Some(key.into());
+                self
+            }
+
+            /// Sets `android`, replacing what the other `android_*` setters set.
+            pub fn android(mut self, android: AndroidConfig) -> Self {
+                self.content_mut().android = Some(android);
                 self
             }
 
@@ -439,7 +425,13 @@ macro_rules! content_setters {
 
             /// Sets `fcm_options.analytics_label`.
             pub fn analytics_label(mut self, label: impl Into<String>) -> Self {
-                self.content_mut().fcm_options = Some(FcmOptions { analytics_label: Some(label.into()), ..FcmOptions::default() });
+                self.content_mut().fcm_options.get_or_insert_with(FcmOptions::default).analytics_label = Some(label.into());
+                self
+            }
+
+            /// Sets `fcm_options`.
+            pub fn fcm_options(mut self, options: FcmOptions) -> Self {
+                self.content_mut().fcm_options = Some(options);
                 self
             }
 
@@ -453,25 +445,3 @@ macro_rules! content_setters {
 }
 
 content_setters!(Content, Message, Multicast);
-
-/// A protobuf `Duration` in JSON: whole seconds as `"3600s"`.
-mod duration_text {
-    use serde::{Deserialize, Deserializer, Serializer, de};
-
-    pub(super) fn serialize<S: Serializer>(seconds: &Option<u32>, serializer: S) -> Result<S::Ok, S::Error> {
-        match seconds {
-            Some(seconds) => serializer.collect_str(&format_args!("{seconds}s")),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
-        let Some(text) = Option::<String>::deserialize(deserializer)? else {
-            return Ok(None);
-        };
-        let seconds = text.strip_suffix('s').and_then(|s| s.parse().ok());
-        seconds
-            .map(Some)
-            .ok_or_else(|| de::Error::custom(format_args!("expected a duration like \"3600s\", got {text:?}")))
-    }
-}

@@ -34,15 +34,29 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod android;
+mod apns;
+mod check;
+mod condition;
 mod convert;
+pub mod duration;
 mod message;
 mod request;
 mod response;
+mod webpush;
+mod wire;
 
-pub use convert::{ConversionError, Converted};
-pub use message::{
-    AndroidConfig, AndroidPriority, ApnsConfig, Content, FcmOptions, Message, Messages, Multicast, Notification,
-    Target, WebpushConfig,
+pub use android::{
+    AndroidConfig, AndroidFcmOptions, AndroidNotification, AndroidPriority, Color, LightSettings, NotificationPriority,
+    Proxy, Visibility,
 };
+pub use apns::{
+    Alert, ApnsConfig, ApnsFcmOptions, ApnsPayload, Aps, ApsAlert, CriticalSound, InterruptionLevel, Sound,
+};
+pub use check::{MAX_TOPIC_PAYLOAD_BYTES, Problem, Violation, check, is_reserved_data_key};
+pub use condition::{Condition, ConditionError, MAX_CONDITION_TOPICS, MAX_TOPIC_NAME, is_valid_topic};
+pub use convert::{ConversionError, Converted};
+pub use message::{Content, FcmOptions, Message, Messages, Multicast, Notification, Recipients, Target};
 pub use request::{FCM_V1_BASE_URL, Fcm, Template, encode_body};
 pub use response::Reply;
+pub use webpush::{WebpushAction, WebpushConfig, WebpushFcmOptions, WebpushNotification};

@@ -6,7 +6,8 @@ use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, Uri};
 use serde::Serialize;
 
-use super::message::{AndroidConfig, ApnsConfig, Content, FcmOptions, Message, Notification, Target, WebpushConfig};
+use super::message::{Content, FcmOptions, Message, Multicast, Notification, Recipients, Target};
+use super::{AndroidConfig, ApnsConfig, WebpushConfig};
 use crate::backoff::Backoff;
 use crate::error::BuildError;
 use crate::json;
@@ -115,11 +116,13 @@ pub fn encode_body(message: &Message) -> Vec<u8> {
 }
 
 /// A multicast's [`Content`] encoded once: the body for a token is
-/// `{"message":{"token":` + the token as a JSON string + the rest, byte for byte what
-/// [`encode_body`] gives for that token's message.
+/// `{"message":{"token":` (or `"fid":`) + the recipient as a JSON string + the rest, byte
+/// for byte what [`encode_body`] gives for that recipient's message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
-    /// Everything after the token: `,"data":{…}…}}`, or `}}` for an empty content.
+    /// How each body starts, up to the recipient.
+    open: &'static [u8],
+    /// Everything after the recipient: `,"data":{…}…}}`, or `}}` for an empty content.
     rest: Vec<u8>,
 }
 
@@ -127,9 +130,20 @@ pub struct Template {
 const MESSAGE_OPEN: &[u8] = br#"{"message":{"#;
 /// How a token's body starts.
 const TOKEN_OPEN: &[u8] = br#"{"message":{"token":"#;
+/// How an installation id's body starts.
+const FID_OPEN: &[u8] = br#"{"message":{"fid":"#;
 
 impl Template {
-    /// Encodes `content` (the content of a multicast).
+    /// The template of a multicast: its content, to its kind of recipient.
+    pub fn of(multicast: &Multicast) -> Self {
+        let open = match multicast.recipient_kind() {
+            Recipients::Tokens => TOKEN_OPEN,
+            Recipients::Fids => FID_OPEN,
+        };
+        Self { open, ..Self::new(multicast.content()) }
+    }
+
+    /// Encodes `content` for registration tokens.
     pub fn new(content: &Content) -> Self {
         // With no target, the body is `{"message":{` followed by the fields or `}`.
         let untargeted = serialize(None, content);
@@ -139,13 +153,13 @@ impl Template {
             rest.push(b',');
         }
         rest.extend_from_slice(fields);
-        Self { rest }
+        Self { open: TOKEN_OPEN, rest }
     }
 
-    /// The body for one token.
+    /// The body for one recipient.
     pub fn body(&self, token: &str) -> Vec<u8> {
-        let mut body = Vec::with_capacity(TOKEN_OPEN.len() + token.len() + 2 + self.rest.len());
-        body.extend_from_slice(TOKEN_OPEN);
+        let mut body = Vec::with_capacity(self.open.len() + token.len() + 2 + self.rest.len());
+        body.extend_from_slice(self.open);
         json::push_str(&mut body, token);
         body.extend_from_slice(&self.rest);
         body
