@@ -48,6 +48,18 @@ pub enum BuildError {
         /// The field's name.
         field: String,
     },
+    /// More tokens than one request takes (1000 for a topic subscription).
+    TooManyTokens {
+        /// How many were given.
+        count: usize,
+        /// How many one request takes.
+        max: usize,
+    },
+    /// A topic name outside `[a-zA-Z0-9-_.~%]{1,900}`.
+    InvalidTopic {
+        /// The name as given.
+        topic: String,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -56,6 +68,8 @@ impl fmt::Display for BuildError {
             Self::InvalidEndpoint { url, reason } => write!(f, "invalid endpoint {url:?}: {reason}"),
             Self::InvalidApiKey => f.write_str("the API key is empty or has characters not allowed in an HTTP header"),
             Self::NoRecipients => f.write_str("a multicast message needs at least one registration token"),
+            Self::TooManyTokens { count, max } => write!(f, "{count} tokens, at most {max} in one request"),
+            Self::InvalidTopic { topic } => write!(f, "invalid topic name {topic:?}: 1 to 900 of [a-zA-Z0-9-_.~%]"),
             Self::InvalidAccessToken => {
                 f.write_str("the access token contains characters not allowed in an HTTP header")
             }
@@ -220,6 +234,12 @@ pub enum ErrorCode {
     ResourceExhausted,
     /// FCM HTTP v1 `UNAVAILABLE` is [`ErrorCode::Unavailable`]; `INTERNAL` is this.
     Internal,
+    /// `NOT_FOUND`: v1's canonical status for an unregistered token (Firebase Admin reads
+    /// it so), and the Instance ID API's per-token answer for one: remove the token.
+    NotFound,
+    /// Instance ID API `TOPICS_SUBSCRIPTION_RATE_EXCEEDED`: too many subscription changes
+    /// for this app instance; slow down.
+    TopicsSubscriptionRateExceeded,
     /// Any other code, kept as the server sent it.
     Other(String),
 }
@@ -238,7 +258,7 @@ pub enum ErrorKind {
     Fatal,
 }
 
-const KNOWN: [(&str, ErrorCode); 21] = [
+const KNOWN: [(&str, ErrorCode); 23] = [
     ("MissingRegistration", ErrorCode::MissingRegistration),
     ("InvalidRegistration", ErrorCode::InvalidRegistration),
     ("NotRegistered", ErrorCode::NotRegistered),
@@ -262,6 +282,8 @@ const KNOWN: [(&str, ErrorCode); 21] = [
     ("QUOTA_EXCEEDED", ErrorCode::QuotaExceeded),
     ("RESOURCE_EXHAUSTED", ErrorCode::ResourceExhausted),
     ("INTERNAL", ErrorCode::Internal),
+    ("NOT_FOUND", ErrorCode::NotFound),
+    ("TOPICS_SUBSCRIPTION_RATE_EXCEEDED", ErrorCode::TopicsSubscriptionRateExceeded),
 ];
 
 impl ErrorCode {
@@ -288,12 +310,13 @@ impl ErrorCode {
     /// How a sender should react to this code.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotRegistered | Self::Unregistered => ErrorKind::NotRegistered,
+            Self::NotRegistered | Self::Unregistered | Self::NotFound => ErrorKind::NotRegistered,
             Self::Unavailable | Self::InternalServerError | Self::Internal => ErrorKind::Retry,
             Self::DeviceMessageRateExceeded
             | Self::TopicsMessageRateExceeded
             | Self::QuotaExceeded
-            | Self::ResourceExhausted => ErrorKind::RateLimited,
+            | Self::ResourceExhausted
+            | Self::TopicsSubscriptionRateExceeded => ErrorKind::RateLimited,
             _ => ErrorKind::Fatal,
         }
     }

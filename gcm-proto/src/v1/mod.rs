@@ -43,6 +43,7 @@ pub mod duration;
 mod message;
 mod request;
 mod response;
+mod topics;
 mod webpush;
 mod wire;
 
@@ -59,4 +60,5 @@ pub use convert::{ConversionError, Converted};
 pub use message::{Content, FcmOptions, Message, Messages, Multicast, Notification, Recipients, Target};
 pub use request::{FCM_V1_BASE_URL, Fcm, Template, encode_body};
 pub use response::Reply;
+pub use topics::{IID_BASE_URL, MAX_SUBSCRIPTION_TOKENS, Subscription, TopicAction};
 pub use webpush::{WebpushAction, WebpushConfig, WebpushFcmOptions, WebpushNotification};

@@ -24,6 +24,8 @@ pub const FCM_V1_BASE_URL: &str = "https://fcm.googleapis.com";
 pub struct Fcm {
     project_id: String,
     send_url: Uri,
+    /// Where topic management calls go (see the `topics` module).
+    pub(super) iid_base: String,
     pub(crate) backoff: Backoff,
 }
 
@@ -36,7 +38,12 @@ impl Fcm {
             return Err(BuildError::InvalidProjectId);
         }
         let send_url = send_url(FCM_V1_BASE_URL, project_id)?;
-        Ok(Self { project_id: project_id.to_owned(), send_url, backoff: Backoff::fcm_v1() })
+        Ok(Self {
+            project_id: project_id.to_owned(),
+            send_url,
+            iid_base: super::topics::IID_BASE_URL.to_owned(),
+            backoff: Backoff::fcm_v1(),
+        })
     }
 
     /// Sends to another server: a mock such as `http://127.0.0.1:PORT`. The path

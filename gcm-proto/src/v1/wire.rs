@@ -56,7 +56,7 @@ macro_rules! wire_enum {
 
 /// Chainable setters, one per optional field: `.field(value)` sets `Some(value.into())`.
 macro_rules! setters {
-    ($kind:ty { $($field:ident: $value:ty,)* }) => {
+    ($kind:ty { $($field:ident: $value:ty),* $(,)? }) => {
         impl $kind {
             $(
                 #[doc = concat!("Sets `", stringify!($field), "`.")]
