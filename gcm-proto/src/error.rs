@@ -234,9 +234,6 @@ pub enum ErrorCode {
     ResourceExhausted,
     /// FCM HTTP v1 `UNAVAILABLE` is [`ErrorCode::Unavailable`]; `INTERNAL` is this.
     Internal,
-    /// `NOT_FOUND`: v1's canonical status for an unregistered token (Firebase Admin reads
-    /// it so), and the Instance ID API's per-token answer for one: remove the token.
-    NotFound,
     /// Instance ID API `TOPICS_SUBSCRIPTION_RATE_EXCEEDED`: too many subscription changes
     /// for this app instance; slow down.
     TopicsSubscriptionRateExceeded,
@@ -258,7 +255,7 @@ pub enum ErrorKind {
     Fatal,
 }
 
-const KNOWN: [(&str, ErrorCode); 23] = [
+const KNOWN: [(&str, ErrorCode); 22] = [
     ("MissingRegistration", ErrorCode::MissingRegistration),
     ("InvalidRegistration", ErrorCode::InvalidRegistration),
     ("NotRegistered", ErrorCode::NotRegistered),
@@ -282,7 +279,6 @@ const KNOWN: [(&str, ErrorCode); 23] = [
     ("QUOTA_EXCEEDED", ErrorCode::QuotaExceeded),
     ("RESOURCE_EXHAUSTED", ErrorCode::ResourceExhausted),
     ("INTERNAL", ErrorCode::Internal),
-    ("NOT_FOUND", ErrorCode::NotFound),
     ("TOPICS_SUBSCRIPTION_RATE_EXCEEDED", ErrorCode::TopicsSubscriptionRateExceeded),
 ];
 
@@ -310,7 +306,7 @@ impl ErrorCode {
     /// How a sender should react to this code.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotRegistered | Self::Unregistered | Self::NotFound => ErrorKind::NotRegistered,
+            Self::NotRegistered | Self::Unregistered => ErrorKind::NotRegistered,
             Self::Unavailable | Self::InternalServerError | Self::Internal => ErrorKind::Retry,
             Self::DeviceMessageRateExceeded
             | Self::TopicsMessageRateExceeded

@@ -247,6 +247,9 @@ impl Fcm {
             .into_iter()
             .map(|result| match result.error {
                 None => Fate::Delivered { message_id: topic.clone(), canonical: None },
+                // The Instance ID API's word for a token that is not registered (a v1
+                // NOT_FOUND status without an FCM code stays a failure: a wrong project).
+                Some(code) if code == "NOT_FOUND" => Fate::NotRegistered,
                 Some(code) => Fate::from_error(ErrorCode::parse(&code)),
             })
             .collect();
