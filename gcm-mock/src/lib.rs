@@ -61,8 +61,9 @@ mod scenario;
 mod server;
 
 pub use engine::{
-    Answer, DEFAULT_TOKEN_LIFETIME, Delivery, Engine, Hang, InboxPage, MOCK_REFRESH_TOKEN, MOCK_SERVICE_ACCOUNT_JSON,
-    Prepared, REQUEST_LOG_CAPACITY, ReceivedRequest, RecordingLimits, RecordingStats, UNAUTHORIZED_HTML,
+    Answer, DEFAULT_TOKEN_LIFETIME, Delivery, Engine, Hang, InboxPage, MAX_SUBSCRIPTIONS, MAX_TOPICS_PER_TOKEN,
+    MOCK_REFRESH_TOKEN, MOCK_SERVICE_ACCOUNT_JSON, Prepared, REQUEST_LOG_CAPACITY, ReceivedRequest, RecordingLimits,
+    RecordingStats, UNAUTHORIZED_HTML,
 };
 pub use scenario::{Behaviour, Faults, MAX_COUNT, Reply, Scenario, ScenarioError, Step, TokenReply, TokenRule};
 pub use server::{Builder, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS, MockServer};

@@ -240,17 +240,17 @@ fn token_replies_read_from_a_scenario_file() {
 }
 
 /// What firebase-admin-node 14.x sends as is (`fcmOptions`, and `validateOnly` from other
-/// clients): Google's parser reads lowerCamelCase and snake_case names alike, and so does
+/// clients; its `imageUrl` it renames `image` itself): Google's parser reads lowerCamelCase and snake_case names alike, and so does
 /// the mock. Free-form maps keep their keys.
 #[test]
 fn field_names_in_lower_camel_case_are_read_as_google_reads_them() {
     let (mut engine, token) = engine_with_token(Scenario::default());
-    let node = r#"{"message":{"token":"tok-node","notification":{"title":"Hi","imageUrl":"https://x/i.png"},"fcmOptions":{"analyticsLabel":"launch"},"android":{"collapseKey":"inbox","restrictedPackageName":"com.example","data":{"someKey":"v"},"fcmOptions":{"analyticsLabel":"a"}},"apns":{"headers":{"apns-priority":"10"},"payload":{"aps":{"contentAvailable":1}}},"webpush":{"headers":{"TTL":"60"},"notification":{"requireInteraction":true}}}}"#;
+    let node = r#"{"message":{"token":"tok-node","notification":{"title":"Hi","image":"https://x/i.png"},"fcmOptions":{"analyticsLabel":"launch"},"android":{"collapseKey":"inbox","restrictedPackageName":"com.example","data":{"someKey":"v"},"fcmOptions":{"analyticsLabel":"a"}},"apns":{"headers":{"apns-priority":"10"},"payload":{"aps":{"contentAvailable":1}}},"webpush":{"headers":{"TTL":"60"},"notification":{"requireInteraction":true}}}}"#;
     let response = send(&mut engine, &token, node, T0 + 1);
     assert_eq!(response.status(), 200, "{}", body(&response));
     let options = &engine.inbox()[0].options;
     assert_eq!(options["fcm_options"]["analytics_label"], "launch");
-    assert_eq!(options["notification"]["image_url"], "https://x/i.png");
+    assert_eq!(options["notification"]["image"], "https://x/i.png");
     assert_eq!(options["android"]["collapse_key"], "inbox");
     assert_eq!(options["android"]["fcm_options"]["analytics_label"], "a");
     assert_eq!(options["android"]["data"]["someKey"], "v", "data keys are free-form");
@@ -306,4 +306,160 @@ fn steps_and_relative_dates_apply_to_v1_tokens() {
     let date = httpdate::parse_http_date(limited.headers()["retry-after"].to_str().unwrap()).unwrap();
     assert_eq!(date, at(T0 + 2 + 30), "30 s after the engine's time of answer");
     assert_eq!(send(&mut engine, &token, message, T0 + 3).status(), 200);
+}
+
+/// "What was seen" 6: unknown names nested at any level FCM types are refused, all of them
+/// listed as Google's parser lists them; the APNs payload and the web notification, which
+/// FCM passes on, are not checked.
+#[test]
+fn nested_unknown_fields_are_refused_as_fcm_refuses_them() {
+    let (mut engine, token) = engine_with_token(Scenario::default());
+    let typo = r#"{"message":{"token":"t","notification":{"titel":"x"},"android":{"priorty":"HIGH","notification":{"chanel_id":"c"}}}}"#;
+    let response = send(&mut engine, &token, typo, T0 + 1);
+    assert_eq!(response.status(), 400, "{}", body(&response));
+    let error: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    let violations: Vec<(&str, &str)> = error["error"]["details"][0]["fieldViolations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["field"].as_str().unwrap(), v["description"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        violations,
+        [
+            (
+                "message.notification",
+                "Invalid JSON payload received. Unknown name \"titel\" at 'message.notification': Cannot find field."
+            ),
+            (
+                "message.android",
+                "Invalid JSON payload received. Unknown name \"priorty\" at 'message.android': Cannot find field."
+            ),
+            (
+                "message.android.notification",
+                "Invalid JSON payload received. Unknown name \"chanel_id\" at 'message.android.notification': Cannot find field."
+            ),
+        ]
+    );
+    assert_eq!(error["error"]["message"].as_str().unwrap().lines().count(), 3);
+    // A value of the wrong type names its field.
+    let wrong =
+        send(&mut engine, &token, r#"{"message":{"token":"t","android":{"notification":{"sticky":"yes"}}}}"#, T0 + 1);
+    assert_eq!(wrong.status(), 400);
+    assert!(body(&wrong).contains(r#""field":"message.android.notification.sticky""#), "{}", body(&wrong));
+    let free = r#"{"message":{"token":"t","apns":{"payload":{"aps":{"alert":"a","new-key":1},"custom":{}}},"webpush":{"notification":{"someday":1}}}}"#;
+    let response = send(&mut engine, &token, free, T0 + 2);
+    assert_eq!(response.status(), 200, "{}", body(&response));
+    assert!(engine.inbox().iter().all(|d| d.token == "t"), "only the valid send was delivered");
+}
+
+/// "What was seen" 6: a bad topic name or condition is refused with FCM's INVALID_ARGUMENT,
+/// naming the field.
+#[test]
+fn bad_topics_and_conditions_are_refused() {
+    let (mut engine, token) = engine_with_token(Scenario::default());
+    for (message, field) in [
+        (r#"{"topic":"bad topic!"}"#, "message.topic"),
+        (r#"{"condition":"this is not a condition"}"#, "message.condition"),
+        (
+            r#"{"condition":"'a' in topics || 'b' in topics || 'c' in topics || 'd' in topics || 'e' in topics || 'f' in topics"}"#,
+            "message.condition",
+        ),
+        (r#"{"token":"t","data":{"google.x":"v"}}"#, "message.data"),
+        (r#"{"topic":"news","data":{"k":"TWO_KB"}}"#, "message.data"),
+    ] {
+        let message = message.replace("TWO_KB", &"x".repeat(2048));
+        let response = send(&mut engine, &token, &format!(r#"{{"message":{message}}}"#), T0 + 1);
+        assert_eq!(response.status(), 400, "{message}: {}", body(&response));
+        let error: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(error["error"]["details"][0]["errorCode"], "INVALID_ARGUMENT", "{error}");
+        assert_eq!(error["error"]["details"][1]["fieldViolations"][0]["field"], field, "{error}");
+    }
+    assert!(engine.inbox().is_empty());
+}
+
+fn topic_call(engine: &mut Engine, token: &str, action: &str, body: &str) -> Response<Bytes> {
+    let request = Request::post(format!("/iid/v1:{action}"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("access_token_auth", "true")
+        .header("content-type", "application/json")
+        .body(body.as_bytes().to_vec())
+        .unwrap();
+    engine.handle_at(&request, 1, at(T0 + 1))
+}
+
+/// "What was seen" 3 and 6: the mock serves topic management, keeps who subscribed, and a
+/// send to a topic or condition reaches them (the inbox names the topic they got it by).
+#[test]
+fn subscriptions_are_kept_and_topic_sends_reach_the_subscribers() {
+    let scenario = Scenario::default()
+        .token("gone", TokenRule::new(Behaviour::NotRegistered))
+        .token("bad", TokenRule::new(Behaviour::Invalid));
+    let (mut engine, token) = engine_with_token(scenario);
+    let add = topic_call(
+        &mut engine,
+        &token,
+        "batchAdd",
+        r#"{"to":"/topics/news","registration_tokens":["a","b","gone","bad",""]}"#,
+    );
+    assert_eq!(add.status(), 200);
+    assert_eq!(
+        body(&add),
+        r#"{"results":[{},{},{"error":"NOT_FOUND"},{"error":"INVALID_ARGUMENT"},{"error":"INVALID_ARGUMENT"}]}"#
+    );
+    let sports = topic_call(&mut engine, &token, "batchAdd", r#"{"to":"sports","registration_tokens":["b","c"]}"#);
+    assert_eq!(body(&sports), r#"{"results":[{},{}]}"#);
+    let removed =
+        topic_call(&mut engine, &token, "batchRemove", r#"{"to":"/topics/news","registration_tokens":["a"]}"#);
+    assert_eq!(body(&removed), r#"{"results":[{}]}"#);
+    let listing = engine.handle_at(&Request::get("/_mock/topics").body(Vec::new()).unwrap(), 1, at(T0 + 1));
+    assert_eq!(body(&listing), r#"{"news":["b"],"sports":["b","c"]}"#);
+
+    assert_eq!(send(&mut engine, &token, r#"{"message":{"topic":"sports","data":{"k":"v"}}}"#, T0 + 2).status(), 200);
+    let condition = r#"{"message":{"condition":"'sports' in topics && !('news' in topics)"}}"#;
+    assert_eq!(send(&mut engine, &token, condition, T0 + 3).status(), 200);
+    let inbox: Vec<(String, Option<String>)> = engine.inbox().into_iter().map(|d| (d.token, d.via)).collect();
+    let via = |s: &str| Some(s.to_owned());
+    let condition_text = "'sports' in topics && !('news' in topics)";
+    assert_eq!(
+        inbox,
+        [
+            ("/topics/sports".to_owned(), None),
+            ("b".to_owned(), via("/topics/sports")),
+            ("c".to_owned(), via("/topics/sports")),
+            (condition_text.to_owned(), None),
+            ("c".to_owned(), via(condition_text)),
+        ]
+    );
+
+    // Whole-call refusals: no access_token_auth, a bad topic, too many tokens.
+    let mut plain = Request::post("/iid/v1:batchAdd")
+        .header("authorization", format!("Bearer {token}"))
+        .body(br#"{"to":"news","registration_tokens":["a"]}"#.to_vec())
+        .unwrap();
+    assert_eq!(engine.handle_at(&plain, 1, at(T0 + 4)).status(), 401);
+    plain.headers_mut().insert("access_token_auth", "true".parse().unwrap());
+    assert_eq!(engine.handle_at(&plain, 1, at(T0 + 4)).status(), 200);
+    assert_eq!(
+        topic_call(&mut engine, &token, "batchAdd", r#"{"to":"bad topic!","registration_tokens":["a"]}"#).status(),
+        400
+    );
+    let many: Vec<String> = (0..1001).map(|i| format!("t{i}")).collect();
+    let many = serde_json::json!({"to": "news", "registration_tokens": many}).to_string();
+    assert_eq!(topic_call(&mut engine, &token, "batchAdd", &many).status(), 400);
+}
+
+/// A token may hold at most 2000 topics, as FCM documents: the next gets TOO_MANY_TOPICS.
+#[test]
+fn a_token_holds_at_most_2000_topics() {
+    let (mut engine, token) = engine_with_token(Scenario::default());
+    for i in 0..gcm_mock::MAX_TOPICS_PER_TOKEN {
+        let added =
+            topic_call(&mut engine, &token, "batchAdd", &format!(r#"{{"to":"t{i}","registration_tokens":["a"]}}"#));
+        assert_eq!(body(&added), r#"{"results":[{}]}"#);
+    }
+    let again = topic_call(&mut engine, &token, "batchAdd", r#"{"to":"t0","registration_tokens":["a"]}"#);
+    assert_eq!(body(&again), r#"{"results":[{}]}"#, "subscribing again changes nothing");
+    let over = topic_call(&mut engine, &token, "batchAdd", r#"{"to":"one-more","registration_tokens":["a","b"]}"#);
+    assert_eq!(body(&over), r#"{"results":[{"error":"TOO_MANY_TOPICS"},{}]}"#);
 }

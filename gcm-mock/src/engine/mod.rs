@@ -19,6 +19,7 @@ mod recording;
 mod route;
 mod rpc;
 mod script;
+mod topics;
 mod v1;
 
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ pub use recording::{Delivery, InboxPage, REQUEST_LOG_CAPACITY, ReceivedRequest, 
 use route::{Api, Route};
 pub use script::Hang;
 use script::Queue;
+pub use topics::{MAX_SUBSCRIPTIONS, MAX_TOPICS_PER_TOKEN};
 
 /// The mock's state: scenario, counters, random generator, inbox and request log.
 /// `Debug` shows how many API keys and access tokens it holds, never their values.
@@ -63,6 +65,8 @@ pub struct Engine {
     oauth: oauth::State,
     /// The data and options of every delivery while nothing records them.
     nothing: Arc<Map<String, Value>>,
+    /// Topic subscriptions (the Instance ID API).
+    subscriptions: topics::Subscriptions,
 }
 
 impl std::fmt::Debug for Engine {
@@ -95,6 +99,7 @@ impl Engine {
             recording: Some(Recording::default()),
             oauth: oauth::State::default(),
             nothing: Arc::default(),
+            subscriptions: topics::Subscriptions::default(),
         }
     }
 
@@ -204,6 +209,10 @@ impl Engine {
                 let (response, authorized) = engine.v1_token(request, now);
                 (response.into(), authorized)
             }),
+            (Route::Topics { action }, _) => self.logged(request, connection, |engine, _| {
+                let (response, authorized) = engine.topic_call(request, action, now);
+                (response.into(), authorized)
+            }),
             (Route::MetadataToken, _) => self.logged(request, connection, |engine, _| {
                 let (response, authorized) = engine.metadata_token(request, now);
                 (response.into(), authorized)
@@ -234,6 +243,7 @@ impl Engine {
             }
             Api::Requests => json(StatusCode::OK, &self.requests()),
             Api::Stats => json(StatusCode::OK, &self.recording_stats()),
+            Api::Topics => json(StatusCode::OK, &self.subscriptions.listing()),
             Api::ServiceAccount => self.v1_key_file(request),
             Api::Reset => {
                 self.reset();

@@ -89,17 +89,35 @@ impl Engine {
         }
         self.messages_sent += 1;
         let id = if topic { MessageId::Topic(self.messages_sent) } else { MessageId::Device(self.messages_sent) };
-        if let (Some(recording), Some(token)) = (&mut self.recording, key) {
+        if let (Some(recording), Some(key)) = (&mut self.recording, key) {
             let record = Record {
                 index: recording.next_index(),
-                token,
+                token: key,
                 id,
                 data: Arc::clone(ctx.data),
                 options: Arc::clone(ctx.options),
                 attempt,
                 request: ctx.seq,
+                via: None,
             };
             recording.deliver(record, ctx.payload_share);
+            if topic {
+                // The devices subscribed to it get the message too.
+                let via: Arc<str> = token.into();
+                for device in self.subscriptions.audience(&via) {
+                    let record = Record {
+                        index: recording.next_index(),
+                        token: device,
+                        id,
+                        data: Arc::clone(ctx.data),
+                        options: Arc::clone(ctx.options),
+                        attempt: 1,
+                        request: ctx.seq,
+                        via: Some(Arc::clone(&via)),
+                    };
+                    recording.deliver(record, ctx.payload_share);
+                }
+            }
         }
         TokenResult::Delivered { id, canonical }
     }

@@ -85,6 +85,10 @@ pub struct Delivery {
     pub attempt: u32,
     /// The sequence number of the request that delivered it (1 = first request).
     pub request: u64,
+    /// For a device reached through a topic or condition it is subscribed to: that
+    /// `/topics/<name>` or condition (the send itself is a delivery of its own, without).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// A request the mock received, as its log keeps it. The `Authorization` header is not
@@ -125,6 +129,7 @@ pub(crate) struct Record {
     pub(crate) options: Arc<Map<String, Value>>,
     pub(crate) attempt: u32,
     pub(crate) request: u64,
+    pub(crate) via: Option<Arc<str>>,
 }
 
 impl Record {
@@ -137,6 +142,7 @@ impl Record {
             options: Arc::clone(&self.options),
             attempt: self.attempt,
             request: self.request,
+            via: self.via.as_deref().map(str::to_owned),
         }
     }
 }

@@ -2,7 +2,9 @@
 
 use http::Method;
 
-use super::{legacy, oauth, v1};
+use gcm_proto::v1::TopicAction;
+
+use super::{legacy, oauth, topics, v1};
 
 /// A request's destination.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,6 +13,8 @@ pub(super) enum Route<'a> {
     LegacySend,
     /// `POST /v1/projects/{project}/messages:send`.
     V1Send { project: &'a str },
+    /// `POST /iid/v1:batchAdd` or `:batchRemove`: topic management.
+    Topics { action: TopicAction },
     /// `POST /token`: the OAuth2 token endpoint.
     Token,
     /// `GET` the metadata server's token.
@@ -34,6 +38,8 @@ pub(super) enum Api {
     Requests,
     /// `GET /_mock/stats`.
     Stats,
+    /// `GET /_mock/topics`.
+    Topics,
     /// `GET /_mock/service-account`.
     ServiceAccount,
     /// `POST /_mock/reset`.
@@ -51,6 +57,9 @@ impl<'a> Route<'a> {
         if let Some(project) = v1::project_of(path) {
             return post_only(Self::V1Send { project });
         }
+        if let Some(action) = topics::action_of(path) {
+            return post_only(Self::Topics { action });
+        }
         if path == oauth::TOKEN_PATH {
             return post_only(Self::Token);
         }
@@ -61,6 +70,7 @@ impl<'a> Route<'a> {
             (&Method::DELETE, "/_mock/inbox") => Api::ClearInbox,
             (&Method::GET, "/_mock/requests") => Api::Requests,
             (&Method::GET, "/_mock/stats") => Api::Stats,
+            (&Method::GET, "/_mock/topics") => Api::Topics,
             (&Method::GET, "/_mock/service-account") => Api::ServiceAccount,
             (&Method::POST, "/_mock/reset") => Api::Reset,
             _ => Api::NotFound,

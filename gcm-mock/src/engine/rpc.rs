@@ -39,7 +39,7 @@ pub(super) enum Detail<'a> {
         #[serde(rename = "@type")]
         kind: &'static str,
         #[serde(rename = "fieldViolations")]
-        field_violations: [FieldViolation<'a>; 1],
+        field_violations: Vec<FieldViolation<'a>>,
     },
     QuotaFailure {
         #[serde(rename = "@type")]
@@ -74,7 +74,15 @@ pub(super) fn fcm_detail(error_code: &str) -> Detail<'_> {
 
 pub(super) fn bad_request_detail<'a>(field: &'a str, description: &'a str) -> Detail<'a> {
     let kind = "type.googleapis.com/google.rpc.BadRequest";
-    Detail::BadRequest { kind, field_violations: [FieldViolation { field, description }] }
+    Detail::BadRequest { kind, field_violations: vec![FieldViolation { field, description }] }
+}
+
+/// 400 with one `BadRequest` detail listing several fields, each with its description, as
+/// Google's parser lists unknown names.
+pub(super) fn invalid_fields<'a>(message: &str, fields: impl Iterator<Item = (&'a str, &'a str)>) -> Response<Bytes> {
+    let kind = "type.googleapis.com/google.rpc.BadRequest";
+    let field_violations = fields.map(|(field, description)| FieldViolation { field, description }).collect();
+    status_body(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", message, &[Detail::BadRequest { kind, field_violations }])
 }
 
 /// 400 with only a `BadRequest` detail, as for a body the service cannot map to a message.

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use gcm_proto::MAX_TIME_TO_LIVE;
+use gcm_proto::v1::{Content, Message, Problem, Target, Violation, check};
 use http::header::AUTHORIZATION;
 use http::{Request, Response, StatusCode};
 use serde_json::{Map, Value};
 
 use super::Engine;
 use super::http::{response, with_retry_after};
-use super::recipient::{Context, DataLimits, TokenResult, message_error};
-use super::rpc::{UNAUTHENTICATED, error_response, fcm_invalid, invalid_payload, invalid_value, status_body};
+use super::recipient::{Context, TokenResult};
+use super::rpc::{
+    UNAUTHENTICATED, error_response, fcm_invalid, invalid_fields, invalid_payload, invalid_value, status_body,
+};
 
 /// The project of a v1 send path, `/v1/projects/{project}/messages:send`.
 pub(super) fn project_of(path: &str) -> Option<&str> {
@@ -57,7 +59,8 @@ impl Engine {
         let options = Arc::new(if self.recording.is_some() { send.options } else { Map::new() });
         let data = Arc::new(send.data);
         let ctx = Context {
-            message_error: message_error(send.ttl_ok, DataLimits::of(&data)),
+            // Read and checked before: see `read_content`.
+            message_error: None,
             restricted_package: send.restricted_package.as_deref(),
             dry_run: send.validate_only,
             seq,
@@ -90,13 +93,9 @@ pub(super) struct Send {
     data: Map<String, Value>,
     /// The message's other fields, for the inbox.
     options: Map<String, Value>,
-    ttl_ok: bool,
     restricted_package: Option<String>,
     validate_only: bool,
 }
-
-const MESSAGE_FIELDS: [&str; 11] =
-    ["name", "data", "notification", "android", "webpush", "apns", "fcm_options", "token", "topic", "condition", "fid"];
 
 /// A field name as the proto has it: Google's JSON parser takes a field by its proto name
 /// (`fcm_options`) or its JSON name (`fcmOptions`), as the proto3 JSON mapping says.
@@ -118,15 +117,21 @@ fn proto_name(name: &str) -> std::borrow::Cow<'_, str> {
 
 /// Renames every field to its proto name, down the message's structure, but not the keys
 /// of free-form maps (`data`, `headers`, APNs' `payload`, Web Push's `notification`).
-fn proto_names(fields: Map<String, Value>, parent: &str) -> Map<String, Value> {
+/// `renamed` keeps each renamed field's spelling as sent, by its path (`message.fcm_option`),
+/// for the errors that name it.
+fn proto_names(fields: Map<String, Value>, path: &str, renamed: &mut Vec<(String, String)>) -> Map<String, Value> {
     fields
         .into_iter()
-        .map(|(name, value)| {
-            let name = proto_name(&name).into_owned();
-            let free = matches!(name.as_str(), "data" | "headers" | "payload")
-                || (parent == "webpush" && name == "notification");
+        .map(|(sent, value)| {
+            let name = proto_name(&sent).into_owned();
+            let field = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+            if name != sent {
+                renamed.push((field.clone(), sent));
+            }
+            let free =
+                matches!(name.as_str(), "data" | "headers" | "payload") || field == "message.webpush.notification";
             let value = match value {
-                Value::Object(inner) if !free => Value::Object(proto_names(inner, &name)),
+                Value::Object(inner) if !free => Value::Object(proto_names(inner, &field, renamed)),
                 other => other,
             };
             (name, value)
@@ -149,15 +154,8 @@ pub(super) fn parse_send(body: &[u8]) -> Result<Send, Response<Bytes>> {
             &format!("Invalid JSON payload received. Unknown name \"{name}\": Cannot find field."),
         ));
     }
-    // Unknown names are reported as sent, before renaming.
-    let raw_message = top.get("message").and_then(Value::as_object);
-    if let Some(name) = raw_message.and_then(|m| m.keys().find(|k| !MESSAGE_FIELDS.contains(&&*proto_name(k)))) {
-        return Err(invalid_payload(
-            "message",
-            &format!("Invalid JSON payload received. Unknown name \"{name}\" at 'message': Cannot find field."),
-        ));
-    }
-    let top = proto_names(top, "");
+    let mut renamed = Vec::new();
+    let top = proto_names(top, "", &mut renamed);
     let validate_only = match top.get("validate_only") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(on)) => *on,
@@ -199,22 +197,64 @@ pub(super) fn parse_send(body: &[u8]) -> Result<Send, Response<Bytes>> {
         }
         Some(other) => return Err(invalid_value("message.data", "TYPE_MESSAGE", &other)),
     };
-    let android = message.get("android").and_then(Value::as_object);
-    let ttl_ok = android
-        .and_then(|a| a.get("ttl"))
-        .is_none_or(|ttl| ttl_seconds(ttl).is_some_and(|s| s <= f64::from(MAX_TIME_TO_LIVE)));
-    let restricted_package =
-        android.and_then(|a| a.get("restricted_package_name")).and_then(Value::as_str).map(str::to_owned);
+    // `name` is output only: FCM ignores it in a request.
+    message.remove("name");
+    let target = match field {
+        "topic" => Target::Topic(value.clone()),
+        "condition" => Target::Condition(value.clone()),
+        "fid" => Target::Fid(value.clone()),
+        _ => Target::Token(value.clone()),
+    };
+    let content = read_content(&message, &data, target, &renamed)?;
+    let restricted_package = content.android.and_then(|android| android.restricted_package_name);
     let (recipient, topic) = match field {
         "topic" => (format!("/topics/{}", value.strip_prefix("/topics/").unwrap_or(&value)), true),
         "condition" => (value, true),
         _ => (value, false),
     };
-    Ok(Send { recipient, topic, data, options: message, ttl_ok, restricted_package, validate_only })
+    Ok(Send { recipient, topic, data, options: message, restricted_package, validate_only })
 }
 
-/// A protobuf duration `"3.5s"` in seconds.
-fn ttl_seconds(ttl: &Value) -> Option<f64> {
-    let seconds = ttl.as_str()?.strip_suffix('s')?;
-    seconds.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)
+/// The message's fields (but `data`, already read, and the target) as gcm-proto types
+/// them, then [`check`]ed as FCM checks them: a value of the wrong type, an unknown field
+/// at any level FCM types, and every limit FCM enforces are refused with FCM's body. All
+/// unknown names are listed, as Google's parser lists them; of the other problems, the
+/// first.
+#[allow(clippy::result_large_err)] // the error is the response itself, built once per request
+fn read_content(
+    message: &Map<String, Value>,
+    data: &Map<String, Value>,
+    target: Target,
+    renamed: &[(String, String)],
+) -> Result<Content, Response<Bytes>> {
+    let mut content: Content = match serde_path_to_error::deserialize(message) {
+        Ok(content) => content,
+        Err(error) => {
+            let field = format!("message.{}", error.path());
+            return Err(invalid_payload(&field, &format!("Invalid value at '{field}': {}", error.inner())));
+        }
+    };
+    content.data =
+        data.iter().map(|(key, value)| (key.clone(), value.as_str().unwrap_or_default().to_owned())).collect();
+    let message = Message::new(target, content);
+    let violations = check(&message);
+    let (unknown, other): (Vec<_>, Vec<_>) =
+        violations.iter().partition(|violation| matches!(violation.problem, Problem::UnknownField { .. }));
+    if !unknown.is_empty() {
+        // Unknown names are reported as sent, before renaming.
+        let as_sent = |violation: &&Violation| {
+            let Problem::UnknownField { name } = &violation.problem else { return violation.to_string() };
+            let path = format!("{}.{name}", violation.field);
+            let sent = renamed.iter().find(|(field, _)| *field == path).map_or(name.as_str(), |(_, sent)| sent);
+            Violation { field: violation.field.clone(), problem: Problem::UnknownField { name: sent.to_owned() } }
+                .to_string()
+        };
+        let texts: Vec<String> = unknown.iter().map(as_sent).collect();
+        let fields = unknown.iter().zip(&texts).map(|(violation, text)| (violation.field.as_str(), text.as_str()));
+        return Err(invalid_fields(&texts.join("\n"), fields));
+    }
+    if let Some(first) = other.first() {
+        return Err(fcm_invalid(&first.field, &first.to_string()));
+    }
+    Ok(message.content)
 }

@@ -170,8 +170,8 @@ setters!(Aps {
 pub enum Alert {
     /// `"alert": "Hello"`.
     Text(String),
-    /// `"alert": {"title": …, "body": …}`.
-    Fields(ApsAlert),
+    /// `"alert": {"title": …, "body": …}` (boxed: the text form is the common one).
+    Fields(Box<ApsAlert>),
 }
 
 impl From<&str> for Alert {
@@ -188,7 +188,7 @@ impl From<String> for Alert {
 
 impl From<ApsAlert> for Alert {
     fn from(fields: ApsAlert) -> Self {
-        Self::Fields(fields)
+        Self::Fields(Box::new(fields))
     }
 }
 
