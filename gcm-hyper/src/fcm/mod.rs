@@ -2,8 +2,9 @@
 //! constructors), [`tokens`] (the access token: one refresh at a time, failures shared while
 //! they back off), [`transport`] (one request: encode, the HTTP path — [`http2`]'s own
 //! connections or a caller's hyper-util client —, decode), [`fanout`] (a multicast as one
-//! request per token, bounded concurrency, one [`MulticastReport`]), [`retry`] (the opt-in
-//! loop), [`credentials`] and [`report`]. All protocol logic is gcm-proto's.
+//! request per token, bounded concurrency, one [`MulticastReport`]), [`topics`] (topic
+//! management, 1000 tokens a call), [`retry`] (the opt-in loop), [`credentials`] and
+//! [`report`]. All protocol logic is gcm-proto's.
 
 use std::sync::Arc;
 
@@ -21,12 +22,14 @@ mod report;
 mod retry;
 mod setup;
 mod tokens;
+mod topics;
 mod transport;
 
 pub use credentials::{BoxFuture, CREDENTIALS_ENV, Credentials, METADATA_HOST_ENV, TokenSource};
 pub use report::{MessagesReport, MulticastReport, Problem, Stopped, V1Report};
 pub use setup::{Clock, DEFAULT_CONCURRENCY, V1Settings};
 use tokens::Tokens;
+pub use topics::SubscriptionReport;
 use transport::Http;
 
 /// Sends FCM HTTP v1 messages for a service account. Cheap to clone; clones share the

@@ -150,6 +150,11 @@ impl Engine {
         self.recording.as_ref().unwrap_or(&empty).inbox_page(after, limit, self.id_base)
     }
 
+    /// Each topic with the tokens subscribed to it, in order (`GET /_mock/topics`).
+    pub fn topics(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.subscriptions.listing()
+    }
+
     /// Empties the inbox.
     pub fn clear_inbox(&mut self) {
         if let Some(recording) = &mut self.recording {

@@ -98,14 +98,12 @@ impl Subscriptions {
             .collect()
     }
 
-    /// `GET /_mock/topics`: each topic with its tokens.
-    pub(super) fn listing(&self) -> serde_json::Value {
-        let topics: serde_json::Map<String, serde_json::Value> = self
-            .by_topic
+    /// Each topic with its tokens, in order.
+    pub(super) fn listing(&self) -> BTreeMap<String, Vec<String>> {
+        self.by_topic
             .iter()
             .map(|(topic, tokens)| (topic.clone(), tokens.iter().map(|t| t.to_string()).collect()))
-            .collect();
-        serde_json::Value::Object(topics)
+            .collect()
     }
 }
 

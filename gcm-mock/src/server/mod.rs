@@ -130,6 +130,11 @@ impl MockServer {
         self.shared.engine().recording_stats()
     }
 
+    /// Each topic with the tokens subscribed to it, in order.
+    pub fn topics(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.shared.engine().topics()
+    }
+
     /// Empties the inbox.
     pub fn clear_inbox(&self) {
         self.shared.engine().clear_inbox();
