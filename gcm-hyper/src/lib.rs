@@ -120,8 +120,9 @@ pub use connector::{DefaultConnector, Transport};
 pub use error::Error;
 #[cfg(feature = "v1")]
 pub use fcm::{
-    BoxFuture, CREDENTIALS_ENV, Clock, Credentials, DEFAULT_CONCURRENCY, FcmClient, METADATA_HOST_ENV, MessagesReport,
-    MulticastReport, Problem, Stopped, SubscriptionReport, TokenSource, V1Report, V1Settings,
+    BoxFuture, CREDENTIALS_ENV, Clock, Credentials, DEFAULT_CONCURRENCY, DEFAULT_MAX_CONNECTIONS, FcmClient,
+    METADATA_HOST_ENV, MessagesReport, MulticastReport, Problem, Stopped, SubscriptionReport, TokenSource, V1Report,
+    V1Settings,
 };
 pub use legacy::{Client, Report};
 pub use retry::{DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, RetryLoop, Sleeper, TokioSleep};

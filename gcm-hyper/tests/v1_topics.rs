@@ -71,3 +71,31 @@ async fn send_each_and_fid_multicasts() {
     let bodies: Vec<String> = server.requests().into_iter().map(|r| r.body).filter(|b| b.contains("fid-2")).collect();
     assert_eq!(bodies, [r#"{"message":{"fid":"fid-2","data":{"k":"v"}}}"#]);
 }
+
+/// "What was seen" 7: when every connection carries as many streams as the server allows,
+/// another is opened, up to the cap; past it, streams queue on the open ones.
+#[tokio::test(start_paused = true)]
+async fn a_server_stream_limit_opens_more_connections_up_to_the_cap() {
+    for (cap, connections) in [(4, 4), (2, 2), (1, 1)] {
+        let server = MockServer::builder().max_concurrent_streams(2).clock(tokio_clock()).start().await.unwrap();
+        let key = ServiceAccountKey::from_json(server.service_account_json().unwrap()).unwrap();
+        let fcm = Fcm::new("mock-project").unwrap().with_base_url(&server.v1_base_url()).unwrap();
+        let client =
+            FcmClient::builder(fcm, key).clock(tokio_clock()).concurrency(8).max_connections(cap).build().unwrap();
+        // The access token first, on the first connection.
+        client.send(&Message::token("warm-up")).await.unwrap();
+        server.hold_answers();
+        let tokens: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
+        let sending = tokio::spawn({
+            let client = client.clone();
+            async move { client.send_multicast(&Multicast::new(tokens)).await }
+        });
+        // Every stream the connections allow is open and held: 2 per connection.
+        server.wait_held(2 * connections).await;
+        assert_eq!(server.connections(), connections, "cap {cap}");
+        server.release_answers();
+        let report = sending.await.unwrap().unwrap();
+        assert_eq!(report.outcome.success().count(), 8, "cap {cap}: the queued streams were sent too");
+        assert_eq!(server.connections(), connections, "cap {cap}");
+    }
+}

@@ -1,10 +1,12 @@
-//! FCM v1's HTTP/2 transport: one h2 connection per origin, shared by every request and
-//! opened again when it closes or idles too long. hyper-util's pool hands each request to
-//! the connection's task through a channel and spawns a task per request to wait for the
-//! answer; h2's own handle opens the stream from the caller's task and wakes it with the
-//! answer, which costs about a third less client CPU per message (BENCHMARKS.md).
+//! FCM v1's HTTP/2 transport: h2 connections per origin, shared by every request and
+//! opened again when they close or idle too long. One connection carries requests until the
+//! peer's `SETTINGS_MAX_CONCURRENT_STREAMS` is reached; then another is opened, up to a
+//! cap, and past the cap the least loaded one queues the stream. hyper-util's pool hands
+//! each request to the connection's task through a channel and spawns a task per request to
+//! wait for the answer; h2's own handle opens the stream from the caller's task and wakes it
+//! with the answer, which costs about a third less client CPU per message (BENCHMARKS.md).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,11 +29,15 @@ const STREAM_WINDOW: u32 = 2 * 1024 * 1024;
 const CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
 const MAX_HEADER_LIST: u32 = 16 * 1024;
 
+/// Default cap of HTTP/2 connections per origin.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8;
+
 /// The connections of one client (and of its clones and `base_url` copies).
 #[derive(Clone)]
 pub(crate) struct Http2 {
     connector: DefaultConnector,
     idle_timeout: Duration,
+    max_connections: usize,
     /// One entry per origin: the send endpoint, the token endpoint.
     origins: Arc<Mutex<Vec<Arc<Origin>>>>,
 }
@@ -39,7 +45,8 @@ pub(crate) struct Http2 {
 struct Origin {
     scheme: Scheme,
     authority: Authority,
-    live: Mutex<Option<Live>>,
+    /// The open connections, oldest first.
+    live: Mutex<Vec<Live>>,
     /// Held while connecting (one handshake at a time), with the last handshake's failure:
     /// the tasks that waited for it share it rather than each trying in turn.
     connecting: tokio::sync::Mutex<Option<Arc<dyn std::error::Error + Send + Sync>>>,
@@ -53,11 +60,38 @@ struct Live {
     /// Set when the connection's task ends (GOAWAY, EOF, an error).
     closed: Arc<AtomicBool>,
     last_used: Instant,
+    /// This client's streams open on the connection.
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl Live {
+    /// One more stream on this connection, until the lease is dropped.
+    fn lease(&mut self, now: Instant) -> Lease {
+        self.last_used = now;
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Lease { live: self.clone() }
+    }
+
+    fn saturated(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) >= self.send.current_max_send_streams()
+    }
+}
+
+/// A stream's place on a connection: its count goes down when the exchange ends, however
+/// it ends (an answer, an error, a timeout that drops the future).
+struct Lease {
+    live: Live,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.live.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Http2 {
-    pub(crate) fn new(connector: DefaultConnector, idle_timeout: Duration) -> Self {
-        Self { connector, idle_timeout, origins: Arc::default() }
+    pub(crate) fn new(connector: DefaultConnector, idle_timeout: Duration, max_connections: usize) -> Self {
+        Self { connector, idle_timeout, max_connections: max_connections.max(1), origins: Arc::default() }
     }
 
     /// Sends `request` with the `User-Agent` and collects the answer within the limits.
@@ -88,7 +122,7 @@ impl Http2 {
         let request = Request::from_parts(head, ());
         let broke = |error: h2::Error| Error::transport(endpoint, false, Box::new(error));
 
-        let mut send = self.ready(&origin, endpoint).await?;
+        let (mut send, _lease) = self.ready(&origin, endpoint).await?;
         let (response, mut stream) = send
             .send_request(request, body.is_empty())
             .map_err(|error| Error::transport(endpoint, true, Box::new(error)))?;
@@ -127,7 +161,7 @@ impl Http2 {
         let origin = Arc::new(Origin {
             scheme: scheme.clone(),
             authority: authority.clone(),
-            live: Mutex::new(None),
+            live: Mutex::new(Vec::new()),
             connecting: tokio::sync::Mutex::default(),
             attempts: AtomicU64::new(0),
         });
@@ -135,33 +169,35 @@ impl Http2 {
         Ok(origin)
     }
 
-    /// A handle ready to open a stream: the live connection's, or a new connection's. A
-    /// connection that closed since its last use fails here, before anything is written:
-    /// one more try, on a new connection.
-    async fn ready(&self, origin: &Origin, endpoint: &Uri) -> Result<SendRequest<Bytes>, Error> {
+    /// A handle ready to open a stream, with its lease: a live connection's, or a new
+    /// connection's. A connection that closed since its last use fails here, before
+    /// anything is written: one more try, on a new connection.
+    async fn ready(&self, origin: &Origin, endpoint: &Uri) -> Result<(SendRequest<Bytes>, Lease), Error> {
         // Connecting is boxed: it is rare, and its state would make every request's future
         // larger (each is moved into the fan-out's set).
-        let live = match origin.live(self.idle_timeout) {
-            Some(live) => live,
+        let lease = match origin.pick(self.idle_timeout, self.max_connections) {
+            Some(lease) => lease,
             None => Box::pin(self.connect(origin, endpoint)).await?,
         };
-        match live.send.ready().await {
-            Ok(send) => Ok(send),
+        match lease.live.send.clone().ready().await {
+            Ok(send) => Ok((send, lease)),
             Err(_) => {
-                live.closed.store(true, Ordering::Release);
-                let live = Box::pin(self.connect(origin, endpoint)).await?;
-                live.send.ready().await.map_err(|error| Error::transport(endpoint, true, Box::new(error)))
+                lease.live.closed.store(true, Ordering::Release);
+                drop(lease);
+                let lease = Box::pin(self.connect(origin, endpoint)).await?;
+                let send = lease.live.send.clone().ready().await;
+                send.map(|send| (send, lease)).map_err(|error| Error::transport(endpoint, true, Box::new(error)))
             }
         }
     }
 
-    /// Connects, unless another task did while this one waited: then its connection, or
-    /// its failure.
-    async fn connect(&self, origin: &Origin, endpoint: &Uri) -> Result<Live, Error> {
+    /// Connects, unless another task did while this one waited and its connection has
+    /// room: then that connection, or its failure.
+    async fn connect(&self, origin: &Origin, endpoint: &Uri) -> Result<Lease, Error> {
         let finished = origin.attempts.load(Ordering::Acquire);
         let mut failure = origin.connecting.lock().await;
-        if let Some(live) = origin.live(self.idle_timeout) {
-            return Ok(live);
+        if let Some(lease) = origin.pick(self.idle_timeout, self.max_connections) {
+            return Ok(lease);
         }
         if let Some(failure) = failure.as_ref().filter(|_| origin.attempts.load(Ordering::Acquire) != finished) {
             return Err(Error::transport(endpoint, true, Box::new(Shared(Arc::clone(failure)))));
@@ -169,10 +205,11 @@ impl Http2 {
         let result = self.handshake(endpoint).await;
         origin.attempts.fetch_add(1, Ordering::AcqRel);
         match result {
-            Ok(live) => {
+            Ok(mut live) => {
                 *failure = None;
-                *origin.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(live.clone());
-                Ok(live)
+                let lease = live.lease(Instant::now());
+                origin.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(live);
+                Ok(lease)
             }
             Err(error) => {
                 let shared: Arc<dyn std::error::Error + Send + Sync> = Arc::from(error);
@@ -188,13 +225,14 @@ impl Http2 {
         let mut connector = self.connector.clone();
         std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
         let stream = connector.call(endpoint.clone()).await?;
-        let (send, connection) = h2::client::Builder::new()
+        let (send, mut connection) = h2::client::Builder::new()
             .enable_push(false)
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
             .max_header_list_size(MAX_HEADER_LIST)
             .handshake::<_, Bytes>(TokioIo::new(stream))
             .await?;
+        let ping = connection.ping_pong();
         let closed = Arc::new(AtomicBool::new(false));
         let on_close = Arc::clone(&closed);
         tokio::spawn(async move {
@@ -203,22 +241,35 @@ impl Http2 {
             }
             on_close.store(true, Ordering::Release);
         });
-        Ok(Live { send, closed, last_used: Instant::now() })
+        // The server's SETTINGS come before its answer to a PING: once answered, the
+        // connection's stream limit is the peer's, not h2's unlimited default.
+        if let Some(mut ping) = ping {
+            ping.ping(h2::Ping::opaque()).await?;
+        }
+        Ok(Live { send, closed, last_used: Instant::now(), in_flight: Arc::default() })
     }
 }
 
 impl Origin {
-    /// The live connection, unless it closed or idled past `idle_timeout`.
-    fn live(&self, idle_timeout: Duration) -> Option<Live> {
-        let mut slot = self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    /// A lease on the first open connection with room for one more stream; with none, `None`
+    /// while there may be another connection, else the least loaded one (h2 queues the
+    /// stream until one of its own ends). Closed connections, and connections idle past
+    /// `idle_timeout`, are dropped first.
+    fn pick(&self, idle_timeout: Duration, max_connections: usize) -> Option<Lease> {
+        let mut live = self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
-        let live = slot.as_mut()?;
-        if live.closed.load(Ordering::Acquire) || now.saturating_duration_since(live.last_used) > idle_timeout {
-            *slot = None;
+        live.retain(|connection| {
+            let idle = connection.in_flight.load(Ordering::Acquire) == 0
+                && now.saturating_duration_since(connection.last_used) > idle_timeout;
+            !connection.closed.load(Ordering::Acquire) && !idle
+        });
+        if let Some(roomy) = live.iter_mut().find(|connection| !connection.saturated()) {
+            return Some(roomy.lease(now));
+        }
+        if live.len() < max_connections {
             return None;
         }
-        live.last_used = now;
-        Some(live.clone())
+        live.iter_mut().min_by_key(|connection| connection.in_flight.load(Ordering::Acquire)).map(|c| c.lease(now))
     }
 }
 

@@ -27,7 +27,7 @@ mod transport;
 
 pub use credentials::{BoxFuture, CREDENTIALS_ENV, Credentials, METADATA_HOST_ENV, TokenSource};
 pub use report::{MessagesReport, MulticastReport, Problem, Stopped, V1Report};
-pub use setup::{Clock, DEFAULT_CONCURRENCY, V1Settings};
+pub use setup::{Clock, DEFAULT_CONCURRENCY, DEFAULT_MAX_CONNECTIONS, V1Settings};
 use tokens::Tokens;
 pub use topics::SubscriptionReport;
 use transport::Http;

@@ -11,6 +11,7 @@ use hyper_util::client::legacy::connect::Connect;
 use tokio::sync::Mutex;
 
 use super::credentials::{CREDENTIALS_ENV, Candidate, Credentials, candidates};
+pub use super::http2::DEFAULT_MAX_CONNECTIONS;
 use super::http2::Http2;
 use super::tokens::Tokens;
 use super::transport::Http;
@@ -32,6 +33,7 @@ pub struct V1Settings {
     fcm: Fcm,
     credentials: Credentials,
     concurrency: usize,
+    max_connections: usize,
     cache: TokenCache,
     clock: Clock,
 }
@@ -50,7 +52,14 @@ impl V1Settings {
     /// The defaults: 100 in flight, the default refresh margin, the system clock.
     fn new(fcm: Fcm, credentials: Credentials) -> Self {
         let clock = Arc::new(SystemTime::now);
-        Self { fcm, credentials, concurrency: DEFAULT_CONCURRENCY, cache: TokenCache::new(), clock }
+        Self {
+            fcm,
+            credentials,
+            concurrency: DEFAULT_CONCURRENCY,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            cache: TokenCache::new(),
+            clock,
+        }
     }
 }
 
@@ -59,6 +68,15 @@ impl Builder<V1Settings> {
     /// (default 100, at least 1).
     pub fn concurrency(mut self, requests: usize) -> Self {
         self.protocol.concurrency = requests.max(1);
+        self
+    }
+
+    /// At most this many HTTP/2 connections per origin (default 8, at least 1): another is
+    /// opened when every open one carries as many streams as its server allows
+    /// (`SETTINGS_MAX_CONCURRENT_STREAMS`; 100 at Google), so that a concurrency above that
+    /// is not queued behind one connection.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.protocol.max_connections = connections.max(1);
         self
     }
 
@@ -76,10 +94,11 @@ impl Builder<V1Settings> {
     }
 
     /// Builds the client: HTTP/2 only (ALPN `h2` over TLS, prior knowledge over plain TCP),
-    /// one connection per origin.
+    /// up to [`max_connections`](Self::max_connections) connections per origin.
     pub fn build(mut self) -> Result<FcmClient, Error> {
         let (tls, transport) = self.connector()?;
-        let http = Http2::new(tls.enable_http2().wrap_connector(transport), self.pool_idle_timeout);
+        let connector = tls.enable_http2().wrap_connector(transport);
+        let http = Http2::new(connector, self.pool_idle_timeout, self.protocol.max_connections);
         let limits = self.limits();
         FcmClient::with_parts(self.protocol, Http::Direct(http), limits)
     }
@@ -191,7 +210,7 @@ where
     }
 
     fn with_parts(settings: V1Settings, http: Http<C>, limits: Limits) -> Result<Self, Error> {
-        let V1Settings { fcm, credentials, concurrency, cache, clock } = settings;
+        let V1Settings { fcm, credentials, concurrency, cache, clock, .. } = settings;
         let metadata_http = match credentials {
             Credentials::Metadata(_) => Some(metadata_client()?),
             _ => None,
@@ -211,6 +230,8 @@ where
             fcm,
             credentials: inner.credentials.clone(),
             concurrency: inner.concurrency,
+            // The connections are the original client's: their cap stays its own.
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             cache: inner.empty_cache.clone(),
             clock: Arc::clone(&inner.clock),
         };

@@ -167,6 +167,8 @@ impl Builder {
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,
             clock: self.clock,
+            hold: tokio::sync::watch::Sender::new(false),
+            held: tokio::sync::watch::Sender::new(0),
         });
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(serve(listener, Arc::clone(&shared), self.max_concurrent_streams, stopped));

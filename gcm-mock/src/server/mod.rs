@@ -38,6 +38,10 @@ struct Shared {
     body_limit: usize,
     body_timeout: Duration,
     clock: Clock,
+    /// While true, answers are decided but not sent (see [`MockServer::hold_answers`]).
+    hold: tokio::sync::watch::Sender<bool>,
+    /// How many answers are being held.
+    held: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -148,6 +152,25 @@ impl MockServer {
     /// How many TCP connections the server has accepted.
     pub fn connections(&self) -> u64 {
         self.shared.connections.load(Ordering::Relaxed)
+    }
+
+    /// Holds every answer from now on: requests are read and decided (the inbox fills) but
+    /// nothing is sent back until [`release_answers`](Self::release_answers), so that a
+    /// test can see how many requests a client keeps in flight, and on how many connections,
+    /// without depending on timing.
+    pub fn hold_answers(&self) {
+        self.shared.hold.send_replace(true);
+    }
+
+    /// Sends the held answers, and every later one at once.
+    pub fn release_answers(&self) {
+        self.shared.hold.send_replace(false);
+    }
+
+    /// Waits until at least `count` answers are held.
+    pub async fn wait_held(&self, count: u64) {
+        let mut held = self.shared.held.subscribe();
+        let _ = held.wait_for(|held| *held >= count).await;
     }
 
     /// Back to the state right after start: inbox, log, attempts, replies, ids and faults;

@@ -114,6 +114,11 @@ async fn handle(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    if *shared.hold.borrow() {
+        shared.held.send_modify(|held| *held += 1);
+        let _ = shared.hold.subscribe().wait_for(|hold| !hold).await;
+        shared.held.send_modify(|held| *held -= 1);
+    }
     let response = answer.into_response();
     if response.extensions().get::<crate::Hang>().is_some() {
         // A scripted hang: the client's timeout (or its closing the stream) ends this.
