@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use gcm_hyper::FcmClient;
 use gcm_hyper::gcm_proto::oauth::ServiceAccountKey;
 use gcm_hyper::gcm_proto::v1::{Fcm, Message, Messages, Multicast, Notification};
@@ -90,8 +92,11 @@ async fn a_server_stream_limit_opens_more_connections_up_to_the_cap() {
             let client = client.clone();
             async move { client.send_multicast(&Multicast::new(tokens)).await }
         });
-        // Every stream the connections allow is open and held: 2 per connection.
-        server.wait_held(2 * connections).await;
+        // Every stream the connections allow is open and held: 2 per connection. (On the
+        // paused clock the timeout fires only once nothing else can happen: a client that
+        // queued its streams on too few connections fails here instead of hanging.)
+        let held = tokio::time::timeout(Duration::from_secs(600), server.wait_held(2 * connections)).await;
+        assert!(held.is_ok(), "cap {cap}: the streams were not spread over {connections} connections");
         assert_eq!(server.connections(), connections, "cap {cap}");
         server.release_answers();
         let report = sending.await.unwrap().unwrap();
