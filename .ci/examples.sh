@@ -37,6 +37,9 @@ expect fcm_v1 "$(cargo run -q --locked --example fcm_v1)" \
   'retry          ["device-busy", "device-hot"] (after 1s)' "success        device-hot: projects/mock-project/messages/" \
   "1 access token(s) minted, 1 HTTP/2 connection(s) for 8 requests"
 
+expect "fcm_v1 --subscribe" "$(cargo run -q --locked --example fcm_v1 -- --subscribe news --token T --token U)" \
+  "done           T: /topics/news" "reached        2 device(s): [\"T\", \"U\"]"
+
 out=$(cargo run -q --locked -p gcm-queue --example queue_demo)
 expect queue_demo "$out" \
   "enqueued job" "not registered 31 (remove them: device-0000, device-0033, device-0066…)" \

@@ -6,7 +6,13 @@
 //! cargo run --example fcm_v1 -- --key-file sa.json --token DEVICE   # the real endpoint
 //! cargo run --example fcm_v1 -- --key-file sa.json --token DEVICE --base-url http://127.0.0.1:PORT
 //! cargo run --example fcm_v1 -- --adc --token DEVICE   # GOOGLE_APPLICATION_CREDENTIALS, gcloud, metadata server
+//! cargo run --example fcm_v1 -- --subscribe news --token T          # topic management, on the mock
+//! cargo run --example fcm_v1 -- --key-file sa.json --unsubscribe news --token DEVICE
 //! ```
+//!
+//! With `--subscribe TOPIC` (or `--unsubscribe TOPIC`) the tokens are subscribed to the topic
+//! (Firebase Admin's `subscribeToTopic`), 1000 a call; on the mock, a message to the topic
+//! follows and the mock's inbox shows which devices it reached.
 //!
 //! The mock plays both Google services: the OAuth2 token endpoint (it checks the JWT
 //! signed with the service account's key and issues an expiring access token) and the v1
@@ -23,7 +29,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use gcm_hyper::Outcome;
-use gcm_hyper::v1::{Multicast, Notification};
+use gcm_hyper::v1::{Message, Multicast, Notification, Subscription, TopicAction};
 use gcm_hyper::{FcmClient, MulticastReport, RetryLoop};
 use gcm_mock::{Behaviour, MockServer, Scenario, TokenRule};
 
@@ -43,11 +49,25 @@ struct Args {
     /// Another FCM base URL than https://fcm.googleapis.com (a mock, a proxy).
     #[arg(long)]
     base_url: Option<String>,
+    /// Subscribes the tokens to this topic instead of sending to them.
+    #[arg(long, value_name = "TOPIC", conflicts_with = "unsubscribe")]
+    subscribe: Option<String>,
+    /// Unsubscribes the tokens from this topic instead of sending to them.
+    #[arg(long, value_name = "TOPIC")]
+    unsubscribe: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    let topic = match (&args.subscribe, &args.unsubscribe) {
+        (Some(topic), _) => Some((TopicAction::Subscribe, topic.clone())),
+        (None, Some(topic)) => Some((TopicAction::Unsubscribe, topic.clone())),
+        (None, None) => None,
+    };
+    if let Some((action, topic)) = topic {
+        return topics(args, action, &topic).await;
+    }
     let demo = args.key_file.is_none() && !args.adc;
     let result = match (args.key_file, args.adc) {
         (Some(path), _) => match FcmClient::from_key_file(&path) {
@@ -139,6 +159,81 @@ async fn offline() -> Result<MulticastReport, Box<dyn std::error::Error>> {
     );
     server.shutdown().await;
     Ok(report)
+}
+
+/// `--subscribe` / `--unsubscribe`: with credentials, for real; without, on the mock, then a
+/// message to the topic, and who got it.
+async fn topics(args: Args, action: TopicAction, topic: &str) -> ExitCode {
+    if args.tokens.is_empty() {
+        eprintln!("error: give at least one --token");
+        return ExitCode::FAILURE;
+    }
+    let subscription = Subscription::new(action, topic, args.tokens);
+    let result = match (args.key_file, args.adc) {
+        (Some(path), _) => manage(FcmClient::from_key_file(&path), &subscription, args.base_url.as_deref()).await,
+        (None, true) => manage(FcmClient::application_default().await, &subscription, args.base_url.as_deref()).await,
+        (None, false) => on_the_mock(&subscription).await,
+    };
+    match result {
+        Ok(outcome) if outcome.not_registered().next().is_some() || outcome.failed().next().is_some() => {
+            ExitCode::from(4)
+        }
+        Ok(outcome) if outcome.needs_retry() => ExitCode::from(3),
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn manage(
+    client: Result<FcmClient, gcm_hyper::Error>,
+    subscription: &Subscription,
+    base_url: Option<&str>,
+) -> Result<Outcome<Subscription>, Box<dyn std::error::Error>> {
+    let mut client = client?;
+    if let Some(base_url) = base_url {
+        client = client.base_url(base_url)?;
+    }
+    let report = client.manage_topic(subscription).await?;
+    print_subscription(&report.outcome);
+    Ok(report.outcome)
+}
+
+async fn on_the_mock(subscription: &Subscription) -> Result<Outcome<Subscription>, Box<dyn std::error::Error>> {
+    let server = MockServer::start().await?;
+    println!("gcm-mock (FCM v1 and the Instance ID API) listening at {}\n", server.v1_base_url());
+    let client = FcmClient::from_service_account(server.service_account_json().unwrap_or_default())?
+        .base_url(&server.v1_base_url())?;
+    println!("== {:?} {} token(s), topic {}", subscription.action(), subscription.tokens().len(), subscription.topic());
+    let report = client.manage_topic(subscription).await?;
+    print_subscription(&report.outcome);
+
+    println!("\n== a message to /topics/{}", subscription.topic());
+    let reply = client.send(&Message::topic(subscription.topic()).notification(Notification::new("Hi", "all"))).await?;
+    println!("  answered       {:?}", reply.fate);
+    let topic = format!("/topics/{}", subscription.topic());
+    let reached: Vec<String> =
+        server.inbox().into_iter().filter(|d| d.via.as_deref() == Some(topic.as_str())).map(|d| d.token).collect();
+    println!("  reached        {} device(s): {reached:?}", reached.len());
+    server.shutdown().await;
+    Ok(report.outcome)
+}
+
+fn print_subscription(outcome: &Outcome<Subscription>) {
+    for (token, topic) in outcome.success() {
+        println!("  done           {token}: {topic}");
+    }
+    for token in outcome.not_registered() {
+        println!("  not registered {token} (remove it from your database)");
+    }
+    for (token, code) in outcome.failed() {
+        println!("  failed         {token}: {code}");
+    }
+    if let Some(retry) = outcome.retry() {
+        println!("  retry          {:?}", retry.tokens());
+    }
 }
 
 fn print(report: &MulticastReport) {
