@@ -67,3 +67,5 @@ pub use engine::{
 };
 pub use scenario::{Behaviour, Faults, MAX_COUNT, Reply, Scenario, ScenarioError, Step, TokenReply, TokenRule};
 pub use server::{Builder, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS, MockServer};
+#[cfg(feature = "tls")]
+pub use server::{GOOGLE_HOSTS, Tls};

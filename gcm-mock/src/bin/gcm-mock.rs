@@ -54,6 +54,11 @@ struct Args {
     /// FCM v1: lifetime of issued access tokens, in seconds.
     #[arg(long, default_value_t = gcm_mock::DEFAULT_TOKEN_LIFETIME.as_secs())]
     token_lifetime: u64,
+    /// Serve HTTPS with a certificate made at start for localhost, 127.0.0.1 and Google's
+    /// hosts (fcm, iid, oauth2.googleapis.com), written to this file for clients to trust
+    /// (NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE). The URLs printed are then https://.
+    #[arg(long, value_name = "CERT_FILE")]
+    tls: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -136,6 +141,20 @@ async fn run(args: Args, scenario: Scenario, service_account: Option<ServiceAcco
     }
     if let Some(seed) = args.seed {
         builder = builder.seed(seed);
+    }
+    if let Some(path) = &args.tls {
+        let tls = match gcm_mock::Tls::self_signed(&[]) {
+            Ok(tls) => tls,
+            Err(error) => {
+                eprintln!("gcm-mock: --tls: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(error) = std::fs::write(path, tls.cert_pem()) {
+            eprintln!("gcm-mock: --tls {}: {error}", path.display());
+            return ExitCode::from(2);
+        }
+        builder = builder.tls(tls);
     }
     let server = match builder.start().await {
         Ok(server) => server,

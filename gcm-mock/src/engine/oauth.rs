@@ -128,7 +128,10 @@ impl Engine {
     pub(super) fn v1_key_file<B>(&self, request: &Request<B>) -> Response<Bytes> {
         match (&self.oauth.account, host(request)) {
             (None, Some(host)) => {
-                let file = key_file_with_token_uri(MOCK_SERVICE_ACCOUNT_JSON, &format!("http://{host}{TOKEN_PATH}"));
+                // HTTP/2 names the scheme (`https` with TLS); HTTP/1.1 does not.
+                let scheme = request.uri().scheme_str().unwrap_or("http");
+                let token_uri = format!("{scheme}://{host}{TOKEN_PATH}");
+                let file = key_file_with_token_uri(MOCK_SERVICE_ACCOUNT_JSON, &token_uri);
                 response(StatusCode::OK, "application/json; charset=UTF-8", Bytes::from(file))
             }
             _ => super::text(StatusCode::NOT_FOUND, "Not Found\n"),
@@ -171,7 +174,8 @@ impl Engine {
         let Some(account) = self.oauth.account() else {
             return (oauth_error("invalid_grant", "Invalid grant: account not found"), false);
         };
-        let audience = format!("http://{}{TOKEN_PATH}", host(request).unwrap_or_default());
+        // This endpoint's URL, without its scheme: `http` or `https` (with TLS).
+        let audience = format!("{}{TOKEN_PATH}", host(request).unwrap_or_default());
         if let Err((error, description)) = verify(&assertion, account, &audience, now) {
             return (oauth_error(error, description), false);
         }
@@ -270,7 +274,8 @@ fn verify(assertion: &str, account: &Account, audience: &str, now: SystemTime) -
     }
     // Google's endpoint; Google's own libraries (google-auth) always name it, whatever
     // the key file's token_uri says.
-    if claims.aud != audience && claims.aud != GOOGLE_TOKEN_URI {
+    let this_endpoint = claims.aud.strip_prefix("https://").or_else(|| claims.aud.strip_prefix("http://"));
+    if this_endpoint != Some(audience) && claims.aud != GOOGLE_TOKEN_URI {
         return Err(("invalid_grant", "Invalid JWT: Failed audience check."));
     }
     let scopes = claims.scope.split_whitespace();

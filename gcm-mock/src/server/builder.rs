@@ -31,6 +31,8 @@ pub struct Builder {
     service_account: Option<ServiceAccountKey>,
     token_lifetime: Duration,
     clock: Clock,
+    #[cfg(feature = "tls")]
+    tls: Option<super::Tls>,
 }
 
 impl std::fmt::Debug for Builder {
@@ -64,6 +66,8 @@ impl Default for Builder {
             service_account: None,
             token_lifetime: DEFAULT_TOKEN_LIFETIME,
             clock: Arc::new(SystemTime::now),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -146,6 +150,13 @@ impl Builder {
         self
     }
 
+    /// Serves HTTPS with this certificate (feature `tls`): HTTP/2 by ALPN, or HTTP/1.1.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: super::Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Binds the port and starts serving on the current tokio runtime.
     pub async fn start(self) -> io::Result<MockServer> {
         let listener = TcpListener::bind(self.listen).await?;
@@ -157,9 +168,14 @@ impl Builder {
         if let Some(key) = &self.service_account {
             engine.set_service_account(key);
         }
+        #[cfg(feature = "tls")]
+        let acceptor = self.tls.map(|tls| tls.acceptor);
+        #[cfg(not(feature = "tls"))]
+        let acceptor = None;
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
         let service_account_json = match &self.service_account {
             Some(_) => None,
-            None => Some(key_file_with_token_uri(MOCK_SERVICE_ACCOUNT_JSON, &format!("http://{addr}/token"))),
+            None => Some(key_file_with_token_uri(MOCK_SERVICE_ACCOUNT_JSON, &format!("{scheme}://{addr}/token"))),
         };
         let shared = Arc::new(Shared {
             engine: Mutex::new(engine),
@@ -171,7 +187,8 @@ impl Builder {
             held: tokio::sync::watch::Sender::new(0),
         });
         let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(serve(listener, Arc::clone(&shared), self.max_concurrent_streams, stopped));
-        Ok(MockServer { addr, shared, service_account_json, stop: Some(stop), task: Some(task) })
+        let task =
+            tokio::spawn(serve(listener, acceptor, Arc::clone(&shared), self.max_concurrent_streams, stopped));
+        Ok(MockServer { addr, scheme, shared, service_account_json, stop: Some(stop), task: Some(task) })
     }
 }

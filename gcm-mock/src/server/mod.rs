@@ -4,6 +4,8 @@
 
 mod builder;
 mod serve;
+#[cfg(feature = "tls")]
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -15,6 +17,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use builder::Builder;
+#[cfg(feature = "tls")]
+pub use tls::{GOOGLE_HOSTS, Tls};
 
 use crate::engine::{Delivery, Engine, ReceivedRequest, RecordingStats};
 
@@ -55,6 +59,8 @@ impl Shared {
 /// when [`shutdown`](MockServer::shutdown) is awaited.
 pub struct MockServer {
     addr: SocketAddr,
+    /// `http`, or `https` with TLS.
+    scheme: &'static str,
     shared: Arc<Shared>,
     service_account_json: Option<String>,
     stop: Option<oneshot::Sender<()>>,
@@ -83,19 +89,19 @@ impl MockServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// The GCM send URL, `http://127.0.0.1:PORT/gcm/send`.
     pub fn url(&self) -> String {
-        format!("http://{}/gcm/send", self.addr)
+        format!("{}/gcm/send", self.base_url())
     }
 
     /// The FCM legacy send URL, `http://127.0.0.1:PORT/fcm/send` (same protocol).
     pub fn fcm_url(&self) -> String {
-        format!("http://{}/fcm/send", self.addr)
+        format!("{}/fcm/send", self.base_url())
     }
 
     /// FCM v1: the built-in service account's key file, its `token_uri` pointing at this

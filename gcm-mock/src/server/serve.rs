@@ -23,8 +23,15 @@ use super::Shared;
 /// How long shutdown waits for requests in flight.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Without the `tls` feature there is no acceptor: connections are plain TCP.
+#[cfg(not(feature = "tls"))]
+pub(super) type Acceptor = std::convert::Infallible;
+#[cfg(feature = "tls")]
+pub(super) type Acceptor = tokio_rustls::TlsAcceptor;
+
 pub(super) async fn serve(
     listener: TcpListener,
+    acceptor: Option<Acceptor>,
     shared: Arc<Shared>,
     streams: u32,
     mut stopped: oneshot::Receiver<()>,
@@ -58,13 +65,35 @@ pub(super) async fn serve(
                     // No `Date` header: the same requests give the same response bytes.
                     .auto_date_header(false);
                 builder.http2().timer(TokioTimer::new()).auto_date_header(false).max_concurrent_streams(streams);
-                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(error) = conn.await {
-                        tracing::debug!(%error, connection, "connection ended with an error");
-                    }
-                });
+                let Some(acceptor) = acceptor.clone() else {
+                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
+                    tokio::spawn(async move {
+                        if let Err(error) = conn.await {
+                            tracing::debug!(%error, connection, "connection ended with an error");
+                        }
+                    });
+                    continue;
+                };
+                // The handshake runs in the connection's task: a slow client holds up no one.
+                #[cfg(feature = "tls")]
+                {
+                    let watcher = graceful.watcher();
+                    tokio::spawn(async move {
+                        let stream = match acceptor.accept(stream).await {
+                            Ok(stream) => stream,
+                            Err(error) => {
+                                tracing::debug!(%error, connection, "TLS handshake failed");
+                                return;
+                            }
+                        };
+                        let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                        if let Err(error) = watcher.watch(conn).await {
+                            tracing::debug!(%error, connection, "connection ended with an error");
+                        }
+                    });
+                }
+                #[cfg(not(feature = "tls"))]
+                match acceptor {}
             }
             _ = &mut stopped => break,
         }
