@@ -209,6 +209,8 @@ fn check_names_every_limit_fcm_enforces() {
         problems(&Message::token("t").android_ttl(Duration::from_millis(2_419_200_001))),
         [("message.android.ttl".into(), Problem::TtlTooLong { ttl: "2419200.001s".into() })]
     );
+    // Google reads enum names in any case: firebase-admin-python sends "high".
+    assert!(check(&Message::token("t").android_priority("high".into())).is_empty());
     let priority: AndroidPriority = "URGENT".into();
     assert_eq!(
         problems(&Message::token("t").android_priority(priority)),

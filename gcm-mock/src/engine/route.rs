@@ -15,6 +15,9 @@ pub(super) enum Route<'a> {
     V1Send { project: &'a str },
     /// `POST /iid/v1:batchAdd` or `:batchRemove`: topic management.
     Topics { action: TopicAction },
+    /// `POST` or `DELETE /v1/projects/{project}/registrations/{token}/topicSubscriptions…`:
+    /// FCM v1's topic management, one token a request.
+    Registration { project: &'a str },
     /// `POST /token`: the OAuth2 token endpoint.
     Token,
     /// `GET` the metadata server's token.
@@ -59,6 +62,9 @@ impl<'a> Route<'a> {
         }
         if let Some(action) = topics::action_of(path) {
             return post_only(Self::Topics { action });
+        }
+        if let Some((project, _, _)) = topics::registration_of(path) {
+            return Self::Registration { project };
         }
         if path == oauth::TOKEN_PATH {
             return post_only(Self::Token);

@@ -1,6 +1,10 @@
-//! Topic management, the Instance ID API's `POST /iid/v1:batchAdd` and `…:batchRemove`, and
-//! who a topic or condition send reaches: subscriptions are kept per topic, bounded, and
-//! read in order, so the same calls give the same inbox.
+//! Topic management, in both of Google's APIs: the Instance ID API's `POST /iid/v1:batchAdd`
+//! and `…:batchRemove` (Firebase Admin for Node, Go, Java; up to 1000 tokens a call), and
+//! FCM v1's registrations, one token a request (firebase-admin-python 7.x, which calls the
+//! Instance ID API deprecated): `POST /v1/projects/{p}/registrations/{token}/topicSubscriptions?topic_name=…`
+//! and `DELETE …/topicSubscriptions/{topic}?allow_missing=true`. Then who a topic or condition
+//! send reaches: subscriptions are kept per topic, bounded, and read in order, so the same
+//! calls give the same inbox.
 //!
 //! Per-token answers follow the token's rule in the scenario: `not_registered` is
 //! `NOT_FOUND`, `invalid` (and an empty token) is `INVALID_ARGUMENT`; a token already
@@ -16,12 +20,13 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use gcm_proto::v1::{Condition, MAX_SUBSCRIPTION_TOKENS, TopicAction, is_valid_topic};
 use http::header::AUTHORIZATION;
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::Engine;
 use super::http::json as json_response;
+use super::rpc::{UNAUTHENTICATED, error_response, fcm_invalid, status_body};
 use crate::scenario::Behaviour;
 
 /// The most topics one token may be subscribed to (FCM's documented limit).
@@ -35,6 +40,24 @@ pub(super) fn action_of(path: &str) -> Option<TopicAction> {
     [TopicAction::Subscribe, TopicAction::Unsubscribe].into_iter().find(|action| action.path() == path)
 }
 
+/// `/v1/projects/{project}/registrations/{token}/topicSubscriptions[/{topic}]`: the project,
+/// the token and the topic, percent-decoded.
+pub(super) fn registration_of(path: &str) -> Option<(&str, String, Option<String>)> {
+    let rest = path.strip_prefix("/v1/projects/")?;
+    let (project, rest) = rest.split_once("/registrations/")?;
+    let (token, rest) = rest.split_once("/topicSubscriptions")?;
+    let topic = match rest {
+        "" => None,
+        _ => Some(decoded(rest.strip_prefix('/').filter(|t| !t.contains('/'))?)),
+    };
+    (!project.is_empty() && !project.contains('/') && !token.is_empty() && !token.contains('/'))
+        .then(|| (project, decoded(token), topic))
+}
+
+fn decoded(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
+}
+
 /// Every subscription, both ways: the tokens of each topic, the topics of each token.
 #[derive(Debug, Default)]
 pub(super) struct Subscriptions {
@@ -44,28 +67,28 @@ pub(super) struct Subscriptions {
 }
 
 impl Subscriptions {
-    fn add(&mut self, topic: &str, token: &str) -> Option<&'static str> {
+    fn add(&mut self, topic: &str, token: &str) -> Change {
         let topics = self.by_token.get(token);
         if topics.is_some_and(|topics| topics.contains(topic)) {
-            return None;
+            return Change::AlreadyDone;
         }
         if topics.is_some_and(|topics| topics.len() >= MAX_TOPICS_PER_TOKEN) {
-            return Some("TOO_MANY_TOPICS");
+            return Change::Refused("TOO_MANY_TOPICS");
         }
         if self.count >= MAX_SUBSCRIPTIONS {
-            return Some("RESOURCE_EXHAUSTED");
+            return Change::Refused("RESOURCE_EXHAUSTED");
         }
         let key: Arc<str> = self.by_token.get_key_value(token).map_or_else(|| token.into(), |(key, _)| Arc::clone(key));
         self.by_token.entry(Arc::clone(&key)).or_default().insert(topic.to_owned());
         self.by_topic.entry(topic.to_owned()).or_default().insert(key);
         self.count += 1;
-        None
+        Change::Done
     }
 
-    fn remove(&mut self, topic: &str, token: &str) {
-        let Some(topics) = self.by_token.get_mut(token) else { return };
+    fn remove(&mut self, topic: &str, token: &str) -> Change {
+        let Some(topics) = self.by_token.get_mut(token) else { return Change::AlreadyDone };
         if !topics.remove(topic) {
-            return;
+            return Change::AlreadyDone;
         }
         self.count -= 1;
         if topics.is_empty() {
@@ -77,6 +100,7 @@ impl Subscriptions {
                 self.by_topic.remove(topic);
             }
         }
+        Change::Done
     }
 
     /// The tokens a send to `/topics/<name>` or to a condition reaches, in order.
@@ -150,23 +174,86 @@ impl Engine {
         let results: Vec<serde_json::Value> = call
             .registration_tokens
             .iter()
-            .map(|token| {
-                let rule = self.scenario.tokens.get(token).unwrap_or(&self.scenario.default);
-                let code = match rule.step_at(1).result {
-                    _ if token.is_empty() => Some("INVALID_ARGUMENT"),
-                    Behaviour::NotRegistered => Some("NOT_FOUND"),
-                    Behaviour::Invalid => Some("INVALID_ARGUMENT"),
-                    _ => match action {
-                        TopicAction::Subscribe => self.subscriptions.add(topic, token),
-                        TopicAction::Unsubscribe => {
-                            self.subscriptions.remove(topic, token);
-                            None
-                        }
-                    },
-                };
-                code.map_or_else(|| json!({}), |code| json!({ "error": code }))
+            .map(|token| match self.change(action, topic, token) {
+                Change::Done | Change::AlreadyDone => json!({}),
+                Change::Refused(code) => json!({ "error": code }),
             })
             .collect();
         (json_response(StatusCode::OK, &json!({ "results": results })), true)
     }
+
+    /// `POST /v1/projects/{project}/registrations/{token}/topicSubscriptions?topic_name=…`
+    /// or `DELETE …/topicSubscriptions/{topic}`: one token, v1's error bodies; subscribing
+    /// again is 409 `ALREADY_EXISTS` (which Firebase Admin counts as done).
+    pub(super) fn registration_call<B>(
+        &mut self,
+        request: &Request<B>,
+        (project, token, topic): (&str, String, Option<String>),
+        now: SystemTime,
+    ) -> (Response<Bytes>, bool) {
+        let bearer = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()?.strip_prefix("Bearer "));
+        let authorized = bearer.is_some_and(|token| self.oauth.accepts(token, now));
+        if let Some(reply) = self.next_reply(now) {
+            return (reply, authorized);
+        }
+        if !authorized {
+            return (status_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", UNAUTHENTICATED, &[]), false);
+        }
+        if self.oauth.project_id() != Some(project) {
+            let message = format!("Permission denied on resource project {project}.");
+            return (status_body(StatusCode::FORBIDDEN, "PERMISSION_DENIED", &message, &[]), true);
+        }
+        if let Some(fault) = self.injected_server_error() {
+            return (fault, true);
+        }
+        let query = form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes());
+        let (action, topic) = match (request.method(), topic) {
+            (&Method::POST, None) => {
+                let name = query.into_iter().find(|(key, _)| key == "topic_name").map(|(_, value)| value.into_owned());
+                (TopicAction::Subscribe, name.unwrap_or_default())
+            }
+            (&Method::DELETE, Some(topic)) => (TopicAction::Unsubscribe, topic),
+            _ => return (super::http::text(StatusCode::NOT_FOUND, "Not Found\n"), true),
+        };
+        let topic = topic.strip_prefix("/topics/").unwrap_or(&topic).to_owned();
+        if !is_valid_topic(&topic) {
+            return (fcm_invalid("topic_name", "Invalid topic name."), true);
+        }
+        let name = format!("projects/{project}/registrations/{token}/topicSubscriptions/{topic}");
+        let response = match self.change(action, &topic, &token) {
+            Change::Done => json_response(StatusCode::OK, &json!({ "name": name })),
+            Change::AlreadyDone if action == TopicAction::Subscribe => {
+                status_body(StatusCode::CONFLICT, "ALREADY_EXISTS", "Topic subscription already exists.", &[])
+            }
+            Change::AlreadyDone => json_response(StatusCode::OK, &json!({})),
+            Change::Refused("NOT_FOUND") => error_response("UNREGISTERED", false),
+            Change::Refused("INVALID_ARGUMENT") => {
+                fcm_invalid("parent", "The registration token is not a valid FCM registration token")
+            }
+            Change::Refused(code) => error_response(code, false),
+        };
+        (response, true)
+    }
+
+    /// One token's change, with the answer its rule in the scenario gives.
+    fn change(&mut self, action: TopicAction, topic: &str, token: &str) -> Change {
+        let rule = self.scenario.tokens.get(token).unwrap_or(&self.scenario.default);
+        match rule.step_at(1).result {
+            _ if token.is_empty() => Change::Refused("INVALID_ARGUMENT"),
+            Behaviour::NotRegistered => Change::Refused("NOT_FOUND"),
+            Behaviour::Invalid => Change::Refused("INVALID_ARGUMENT"),
+            _ => match action {
+                TopicAction::Subscribe => self.subscriptions.add(topic, token),
+                TopicAction::Unsubscribe => self.subscriptions.remove(topic, token),
+            },
+        }
+    }
+}
+
+/// What a change of one token's subscriptions did.
+pub(super) enum Change {
+    Done,
+    /// Subscribed already, or not subscribed to begin with.
+    AlreadyDone,
+    Refused(&'static str),
 }

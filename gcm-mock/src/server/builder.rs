@@ -187,8 +187,7 @@ impl Builder {
             held: tokio::sync::watch::Sender::new(0),
         });
         let (stop, stopped) = oneshot::channel();
-        let task =
-            tokio::spawn(serve(listener, acceptor, Arc::clone(&shared), self.max_concurrent_streams, stopped));
+        let task = tokio::spawn(serve(listener, acceptor, Arc::clone(&shared), self.max_concurrent_streams, stopped));
         Ok(MockServer { addr, scheme, shared, service_account_json, stop: Some(stop), task: Some(task) })
     }
 }

@@ -30,9 +30,11 @@ impl std::fmt::Debug for Tls {
 impl Tls {
     /// A new certificate for `localhost`, `127.0.0.1`, `::1`, [`GOOGLE_HOSTS`] and `names`.
     pub fn self_signed(names: &[&str]) -> Result<Self, String> {
-        let mut all: Vec<String> = ["localhost", "127.0.0.1", "::1"].iter().chain(&GOOGLE_HOSTS).map(|n| n.to_string()).collect();
+        let mut all: Vec<String> =
+            ["localhost", "127.0.0.1", "::1"].iter().chain(&GOOGLE_HOSTS).map(|n| n.to_string()).collect();
         all.extend(names.iter().map(|name| name.to_string()));
-        let certified = rcgen::generate_simple_self_signed(all).map_err(|e| format!("cannot make a certificate: {e}"))?;
+        let certified =
+            rcgen::generate_simple_self_signed(all).map_err(|e| format!("cannot make a certificate: {e}"))?;
         let cert = CertificateDer::from(certified.cert.der().to_vec());
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
         let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());

@@ -24,9 +24,15 @@ macro_rules! wire_enum {
                 }
             }
 
-            /// False for a value this crate does not name (FCM may refuse it).
+            /// False for a value FCM does not enumerate. Google's parser reads enum names
+            /// in any case (firebase-admin-python sends `android.priority` as `"high"`), so
+            /// an `Other` spelling of a known name in another case is known; it is kept as
+            /// written, so that it is sent as written.
             pub fn is_known(&self) -> bool {
-                !matches!(self, Self::Other(_))
+                match self {
+                    Self::Other(other) => [$($wire),*].iter().any(|known| known.eq_ignore_ascii_case(other)),
+                    _ => true,
+                }
             }
         }
 
