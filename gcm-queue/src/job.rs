@@ -58,6 +58,12 @@ pub enum Payload {
         /// The messages (stored as a JSON array of messages).
         messages: v1::Messages,
     },
+    /// Tokens to subscribe to a topic or unsubscribe from it (1000 a call; a success is
+    /// recorded `delivered` with the topic as its message id).
+    V1Subscription {
+        /// The topic, the action and the tokens.
+        subscription: v1::Subscription,
+    },
 }
 
 impl Payload {
@@ -67,6 +73,7 @@ impl Payload {
             Self::V1Multicast { multicast } => multicast.tokens().len(),
             Self::Legacy { message } => message.tokens().len(),
             Self::V1Messages { messages } => messages.as_slice().len(),
+            Self::V1Subscription { subscription } => subscription.tokens().len(),
         }
     }
 
@@ -79,6 +86,7 @@ impl Payload {
             Self::V1Messages { messages } => {
                 messages.as_slice().iter().map(|message| message.target.recipient()).collect()
             }
+            Self::V1Subscription { subscription } => subscription.tokens().to_vec(),
         }
     }
 
@@ -116,6 +124,12 @@ impl Job {
     /// A job of single v1 messages.
     pub fn v1_messages(messages: Vec<v1::Message>) -> Self {
         Self::new(Payload::V1Messages { messages: messages.into() })
+    }
+
+    /// A topic management job: `subscription`'s tokens subscribed to its topic (or
+    /// unsubscribed), durable however many they are.
+    pub fn v1_subscription(subscription: v1::Subscription) -> Self {
+        Self::new(Payload::V1Subscription { subscription })
     }
 
     /// The same job with the caller's correlation id.

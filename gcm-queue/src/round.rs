@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use gcm_hyper::gcm_proto::v1::{Messages, Multicast};
+use gcm_hyper::gcm_proto::v1::{Messages, Multicast, Subscription};
 use gcm_hyper::gcm_proto::{Fate, Message, Outcome, RetryCause, Retryable};
 use gcm_hyper::{Problem, V1Report};
 use serde::{Deserialize, Serialize};
@@ -51,6 +51,7 @@ pub(crate) enum Round {
     Multicast(Outcome<Multicast>, Notes),
     Legacy(Box<Outcome<Message>>, Notes),
     Messages(Outcome<Messages>, Notes),
+    Subscription(Outcome<Subscription>, Notes),
 }
 
 /// What recipients have to say beyond their fate, by position.
@@ -106,6 +107,9 @@ impl Round {
             Self::Legacy(outcome, notes) => step.settle(outcome, notes, rng, |message| Payload::Legacy { message }),
             Self::Messages(outcome, notes) => {
                 step.settle(outcome, notes, rng, |messages| Payload::V1Messages { messages })
+            }
+            Self::Subscription(outcome, notes) => {
+                step.settle(outcome, notes, rng, |subscription| Payload::V1Subscription { subscription })
             }
         }
     }

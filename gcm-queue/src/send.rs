@@ -323,6 +323,9 @@ impl Processor {
                 Round::of_v1(fcm()?.send_multicast(multicast).await, Round::Multicast)
             }
             Payload::V1Messages { messages } => Round::of_v1(fcm()?.send_each(messages).await, Round::Messages),
+            Payload::V1Subscription { subscription } => {
+                Round::of_v1(fcm()?.manage_topic(subscription).await, Round::Subscription)
+            }
             Payload::Legacy { message } => {
                 let client = self.senders.legacy.as_ref().ok_or_else(|| missing("legacy"))?;
                 let backoff = client.gcm().backoff();

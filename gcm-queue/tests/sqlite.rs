@@ -49,3 +49,35 @@ async fn a_faulty_v1_and_legacy_multicast_end_with_one_final_fate_per_token() {
     assert_eq!(inbox.len(), delivered, "each delivered token is in the inbox once");
     server.shutdown().await;
 }
+
+/// A topic subscription is a job like a send: 2500 tokens, 1000 a call, a final fate per
+/// token recorded (a success is `delivered` with the topic as its id), the mock holding
+/// the subscriptions afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_subscription_job_records_a_fate_per_token() {
+    use gcm_mock::{Behaviour, Scenario, TokenRule};
+    let server = mock(Scenario::default().token("sub-7", TokenRule::new(Behaviour::NotRegistered))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("queue.db").display());
+    let queue = Arc::new(Queue::connect(&url).await.unwrap());
+    let tokens: Vec<String> = (0..2500).map(|i| format!("sub-{i}")).collect();
+    let job = Job::v1_subscription(gcm_hyper::v1::Subscription::subscribe("news", tokens.clone()));
+    queue.enqueue(&job).await.unwrap();
+
+    let processor = Processor::new(senders(&server), queue.clone(), queue.clone());
+    drain(queue.clone(), processor, std::slice::from_ref(&job.id), Duration::from_secs(120)).await;
+
+    let records = all_records(queue.as_ref()).await;
+    let fates: std::collections::BTreeMap<&str, &Final> =
+        records.iter().map(|record| (record.recipient.as_str(), &record.fate)).collect();
+    assert_eq!((records.len(), fates.len()), (2500, 2500), "one final fate per token");
+    assert_eq!(fates["sub-7"], &Final::NotRegistered);
+    assert!(
+        fates
+            .iter()
+            .filter(|(token, _)| **token != "sub-7")
+            .all(|(_, fate)| { matches!(fate, Final::Delivered { message_id, .. } if message_id == "/topics/news") })
+    );
+    assert_eq!(server.topics()["news"].len(), 2499);
+    server.shutdown().await;
+}

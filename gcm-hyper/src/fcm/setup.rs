@@ -224,7 +224,7 @@ where
     /// The same client sending to another server (a mock's base URL), topic management
     /// calls included.
     pub fn base_url(self, base: &str) -> Result<Self, Error> {
-        let fcm = self.inner.fcm.clone().with_base_url(base)?.with_iid_base_url(base)?;
+        let fcm = self.inner.fcm.clone().with_base_url(base)?;
         let inner = &self.inner;
         let settings = V1Settings {
             fcm,

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use futures_util::StreamExt as _;
+use futures_util::stream::FuturesOrdered;
 use gcm_proto::v1::{Subscription, TopicAction};
 use gcm_proto::{Fate, Outcome, ResponseError, RetryCause};
 use hyper_util::client::legacy::connect::Connect;
@@ -70,13 +71,17 @@ where
                 return Err(Stopped::new(error, V1Report::new(unanswered(subscription), BTreeMap::new())));
             }
             let calls: Vec<Subscription> = subscription.chunks().collect();
-            let mut answers =
-                futures_util::stream::iter(&calls).map(|call| self.topic_call(call)).buffered(CALLS_IN_FLIGHT);
+            let mut waiting = calls.iter();
+            let mut in_flight = FuturesOrdered::new();
             let mut outcome = Outcome::new(subscription, self.inner.fcm.backoff());
             let mut problems = BTreeMap::new();
             let mut position = 0;
-            let mut calls = calls.iter();
-            while let (Some(answer), Some(call)) = (answers.next().await, calls.next()) {
+            loop {
+                while in_flight.len() < CALLS_IN_FLIGHT {
+                    let Some(call) = waiting.next() else { break };
+                    in_flight.push_back(async move { (call, self.topic_call(call).await) });
+                }
+                let Some((call, answer)) = in_flight.next().await else { break };
                 match answer {
                     Ok(answered) => outcome.append(answered),
                     Err(error) => {

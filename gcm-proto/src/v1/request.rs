@@ -47,10 +47,11 @@ impl Fcm {
     }
 
     /// Sends to another server: a mock such as `http://127.0.0.1:PORT`. The path
-    /// `/v1/projects/{project}/messages:send` is appended.
+    /// `/v1/projects/{project}/messages:send` is appended, and topic management goes there
+    /// too (see [`with_iid_base_url`](Fcm::with_iid_base_url) to send it elsewhere).
     pub fn with_base_url(mut self, base: &str) -> Result<Self, BuildError> {
         self.send_url = send_url(base, &self.project_id)?;
-        Ok(self)
+        self.with_iid_base_url(base)
     }
 
     /// Uses another backoff for the outcomes of this sender (the default is
