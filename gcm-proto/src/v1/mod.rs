@@ -34,6 +34,40 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+//! # From Firebase Admin
+//!
+//! Each Firebase Admin messaging call and type (Node, Python, Go, Java name them alike), and
+//! its equivalent here. gcm-hyper's `FcmClient` does the IO; everything below it is plain,
+//! serializable data.
+//!
+//! | Firebase Admin | here |
+//! |---|---|
+//! | `send(message)` | gcm-hyper `FcmClient::send(&Message)`; sans-IO [`Fcm::encode`] and [`Fcm::decode`] |
+//! | `send(message, dryRun)` | [`Message::validate_only`] |
+//! | `sendEach(messages)` (at most 500) | `FcmClient::send_each(&Messages)` (no cap); [`Messages`], [`Fcm::outcome`] |
+//! | `sendEachForMulticast(MulticastMessage)` (at most 500 tokens) | `FcmClient::send_multicast(&Multicast)` (no cap, the content encoded once: [`Template`]) |
+//! | `FidMulticastMessage` / `Message.fid` | [`Multicast::fids`], [`Message::fid`] |
+//! | `sendAll`, `sendMulticast` (the batch endpoint, shut down in 2024) | none: use the two above |
+//! | `subscribeToTopic(tokens, topic)` (at most 1000) | `FcmClient::subscribe(topic, tokens)` (no cap, 1000 a call); sans-IO [`Subscription`], [`Fcm::encode_subscription`], [`Fcm::decode_subscription`] |
+//! | `unsubscribeFromTopic(tokens, topic)` | `FcmClient::unsubscribe(topic, tokens)` |
+//! | `TopicManagementResponse` (`successCount`, `failureCount`, `errors[{index, error}]`) | [`Outcome`](crate::Outcome)`<Subscription>`: success, not registered, failed and retry, by token |
+//! | `BatchResponse` (`responses[]`, `successCount`, `failureCount`) | gcm-hyper `V1Report`: one [`Outcome`](crate::Outcome) in order, plus each message's detail or error |
+//! | `messaging/registration-token-not-registered` | [`Fate::NotRegistered`](crate::Fate::NotRegistered) (remove the token) |
+//! | `messaging/invalid-argument`, `mismatched-credential`, `third-party-auth-error` | [`Fate::Failed`](crate::Fate::Failed) with the [`ErrorCode`](crate::ErrorCode) |
+//! | `messaging/server-unavailable`, `internal-error`, `message-rate-exceeded` (the SDK retries in place) | [`Fate::Retry`](crate::Fate::Retry) and [`Outcome::delay`](crate::Outcome::delay): you schedule the retry (`Retry-After`, else backoff with the cause's floor) |
+//! | `Message` (`token`, `topic`, `condition`, `fid`) | [`Message`] and [`Target`] |
+//! | `Notification` | [`Notification`] |
+//! | `AndroidConfig`, `AndroidNotification`, `LightSettings`, `AndroidFcmOptions` | [`AndroidConfig`], [`AndroidNotification`], [`LightSettings`] (its color a [`Color`], [`Color::from_hex`] reads `#rrggbbaa`), [`AndroidFcmOptions`] |
+//! | `priority`, `notificationPriority` / `priority`, `visibility`, `proxy` (strings) | [`AndroidPriority`], [`NotificationPriority`], [`Visibility`], [`Proxy`]: enums with `Other(String)` |
+//! | `ttl`, `vibrateTimingsMillis`, `lightOnDurationMillis` (milliseconds) | [`std::time::Duration`], written `"3600s"` ([`duration`]) |
+//! | `ApnsConfig`, `ApnsPayload`, `Aps`, `ApsAlert`, `CriticalSound`, `ApnsFcmOptions`, `liveActivityToken` | [`ApnsConfig`], [`ApnsPayload`], [`Aps`] (with `interruption-level` as [`InterruptionLevel`], and Live Activity keys), [`ApsAlert`] or a text ([`Alert`]), [`CriticalSound`] or a name ([`Sound`]), [`ApnsFcmOptions`] |
+//! | `WebpushConfig`, `WebpushNotification`, `WebpushNotificationAction`, `WebpushFcmOptions` | [`WebpushConfig`], [`WebpushNotification`], [`WebpushAction`], [`WebpushFcmOptions`] |
+//! | `FcmOptions` | [`FcmOptions`] |
+//! | `customData` (APNs, Web Push), `[key: string]: any` | the `extra` map of every struct: kept when read, sent as written |
+//! | the SDK's own checks (it throws before sending) | optional [`check`]: every [`Violation`] with its field's path (gcm-mock answers with the same rules) |
+//! | `admin.initializeApp({credential})`, `GOOGLE_APPLICATION_CREDENTIALS` | gcm-hyper `FcmClient::from_key_file`, `application_default`; the pure half in the `oauth` module |
+//! | `enableLegacyHttpTransport()` | none needed: gcm-hyper speaks HTTP/2, opening more connections when a server's stream limit is reached |
+
 mod android;
 mod apns;
 mod check;
