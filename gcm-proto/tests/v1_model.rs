@@ -430,10 +430,15 @@ fn object(fields: &'static [(&'static str, Kind)]) -> BoxedStrategy<Value> {
 }
 
 /// JSON as proto3 reads it: numbers by value (`1` and `1.0` are one number), to 12
-/// significant digits (serde_json's default float parser may be one ulp off).
+/// significant digits (serde_json's default float parser may be one ulp off), and
+/// durations by value (`"0.5s"` is written `"0.500s"`).
 fn normalized(value: &Value) -> Value {
     match value {
         Value::Number(n) => n.as_f64().map_or(Value::Null, |f| json!(format!("{f:.11e}"))),
+        Value::String(text) => match gcm_proto::v1::duration::parse(text) {
+            Some(duration) => json!(gcm_proto::v1::duration::text(duration)),
+            None => value.clone(),
+        },
         Value::Array(items) => items.iter().map(normalized).collect(),
         Value::Object(fields) => Value::Object(fields.iter().map(|(k, v)| (k.clone(), normalized(v))).collect()),
         other => other.clone(),
@@ -453,5 +458,55 @@ proptest! {
         let mut fields = body["message"].as_object().unwrap().clone();
         fields.remove("topic");
         prop_assert_eq!(normalized(&Value::Object(fields)), normalized(&json));
+    }
+}
+
+/// Messages shaped like the examples of FCM's documentation (the REST reference and its
+/// "build send requests" guide): each reads into `Content` and writes back as it was, and
+/// `check` finds nothing in it.
+#[test]
+fn messages_shaped_like_fcm_s_documented_examples_round_trip() {
+    let examples = [
+        json!({"topic": "news", "notification": {"title": "Breaking News", "body": "New news story available."},
+               "data": {"story_id": "story_12345"}}),
+        json!({"condition": "'dogs' in topics || 'cats' in topics",
+               "notification": {"title": "Animal news", "body": "New story available."}}),
+        json!({"token": "bk3RNwTe3H0:CI2k_HHwgIpoDKCIZvvDMExUdFQ3P1", "notification": {"title": "Match update",
+               "body": "Arsenal goal in added time, score is now 3-0"},
+               "android": {"ttl": "86400s", "notification": {"click_action": "OPEN_ACTIVITY_1"}},
+               "apns": {"headers": {"apns-priority": "5"}, "payload": {"aps": {"category": "NEW_MESSAGE_CATEGORY"}}},
+               "webpush": {"headers": {"TTL": "86400"}}}),
+        json!({"topic": "industry-tech", "notification": {"title": "Sparky says hello!"},
+               "android": {"notification": {"image": "https://foo.bar.pizza-monster.png"}},
+               "apns": {"payload": {"aps": {"mutable-content": 1}}, "fcm_options": {"image": "https://foo.bar.pizza-monster.png"}},
+               "webpush": {"headers": {"image": "https://foo.bar.pizza-monster.png"}}}),
+        json!({"topic": "news", "notification": {"title": "Breaking News", "body": "New news story available."},
+               "android": {"notification": {"icon": "stock_ticker_update", "color": "#7e55c3"}},
+               "apns": {"payload": {"aps": {"badge": 42}}},
+               "webpush": {"fcm_options": {"link": "https://dummypage.com"}}}),
+        json!({"token": "t", "data": {"score": "5x1", "time": "15:10"},
+               "apns": {"headers": {"apns-push-type": "background", "apns-priority": "5", "apns-topic": "io.flutter.plugins.firebase.messaging"},
+                        "payload": {"aps": {"content-available": 1}}}}),
+        json!({"token": "t", "notification": {"title": "t", "body": "b"}, "fcm_options": {"analytics_label": "campaign_1"},
+               "android": {"priority": "high", "direct_boot_ok": true, "notification": {"channel_id": "alerts",
+               "notification_priority": "PRIORITY_HIGH", "visibility": "PUBLIC", "light_settings": {"color":
+               {"red": 1, "green": 0.5, "blue": 0, "alpha": 1}, "light_on_duration": "0.5s", "light_off_duration": "1s"}}}}),
+    ];
+    for example in examples {
+        let mut fields = example.as_object().unwrap().clone();
+        let target = ["token", "topic", "condition"]
+            .into_iter()
+            .find_map(|name| Some((name, fields.remove(name)?.as_str()?.to_owned())))
+            .unwrap();
+        let content: Content = serde_json::from_value(Value::Object(fields.clone())).unwrap();
+        let written = serde_json::to_value(&content).unwrap();
+        assert_eq!(normalized(&written), normalized(&Value::Object(fields)), "{example}");
+        let target = match target {
+            ("topic", name) => Target::Topic(name),
+            ("condition", text) => Target::Condition(text),
+            (_, token) => Target::Token(token),
+        };
+        let message = Message::new(target, content);
+        assert!(check(&message).is_empty(), "{example}: {:?}", check(&message));
     }
 }
