@@ -25,7 +25,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Without the `tls` feature there is no acceptor: connections are plain TCP.
 #[cfg(not(feature = "tls"))]
-pub(super) type Acceptor = std::convert::Infallible;
+#[derive(Clone)]
+pub(super) enum Acceptor {}
 #[cfg(feature = "tls")]
 pub(super) type Acceptor = tokio_rustls::TlsAcceptor;
 

@@ -92,7 +92,7 @@ pub use check::{MAX_TOPIC_PAYLOAD_BYTES, Problem, Violation, check, is_reserved_
 pub use condition::{Condition, ConditionError, MAX_CONDITION_TOPICS, MAX_TOPIC_NAME, is_valid_topic};
 pub use convert::{ConversionError, Converted};
 pub use message::{Content, FcmOptions, Message, Messages, Multicast, Notification, Recipients, Target};
-pub use request::{FCM_V1_BASE_URL, Fcm, Template, encode_body};
+pub use request::{FCM_V1_BASE_URL, Fcm, IID_BASE_URL, Template, encode_body};
 pub use response::Reply;
-pub use topics::{IID_BASE_URL, MAX_SUBSCRIPTION_TOKENS, Subscription, TopicAction};
+pub use topics::{MAX_SUBSCRIPTION_TOKENS, Subscription, TopicAction};
 pub use webpush::{WebpushAction, WebpushConfig, WebpushFcmOptions, WebpushNotification};

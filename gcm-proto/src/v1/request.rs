@@ -15,6 +15,8 @@ use crate::request::{CONTENT_TYPE_JSON, absolute_url};
 
 /// Where FCM HTTP v1 lives.
 pub const FCM_V1_BASE_URL: &str = "https://fcm.googleapis.com";
+/// Where the Instance ID API (topic management) lives.
+pub const IID_BASE_URL: &str = "https://iid.googleapis.com";
 
 /// The project's v1 configuration: base URL, project id and backoff. It turns messages into
 /// requests ([`Fcm::encode`]) and responses into fates ([`Fcm::decode`]); the OAuth2 access
@@ -41,7 +43,7 @@ impl Fcm {
         Ok(Self {
             project_id: project_id.to_owned(),
             send_url,
-            iid_base: super::topics::IID_BASE_URL.to_owned(),
+            iid_base: IID_BASE_URL.to_owned(),
             backoff: Backoff::fcm_v1(),
         })
     }

@@ -22,8 +22,6 @@ use crate::outcome::Outcome;
 use crate::request::{CONTENT_TYPE_JSON, absolute_url};
 use crate::retryable::{Retryable, sealed::Sealed};
 
-/// Where the Instance ID API lives.
-pub const IID_BASE_URL: &str = "https://iid.googleapis.com";
 /// The most tokens one topic management call takes.
 pub const MAX_SUBSCRIPTION_TOKENS: usize = 1000;
 
