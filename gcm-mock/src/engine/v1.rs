@@ -218,8 +218,8 @@ pub(super) fn parse_send(body: &[u8]) -> Result<Send, Response<Bytes>> {
 /// The message's fields (but `data`, already read, and the target) as gcm-proto types
 /// them, then [`check`]ed as FCM checks them: a value of the wrong type, an unknown field
 /// at any level FCM types, and every limit FCM enforces are refused with FCM's body. All
-/// unknown names are listed, as Google's parser lists them; of the other problems, the
-/// first.
+/// unknown names and enum values are listed, as Google's parser lists them; of the other
+/// problems, the first, with the FCM code `INVALID_ARGUMENT`.
 #[allow(clippy::result_large_err)] // the error is the response itself, built once per request
 fn read_content(
     message: &Map<String, Value>,
@@ -238,8 +238,10 @@ fn read_content(
         data.iter().map(|(key, value)| (key.clone(), value.as_str().unwrap_or_default().to_owned())).collect();
     let message = Message::new(target, content);
     let violations = check(&message);
-    let (unknown, other): (Vec<_>, Vec<_>) =
-        violations.iter().partition(|violation| matches!(violation.problem, Problem::UnknownField { .. }));
+    // Unknown names and enum values are the parser's refusals (no FCM code), all listed.
+    let (unknown, other): (Vec<_>, Vec<_>) = violations.iter().partition(|violation| {
+        matches!(violation.problem, Problem::UnknownField { .. } | Problem::UnknownValue { .. })
+    });
     if !unknown.is_empty() {
         // Unknown names are reported as sent, before renaming.
         let as_sent = |violation: &&Violation| {
