@@ -95,8 +95,10 @@
 //!
 //! # Where things are
 //! * [`v1`]: FCM HTTP v1 — [`v1::Message`], [`v1::Multicast`], [`v1::Fcm`] (encode and
-//!   decode), [`v1::Converted`] (from a legacy message); `oauth` (feature `oauth`): its
-//!   service-account, user and metadata-server access tokens.
+//!   decode), the platform blocks (`android`, `apns`, `webpush`), [`v1::check`] and
+//!   [`v1::Condition`] (what FCM refuses), [`v1::Subscription`] (topic management),
+//!   [`v1::Converted`] (from a legacy message), and a table from Firebase Admin to here;
+//!   `oauth` (feature `oauth`): its service-account, user and metadata-server access tokens.
 //! * [`Outcome`] (`outcome`), [`Fate`] and [`RetryCause`] (`fate`): what happened, per
 //!   recipient; [`Retryable`] (`retryable`): what an outcome's retry resends.
 //! * [`Backoff`] and [`parse_retry_after`] (`backoff`): when to retry.

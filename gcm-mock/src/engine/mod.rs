@@ -3,7 +3,8 @@
 //!
 //! By job: [`route`] (where a request goes, decided once), [`prepare`] (a send's body read
 //! before the lock), [`v1`] sends, [`oauth`] (the token endpoint), [`metadata`] (the
-//! metadata server), [`rpc`] (v1 error bodies), [`legacy`] sends, [`recipient`] (each
+//! metadata server), [`rpc`] (v1 error bodies), [`topics`] (topic management, both APIs,
+//! and who a topic send reaches), [`legacy`] sends, [`recipient`] (each
 //! recipient's result), [`answer`] (written after the lock), [`recording`] (the bounded
 //! inbox and log), [`script`] (scripted replies and `Retry-After`), [`http`] (the answers'
 //! pieces). This module holds the engine's state and answers each route.

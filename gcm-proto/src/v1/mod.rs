@@ -34,6 +34,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+//! By job: `message` (the message, the multicast, the messages), `android`,
+//! `apns` and `webpush` (the platform blocks), [`duration`] (protobuf durations), `wire`
+//! (the enums with an escape, the setters), `check` and `condition` (what FCM refuses),
+//! `request` and `response` (encoding, decoding), `topics` (topic management), `convert`
+//! (from legacy).
+//!
 //! # From Firebase Admin
 //!
 //! Each Firebase Admin messaging call and type (Node, Python, Go, Java name them alike), and
