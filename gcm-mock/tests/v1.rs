@@ -401,8 +401,16 @@ fn topic_call(engine: &mut Engine, token: &str, action: &str, body: &str) -> Res
 fn subscriptions_are_kept_and_topic_sends_reach_the_subscribers() {
     let scenario = Scenario::default()
         .token("gone", TokenRule::new(Behaviour::NotRegistered))
-        .token("bad", TokenRule::new(Behaviour::Invalid));
+        .token("bad", TokenRule::new(Behaviour::Invalid))
+        .token("busy", TokenRule::new(Behaviour::RateLimited).times(1))
+        .token("down", TokenRule::new(Behaviour::InternalError).times(1));
     let (mut engine, token) = engine_with_token(scenario);
+    // A rule with `times` fails the token's first topic calls, then lets it through.
+    let flaky = r#"{"to":"/topics/later","registration_tokens":["busy","down"]}"#;
+    let first = topic_call(&mut engine, &token, "batchAdd", flaky);
+    assert_eq!(body(&first), r#"{"results":[{"error":"TOPICS_SUBSCRIPTION_RATE_EXCEEDED"},{"error":"INTERNAL"}]}"#);
+    let second = topic_call(&mut engine, &token, "batchRemove", flaky);
+    assert_eq!(body(&second), r#"{"results":[{},{}]}"#);
     let add = topic_call(
         &mut engine,
         &token,

@@ -6,14 +6,15 @@
 //! send reaches: subscriptions are kept per topic, bounded, and read in order, so the same
 //! calls give the same inbox.
 //!
-//! Per-token answers follow the token's rule in the scenario: `not_registered` is
-//! `NOT_FOUND`, `invalid` (and an empty token) is `INVALID_ARGUMENT`; a token already
-//! holding [`MAX_TOPICS_PER_TOKEN`] topics gets `TOO_MANY_TOPICS`, as FCM documents. Whole
+//! Per-token answers follow the token's rule in the scenario (see `Engine::change`); an
+//! empty token is `INVALID_ARGUMENT`, and a token already holding [`MAX_TOPICS_PER_TOKEN`]
+//! topics gets `TOO_MANY_TOPICS`, as FCM documents. Whole
 //! call failures (no access token, a body that is not a subscription) answer
 //! `{"error": "<code>"}`, the shape the Admin SDKs read; their exact codes are not
 //! documented (the reference is silent), so the mock's are its own.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -64,19 +65,34 @@ pub(super) struct Subscriptions {
     by_topic: BTreeMap<String, BTreeSet<Arc<str>>>,
     by_token: BTreeMap<Arc<str>, BTreeSet<String>>,
     count: usize,
+    /// Topic calls per token, for the tokens whose rule counts them (bounded like the
+    /// subscriptions: past the bound, a call counts as a first one).
+    calls: HashMap<String, u32>,
 }
 
 impl Subscriptions {
+    /// One more topic call for `token`: its number (1 = first).
+    fn call(&mut self, token: &str) -> u32 {
+        if let Some(calls) = self.calls.get_mut(token) {
+            *calls = calls.saturating_add(1);
+            return *calls;
+        }
+        if self.calls.len() < MAX_SUBSCRIPTIONS {
+            self.calls.insert(token.to_owned(), 1);
+        }
+        1
+    }
+
     fn add(&mut self, topic: &str, token: &str) -> Change {
         let topics = self.by_token.get(token);
         if topics.is_some_and(|topics| topics.contains(topic)) {
             return Change::AlreadyDone;
         }
         if topics.is_some_and(|topics| topics.len() >= MAX_TOPICS_PER_TOKEN) {
-            return Change::Refused("TOO_MANY_TOPICS");
+            return Change::Refused("TOO_MANY_TOPICS".into());
         }
         if self.count >= MAX_SUBSCRIPTIONS {
-            return Change::Refused("RESOURCE_EXHAUSTED");
+            return Change::Refused("RESOURCE_EXHAUSTED".into());
         }
         let key: Arc<str> = self.by_token.get_key_value(token).map_or_else(|| token.into(), |(key, _)| Arc::clone(key));
         self.by_token.entry(Arc::clone(&key)).or_default().insert(topic.to_owned());
@@ -176,7 +192,7 @@ impl Engine {
             .iter()
             .map(|token| match self.change(action, topic, token) {
                 Change::Done | Change::AlreadyDone => json!({}),
-                Change::Refused(code) => json!({ "error": code }),
+                Change::Refused(code) => json!({ "error": code.as_ref() }),
             })
             .collect();
         (json_response(StatusCode::OK, &json!({ "results": results })), true)
@@ -226,22 +242,39 @@ impl Engine {
                 status_body(StatusCode::CONFLICT, "ALREADY_EXISTS", "Topic subscription already exists.", &[])
             }
             Change::AlreadyDone => json_response(StatusCode::OK, &json!({})),
-            Change::Refused("NOT_FOUND") => error_response("UNREGISTERED", false),
-            Change::Refused("INVALID_ARGUMENT") => {
-                fcm_invalid("parent", "The registration token is not a valid FCM registration token")
-            }
-            Change::Refused(code) => error_response(code, false),
+            Change::Refused(code) => match code.as_ref() {
+                "NOT_FOUND" => error_response("UNREGISTERED", false),
+                "INVALID_ARGUMENT" => {
+                    fcm_invalid("parent", "The registration token is not a valid FCM registration token")
+                }
+                "TOPICS_SUBSCRIPTION_RATE_EXCEEDED" | "RESOURCE_EXHAUSTED" => status_body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RESOURCE_EXHAUSTED",
+                    "Topic subscription rate exceeded.",
+                    &[],
+                ),
+                other => error_response(other, false),
+            },
         };
         (response, true)
     }
 
-    /// One token's change, with the answer its rule in the scenario gives.
+    /// One token's change, with the answer its rule in the scenario gives: `not_registered`
+    /// is `NOT_FOUND`, `invalid` `INVALID_ARGUMENT`, `rate_limited`
+    /// `TOPICS_SUBSCRIPTION_RATE_EXCEEDED`, `unavailable` and `internal_error` `INTERNAL`,
+    /// `error` its `code`; a rule with `times` or `steps` counts the token's topic calls (apart
+    /// from its sends).
     fn change(&mut self, action: TopicAction, topic: &str, token: &str) -> Change {
         let rule = self.scenario.tokens.get(token).unwrap_or(&self.scenario.default);
-        match rule.step_at(1).result {
-            _ if token.is_empty() => Change::Refused("INVALID_ARGUMENT"),
-            Behaviour::NotRegistered => Change::Refused("NOT_FOUND"),
-            Behaviour::Invalid => Change::Refused("INVALID_ARGUMENT"),
+        let attempt = if rule.counts_attempts() { self.subscriptions.call(token) } else { 1 };
+        let step = rule.step_at(attempt);
+        match step.result {
+            _ if token.is_empty() => Change::Refused("INVALID_ARGUMENT".into()),
+            Behaviour::NotRegistered => Change::Refused("NOT_FOUND".into()),
+            Behaviour::Invalid => Change::Refused("INVALID_ARGUMENT".into()),
+            Behaviour::RateLimited => Change::Refused("TOPICS_SUBSCRIPTION_RATE_EXCEEDED".into()),
+            Behaviour::Unavailable | Behaviour::InternalError => Change::Refused("INTERNAL".into()),
+            Behaviour::Error => Change::Refused(step.code.unwrap_or("INTERNAL").to_owned().into()),
             _ => match action {
                 TopicAction::Subscribe => self.subscriptions.add(topic, token),
                 TopicAction::Unsubscribe => self.subscriptions.remove(topic, token),
@@ -255,5 +288,5 @@ pub(super) enum Change {
     Done,
     /// Subscribed already, or not subscribed to begin with.
     AlreadyDone,
-    Refused(&'static str),
+    Refused(Cow<'static, str>),
 }
