@@ -68,6 +68,17 @@ done
 [ "$records" = 3 ] || { echo "welcome-batch: $records of 3 delivered"; cat "$scratch/run.log"; exit 1; }
 echo "== welcome-batch: 3 of 3 delivered"
 
+# The subscription reaches the mock: two records, each delivered, and the mock's topic lists both.
+for _ in $(seq 300); do
+  records=$(curl -sS --fail "${auth[@]}" "$GCM_API/results?correlation_id=news-subscribers" | jq '[.records[] | select(.fate == "delivered")] | length')
+  [ "$records" = 2 ] && break
+  sleep 0.1
+done
+[ "$records" = 2 ] || { echo "news-subscribers: $records of 2 subscribed"; cat "$scratch/run.log"; exit 1; }
+topics=$(curl -sS --fail "$mock/_mock/topics")
+[ "$topics" = '{"news":["token-1","token-2"]}' ] || { echo "the mock's topics: $topics"; exit 1; }
+echo "== news-subscribers: 2 of 2 subscribed"
+
 echo "== schemathesis"
 curl -sS --fail "${auth[@]}" "$GCM_API/openapi.json" >"$scratch/openapi.json"
 # use_after_free is left out: DELETE /jobs/<id> cancels a job, which stays readable.

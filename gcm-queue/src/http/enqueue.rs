@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::job::{Job, Payload};
 
-/// Which protocol a multicast is sent with.
+/// What a request asks for: a multicast in one protocol or the other, or a topic change.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -17,6 +17,10 @@ pub enum Kind {
     V1,
     /// The legacy protocol (`message` has `data`, `notification`, `options`).
     Legacy,
+    /// Subscribe the tokens to `topic` (FCM's topic management; no `message`).
+    Subscribe,
+    /// Unsubscribe the tokens from `topic`.
+    Unsubscribe,
 }
 
 /// A multicast to enqueue: the body of `POST /jobs`, and what `gcm-worker enqueue` reads.
@@ -35,6 +39,9 @@ pub struct EnqueueRequest {
     /// The device tokens: each non-empty, without blanks or control characters, at most
     /// 4096 characters.
     pub tokens: Vec<String>,
+    /// The topic of a `subscribe` or `unsubscribe` request (with or without `/topics/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
     /// Copied into every result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
@@ -174,6 +181,39 @@ impl EnqueueRequest {
             ));
         }
         self.tokens.iter().enumerate().try_for_each(|(index, token)| check_token(index, token))?;
+        let action = match self.kind {
+            Kind::Subscribe => Some(v1::TopicAction::Subscribe),
+            Kind::Unsubscribe => Some(v1::TopicAction::Unsubscribe),
+            Kind::V1 | Kind::Legacy => None,
+        };
+        let Some(action) = action else {
+            if self.topic.is_some() {
+                return Err(Invalid::at("$.topic", "a multicast has no topic: only subscribe and unsubscribe do"));
+            }
+            return self.multicasts(limits);
+        };
+        if !self.message.is_null() {
+            return Err(Invalid::at("$.message", "a topic change sends no message"));
+        }
+        let Some(topic) = self.topic.as_deref() else {
+            return Err(Invalid::at("$.topic", "a topic change needs a topic"));
+        };
+        let name = topic.strip_prefix("/topics/").unwrap_or(topic);
+        if !v1::is_valid_topic(name) {
+            return Err(Invalid::at("$.topic", "a topic name is 1 to 900 of [a-zA-Z0-9-_.~%]"));
+        }
+        let per_job = limits.per_job.min(v1::MAX_SUBSCRIPTION_TOKENS);
+        Ok(self
+            .tokens
+            .chunks(per_job)
+            .map(|tokens| Payload::V1Subscription {
+                subscription: v1::Subscription::new(action, name, tokens.to_vec()),
+            })
+            .collect())
+    }
+
+    /// The payloads of a multicast request.
+    fn multicasts(self, limits: TokenLimits) -> Result<Vec<Payload>, Invalid> {
         let message = match self.message {
             serde_json::Value::Null => serde_json::Value::Object(Default::default()),
             other => other,
@@ -195,6 +235,7 @@ impl EnqueueRequest {
                     })
                     .collect())
             }
+            Kind::Subscribe | Kind::Unsubscribe => Err(Invalid::at("$.kind", "not a multicast")),
             Kind::Legacy => {
                 let template: LegacyTemplate = parse_in("$.message", message)?;
                 if let Some(target) = TARGETS.iter().find(|name| template.extra.contains_key(**name)) {
@@ -293,6 +334,10 @@ mod tests {
             (r#"{"tokens": ["a\u0000b"]}"#, "$.tokens[0]", "control"),
             (r#"{"tokens": ["a\r\nb"]}"#, "$.tokens[0]", "blank"),
             (r#"{"tokens": ["a"], "send_at": "tomorrow"}"#, "$.send_at", "RFC 3339"),
+            (r#"{"tokens": ["a"], "topic": "news"}"#, "$.topic", "only subscribe"),
+            (r#"{"kind": "subscribe", "tokens": ["a"]}"#, "$.topic", "needs a topic"),
+            (r#"{"kind": "subscribe", "tokens": ["a"], "topic": "bad topic!"}"#, "$.topic", "topic name"),
+            (r#"{"kind": "unsubscribe", "tokens": ["a"], "topic": "news", "message": {}}"#, "$.message", "no message"),
         ];
         for (body, path, error) in cases {
             let invalid = invalid(body);
@@ -335,5 +380,17 @@ mod tests {
         assert_eq!(message.options.collapse_key.as_deref(), Some("x"));
         assert_eq!(message.options.time_to_live, Some(60), "60.0 is an integer to JSON");
         assert_eq!(send_at, Some(1_893_456_000_000));
+    }
+
+    #[test]
+    fn a_topic_change_is_cut_into_subscription_jobs_of_at_most_1000() {
+        let tokens: Vec<String> = (0..2500).map(|i| format!("t{i}")).collect();
+        let body = serde_json::json!({"kind": "subscribe", "topic": "/topics/news", "tokens": tokens});
+        let limits = TokenLimits { per_request: 100_000, per_job: 5000 };
+        let (jobs, _) = parse(body.to_string().as_bytes()).unwrap().into_jobs(limits).unwrap();
+        assert_eq!(jobs.iter().map(|job| job.payload.len()).collect::<Vec<_>>(), [1000, 1000, 500]);
+        let Payload::V1Subscription { subscription } = &jobs[2].payload else { panic!() };
+        assert_eq!((subscription.action(), subscription.topic()), (v1::TopicAction::Subscribe, "news"));
+        assert_eq!(subscription.tokens()[0], "t2000");
     }
 }

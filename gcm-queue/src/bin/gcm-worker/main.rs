@@ -446,6 +446,7 @@ async fn enqueue(args: EnqueueArgs) -> Result<(), Box<dyn std::error::Error>> {
         kind: if args.legacy { Kind::Legacy } else { Kind::V1 },
         message,
         tokens,
+        topic: None,
         correlation_id: args.correlation_id.clone(),
         send_at: args.send_at.clone(),
     };
