@@ -10,7 +10,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use gcm_proto::oauth::{Claims, FIREBASE_MESSAGING_SCOPE, GOOGLE_TOKEN_URI, JWT_BEARER_GRANT_TYPE, ServiceAccountKey};
-use http::header::HOST;
+use http::header::{AUTHORIZATION, HOST};
 use http::{Request, Response, StatusCode};
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey};
 use serde::Deserialize;
@@ -120,6 +120,13 @@ impl Engine {
     /// How many access tokens the token endpoint has issued.
     pub fn tokens_issued(&self) -> u64 {
         self.oauth.issued
+    }
+
+    /// Whether `request` carries `Authorization: Bearer <an access token this mock issued,
+    /// live at now>`.
+    pub(super) fn bearer_accepted<B>(&self, request: &Request<B>, now: SystemTime) -> bool {
+        let bearer = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()?.strip_prefix("Bearer "));
+        bearer.is_some_and(|token| self.oauth.accepts(token, now))
     }
 
     /// `GET /_mock/service-account`: the built-in key file, its `token_uri` on the host the

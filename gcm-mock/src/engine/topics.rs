@@ -20,7 +20,6 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use gcm_proto::v1::{Condition, MAX_SUBSCRIPTION_TOKENS, TopicAction, is_valid_topic};
-use http::header::AUTHORIZATION;
 use http::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
@@ -165,10 +164,8 @@ impl Engine {
         action: TopicAction,
         now: SystemTime,
     ) -> (Response<Bytes>, bool) {
-        let headers = request.headers();
-        let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()?.strip_prefix("Bearer "));
-        let authorized = bearer.is_some_and(|token| self.oauth.accepts(token, now))
-            && headers.get("access_token_auth").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+        let authorized = self.bearer_accepted(request, now)
+            && request.headers().get("access_token_auth").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
         if let Some(reply) = self.next_reply(now) {
             return (reply, authorized);
         }
@@ -207,8 +204,7 @@ impl Engine {
         (project, token, topic): (&str, String, Option<String>),
         now: SystemTime,
     ) -> (Response<Bytes>, bool) {
-        let bearer = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()?.strip_prefix("Bearer "));
-        let authorized = bearer.is_some_and(|token| self.oauth.accepts(token, now));
+        let authorized = self.bearer_accepted(request, now);
         if let Some(reply) = self.next_reply(now) {
             return (reply, authorized);
         }

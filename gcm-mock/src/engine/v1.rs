@@ -7,7 +7,6 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use gcm_proto::v1::{Content, Message, Problem, Target, Violation, check};
-use http::header::AUTHORIZATION;
 use http::{Request, Response, StatusCode};
 use serde_json::{Map, Value};
 
@@ -35,8 +34,7 @@ impl Engine {
         seq: u64,
         now: SystemTime,
     ) -> (Response<Bytes>, bool) {
-        let bearer = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()?.strip_prefix("Bearer "));
-        let authorized = bearer.is_some_and(|token| self.oauth.accepts(token, now));
+        let authorized = self.bearer_accepted(request, now);
         if let Some(reply) = self.next_reply(now) {
             return (reply, authorized);
         }
