@@ -27,9 +27,9 @@ fn a_subscription_is_the_request_firebase_admin_sends() {
         headers,
         [
             "authorization: Bearer ya29.x",
-            "access_token_auth: true",
             "content-type: application/json",
-            "content-length: 56"
+            "content-length: 56",
+            "access_token_auth: true"
         ]
     );
     assert_eq!(request.body().as_slice(), br#"{"to":"/topics/news","registration_tokens":["a","b\"c"]}"#);

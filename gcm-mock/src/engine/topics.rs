@@ -26,7 +26,7 @@ use serde_json::json;
 
 use super::Engine;
 use super::http::json as json_response;
-use super::rpc::{UNAUTHENTICATED, error_response, fcm_invalid, status_body};
+use super::rpc::{error_response, fcm_invalid, status_body};
 use crate::scenario::Behaviour;
 
 /// The most topics one token may be subscribed to (FCM's documented limit).
@@ -204,19 +204,9 @@ impl Engine {
         (project, token, topic): (&str, String, Option<String>),
         now: SystemTime,
     ) -> (Response<Bytes>, bool) {
-        let authorized = self.bearer_accepted(request, now);
-        if let Some(reply) = self.next_reply(now) {
-            return (reply, authorized);
-        }
-        if !authorized {
-            return (status_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", UNAUTHENTICATED, &[]), false);
-        }
-        if self.oauth.project_id() != Some(project) {
-            let message = format!("Permission denied on resource project {project}.");
-            return (status_body(StatusCode::FORBIDDEN, "PERMISSION_DENIED", &message, &[]), true);
-        }
-        if let Some(fault) = self.injected_server_error() {
-            return (fault, true);
+        let denied = format!("Permission denied on resource project {project}.");
+        if let Err(refused) = self.v1_admission(request, project, &denied, now) {
+            return refused;
         }
         let query = form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes());
         let (action, topic) = match (request.method(), topic) {

@@ -34,21 +34,11 @@ impl Engine {
         seq: u64,
         now: SystemTime,
     ) -> (Response<Bytes>, bool) {
-        let authorized = self.bearer_accepted(request, now);
-        if let Some(reply) = self.next_reply(now) {
-            return (reply, authorized);
-        }
-        if !authorized {
-            return (status_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", UNAUTHENTICATED, &[]), false);
-        }
-        if self.oauth.project_id() != Some(project) {
-            let message = format!(
-                "Permission 'cloudmessaging.messages.create' denied on resource '//cloudresourcemanager.googleapis.com/projects/{project}' (or it may not exist)."
-            );
-            return (status_body(StatusCode::FORBIDDEN, "PERMISSION_DENIED", &message, &[]), true);
-        }
-        if let Some(fault) = self.injected_server_error() {
-            return (fault, true);
+        let denied = format!(
+            "Permission 'cloudmessaging.messages.create' denied on resource '//cloudresourcemanager.googleapis.com/projects/{project}' (or it may not exist)."
+        );
+        if let Err(refused) = self.v1_admission(request, project, &denied, now) {
+            return refused;
         }
         let send = match send {
             Ok(send) => send,
@@ -81,6 +71,35 @@ impl Engine {
             }
         };
         (response, true)
+    }
+}
+
+impl Engine {
+    /// What comes before any v1 call's own answer, in the service's order: a scripted
+    /// reply, a refused access token (401), another project (403 with `denied`), an
+    /// injected server error. `Err` holds that answer and whether the token was accepted.
+    #[allow(clippy::result_large_err)] // the error is the response itself, built once per request
+    pub(super) fn v1_admission<B>(
+        &mut self,
+        request: &Request<B>,
+        project: &str,
+        denied: &str,
+        now: SystemTime,
+    ) -> Result<(), (Response<Bytes>, bool)> {
+        let authorized = self.bearer_accepted(request, now);
+        if let Some(reply) = self.next_reply(now) {
+            return Err((reply, authorized));
+        }
+        if !authorized {
+            return Err((status_body(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", UNAUTHENTICATED, &[]), false));
+        }
+        if self.oauth.project_id() != Some(project) {
+            return Err((status_body(StatusCode::FORBIDDEN, "PERMISSION_DENIED", denied, &[]), true));
+        }
+        match self.injected_server_error() {
+            Some(fault) => Err((fault, true)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -83,7 +83,7 @@ impl Fcm {
     /// application/json`, `Content-Length` and the body `{"message":{…}}` (with
     /// `"validate_only":true` when asked).
     pub fn encode(&self, message: &Message, access_token: &str) -> Result<Request<Vec<u8>>, BuildError> {
-        self.request(encode_body(message), access_token)
+        post_json(self.send_url.clone(), encode_body(message), access_token)
     }
 
     /// The request for one token of a multicast whose content `template` encodes: the same
@@ -95,23 +95,24 @@ impl Fcm {
         token: &str,
         access_token: &str,
     ) -> Result<Request<Vec<u8>>, BuildError> {
-        self.request(template.body(token), access_token)
+        post_json(self.send_url.clone(), template.body(token), access_token)
     }
+}
 
-    fn request(&self, body: Vec<u8>, access_token: &str) -> Result<Request<Vec<u8>>, BuildError> {
-        let mut authorization =
-            HeaderValue::try_from(format!("Bearer {access_token}")).map_err(|_| BuildError::InvalidAccessToken)?;
-        authorization.set_sensitive(true);
-        let mut request = Request::new(Vec::new());
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.send_url.clone();
-        let headers = request.headers_mut();
-        headers.insert(AUTHORIZATION, authorization);
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_JSON));
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        *request.body_mut() = body;
-        Ok(request)
-    }
+/// `POST url` with a JSON `body`, authorized by an OAuth2 access token (a sensitive header).
+pub(super) fn post_json(url: Uri, body: Vec<u8>, access_token: &str) -> Result<Request<Vec<u8>>, BuildError> {
+    let mut authorization =
+        HeaderValue::try_from(format!("Bearer {access_token}")).map_err(|_| BuildError::InvalidAccessToken)?;
+    authorization.set_sensitive(true);
+    let mut request = Request::new(Vec::new());
+    *request.method_mut() = Method::POST;
+    *request.uri_mut() = url;
+    let headers = request.headers_mut();
+    headers.insert(AUTHORIZATION, authorization);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_JSON));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    *request.body_mut() = body;
+    Ok(request)
 }
 
 /// `{base}/v1/projects/{project}/messages:send`; errors name `base`.

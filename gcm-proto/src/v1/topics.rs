@@ -9,17 +9,17 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::header::RETRY_AFTER;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 
 use super::condition::is_valid_topic;
-use super::request::Fcm;
+use super::request::{Fcm, post_json};
 use crate::backoff::parse_retry_after;
 use crate::error::{BuildError, ErrorCode, RawBody, ResponseError};
 use crate::fate::{Fate, RetryCause};
 use crate::outcome::Outcome;
-use crate::request::{CONTENT_TYPE_JSON, absolute_url};
+use crate::request::absolute_url;
 use crate::retryable::{Retryable, sealed::Sealed};
 
 /// The most tokens one topic management call takes.
@@ -189,18 +189,8 @@ impl Fcm {
         let body = Body { to: format!("/topics/{}", subscription.topic), registration_tokens: &subscription.tokens };
         // Strings into memory: serializing cannot fail.
         let body = serde_json::to_vec(&body).unwrap_or_default();
-        let mut authorization =
-            HeaderValue::try_from(format!("Bearer {access_token}")).map_err(|_| BuildError::InvalidAccessToken)?;
-        authorization.set_sensitive(true);
-        let mut request = Request::new(Vec::new());
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = self.iid_url(subscription.action)?;
-        let headers = request.headers_mut();
-        headers.insert(AUTHORIZATION, authorization);
-        headers.insert(ACCESS_TOKEN_AUTH, HeaderValue::from_static("true"));
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_JSON));
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
-        *request.body_mut() = body;
+        let mut request = post_json(self.iid_url(subscription.action)?, body, access_token)?;
+        request.headers_mut().insert(ACCESS_TOKEN_AUTH, HeaderValue::from_static("true"));
         Ok(request)
     }
 
