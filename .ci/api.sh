@@ -58,23 +58,22 @@ out=$(bash -euo pipefail -x "$scratch/examples.sh" 2>"$scratch/examples.trace") 
 echo "$out"
 grep -q '"status":"cancelled"' <<<"$out" || { echo "the planned send was not cancelled"; exit 1; }
 
-# The welcome job reaches the mock: three records, each delivered.
 auth=(-H "Authorization: Bearer $GCM_KEY")
-for _ in $(seq 300); do
-  records=$(curl -sS --fail "${auth[@]}" "$GCM_API/results?correlation_id=welcome-batch" | jq '[.records[] | select(.fate == "delivered")] | length')
-  [ "$records" = 3 ] && break
-  sleep 0.1
-done
-[ "$records" = 3 ] || { echo "welcome-batch: $records of 3 delivered"; cat "$scratch/run.log"; exit 1; }
+wait_delivered() { # wait_delivered CORRELATION_ID COUNT: that many of its records `delivered`
+  for _ in $(seq 300); do
+    records=$(curl -sS --fail "${auth[@]}" "$GCM_API/results?correlation_id=$1" | jq '[.records[] | select(.fate == "delivered")] | length')
+    [ "$records" = "$2" ] && return 0
+    sleep 0.1
+  done
+  echo "$1: $records of $2 delivered"; cat "$scratch/run.log"; exit 1
+}
+
+# The welcome job reaches the mock: three records, each delivered.
+wait_delivered welcome-batch 3
 echo "== welcome-batch: 3 of 3 delivered"
 
 # The subscription reaches the mock: two records, each delivered, and the mock's topic lists both.
-for _ in $(seq 300); do
-  records=$(curl -sS --fail "${auth[@]}" "$GCM_API/results?correlation_id=news-subscribers" | jq '[.records[] | select(.fate == "delivered")] | length')
-  [ "$records" = 2 ] && break
-  sleep 0.1
-done
-[ "$records" = 2 ] || { echo "news-subscribers: $records of 2 subscribed"; cat "$scratch/run.log"; exit 1; }
+wait_delivered news-subscribers 2
 topics=$(curl -sS --fail "$mock/_mock/topics")
 [ "$topics" = '{"news":["token-1","token-2"]}' ] || { echo "the mock's topics: $topics"; exit 1; }
 echo "== news-subscribers: 2 of 2 subscribed"

@@ -219,11 +219,8 @@ impl Engine {
                 let (response, authorized) = engine.topic_call(request, action, now);
                 (response.into(), authorized)
             }),
-            (Route::Registration { .. }, _) => self.logged(request, connection, |engine, _| {
-                let (response, authorized) = match topics::registration_of(request.uri().path()) {
-                    Some(registration) => engine.registration_call(request, registration, now),
-                    None => (text(StatusCode::NOT_FOUND, "Not Found\n"), false),
-                };
+            (Route::Registration(registration), _) => self.logged(request, connection, |engine, _| {
+                let (response, authorized) = engine.registration_call(request, registration, now);
                 (response.into(), authorized)
             }),
             (Route::MetadataToken, _) => self.logged(request, connection, |engine, _| {

@@ -17,7 +17,7 @@ pub(super) enum Route<'a> {
     Topics { action: TopicAction },
     /// `POST` or `DELETE /v1/projects/{project}/registrations/{token}/topicSubscriptions…`:
     /// FCM v1's topic management, one token a request.
-    Registration { project: &'a str },
+    Registration(topics::Registration<'a>),
     /// `POST /token`: the OAuth2 token endpoint.
     Token,
     /// `GET` the metadata server's token.
@@ -63,8 +63,8 @@ impl<'a> Route<'a> {
         if let Some(action) = topics::action_of(path) {
             return post_only(Self::Topics { action });
         }
-        if let Some((project, _, _)) = topics::registration_of(path) {
-            return Self::Registration { project };
+        if let Some(registration) = topics::registration_of(path) {
+            return Self::Registration(registration);
         }
         if path == oauth::TOKEN_PATH {
             return post_only(Self::Token);

@@ -40,18 +40,26 @@ pub(super) fn action_of(path: &str) -> Option<TopicAction> {
     [TopicAction::Subscribe, TopicAction::Unsubscribe].into_iter().find(|action| action.path() == path)
 }
 
-/// `/v1/projects/{project}/registrations/{token}/topicSubscriptions[/{topic}]`: the project,
-/// the token and the topic, percent-decoded.
-pub(super) fn registration_of(path: &str) -> Option<(&str, String, Option<String>)> {
+/// `/v1/projects/{project}/registrations/{token}/topicSubscriptions[/{topic}]`, in path
+/// segments as sent (the token and the topic still percent-encoded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Registration<'a> {
+    pub(super) project: &'a str,
+    token: &'a str,
+    topic: Option<&'a str>,
+}
+
+/// The registration a path names, if it names one.
+pub(super) fn registration_of(path: &str) -> Option<Registration<'_>> {
     let rest = path.strip_prefix("/v1/projects/")?;
     let (project, rest) = rest.split_once("/registrations/")?;
     let (token, rest) = rest.split_once("/topicSubscriptions")?;
     let topic = match rest {
         "" => None,
-        _ => Some(decoded(rest.strip_prefix('/').filter(|t| !t.contains('/'))?)),
+        _ => Some(rest.strip_prefix('/').filter(|t| !t.contains('/'))?),
     };
     (!project.is_empty() && !project.contains('/') && !token.is_empty() && !token.contains('/'))
-        .then(|| (project, decoded(token), topic))
+        .then_some(Registration { project, token, topic })
 }
 
 fn decoded(segment: &str) -> String {
@@ -201,9 +209,11 @@ impl Engine {
     pub(super) fn registration_call<B>(
         &mut self,
         request: &Request<B>,
-        (project, token, topic): (&str, String, Option<String>),
+        registration: Registration<'_>,
         now: SystemTime,
     ) -> (Response<Bytes>, bool) {
+        let project = registration.project;
+        let (token, topic) = (decoded(registration.token), registration.topic.map(decoded));
         let denied = format!("Permission denied on resource project {project}.");
         if let Err(refused) = self.v1_admission(request, project, &denied, now) {
             return refused;
