@@ -78,6 +78,17 @@ topics=$(curl -sS --fail "$mock/_mock/topics")
 [ "$topics" = '{"news":["token-1","token-2"]}' ] || { echo "the mock's topics: $topics"; exit 1; }
 echo "== news-subscribers: 2 of 2 subscribed"
 
+# The README's prune keeps what is recent; with nothing kept, the finished jobs and their
+# records go (the welcome job, the subscription, the cancelled send).
+pruned=$(target/debug/gcm-worker prune --queue "$queue" --retain-results 7d --retain-jobs 30d)
+[ "$pruned" = '{"result_blocks":0,"jobs":0,"tasks":0}' ] || { echo "prune deleted recent things: $pruned"; exit 1; }
+sleep 1 # apalis dates its tasks to the second: past the second they were done in
+pruned=$(target/debug/gcm-worker prune --queue "$queue" --retain-results 0s --retain-jobs 0s)
+jq -e '.jobs >= 3 and .result_blocks >= 3 and .tasks >= 2' <<<"$pruned" >/dev/null || { echo "prune: $pruned"; exit 1; }
+records=$(curl -sS --fail "${auth[@]}" "$GCM_API/results?correlation_id=welcome-batch" | jq '.records | length')
+[ "$records" = 0 ] || { echo "$records welcome-batch records left after the prune"; exit 1; }
+echo "== prune: $pruned"
+
 echo "== schemathesis"
 curl -sS --fail "${auth[@]}" "$GCM_API/openapi.json" >"$scratch/openapi.json"
 # use_after_free is left out: DELETE /jobs/<id> cancels a job, which stays readable.

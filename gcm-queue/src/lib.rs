@@ -1,7 +1,8 @@
 #![doc = include_str!("../README.md")]
 //!
 //! # Where things are
-//! - [`Queue`] (`queue`): the apalis backend chosen by URL, with its result store; workers.
+//! - [`Queue`] (`queue`): the apalis backend chosen by URL, with its result store; workers;
+//!   [`Retention`] (`queue::retention`): what is finished, deleted when old.
 //! - [`Job`] and [`Payload`] (`job`): one send and where it stands in its retries.
 //! - [`Processor`] (`send`): one job, one step — claim, send, settle, schedule.
 //! - [`Policy`] and [`Unsure`] (`round`): what a send learned, made a settlement (fates, the
@@ -29,7 +30,9 @@ pub use fate::{Enqueued, Final, JobStatus, Record, Scheduled, Settlement, Summar
 pub use gate::{Gate, RateLimit};
 pub use job::{JOB_FORMAT, Job, Payload};
 pub use metrics::{Metrics, QueueGauges, QueueStats, StateLabel};
-pub use queue::{CONNECT_TIMEOUT, QUEUE_NAME, Queue, QueueConfig, WorkerOptions};
+pub use queue::{
+    CONNECT_TIMEOUT, DEFAULT_RETENTION, PRUNE_BATCH, Pruned, QUEUE_NAME, Queue, QueueConfig, Retention, WorkerOptions,
+};
 pub use round::{Policy, Unsure};
 pub use send::{DEFAULT_LEASE, Enqueue, Processor, Senders};
 #[cfg(feature = "redis")]

@@ -19,6 +19,10 @@ use crate::metrics::QueueStats;
 use crate::send::{Enqueue, Processor};
 use crate::store::{BoxFuture, ResultReader, ResultStore, Settled};
 
+mod retention;
+
+pub use retention::{DEFAULT_RETENTION, PRUNE_BATCH, Pruned, Retention};
+
 /// The default apalis queue (the "job type") gcm-queue's jobs live in: a fixed name
 /// rather than apalis's default (the Rust type's path), so that renaming a type never
 /// strands stored jobs.
@@ -482,9 +486,10 @@ impl Queue {
                     .llen(config.active_jobs_list())
                     .zcount(config.scheduled_jobs_set(), "-inf", now)
                     .zcount(config.scheduled_jobs_set(), format!("({now}"), "+inf")
-                    .zcard(config.done_jobs_set())
+                    // apalis-redis keeps done and dead tasks in plain sets (`SADD`).
+                    .scard(config.done_jobs_set())
                     .zcard(config.failed_jobs_set())
-                    .zcard(config.dead_jobs_set())
+                    .scard(config.dead_jobs_set())
                     .zrangebyscore_limit_withscores(config.scheduled_jobs_set(), "-inf", now, 0, 1)
                     .query_async(&mut connection)
                     .await

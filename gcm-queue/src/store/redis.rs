@@ -27,23 +27,71 @@ impl std::fmt::Debug for RedisResults {
     }
 }
 
-/// KEYS: settled key, blocks stream, sequence counter, job hash, totals hash.
+/// KEYS: settled key, blocks stream, sequence counter, job hash, totals hash, block times,
+/// finished jobs.
 /// ARGV: retry JSON ("" for none), pending count, job id, attempt, the number of counts N,
 /// the number of records, N pairs of count name and value, then the blocks.
+///
+/// For retention, the block times hold the first block of each settlement scored by when
+/// it was written (numbers padded to 20 digits, so that equal times sort them in order),
+/// and the finished jobs each job whose last attempt settled, scored the same way. Blocks
+/// written before there were times are dated by the first settlement after them.
 const SETTLE: &str = r"
 local existing = redis.call('GET', KEYS[1])
 if existing then return existing end
 redis.call('SET', KEYS[1], ARGV[1])
 if redis.call('HEXISTS', KEYS[4], 'recipients') == 1 then redis.call('HINCRBY', KEYS[5], 'finals', ARGV[6]) end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local blocks = 7 + 2 * tonumber(ARGV[5])
 for i = 7, blocks - 1, 2 do redis.call('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1]) end
 for i = blocks, #ARGV do
   local seq = redis.call('INCR', KEYS[3])
+  if i == blocks then
+    if seq > 1 and redis.call('EXISTS', KEYS[6]) == 0 then redis.call('ZADD', KEYS[6], now, string.format('%020d', 1)) end
+    redis.call('ZADD', KEYS[6], now, string.format('%020d', seq))
+  end
   redis.call('XADD', KEYS[2], '0-' .. seq, 'job', ARGV[3], 'attempt', ARGV[4], 'records', ARGV[i])
 end
+if ARGV[1] == '' then redis.call('ZADD', KEYS[7], now, ARGV[3]) end
 redis.call('HINCRBY', KEYS[4], 'attempts', 1)
 redis.call('HSET', KEYS[4], 'pending', ARGV[2])
 return ARGV[1]
+";
+
+/// KEYS: blocks stream, block times, sequence counter. ARGV: cutoff in milliseconds, the
+/// most blocks to delete. Trims the blocks written before the cutoff (at most so many),
+/// then the times of the settlements trimmed; returns the blocks trimmed.
+const PRUNE_RESULTS: &str = r"
+local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #oldest == 0 then return 0 end
+local first = tonumber(string.match(oldest[1][1], '%-(%d+)$'))
+local kept = redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[1], '+inf', 'LIMIT', 0, 1)
+local keep_from
+if #kept > 0 then keep_from = tonumber(kept[1]) else keep_from = tonumber(redis.call('GET', KEYS[3]) or '0') + 1 end
+keep_from = math.min(keep_from, first + tonumber(ARGV[2]))
+local trimmed = redis.call('XTRIM', KEYS[1], 'MINID', '0-' .. keep_from)
+local marks = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, mark in ipairs(marks) do
+  if tonumber(mark) < keep_from then redis.call('ZREM', KEYS[2], mark) end
+end
+return trimmed
+";
+
+/// KEYS: finished jobs. ARGV: cutoff in milliseconds, the most jobs, the key prefix.
+/// Deletes the jobs that finished before the cutoff: their hash, settlements and claims.
+const PRUNE_JOBS: &str = r"
+local jobs = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, job in ipairs(jobs) do
+  local job_key = ARGV[3] .. ':job:' .. job
+  local attempts = tonumber(redis.call('HGET', job_key, 'attempts') or '0')
+  for attempt = 0, attempts - 1 do
+    redis.call('DEL', ARGV[3] .. ':settled:' .. job .. ':' .. attempt, ARGV[3] .. ':claim:' .. job .. ':' .. attempt)
+  end
+  redis.call('DEL', job_key)
+  redis.call('ZREM', KEYS[1], job)
+end
+return #jobs
 ";
 
 /// KEYS: the claim hash, the settled key, the job hash. ARGV: owner, lease in milliseconds,
@@ -119,6 +167,53 @@ impl RedisResults {
         format!("{}:result-blocks", self.prefix)
     }
 
+    fn seq_key(&self) -> String {
+        format!("{}:result-blocks:seq", self.prefix)
+    }
+
+    /// When each settlement's blocks were written (see [`SETTLE`]).
+    fn times_key(&self) -> String {
+        format!("{}:result-blocks:times", self.prefix)
+    }
+
+    /// The jobs whose last attempt is settled, by when.
+    fn finished_key(&self) -> String {
+        format!("{}:finished", self.prefix)
+    }
+
+    /// Deletes up to `limit` blocks of records written before `cutoff_ms`; returns how many.
+    pub(crate) async fn prune_results(&self, cutoff_ms: u64, limit: usize) -> Result<u64, Error> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> =
+            std::sync::LazyLock::new(|| redis::Script::new(PRUNE_RESULTS));
+        SCRIPT
+            .key(self.stream_key())
+            .key(self.times_key())
+            .key(self.seq_key())
+            .arg(cutoff_ms)
+            .arg(limit.max(1))
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)
+    }
+
+    /// Deletes up to `limit` jobs that finished before `cutoff_ms`; returns how many.
+    pub(crate) async fn prune_jobs(&self, cutoff_ms: u64, limit: usize) -> Result<u64, Error> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(PRUNE_JOBS));
+        SCRIPT
+            .key(self.finished_key())
+            .arg(cutoff_ms)
+            .arg(limit.max(1))
+            .arg(&self.prefix)
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)
+    }
+
+    /// The connection, for the queue's own upkeep of apalis's keys.
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
     async fn find(&self, job_id: &str, attempt: u32) -> Result<Option<Settled>, Error> {
         let text: Option<String> =
             self.connection.clone().get(self.settled_key(job_id, attempt)).await.map_err(store_error)?;
@@ -152,9 +247,11 @@ impl RedisResults {
         invocation
             .key(self.settled_key(&settlement.job_id, settlement.attempt))
             .key(self.stream_key())
-            .key(format!("{}:result-blocks:seq", self.prefix))
+            .key(self.seq_key())
             .key(self.job_key(&settlement.job_id))
             .key(self.totals_key())
+            .key(self.times_key())
+            .key(self.finished_key())
             .arg(retry.unwrap_or_default())
             .arg(settlement.pending())
             .arg(&settlement.job_id)

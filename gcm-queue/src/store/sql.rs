@@ -50,7 +50,7 @@ fn json_error(error: serde_json::Error) -> Error {
 // columns are stored; `$add_cancelled` adds the count a 0.1 database lacks; `$seq_lock` the advisory lock that keeps blocks in commit order, if
 // the database needs one.
 macro_rules! sql_results {
-    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal, $storage:literal, $add_cancelled:literal, $seq_lock:expr) => {
+    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal, $storage:literal, $add_columns:expr, $seq_lock:expr) => {
         #[cfg(feature = $feature)]
         impl SqlResults<$db> {
             /// Results in `pool`'s database; creates the tables if they are missing.
@@ -64,7 +64,7 @@ macro_rules! sql_results {
                     concat!(
                         "CREATE TABLE IF NOT EXISTS gcm_result_blocks (seq ",
                         $seq,
-                        ", job_id TEXT NOT NULL, attempt BIGINT NOT NULL, records TEXT NOT NULL)"
+                        ", job_id TEXT NOT NULL, attempt BIGINT NOT NULL, records TEXT NOT NULL, settled_at_ms BIGINT)"
                     ),
                     "CREATE TABLE IF NOT EXISTS gcm_payloads (job_id TEXT NOT NULL, attempt BIGINT NOT NULL, \
                      payload TEXT NOT NULL, PRIMARY KEY (job_id, attempt))",
@@ -81,12 +81,29 @@ macro_rules! sql_results {
                 for statement in statements {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
                 }
-                // A database set up by 0.1 has no `cancelled` count yet.
-                let added = sqlx::query($add_cancelled).execute(pool).await;
-                if let Err(error) = added {
-                    if !error.to_string().contains("duplicate column") {
-                        return Err(store_error(error));
+                // A database set up by 0.1 has no `cancelled` count yet, and one set up
+                // before retention no block times.
+                for added in $add_columns {
+                    if let Err(error) = sqlx::query(added).execute(pool).await {
+                        if !error.to_string().contains("duplicate column") {
+                            return Err(store_error(error));
+                        }
                     }
+                }
+                let retention = [
+                    "CREATE INDEX IF NOT EXISTS gcm_result_blocks_settled ON gcm_result_blocks (settled_at_ms)",
+                    "CREATE INDEX IF NOT EXISTS gcm_settlements_finished ON gcm_settlements (settled_at_ms) WHERE retry IS NULL",
+                    // Blocks written before retention take their settlement's time (once:
+                    // the index finds the blocks without one).
+                    concat!(
+                        "UPDATE gcm_result_blocks SET settled_at_ms = COALESCE((SELECT s.settled_at_ms FROM gcm_settlements s \
+                         WHERE s.job_id = gcm_result_blocks.job_id AND s.attempt = gcm_result_blocks.attempt), ",
+                        $now,
+                        ") WHERE settled_at_ms IS NULL"
+                    ),
+                ];
+                for statement in retention {
+                    sqlx::query(statement).execute(pool).await.map_err(store_error)?;
                 }
                 Ok(Self { pool: pool.clone() })
             }
@@ -229,12 +246,66 @@ macro_rules! sql_results {
                 Ok(updated.rows_affected() > 0)
             }
 
+            /// Deletes up to `limit` blocks of records settled before `cutoff_ms`; returns
+            /// how many.
+            pub(crate) async fn prune_results(&self, cutoff_ms: u64, limit: usize) -> Result<u64, Error> {
+                let deleted = sqlx::query(
+                    "DELETE FROM gcm_result_blocks WHERE seq IN (SELECT seq FROM gcm_result_blocks \
+                     WHERE settled_at_ms < $1 ORDER BY settled_at_ms LIMIT $2)",
+                )
+                .bind(i64::try_from(cutoff_ms).unwrap_or(i64::MAX))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(deleted.rows_affected())
+            }
+
+            /// Deletes up to `limit` jobs that finished (their last attempt settled with
+            /// no retry) before `cutoff_ms`: their row, settlements, claims and payloads,
+            /// in one transaction. A job with an attempt to come is never touched.
+            pub(crate) async fn prune_jobs(&self, cutoff_ms: u64, limit: usize) -> Result<u64, Error> {
+                macro_rules! finished {
+                    () => {
+                        "SELECT job_id FROM gcm_settlements WHERE retry IS NULL AND settled_at_ms < $1 \
+                         ORDER BY settled_at_ms, job_id LIMIT $2"
+                    };
+                }
+                let cutoff = i64::try_from(cutoff_ms).unwrap_or(i64::MAX);
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let mut tx = self.pool.begin().await.map_err(store_error)?;
+                let (jobs,): (i64,) = sqlx::query_as(concat!("SELECT COUNT(*) FROM (", finished!(), ") finished"))
+                    .bind(cutoff)
+                    .bind(limit)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                // The settlements last: they are what names the jobs.
+                let deletes = [
+                    concat!("DELETE FROM gcm_claims WHERE job_id IN (", finished!(), ")"),
+                    concat!("DELETE FROM gcm_payloads WHERE job_id IN (", finished!(), ")"),
+                    concat!("DELETE FROM gcm_jobs WHERE job_id IN (", finished!(), ")"),
+                    concat!("DELETE FROM gcm_settlements WHERE job_id IN (", finished!(), ")"),
+                ];
+                for delete in deletes {
+                    sqlx::query(delete)
+                        .bind(cutoff)
+                        .bind(limit)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(store_error)?;
+                }
+                tx.commit().await.map_err(store_error)?;
+                Ok(u64::try_from(jobs).unwrap_or(0))
+            }
+
             async fn insert(&self, settlement: &Settlement) -> Result<Settled, Error> {
                 let retry = settlement.retry.as_ref().map(serde_json::to_string).transpose().map_err(json_error)?;
                 let mut tx = self.pool.begin().await.map_err(store_error)?;
                 let mut counts = Summary::default();
                 settlement.records.iter().for_each(|record| counts.count(&record.fate));
                 let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+                let settled_at_ms = count(millis(std::time::SystemTime::now()));
                 let inserted = sqlx::query(
                     "INSERT INTO gcm_settlements (job_id, attempt, pending, delivered, canonical, not_registered, \
                      failed, given_up, parked, retry, settled_at_ms, cancelled) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
@@ -250,7 +321,7 @@ macro_rules! sql_results {
                 .bind(count(counts.given_up))
                 .bind(count(counts.parked))
                 .bind(&retry)
-                .bind(i64::try_from(millis(std::time::SystemTime::now())).unwrap_or(i64::MAX))
+                .bind(settled_at_ms)
                 .bind(count(counts.cancelled))
                 .execute(&mut *tx)
                 .await
@@ -266,13 +337,16 @@ macro_rules! sql_results {
                     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(lock).execute(&mut *tx).await.map_err(store_error)?;
                 }
                 for records in block::blocks(&settlement.records).map_err(json_error)? {
-                    sqlx::query("INSERT INTO gcm_result_blocks (job_id, attempt, records) VALUES ($1, $2, $3)")
-                        .bind(&settlement.job_id)
-                        .bind(i64::from(settlement.attempt))
-                        .bind(records)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(store_error)?;
+                    sqlx::query(
+                        "INSERT INTO gcm_result_blocks (job_id, attempt, records, settled_at_ms) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&settlement.job_id)
+                    .bind(i64::from(settlement.attempt))
+                    .bind(records)
+                    .bind(settled_at_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
                 }
                 tx.commit().await.map_err(store_error)?;
                 Ok(Settled { retry: settlement.retry.clone() })
@@ -431,7 +505,10 @@ sql_results!(
     "INTEGER PRIMARY KEY AUTOINCREMENT",
     "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
     "SELECT 1",
-    "ALTER TABLE gcm_settlements ADD COLUMN cancelled BIGINT NOT NULL DEFAULT 0",
+    [
+        "ALTER TABLE gcm_settlements ADD COLUMN cancelled BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE gcm_result_blocks ADD COLUMN settled_at_ms BIGINT"
+    ],
     None::<i64>
 );
 sql_results!(
@@ -448,7 +525,10 @@ sql_results!(
      THEN ALTER TABLE gcm_result_blocks ALTER COLUMN records SET STORAGE EXTERNAL; END IF; \
      IF (SELECT attstorage FROM pg_attribute WHERE attrelid = 'gcm_payloads'::regclass AND attname = 'payload') <> 'e' \
      THEN ALTER TABLE gcm_payloads ALTER COLUMN payload SET STORAGE EXTERNAL; END IF; END $$",
-    "ALTER TABLE gcm_settlements ADD COLUMN IF NOT EXISTS cancelled BIGINT NOT NULL DEFAULT 0",
+    [
+        "ALTER TABLE gcm_settlements ADD COLUMN IF NOT EXISTS cancelled BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE gcm_result_blocks ADD COLUMN IF NOT EXISTS settled_at_ms BIGINT"
+    ],
     // Blocks commit in the order of their numbers.
     Some(RESULTS_LOCK)
 );

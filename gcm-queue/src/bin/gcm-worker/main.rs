@@ -5,6 +5,7 @@
 //! gcm-worker enqueue --queue postgres://… --message message.json --tokens tokens.txt
 //! gcm-worker results --queue postgres://… --since 0
 //! gcm-worker serve   --queue postgres://… --listen 127.0.0.1:8080
+//! gcm-worker prune   --queue postgres://… --retain-results 7d --retain-jobs 30d
 //! ```
 
 use std::net::SocketAddr;
@@ -20,7 +21,9 @@ use gcm_hyper::gcm_proto::{Backoff, Gcm};
 use gcm_hyper::v1::Fcm;
 use gcm_hyper::{Client, Credentials, FcmClient};
 use gcm_queue::http::{AllowedHosts, Api, ApiKeys, EnqueueRequest, Kind, Limits, ResultRecord, TokenLimits};
-use gcm_queue::{Metrics, Policy, Processor, Queue, QueueConfig, ResultReader, Senders, Unsure, WorkerOptions};
+use gcm_queue::{
+    Metrics, Policy, Processor, Queue, QueueConfig, ResultReader, Retention, Senders, Unsure, WorkerOptions,
+};
 
 #[derive(Parser)]
 #[command(name = "gcm-worker", version, about = "Durable FCM sending through a job queue (SQLite, Postgres, Redis)")]
@@ -61,6 +64,61 @@ enum Command {
     Results(ResultsArgs),
     /// Serve the HTTP API: `POST /jobs`, `GET /jobs/<id>`, `GET /results`, `GET /metrics`.
     Serve(ServeArgs),
+    /// Delete now what retention no longer keeps; prints what was deleted (JSON).
+    Prune(PruneArgs),
+}
+
+/// How long finished things are kept.
+#[derive(Args)]
+struct RetentionArgs {
+    /// How long the records of settled attempts are kept (`GET /results`), e.g. `7d`, `12h`.
+    #[arg(long, env = "GCM_RETAIN_RESULTS", default_value = "30d", value_parser = parse_duration)]
+    retain_results: Duration,
+    /// How long finished jobs are kept (their summary, and the queue's finished tasks).
+    /// A job with an attempt to come is never deleted.
+    #[arg(long, env = "GCM_RETAIN_JOBS", default_value = "30d", value_parser = parse_duration)]
+    retain_jobs: Duration,
+}
+
+impl RetentionArgs {
+    fn retention(&self) -> Retention {
+        Retention { results: self.retain_results, jobs: self.retain_jobs }
+    }
+}
+
+/// Retention, and how often `run` and `serve` delete what it no longer keeps.
+#[derive(Args)]
+struct PruneSchedule {
+    #[command(flatten)]
+    retention: RetentionArgs,
+    /// How often to delete what is no longer kept (`0s`: never, for a deployment that runs
+    /// `gcm-worker prune` from its own scheduler).
+    #[arg(long, env = "GCM_PRUNE_EVERY", default_value = "10m", value_parser = parse_duration)]
+    prune_every: Duration,
+}
+
+impl PruneSchedule {
+    /// Prunes `queue` every `--prune-every` in the background, unless it is 0.
+    fn spawn(&self, queue: &Arc<Queue>) {
+        if self.prune_every.is_zero() {
+            return;
+        }
+        let (queue, retention, every) = (queue.clone(), self.retention.retention(), self.prune_every);
+        tokio::spawn(async move { queue.prune_periodically(retention, every, std::future::pending()).await });
+    }
+}
+
+#[derive(Args)]
+struct PruneArgs {
+    #[command(flatten)]
+    queue: QueueArgs,
+    #[command(flatten)]
+    retention: RetentionArgs,
+}
+
+/// A duration as `30d`, `12h`, `90m` or `3600s` (humantime's syntax).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|error| format!("{text:?}: {error} (e.g. 30d, 12h, 90m)"))
 }
 
 #[derive(Args)]
@@ -119,6 +177,8 @@ struct RunArgs {
     /// worker sends the attempt only after the claim runs out (its worker died or stalled).
     #[arg(long, env = "GCM_LEASE", default_value_t = gcm_queue::DEFAULT_LEASE.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     lease: u64,
+    #[command(flatten)]
+    prune: PruneSchedule,
 }
 
 #[derive(Args)]
@@ -190,6 +250,8 @@ struct ServeArgs {
     /// Seconds a whole request may take (408 after).
     #[arg(long, env = "GCM_REQUEST_TIMEOUT", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     request_timeout: u64,
+    #[command(flatten)]
+    prune: PruneSchedule,
 }
 
 /// Who may call the API. Keys are never given on the command line: `--api-keys-file`
@@ -291,6 +353,12 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
         Command::Run(args) => work(*args).await,
         Command::Enqueue(args) => enqueue(args).await,
         Command::Results(args) => results(args).await,
+        Command::Prune(args) => {
+            let queue = connect(&args.queue, QueueConfig::default()).await?;
+            let pruned = queue.prune_now(&args.retention.retention()).await?;
+            println!("{}", serde_json::to_string(&pruned)?);
+            Ok(())
+        }
         Command::Serve(args) => {
             if args.body_memory_bytes < args.max_body_bytes {
                 let (budget, max) = (args.body_memory_bytes, args.max_body_bytes);
@@ -310,6 +378,7 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
             };
             let api = api(&args.auth, args.listen)?.limits(limits);
             let queue = connect(&args.queue, QueueConfig::default()).await?;
+            args.prune.spawn(&queue);
             let listener = tokio::net::TcpListener::bind(args.listen).await?;
             tracing::info!(addr = %listener.local_addr()?, backend = queue.backend_name(), keys = api.keys.len(), "serving the API");
             let api = Api { queue: Some(queue), ..api };
@@ -420,6 +489,7 @@ async fn work(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(name) = args.name {
         options.name = name;
     }
+    args.prune.spawn(&queue);
     tracing::info!(name = %options.name, backend = queue.backend_name(), concurrency = options.concurrency, "worker started");
     queue.work(processor, &options, shutdown_signal()).await?;
     tracing::info!("worker stopped");
