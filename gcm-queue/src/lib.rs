@@ -8,7 +8,8 @@
 //! - [`Policy`] and [`Unsure`] (`round`): what a send learned, made a settlement (fates, the
 //!   retry by position, its delay).
 //! - [`Settlement`], [`Record`], [`Summary`], [`Final`] (`fate`): what an attempt ends with.
-//! - [`ResultStore`] and [`ResultReader`] (`store`): where the fates go (SQL, Redis, memory).
+//! - [`ResultStore`] and [`ResultReader`] (`store`): where the fates go (SQL, Redis, memory);
+//!   [`Quota`] (`store::quota`): the fleet's messages-per-minute bucket, in the backend.
 //! - [`Gate`] (`gate`): the pause after a failure that concerns every message, and the rate.
 //! - [`Metrics`] (`metrics`), [`http`]: the counters and the HTTP API of `gcm-worker`.
 //! - [`Error`] (`error`): what can go wrong around a send.
@@ -39,6 +40,6 @@ pub use send::{DEFAULT_LEASE, Enqueue, Processor, Senders};
 pub use store::RedisResults;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use store::SqlResults;
-pub use store::{BoxFuture, Claim, IDEMPOTENCY_KEPT, MemoryResults, ResultReader, ResultStore, Settled};
+pub use store::{BoxFuture, Claim, IDEMPOTENCY_KEPT, MemoryResults, Quota, Rate, ResultReader, ResultStore, Settled};
 
 pub use gcm_hyper;

@@ -758,6 +758,21 @@ impl ResultStore for Queue {
     }
 }
 
+impl crate::Quota for Queue {
+    fn take<'a>(
+        &'a self,
+        bucket: &'a str,
+        rate: &'a crate::Rate,
+        messages: u64,
+    ) -> BoxFuture<'a, Result<Duration, Error>> {
+        each_backend!(self, |_storage, results| Box::pin(results.take_quota(bucket, rate, messages)))
+    }
+
+    fn pause<'a>(&'a self, bucket: &'a str, pause: Duration) -> BoxFuture<'a, Result<(), Error>> {
+        each_backend!(self, |_storage, results| Box::pin(results.pause_quota(bucket, pause)))
+    }
+}
+
 impl ResultReader for Queue {
     fn since<'a>(&'a self, cursor: u64, limit: usize) -> BoxFuture<'a, Result<Vec<(u64, Record)>, Error>> {
         self.results().1.since(cursor, limit)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use gcm_hyper::gcm_proto::v1::{Messages, Multicast, Subscription};
-use gcm_hyper::gcm_proto::{Fate, Message, Outcome, RetryCause, Retryable};
+use gcm_hyper::gcm_proto::{Backoff, ErrorCode, Fate, Message, Outcome, RetryCause, Retryable};
 use gcm_hyper::{Problem, V1Report};
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +98,24 @@ impl Round {
     /// Applies `policy` to what was learned: unsure messages parked (if so), pending ones
     /// given up after the last attempt, the rest scheduled as the job's next attempt,
     /// `now` plus the outcome's delay (its `Retry-After`, else backoff and floors).
+    /// When FCM said the project's quota is spent (`QUOTA_EXCEEDED`): how long to hold
+    /// the fleet's bucket empty — the `Retry-After`, else the quota's own floor.
+    pub(crate) fn quota_exceeded(&self) -> Option<Duration> {
+        fn of<P: Retryable>(outcome: &Outcome<P>) -> Option<Duration> {
+            let quota = |cause: &RetryCause| matches!(cause, RetryCause::Error(ErrorCode::QuotaExceeded));
+            outcome.to_retry().any(|(_, cause)| quota(cause)).then(|| {
+                let floor = Backoff::fcm_v1().floor(&RetryCause::Error(ErrorCode::QuotaExceeded));
+                outcome.retry_after().unwrap_or(floor)
+            })
+        }
+        match self {
+            Self::Multicast(outcome, _) => of(outcome),
+            Self::Legacy(outcome, _) => of(outcome),
+            Self::Messages(outcome, _) => of(outcome),
+            Self::Subscription(outcome, _) => of(outcome),
+        }
+    }
+
     pub(crate) fn settle(&self, job: &Job, policy: &Policy, now: SystemTime, rng: &mut impl rand::Rng) -> Settlement {
         let step = Step { job, policy, now };
         match self {

@@ -16,7 +16,7 @@ use crate::gate::{Gate, RateLimit};
 use crate::job::{Job, Payload};
 use crate::metrics::Metrics;
 use crate::round::{Note, Notes, Policy, Round, Stopped};
-use crate::store::{BoxFuture, Claim, ResultStore, Settled};
+use crate::store::{BoxFuture, Claim, Quota, Rate, ResultStore, Settled};
 
 /// Where a worker pushes the retries it schedules: an apalis backend (see
 /// [`Queue`](crate::Queue)), or a test's list.
@@ -44,11 +44,20 @@ pub struct Processor {
     policy: Policy,
     gate: Arc<Gate>,
     rate: Option<Arc<RateLimit>>,
+    fleet: Option<FleetRate>,
     metrics: Arc<Metrics>,
     owner: String,
     lease: Duration,
     clock: Clock,
     rng: Arc<Mutex<StdRng>>,
+}
+
+/// A rate shared by every worker: its bucket in a store they share.
+#[derive(Clone)]
+struct FleetRate {
+    quota: Arc<dyn Quota>,
+    bucket: String,
+    rate: Rate,
 }
 
 /// How long a claim on an attempt lasts unless renewed (a third of it between renewals):
@@ -84,6 +93,7 @@ impl Processor {
             policy: Policy::default(),
             gate: Arc::new(Gate::default()),
             rate: None,
+            fleet: None,
             metrics: Arc::new(Metrics::default()),
             owner: format!("gcm-worker-{}", std::process::id()),
             lease: DEFAULT_LEASE,
@@ -141,6 +151,16 @@ impl Processor {
     /// a share of the project's quota.
     pub fn rate_limit(mut self, messages_per_minute: u32) -> Self {
         self.rate = RateLimit::per_minute(messages_per_minute).map(Arc::new);
+        self
+    }
+
+    /// The same processor, sending at most `messages_per_minute` together with every other
+    /// worker that takes from `bucket` (an FCM project's name) in `quota` (the queue's
+    /// backend: [`Queue`](crate::Queue) is one). A job's messages are taken at once, in one
+    /// round trip; a `QUOTA_EXCEEDED` from FCM holds the bucket empty until its
+    /// `Retry-After`. 0 is no limit.
+    pub fn fleet_rate(mut self, quota: Arc<dyn Quota>, bucket: impl Into<String>, messages_per_minute: u32) -> Self {
+        self.fleet = Rate::per_minute(messages_per_minute).map(|rate| FleetRate { quota, bucket: bucket.into(), rate });
         self
     }
 
@@ -255,6 +275,13 @@ impl Processor {
         if let Some(rate) = &self.rate {
             rate.wait_for(job.payload.len()).await;
         }
+        if let Some(fleet) = &self.fleet {
+            let messages = job.payload.len() as u64;
+            let take = || fleet.quota.take(&fleet.bucket, &fleet.rate, messages);
+            let wait = self.persist("take from the fleet's quota", take).await;
+            tracing::debug!(bucket = %fleet.bucket, messages, wait_ms = wait.as_millis() as u64, "fleet quota taken");
+            tokio::time::sleep(wait).await;
+        }
         let round = loop {
             self.gate.wait().await;
             let started = std::time::Instant::now();
@@ -271,6 +298,12 @@ impl Processor {
                 }
             }
         };
+        if let (Some(fleet), Some(pause)) = (&self.fleet, round.quota_exceeded()) {
+            tracing::warn!(bucket = %fleet.bucket, pause_ms = pause.as_millis() as u64, "FCM says the project's quota is spent: the fleet's bucket is held empty");
+            if let Err(error) = fleet.quota.pause(&fleet.bucket, pause).await {
+                tracing::warn!(%error, cause = %error.root_cause(), "cannot hold the fleet's bucket empty");
+            }
+        }
         let settlement = round.settle(job, &self.policy, (self.clock)(), &mut *self.rng());
         let unrecorded = Unrecorded { settlement: &settlement, metrics: &self.metrics };
         let started = std::time::Instant::now();

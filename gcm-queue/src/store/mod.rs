@@ -15,11 +15,13 @@ use crate::job::millis;
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "redis"))]
 mod block;
+mod quota;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 
+pub use self::quota::{Quota, Rate};
 #[cfg(feature = "redis")]
 pub use self::redis::RedisResults;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

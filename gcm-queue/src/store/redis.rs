@@ -119,6 +119,34 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return {1, redis.call('HGET', KEYS[1], 'taken_over_from') or ''}
 ";
 
+/// KEYS: the bucket's hash. ARGV: messages a millisecond, messages taken, the most the
+/// bucket holds. Returns what is left in the bucket (a text: Lua's numbers reach Redis
+/// as integers) and the pause left in milliseconds (see `quota`).
+const TAKE_QUOTA: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens') or '0')
+local at = tonumber(redis.call('HGET', KEYS[1], 'at') or tostring(now))
+if now > at then
+  tokens = math.min(tonumber(ARGV[3]), tokens + (now - at) * tonumber(ARGV[1]))
+  at = now
+end
+tokens = tokens - tonumber(ARGV[2])
+local left = string.format('%.17g', tokens)
+redis.call('HSET', KEYS[1], 'tokens', left, 'at', at)
+return {left, at - now}
+";
+
+/// KEYS: the bucket's hash. ARGV: the pause in milliseconds.
+const PAUSE_QUOTA: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local time = redis.call('TIME')
+local until_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) + tonumber(ARGV[1])
+if tonumber(redis.call('HGET', KEYS[1], 'tokens')) > 0 then redis.call('HSET', KEYS[1], 'tokens', 0) end
+if tonumber(redis.call('HGET', KEYS[1], 'at')) < until_ms then redis.call('HSET', KEYS[1], 'at', until_ms) end
+return 1
+";
+
 /// How long a claim's hash outlives its last renewal: long after any retry of its attempt.
 const CLAIM_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -207,6 +235,45 @@ impl RedisResults {
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(store_error)
+    }
+
+    /// A fleet bucket's hash: one per backend, whatever the queue's name (a project's
+    /// quota is the project's).
+    fn quota_key(bucket: &str) -> String {
+        format!("gcm-queue:quota:{bucket}")
+    }
+
+    /// Takes `messages` from the fleet's bucket `bucket` in one script; returns the wait.
+    pub(crate) async fn take_quota(
+        &self,
+        bucket: &str,
+        rate: &super::quota::Rate,
+        messages: u64,
+    ) -> Result<Duration, Error> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(TAKE_QUOTA));
+        let (tokens, paused_ms): (String, i64) = SCRIPT
+            .key(Self::quota_key(bucket))
+            .arg(rate.per_ms())
+            .arg(messages)
+            .arg(rate.burst())
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)?;
+        let tokens = tokens.parse().map_err(|_| Error::Store(format!("a quota bucket holds {tokens:?}").into()))?;
+        Ok(rate.wait(tokens, paused_ms))
+    }
+
+    /// Holds the fleet's bucket `bucket` empty for `pause`.
+    pub(crate) async fn pause_quota(&self, bucket: &str, pause: Duration) -> Result<(), Error> {
+        static SCRIPT: std::sync::LazyLock<redis::Script> =
+            std::sync::LazyLock::new(|| redis::Script::new(PAUSE_QUOTA));
+        let _: u8 = SCRIPT
+            .key(Self::quota_key(bucket))
+            .arg(u64::try_from(pause.as_millis()).unwrap_or(u64::MAX / 2))
+            .invoke_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(())
     }
 
     /// The connection, for the queue's own upkeep of apalis's keys.

@@ -77,6 +77,8 @@ macro_rules! sql_results {
                      cancelled_ms BIGINT)",
                     "CREATE TABLE IF NOT EXISTS gcm_idempotency (key TEXT PRIMARY KEY, remembered TEXT NOT NULL, \
                      kept_at_ms BIGINT NOT NULL)",
+                    "CREATE TABLE IF NOT EXISTS gcm_quota (bucket TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, \
+                     at_ms BIGINT NOT NULL, taken_ms BIGINT NOT NULL)",
                 ];
                 for statement in statements {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
@@ -297,6 +299,44 @@ macro_rules! sql_results {
                 }
                 tx.commit().await.map_err(store_error)?;
                 Ok(u64::try_from(jobs).unwrap_or(0))
+            }
+
+            /// Takes `messages` from the fleet's bucket `bucket` (see [`super::quota`]) in
+            /// one statement; returns how long to wait before sending them.
+            pub(crate) async fn take_quota(&self, bucket: &str, rate: &super::quota::Rate, messages: u64) -> Result<Duration, Error> {
+                // `taken_ms` is the database's time of this take; `at_ms` may be later (a pause).
+                let (tokens, at_ms, taken_ms): (f64, i64, i64) = sqlx::query_as(concat!(
+                    "INSERT INTO gcm_quota AS q (bucket, tokens, at_ms, taken_ms) VALUES ($1, 0 - $3, ", $now, ", ", $now, ") \
+                     ON CONFLICT (bucket) DO UPDATE SET \
+                     tokens = CASE WHEN excluded.taken_ms <= q.at_ms THEN q.tokens \
+                     WHEN q.tokens + (excluded.taken_ms - q.at_ms) * $2 > $4 THEN $4 \
+                     ELSE q.tokens + (excluded.taken_ms - q.at_ms) * $2 END - $3, \
+                     at_ms = CASE WHEN excluded.taken_ms > q.at_ms THEN excluded.taken_ms ELSE q.at_ms END, \
+                     taken_ms = excluded.taken_ms \
+                     RETURNING tokens, at_ms, taken_ms"
+                ))
+                .bind(bucket)
+                .bind(rate.per_ms())
+                .bind(messages as f64)
+                .bind(rate.burst())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(rate.wait(tokens, at_ms.saturating_sub(taken_ms)))
+            }
+
+            /// Holds the fleet's bucket `bucket` empty for `pause` from the database's now.
+            pub(crate) async fn pause_quota(&self, bucket: &str, pause: Duration) -> Result<(), Error> {
+                sqlx::query(concat!(
+                    "UPDATE gcm_quota SET tokens = CASE WHEN tokens > 0 THEN 0 ELSE tokens END, \
+                     at_ms = CASE WHEN at_ms > ", $now, " + $2 THEN at_ms ELSE ", $now, " + $2 END WHERE bucket = $1"
+                ))
+                .bind(bucket)
+                .bind(i64::try_from(pause.as_millis()).unwrap_or(i64::MAX / 2))
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(())
             }
 
             async fn insert(&self, settlement: &Settlement) -> Result<Settled, Error> {

@@ -306,6 +306,11 @@ pub(crate) struct Fleet {
 
 impl Fleet {
     pub(crate) fn start(&self, name: &str) -> tokio::process::Child {
+        self.start_with(name, &[])
+    }
+
+    /// A worker started with `extra` flags besides the fleet's.
+    pub(crate) fn start_with(&self, name: &str, extra: &[&str]) -> tokio::process::Child {
         let worker = env!("CARGO_BIN_EXE_gcm-worker");
         let mut command = match &self.netns {
             // `ip netns exec` execs the worker: the child's pid is the worker's.
@@ -335,6 +340,7 @@ impl Fleet {
             .args(["--max-attempts", "20"])
             .args(["--lease", &self.lease.to_string()])
             .args(["--backoff-ms", "100", "--backoff-max-ms", "2000"])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)

@@ -149,6 +149,10 @@ struct RunArgs {
     /// 600 000 a minute: give each worker its share.
     #[arg(long, env = "GCM_RATE", default_value_t = 0)]
     rate: u32,
+    /// Messages a minute all workers of this FCM project send together at most (0: no
+    /// limit), counted in the queue's backend: give every worker the project's quota.
+    #[arg(long, env = "GCM_FLEET_RATE", default_value_t = 0)]
+    fleet_rate: u32,
     /// Attempts per job (at least 1); then pending tokens are recorded as given up.
     #[arg(long, env = "GCM_MAX_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
@@ -470,9 +474,12 @@ async fn work(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     let queue = connect(&args.queue, config).await?;
     let senders = senders(&args).await?;
     let metrics = Arc::new(Metrics::default());
+    // The project's bucket (legacy jobs count against the same project's quota).
+    let bucket = senders.fcm.as_ref().map_or("legacy", |fcm| fcm.fcm().project_id()).to_owned();
     let processor = Processor::new(senders, queue.clone(), queue.clone())
         .policy(Policy { max_attempts: args.max_attempts, unsure: args.unsure })
         .rate_limit(args.rate)
+        .fleet_rate(queue.clone(), bucket, args.fleet_rate)
         .lease(Duration::from_secs(args.lease))
         .with_metrics(metrics.clone());
     if let Some(addr) = args.metrics {
