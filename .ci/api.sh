@@ -38,12 +38,14 @@ curl -sS --fail "$mock/_mock/service-account" >"$scratch/service-account.json"
 queue="sqlite:$scratch/queue.db"
 key=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf 'ci:send,read,metrics:%s\n' "$key" >"$scratch/keys"
-target/debug/gcm-worker --log-format json serve --queue "$queue" --listen 127.0.0.1:0 \
+# One project, as the README's platform section configures them: every job is its.
+printf 'queue = "%s"\n[projects.shop]\ncredentials = "%s"\nendpoint = "%s"\nrate = 600000\n' \
+  "$queue" "$scratch/service-account.json" "$mock" >"$scratch/gcm-worker.toml"
+target/debug/gcm-worker --config "$scratch/gcm-worker.toml" --log-format json serve --listen 127.0.0.1:0 \
   --api-keys-file "$scratch/keys" 2>"$scratch/serve.log" &
 serve=$!
 pids+=($serve)
-target/debug/gcm-worker run --queue "$queue" --credentials "$scratch/service-account.json" \
-  --v1-endpoint "$mock" --backoff-ms 100 2>"$scratch/run.log" &
+target/debug/gcm-worker --config "$scratch/gcm-worker.toml" run --backoff-ms 100 2>"$scratch/run.log" &
 pids+=($!)
 addr=$(wait_for_line "$scratch/serve.log" '"serving the API"' | jq -r '.fields.addr')
 export GCM_API="http://$addr" GCM_KEY=$key
@@ -78,13 +80,19 @@ topics=$(curl -sS --fail "$mock/_mock/topics")
 [ "$topics" = '{"news":["token-1","token-2"]}' ] || { echo "the mock's topics: $topics"; exit 1; }
 echo "== news-subscribers: 2 of 2 subscribed"
 
+# The project's example is sent for it, and so are the others (the only project).
+wait_delivered restock 1
+projects=$(curl -sS --fail "${auth[@]}" "$GCM_API/results?limit=100" | jq -c '[.records[].project] | unique')
+[ "$projects" = '["shop"]' ] || { echo "the records' projects: $projects"; exit 1; }
+echo "== restock: sent for the shop project, as every other example"
+
 # The README's prune keeps what is recent; with nothing kept, the finished jobs and their
-# records go (the welcome job, the subscription, the cancelled send).
+# records go (the welcome job, the subscription, the restock, the cancelled send).
 pruned=$(target/debug/gcm-worker prune --queue "$queue" --retain-results 7d --retain-jobs 30d)
 [ "$pruned" = '{"result_blocks":0,"jobs":0,"tasks":0}' ] || { echo "prune deleted recent things: $pruned"; exit 1; }
 sleep 1 # apalis dates its tasks to the second: past the second they were done in
 pruned=$(target/debug/gcm-worker prune --queue "$queue" --retain-results 0s --retain-jobs 0s)
-jq -e '.jobs >= 3 and .result_blocks >= 3 and .tasks >= 2' <<<"$pruned" >/dev/null || { echo "prune: $pruned"; exit 1; }
+jq -e '.jobs >= 4 and .result_blocks >= 4 and .tasks >= 3' <<<"$pruned" >/dev/null || { echo "prune: $pruned"; exit 1; }
 records=$(curl -sS --fail "${auth[@]}" "$GCM_API/results?correlation_id=welcome-batch" | jq '.records | length')
 [ "$records" = 0 ] || { echo "$records welcome-batch records left after the prune"; exit 1; }
 echo "== prune: $pruned"

@@ -73,6 +73,9 @@ pub struct Record {
     /// The job's campaign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign_id: Option<String>,
+    /// The job's project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     /// What happened to it.
     #[serde(flatten)]
     pub fate: Final,
@@ -113,6 +116,7 @@ impl Settlement {
             recipient,
             correlation_id: job.correlation_id.clone(),
             campaign_id: job.campaign_id.clone(),
+            project: job.project.clone(),
             fate: Final::Cancelled,
         });
         Self { job_id: job.id.clone(), attempt: job.attempt, records: records.collect(), retry: None }
@@ -187,6 +191,9 @@ pub struct Enqueued {
     /// The caller's correlation id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// Its project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     /// When it was enqueued, in milliseconds since the Unix epoch.
     pub enqueued_ms: u64,
     /// When its first attempt is due, if not at once.
@@ -205,6 +212,7 @@ impl Enqueued {
             recipients: job.payload.len() as u64,
             campaign_id: job.campaign_id.clone(),
             correlation_id: job.correlation_id.clone(),
+            project: job.project.clone(),
             enqueued_ms: job.first_enqueued_ms,
             send_at_ms,
             cancelled_ms: None,
@@ -225,6 +233,9 @@ pub struct Summary {
     /// The caller's correlation id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// Its project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     /// Recipients the job was enqueued with (0 for a job enqueued by a release before 0.2).
     pub recipients: u64,
     /// When its first attempt is due, if it was enqueued for later (ms since the Unix epoch).
@@ -284,6 +295,7 @@ impl Summary {
             self.recipients = enqueued.recipients;
             self.campaign_id = enqueued.campaign_id;
             self.correlation_id = enqueued.correlation_id;
+            self.project = enqueued.project;
             self.send_at_ms = enqueued.send_at_ms;
             self.cancelled_ms = enqueued.cancelled_ms;
         }

@@ -6,10 +6,11 @@ use gcm_proto::v1;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The job format this release writes. It reads every format up to this one; a job of a
-/// newer format is refused with a clear error instead of being misread. Format 2: what the
-/// queue's engine holds may leave the payload out (a SQL queue keeps it beside the job);
-/// format 1 always holds it.
-pub const JOB_FORMAT: u32 = 2;
+/// newer format is refused with a clear error instead of being misread. Format 3: a job
+/// may name its project (a worker of an older release would send it with its own
+/// credentials). Format 2: what the queue's engine holds may leave the payload out (a SQL
+/// queue keeps it beside the job); format 1 always holds it.
+pub const JOB_FORMAT: u32 = 3;
 
 /// One send and where it stands: what to send, which attempt this is, since when the
 /// job exists, and the caller's correlation id. Stored as JSON by the queue.
@@ -31,6 +32,10 @@ pub struct Job {
     /// every result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign_id: Option<String>,
+    /// The project (as the worker's configuration names it) whose credentials send it;
+    /// `None`: the worker's own (`--credentials`, `--api-key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     /// What to send.
     pub payload: Payload,
 }
@@ -107,6 +112,7 @@ impl Job {
             first_enqueued_ms: millis(now),
             correlation_id: None,
             campaign_id: None,
+            project: None,
             payload,
         }
     }
@@ -144,6 +150,12 @@ impl Job {
         self
     }
 
+    /// The same job, sent with project `name`'s credentials.
+    pub fn project(mut self, name: impl Into<String>) -> Self {
+        self.project = Some(name.into());
+        self
+    }
+
     /// The next attempt of this job, sending `payload` (what is still pending).
     pub fn retry(&self, payload: Payload) -> Self {
         Self {
@@ -153,6 +165,7 @@ impl Job {
             first_enqueued_ms: self.first_enqueued_ms,
             correlation_id: self.correlation_id.clone(),
             campaign_id: self.campaign_id.clone(),
+            project: self.project.clone(),
             payload,
         }
     }
@@ -181,6 +194,8 @@ pub(crate) struct Ticket {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) campaign_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     payload: Option<Payload>,
 }
 
@@ -200,6 +215,7 @@ impl Ticket {
             first_enqueued_ms: job.first_enqueued_ms,
             correlation_id: job.correlation_id.clone(),
             campaign_id: job.campaign_id.clone(),
+            project: job.project.clone(),
             payload: None,
         }
     }
@@ -212,8 +228,9 @@ impl Ticket {
     /// The job, with the payload the ticket holds or else `kept` (read from beside it);
     /// `None` when there is neither.
     pub(crate) fn into_job(self, kept: Option<Payload>) -> Option<Job> {
-        let Self { format, id, attempt, first_enqueued_ms, correlation_id, campaign_id, payload } = self;
-        Some(Job { format, id, attempt, first_enqueued_ms, correlation_id, campaign_id, payload: payload.or(kept)? })
+        let Self { format, id, attempt, first_enqueued_ms, correlation_id, campaign_id, project, payload } = self;
+        let payload = payload.or(kept)?;
+        Some(Job { format, id, attempt, first_enqueued_ms, correlation_id, campaign_id, project, payload })
     }
 }
 
@@ -252,11 +269,11 @@ mod tests {
 
     #[test]
     fn refuses_a_newer_format_by_name() {
-        let newer = FORMAT_1.replace(r#""format":1"#, r#""format":3"#);
+        let newer = FORMAT_1.replace(r#""format":1"#, r#""format":4"#);
         let error = serde_json::from_str::<Job>(&newer).unwrap_err().to_string();
-        assert!(error.contains("job format 3 is not one this release reads"), "{error}");
+        assert!(error.contains("job format 4 is not one this release reads"), "{error}");
         let error = serde_json::from_str::<Ticket>(&newer).unwrap_err().to_string();
-        assert!(error.contains("job format 3 is not one this release reads"), "{error}");
+        assert!(error.contains("job format 4 is not one this release reads"), "{error}");
     }
 
     #[test]
@@ -274,7 +291,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                r#"{{"format":2,"id":"{}","attempt":0,"first_enqueued_ms":{},"correlation_id":"c"}}"#,
+                r#"{{"format":3,"id":"{}","attempt":0,"first_enqueued_ms":{},"correlation_id":"c"}}"#,
                 job.id, job.first_enqueued_ms
             )
         );
@@ -299,9 +316,13 @@ mod tests {
     #[test]
     fn a_retry_keeps_the_id_and_counts_the_attempt() {
         let job = Job::legacy(gcm_proto::Message::multicast(["a", "b"])).correlation_id("c");
+        let job = job.project("shop");
         let retry = job.retry(Payload::Legacy { message: gcm_proto::Message::multicast(["b"]) });
         assert_eq!((retry.id.as_str(), retry.attempt), (job.id.as_str(), 1));
         assert_eq!(retry.correlation_id.as_deref(), Some("c"));
+        assert_eq!(retry.project.as_deref(), Some("shop"), "a retry is sent with its project's credentials");
+        let ticket = serde_json::to_string(&Ticket::without_payload(&retry)).unwrap();
+        assert!(ticket.contains(r#""project":"shop""#), "{ticket}");
         assert_eq!(retry.idempotency_key(), format!("{}:1", job.id));
         assert_eq!(retry.payload.len(), 1);
     }

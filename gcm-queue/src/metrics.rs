@@ -50,6 +50,17 @@ pub struct Metrics {
     pub send_seconds: Histogram,
     /// Seconds recording one settlement took (its backend's write).
     pub settle_seconds: Histogram,
+    /// Final fates by project (`""` for jobs of no project) and fate.
+    pub project_fates: Family<ProjectFateLabel, Counter>,
+}
+
+/// A project and a fate, as labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProjectFateLabel {
+    /// The job's project, `""` for none.
+    pub project: String,
+    /// The fate's name (`delivered`, `not_registered`…).
+    pub fate: String,
 }
 
 fn seconds_histogram() -> Histogram {
@@ -85,6 +96,8 @@ impl Default for Metrics {
         registry.register("settle_seconds", "Seconds recording one settlement took", settle_seconds.clone());
         let backend_down = Gauge::default();
         registry.register("backend_down", "1 while the queue's backend fails", backend_down.clone());
+        let project_fates = Family::<ProjectFateLabel, Counter>::default();
+        registry.register("project_fates", "Final fates by project and fate", project_fates.clone());
         Self {
             registry,
             enqueued,
@@ -104,6 +117,7 @@ impl Default for Metrics {
             unrecorded,
             send_seconds,
             settle_seconds,
+            project_fates,
         }
     }
 }
@@ -129,6 +143,11 @@ impl Metrics {
                 Final::Cancelled => &self.cancelled,
             };
             counter.inc();
+            let label = ProjectFateLabel {
+                project: record.project.clone().unwrap_or_default(),
+                fate: record.fate.name().to_owned(),
+            };
+            self.project_fates.get_or_create(&label).inc();
         }
     }
 

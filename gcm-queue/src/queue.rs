@@ -543,6 +543,7 @@ impl Queue {
                 attempt,
                 correlation_id: summary.correlation_id.clone(),
                 campaign_id: summary.campaign_id.clone(),
+                project: summary.project.clone(),
                 ..Job::new(payload)
             };
             store.settle(&crate::Settlement::cancelled(&job)).await?;

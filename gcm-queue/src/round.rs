@@ -185,6 +185,7 @@ impl Step<'_> {
                 recipient: recipient.to_owned(),
                 correlation_id: job.correlation_id.clone(),
                 campaign_id: job.campaign_id.clone(),
+                project: job.project.clone(),
                 fate,
             });
         }

@@ -1,6 +1,7 @@
 //! One job, one step: claim the attempt, send it, settle what it learned (the policy applied
 //! in `round`), push the retry; a backend that fails is tried again meanwhile.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -38,13 +39,16 @@ pub struct Senders {
 /// Processes jobs: the per-job step every worker runs, whatever the backend.
 #[derive(Clone)]
 pub struct Processor {
-    senders: Senders,
+    /// What jobs of no project are sent with.
+    senders: Lane,
+    /// What each named project's jobs are sent with.
+    projects: Arc<BTreeMap<String, Lane>>,
     store: Arc<dyn ResultStore>,
     queue: Arc<dyn Enqueue>,
     policy: Policy,
     gate: Arc<Gate>,
     rate: Option<Arc<RateLimit>>,
-    fleet: Option<FleetRate>,
+    quota: Option<Arc<dyn Quota>>,
     metrics: Arc<Metrics>,
     owner: String,
     lease: Duration,
@@ -52,12 +56,12 @@ pub struct Processor {
     rng: Arc<Mutex<StdRng>>,
 }
 
-/// A rate shared by every worker: its bucket in a store they share.
-#[derive(Clone)]
-struct FleetRate {
-    quota: Arc<dyn Quota>,
-    bucket: String,
-    rate: Rate,
+/// What one project's jobs are sent with, and its rate shared by every worker (its bucket
+/// in the [`Quota`] store).
+#[derive(Clone, Debug, Default)]
+struct Lane {
+    senders: Senders,
+    fleet: Option<(String, Rate)>,
 }
 
 /// How long a claim on an attempt lasts unless renewed (a third of it between renewals):
@@ -75,6 +79,7 @@ impl std::fmt::Debug for Processor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Processor")
             .field("senders", &self.senders)
+            .field("projects", &self.projects)
             .field("policy", &self.policy)
             .field("owner", &self.owner)
             .field("lease", &self.lease)
@@ -87,13 +92,14 @@ impl Processor {
     /// into `queue`.
     pub fn new(senders: Senders, store: Arc<dyn ResultStore>, queue: Arc<dyn Enqueue>) -> Self {
         Self {
-            senders,
+            senders: Lane { senders, fleet: None },
+            projects: Arc::default(),
             store,
             queue,
             policy: Policy::default(),
             gate: Arc::new(Gate::default()),
             rate: None,
-            fleet: None,
+            quota: None,
             metrics: Arc::new(Metrics::default()),
             owner: format!("gcm-worker-{}", std::process::id()),
             lease: DEFAULT_LEASE,
@@ -154,14 +160,43 @@ impl Processor {
         self
     }
 
-    /// The same processor, sending at most `messages_per_minute` together with every other
-    /// worker that takes from `bucket` (an FCM project's name) in `quota` (the queue's
-    /// backend: [`Queue`](crate::Queue) is one). A job's messages are taken at once, in one
-    /// round trip; a `QUOTA_EXCEEDED` from FCM holds the bucket empty until its
-    /// `Retry-After`. 0 is no limit.
-    pub fn fleet_rate(mut self, quota: Arc<dyn Quota>, bucket: impl Into<String>, messages_per_minute: u32) -> Self {
-        self.fleet = Rate::per_minute(messages_per_minute).map(|rate| FleetRate { quota, bucket: bucket.into(), rate });
+    /// The same processor, keeping the fleet's rates ([`fleet_rate`](Self::fleet_rate),
+    /// [`project`](Self::project)) in `quota`: the queue's backend ([`Queue`](crate::Queue)
+    /// is one), which every worker shares. Without it, fleet rates are not applied.
+    pub fn quota(mut self, quota: Arc<dyn Quota>) -> Self {
+        self.quota = Some(quota);
         self
+    }
+
+    /// The same processor, sending the jobs of no project at most `messages_per_minute`
+    /// together with every other worker that takes from `bucket` (an FCM project's id) in
+    /// the [`quota`](Self::quota) store. A job's messages are taken at once, in one round
+    /// trip; a `QUOTA_EXCEEDED` from FCM holds the bucket empty until its `Retry-After`. 0 is
+    /// no limit.
+    pub fn fleet_rate(mut self, bucket: impl Into<String>, messages_per_minute: u32) -> Self {
+        self.senders.fleet = Rate::per_minute(messages_per_minute).map(|rate| (bucket.into(), rate));
+        self
+    }
+
+    /// The same processor, sending the jobs that name project `name` with `senders`, at
+    /// most `messages_per_minute` together with every other worker (0: no limit), from the
+    /// bucket of its FCM project id (or of `name`, for legacy senders alone).
+    pub fn project(mut self, name: impl Into<String>, senders: Senders, messages_per_minute: u32) -> Self {
+        let name = name.into();
+        let bucket = senders.fcm.as_ref().map_or_else(|| name.clone(), |fcm| fcm.fcm().project_id().to_owned());
+        let fleet = Rate::per_minute(messages_per_minute).map(|rate| (bucket, rate));
+        Arc::make_mut(&mut self.projects).insert(name, Lane { senders, fleet });
+        self
+    }
+
+    /// What `job` is sent with: its project's senders, or the worker's own.
+    fn lane(&self, job: &Job) -> Result<&Lane, Error> {
+        match &job.project {
+            None => Ok(&self.senders),
+            Some(name) => self.projects.get(name).ok_or_else(|| {
+                Error::Config(format!("job {} names project {name:?}, which this worker is not configured for", job.id))
+            }),
+        }
     }
 
     /// The same processor, pausing with `gate` (shared with other processors, or with
@@ -275,17 +310,18 @@ impl Processor {
         if let Some(rate) = &self.rate {
             rate.wait_for(job.payload.len()).await;
         }
-        if let Some(fleet) = &self.fleet {
+        let lane = self.lane(job)?;
+        let fleet = self.quota.as_ref().zip(lane.fleet.as_ref());
+        if let Some((quota, (bucket, rate))) = fleet {
             let messages = job.payload.len() as u64;
-            let take = || fleet.quota.take(&fleet.bucket, &fleet.rate, messages);
-            let wait = self.persist("take from the fleet's quota", take).await;
-            tracing::debug!(bucket = %fleet.bucket, messages, wait_ms = wait.as_millis() as u64, "fleet quota taken");
+            let wait = self.persist("take from the fleet's quota", || quota.take(bucket, rate, messages)).await;
+            tracing::debug!(%bucket, messages, wait_ms = wait.as_millis() as u64, "fleet quota taken");
             tokio::time::sleep(wait).await;
         }
         let round = loop {
             self.gate.wait().await;
             let started = std::time::Instant::now();
-            let sent = self.send(job).await?;
+            let sent = self.send(job, &lane.senders).await?;
             self.metrics.send_seconds.observe(started.elapsed().as_secs_f64());
             match sent {
                 Ok(round) => {
@@ -298,9 +334,9 @@ impl Processor {
                 }
             }
         };
-        if let (Some(fleet), Some(pause)) = (&self.fleet, round.quota_exceeded()) {
-            tracing::warn!(bucket = %fleet.bucket, pause_ms = pause.as_millis() as u64, "FCM says the project's quota is spent: the fleet's bucket is held empty");
-            if let Err(error) = fleet.quota.pause(&fleet.bucket, pause).await {
+        if let (Some((quota, (bucket, _))), Some(pause)) = (fleet, round.quota_exceeded()) {
+            tracing::warn!(%bucket, pause_ms = pause.as_millis() as u64, "FCM says the project's quota is spent: the fleet's bucket is held empty");
+            if let Err(error) = quota.pause(bucket, pause).await {
                 tracing::warn!(%error, cause = %error.root_cause(), "cannot hold the fleet's bucket empty");
             }
         }
@@ -347,10 +383,10 @@ impl Processor {
         }
     }
 
-    async fn send(&self, job: &Job) -> Result<Result<Round, Stopped>, Error> {
+    async fn send(&self, job: &Job, senders: &Senders) -> Result<Result<Round, Stopped>, Error> {
         let missing =
             |kind: &str| Error::Config(format!("job {} is a {kind} job, and this worker has no {kind} client", job.id));
-        let fcm = || self.senders.fcm.as_ref().ok_or_else(|| missing("v1"));
+        let fcm = || senders.fcm.as_ref().ok_or_else(|| missing("v1"));
         Ok(match &job.payload {
             Payload::V1Multicast { multicast } => {
                 Round::of_v1(fcm()?.send_multicast(multicast).await, Round::Multicast)
@@ -360,7 +396,7 @@ impl Processor {
                 Round::of_v1(fcm()?.manage_topic(subscription).await, Round::Subscription)
             }
             Payload::Legacy { message } => {
-                let client = self.senders.legacy.as_ref().ok_or_else(|| missing("legacy"))?;
+                let client = senders.legacy.as_ref().ok_or_else(|| missing("legacy"))?;
                 let backoff = client.gcm().backoff();
                 match client.send(message).await {
                     Ok(outcome) => Ok(Round::Legacy(Box::new(outcome), Notes::new())),

@@ -357,6 +357,7 @@ async fn the_api_answers_truthfully() {
         recipient: "d".into(),
         correlation_id: None,
         campaign_id: None,
+        project: None,
         fate: gcm_queue::Final::Delivered { message_id: "m".into(), canonical: None },
     };
     let settlement =

@@ -118,6 +118,7 @@ async fn records_read_back_once_in_order(store: &(impl gcm_queue::ResultStore + 
         recipient: format!("token-{i}"),
         correlation_id: i.is_multiple_of(2).then(|| "campaign".to_owned()),
         campaign_id: i.is_multiple_of(3).then(|| "c-1".to_owned()),
+        project: i.is_multiple_of(7).then(|| "shop".to_owned()),
         fate: if i.is_multiple_of(5) {
             Final::NotRegistered
         } else {
@@ -201,6 +202,7 @@ async fn postgres_settlements_commit_their_blocks_in_the_order_of_their_numbers(
         recipient: "token".to_owned(),
         correlation_id: None,
         campaign_id: None,
+        project: None,
         fate: gcm_queue::Final::NotRegistered,
     };
     let settlement = gcm_queue::Settlement { job_id: job.clone(), attempt: 0, records: vec![record], retry: None };

@@ -61,8 +61,9 @@ async fn quota_exceeded_holds_the_bucket_empty() {
     let server = mock(scenario).await;
     let dir = tempfile::tempdir().unwrap();
     let queue = Arc::new(Queue::connect(&format!("sqlite:{}", dir.path().join("q.db").display())).await.unwrap());
-    let processor =
-        Processor::new(senders(&server), queue.clone(), queue.clone()).fleet_rate(queue.clone(), "project", 600_000);
+    let processor = Processor::new(senders(&server), queue.clone(), queue.clone())
+        .quota(queue.clone())
+        .fleet_rate("project", 600_000);
     let job = Job::v1_multicast(Multicast::new(vec!["spent".to_owned()]));
     let retry = processor.process(&job).await.unwrap().expect("a retry");
     assert!(retry.run_at_ms > 0);

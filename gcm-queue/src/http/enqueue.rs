@@ -48,6 +48,43 @@ pub struct EnqueueRequest {
     /// When to send the first attempt (RFC 3339, e.g. `2026-12-24T18:00:00Z`); now without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_at: Option<String>,
+    /// The project whose credentials send it, as the workers' configuration names it
+    /// (`[projects.<name>]`); without it, the only one configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+}
+
+/// The projects a deployment sends for (`[projects.<name>]`): what a request may name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Projects(std::collections::BTreeSet<String>);
+
+impl Projects {
+    /// These projects.
+    pub fn new<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
+        Self(names.into_iter().map(Into::into).collect())
+    }
+
+    /// The names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// The project a request's jobs name: the one it asks for, if configured; else the only
+    /// one; `None` when no project is configured (the workers' own credentials send it).
+    pub fn resolve(&self, requested: Option<&str>) -> Result<Option<String>, Invalid> {
+        let known = || self.0.iter().map(String::as_str).collect::<Vec<_>>().join(", ");
+        match requested {
+            Some(name) if self.0.contains(name) => Ok(Some(name.to_owned())),
+            Some(name) if self.0.is_empty() => {
+                Err(Invalid::at("$.project", format!("no project is configured, so {name:?} cannot be sent for")))
+            }
+            Some(name) => {
+                Err(Invalid::at("$.project", format!("unknown project {name:?}: the projects are {}", known())))
+            }
+            None if self.0.len() > 1 => Err(Invalid::at("$.project", format!("name one of the projects: {}", known()))),
+            None => Ok(self.0.first().cloned()),
+        }
+    }
 }
 
 /// The longest token accepted, in characters (FCM's are about 160).
@@ -278,7 +315,8 @@ impl EnqueueRequest {
     /// The jobs this request asks for: at most `limits.per_job` tokens each, all of one
     /// campaign when there are several; with the time their first attempt is due (ms since
     /// the Unix epoch), if not at once.
-    pub fn into_jobs(self, limits: TokenLimits) -> Result<(Vec<Job>, Option<u64>), Invalid> {
+    pub fn into_jobs(self, limits: TokenLimits, projects: &Projects) -> Result<(Vec<Job>, Option<u64>), Invalid> {
+        let project = projects.resolve(self.project.as_deref())?;
         if let Some(id) = &self.correlation_id
             && (id.chars().count() > MAX_CORRELATION_ID_LEN || id.chars().any(char::is_control))
         {
@@ -304,6 +342,7 @@ impl EnqueueRequest {
                 let mut job = Job::new(payload);
                 job.correlation_id = correlation_id.clone();
                 job.campaign_id = campaign.clone();
+                job.project = project.clone();
                 job
             })
             .collect();
@@ -316,7 +355,9 @@ mod tests {
     use super::*;
 
     fn invalid(body: &str) -> Invalid {
-        parse(body.as_bytes()).and_then(|request| request.into_jobs(TokenLimits::default())).unwrap_err()
+        parse(body.as_bytes())
+            .and_then(|request| request.into_jobs(TokenLimits::default(), &Projects::default()))
+            .unwrap_err()
     }
 
     #[test]
@@ -352,7 +393,10 @@ mod tests {
     fn a_long_list_is_cut_into_jobs_of_one_campaign() {
         let tokens: Vec<String> = (0..2500).map(|i| format!("t{i}")).collect();
         let body = serde_json::json!({"tokens": tokens, "correlation_id": "c", "message": {"dta": {"k": "v"}}});
-        let (jobs, send_at) = parse(body.to_string().as_bytes()).unwrap().into_jobs(TokenLimits::default()).unwrap();
+        let (jobs, send_at) = parse(body.to_string().as_bytes())
+            .unwrap()
+            .into_jobs(TokenLimits::default(), &Projects::default())
+            .unwrap();
         assert_eq!(jobs.iter().map(|job| job.payload.len()).collect::<Vec<_>>(), [1000, 1000, 500]);
         let campaign = jobs[0].campaign_id.clone().unwrap();
         assert!(
@@ -363,7 +407,7 @@ mod tests {
         assert_eq!(multicast.content().extra["dta"], serde_json::json!({"k": "v"}), "unknown fields are kept");
         assert_eq!(send_at, None);
         let over = TokenLimits { per_request: 2499, per_job: 1000 };
-        let error = parse(body.to_string().as_bytes()).unwrap().into_jobs(over).unwrap_err();
+        let error = parse(body.to_string().as_bytes()).unwrap().into_jobs(over, &Projects::default()).unwrap_err();
         assert_eq!(error.to_string(), "$.tokens: 2500 tokens; a request has at most 2499");
     }
 
@@ -372,7 +416,8 @@ mod tests {
         let tokens: Vec<String> = (0..1500).map(|i| format!("t{i}")).collect();
         let body = serde_json::json!({"kind": "legacy", "tokens": tokens, "message": {"data": {"k": 1}, "collapse_key": "x", "new_option": true, "time_to_live": 60.0}, "send_at": "2030-01-01T00:00:00Z"});
         let limits = TokenLimits { per_request: 100_000, per_job: 5000 };
-        let (jobs, send_at) = parse(body.to_string().as_bytes()).unwrap().into_jobs(limits).unwrap();
+        let (jobs, send_at) =
+            parse(body.to_string().as_bytes()).unwrap().into_jobs(limits, &Projects::default()).unwrap();
         assert_eq!(jobs.len(), 2);
         let Payload::Legacy { message } = &jobs[0].payload else { panic!() };
         assert_eq!(message.tokens().len(), 1000);
@@ -387,10 +432,30 @@ mod tests {
         let tokens: Vec<String> = (0..2500).map(|i| format!("t{i}")).collect();
         let body = serde_json::json!({"kind": "subscribe", "topic": "/topics/news", "tokens": tokens});
         let limits = TokenLimits { per_request: 100_000, per_job: 5000 };
-        let (jobs, _) = parse(body.to_string().as_bytes()).unwrap().into_jobs(limits).unwrap();
+        let (jobs, _) = parse(body.to_string().as_bytes()).unwrap().into_jobs(limits, &Projects::default()).unwrap();
         assert_eq!(jobs.iter().map(|job| job.payload.len()).collect::<Vec<_>>(), [1000, 1000, 500]);
         let Payload::V1Subscription { subscription } = &jobs[2].payload else { panic!() };
         assert_eq!((subscription.action(), subscription.topic()), (v1::TopicAction::Subscribe, "news"));
         assert_eq!(subscription.tokens()[0], "t2000");
+    }
+
+    #[test]
+    fn a_request_names_a_configured_project_or_the_only_one() {
+        let none = Projects::default();
+        assert_eq!(none.resolve(None), Ok(None));
+        assert_eq!(none.resolve(Some("shop")).unwrap_err().path, "$.project");
+        let one = Projects::new(["shop"]);
+        assert_eq!(one.resolve(None), Ok(Some("shop".to_owned())), "the only one");
+        assert_eq!(one.resolve(Some("shop")), Ok(Some("shop".to_owned())));
+        let two = Projects::new(["news", "shop"]);
+        let error = two.resolve(Some("shoop")).unwrap_err();
+        assert_eq!(
+            (error.path.as_str(), error.error.as_str()),
+            ("$.project", r#"unknown project "shoop": the projects are news, shop"#)
+        );
+        assert_eq!(two.resolve(None).unwrap_err().error, "name one of the projects: news, shop");
+        let body = r#"{"tokens": ["a"], "project": "news"}"#;
+        let (jobs, _) = parse(body.as_bytes()).unwrap().into_jobs(TokenLimits::default(), &two).unwrap();
+        assert_eq!(jobs[0].project.as_deref(), Some("news"));
     }
 }

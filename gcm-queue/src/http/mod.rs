@@ -38,7 +38,7 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
 pub use self::auth::{AllowedHosts, ApiKeys, Scope};
-pub use self::enqueue::{EnqueueRequest, Invalid, Kind, TokenLimits};
+pub use self::enqueue::{EnqueueRequest, Invalid, Kind, Projects, TokenLimits};
 pub use self::openapi::document as openapi_document;
 use self::openapi::openapi;
 pub use self::routes::{Accepted, Problem, Ready, ResultRecord, ResultsPage, ResultsQuery};
@@ -98,6 +98,8 @@ pub struct Api {
     pub hosts: AllowedHosts,
     /// The bounds of requests and connections.
     pub limits: Limits,
+    /// The projects a request may name (none: the workers' own credentials send).
+    pub projects: Projects,
 }
 
 impl Api {
@@ -111,6 +113,7 @@ impl Api {
             public_metrics: false,
             hosts: AllowedHosts::loopback_and([]),
             limits: Limits::default(),
+            projects: Projects::default(),
         }
     }
 

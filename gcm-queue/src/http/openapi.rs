@@ -2,8 +2,10 @@
 
 use utoipa::OpenApi as _;
 
-use super::enqueue::EnqueueRequest;
+use super::Shared;
+use super::enqueue::{EnqueueRequest, Projects};
 use axum::Json;
+use axum::extract::State;
 use axum::response::{IntoResponse as _, Response};
 
 use super::routes::{
@@ -37,11 +39,21 @@ impl utoipa::Modify for BearerKeys {
 /// (`messages.schema.json`): `message` reads by `kind`, keeps the fields it does not name,
 /// and refuses targets, which the derived schemas could not say.
 pub fn document() -> serde_json::Value {
+    document_for(None)
+}
+
+/// [`document`], as a server with `projects` serves it: `project` takes their names (or
+/// nothing, when none is configured). Without `projects`, any name.
+pub(super) fn document_for(projects: Option<&Projects>) -> serde_json::Value {
     let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     let messages: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(include_str!("messages.schema.json")).unwrap_or_default();
     if let Some(schemas) = document.pointer_mut("/components/schemas").and_then(serde_json::Value::as_object_mut) {
         schemas.extend(messages);
+    }
+    if let (Some(projects), Some(schema)) = (projects, document.pointer_mut("/components/schemas/Project")) {
+        let names = projects.names().map(serde_json::Value::from).chain([serde_json::Value::Null]);
+        schema["enum"] = serde_json::Value::Array(names.collect());
     }
     document
 }
@@ -52,6 +64,6 @@ pub fn document() -> serde_json::Value {
     (status = 401, description = "No valid API key", body = Problem),
     (status = 421, description = "A Host this server does not answer to", body = Problem),
 ))]
-pub(super) async fn openapi() -> Response {
-    Json(document()).into_response()
+pub(super) async fn openapi(State(shared): State<Shared>) -> Response {
+    Json(document_for(Some(&shared.api.projects))).into_response()
 }

@@ -77,6 +77,9 @@ pub struct ResultRecord {
     /// The job's campaign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign_id: Option<String>,
+    /// The job's project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     /// What happened to it.
     #[serde(flatten)]
     pub fate: Final,
@@ -85,8 +88,9 @@ pub struct ResultRecord {
 impl ResultRecord {
     /// The API's view of `record`, found at `cursor`.
     pub fn new(cursor: u64, record: crate::Record) -> Self {
-        let crate::Record { job_id, attempt, recipient, correlation_id, campaign_id, fate } = record;
-        Self { cursor, job_id, attempt: u64::from(attempt) + 1, recipient, correlation_id, campaign_id, fate }
+        let crate::Record { job_id, attempt, recipient, correlation_id, campaign_id, project, fate } = record;
+        let attempt = u64::from(attempt) + 1;
+        Self { cursor, job_id, attempt, recipient, correlation_id, campaign_id, project, fate }
     }
 }
 
@@ -198,7 +202,8 @@ pub(super) async fn enqueue_jobs(
     let idempotency_key = idempotency_key(&headers)?;
     let body = read_body(&shared, &headers, body).await?;
     let digest = hex(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
-    let parsed = enqueue::parse(&body).and_then(|request| request.into_jobs(shared.api.limits.tokens));
+    let parsed =
+        enqueue::parse(&body).and_then(|request| request.into_jobs(shared.api.limits.tokens, &shared.api.projects));
     drop(body);
     let (mut jobs, send_at) = parsed.map_err(|invalid| {
         ApiError(StatusCode::BAD_REQUEST, Problem { error: invalid.error, path: Some(invalid.path) })

@@ -24,6 +24,8 @@ struct Entry<'a> {
     correlation_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     campaign_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    project: Option<&'a str>,
     #[serde(flatten)]
     fate: &'a Final,
 }
@@ -36,6 +38,8 @@ struct Stored {
     correlation_id: Option<String>,
     #[serde(default)]
     campaign_id: Option<String>,
+    #[serde(default)]
+    project: Option<String>,
     #[serde(flatten)]
     fate: Final,
 }
@@ -49,6 +53,7 @@ pub(super) fn blocks(records: &[Record]) -> Result<Vec<String>, serde_json::Erro
                 recipient: &record.recipient,
                 correlation_id: record.correlation_id.as_deref(),
                 campaign_id: record.campaign_id.as_deref(),
+                project: record.project.as_deref(),
                 fate: &record.fate,
             });
             serde_json::to_string(&entries.collect::<Vec<_>>())
@@ -131,6 +136,7 @@ impl Page {
                 recipient: entry.recipient,
                 correlation_id: entry.correlation_id,
                 campaign_id: entry.campaign_id,
+                project: entry.project,
                 fate: entry.fate,
             };
             self.records.push((number.saturating_mul(BLOCK_SPAN).saturating_add(position), record));
@@ -151,6 +157,7 @@ mod tests {
             recipient: format!("token-{i}"),
             correlation_id: i.is_multiple_of(2).then(|| "campaign".to_owned()),
             campaign_id: i.is_multiple_of(5).then(|| "c-1".to_owned()),
+            project: i.is_multiple_of(7).then(|| "shop".to_owned()),
             fate: if i.is_multiple_of(3) {
                 Final::NotRegistered
             } else {

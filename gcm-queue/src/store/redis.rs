@@ -383,6 +383,7 @@ return 1
         let mut fields = vec![("enqueued_ms", enqueued.enqueued_ms.to_string())];
         fields.extend(enqueued.campaign_id.clone().map(|id| ("campaign_id", id)));
         fields.extend(enqueued.correlation_id.clone().map(|id| ("correlation_id", id)));
+        fields.extend(enqueued.project.clone().map(|name| ("project", name)));
         fields.extend(enqueued.send_at_ms.map(|ms| ("send_at_ms", ms.to_string())));
         let mut invocation = SCRIPT.prepare_invoke();
         invocation.key(self.job_key(&enqueued.job_id)).key(self.totals_key()).arg(enqueued.recipients);
@@ -444,6 +445,7 @@ return 1
             recipients: get("recipients"),
             campaign_id: fields.get("campaign_id").cloned(),
             correlation_id: fields.get("correlation_id").cloned(),
+            project: fields.get("project").cloned(),
             enqueued_ms: get("enqueued_ms"),
             send_at_ms: fields.contains_key("send_at_ms").then(|| get("send_at_ms")),
             cancelled_ms: fields.contains_key("cancelled_ms").then(|| get("cancelled_ms")),

@@ -74,7 +74,7 @@ macro_rules! sql_results {
                      PRIMARY KEY (job_id, attempt))",
                     "CREATE TABLE IF NOT EXISTS gcm_jobs (job_id TEXT PRIMARY KEY, recipients BIGINT NOT NULL, \
                      campaign_id TEXT, correlation_id TEXT, enqueued_ms BIGINT NOT NULL, send_at_ms BIGINT, \
-                     cancelled_ms BIGINT)",
+                     cancelled_ms BIGINT, project TEXT)",
                     "CREATE TABLE IF NOT EXISTS gcm_idempotency (key TEXT PRIMARY KEY, remembered TEXT NOT NULL, \
                      kept_at_ms BIGINT NOT NULL)",
                     "CREATE TABLE IF NOT EXISTS gcm_quota (bucket TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, \
@@ -418,8 +418,8 @@ macro_rules! sql_results {
             async fn register_job(&self, enqueued: &Enqueued) -> Result<(), Error> {
                 let ms = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
                 sqlx::query(
-                    "INSERT INTO gcm_jobs (job_id, recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (job_id) DO NOTHING",
+                    "INSERT INTO gcm_jobs (job_id, recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, project) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job_id) DO NOTHING",
                 )
                 .bind(&enqueued.job_id)
                 .bind(ms(enqueued.recipients))
@@ -427,6 +427,7 @@ macro_rules! sql_results {
                 .bind(&enqueued.correlation_id)
                 .bind(ms(enqueued.enqueued_ms))
                 .bind(enqueued.send_at_ms.map(ms))
+                .bind(&enqueued.project)
                 .execute(&self.pool)
                 .await
                 .map_err(store_error)?;
@@ -447,19 +448,20 @@ macro_rules! sql_results {
                 .map_err(store_error)?;
                 let (attempts, delivered, canonical, not_registered, failed, given_up, parked, cancelled, pending) = sums;
                 let value = |sum: Option<i64>| sum.and_then(|sum| u64::try_from(sum).ok()).unwrap_or(0);
-                type Row = (i64, Option<String>, Option<String>, i64, Option<i64>, Option<i64>);
+                type Row = (i64, Option<String>, Option<String>, i64, Option<i64>, Option<i64>, Option<String>);
                 let row: Option<Row> = sqlx::query_as(
-                    "SELECT recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, cancelled_ms FROM gcm_jobs WHERE job_id = $1",
+                    "SELECT recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, cancelled_ms, project FROM gcm_jobs WHERE job_id = $1",
                 )
                 .bind(job_id)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(store_error)?;
-                let enqueued = row.map(|(recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, cancelled_ms)| Enqueued {
+                let enqueued = row.map(|(recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, cancelled_ms, project)| Enqueued {
                     job_id: job_id.to_owned(),
                     recipients: value(Some(recipients)),
                     campaign_id,
                     correlation_id,
+                    project,
                     enqueued_ms: value(Some(enqueued_ms)),
                     send_at_ms: send_at_ms.map(|ms| value(Some(ms))),
                     cancelled_ms: cancelled_ms.map(|ms| value(Some(ms))),
@@ -547,7 +549,8 @@ sql_results!(
     "SELECT 1",
     [
         "ALTER TABLE gcm_settlements ADD COLUMN cancelled BIGINT NOT NULL DEFAULT 0",
-        "ALTER TABLE gcm_result_blocks ADD COLUMN settled_at_ms BIGINT"
+        "ALTER TABLE gcm_result_blocks ADD COLUMN settled_at_ms BIGINT",
+        "ALTER TABLE gcm_jobs ADD COLUMN project TEXT"
     ],
     None::<i64>
 );
@@ -567,7 +570,8 @@ sql_results!(
      THEN ALTER TABLE gcm_payloads ALTER COLUMN payload SET STORAGE EXTERNAL; END IF; END $$",
     [
         "ALTER TABLE gcm_settlements ADD COLUMN IF NOT EXISTS cancelled BIGINT NOT NULL DEFAULT 0",
-        "ALTER TABLE gcm_result_blocks ADD COLUMN IF NOT EXISTS settled_at_ms BIGINT"
+        "ALTER TABLE gcm_result_blocks ADD COLUMN IF NOT EXISTS settled_at_ms BIGINT",
+        "ALTER TABLE gcm_jobs ADD COLUMN IF NOT EXISTS project TEXT"
     ],
     // Blocks commit in the order of their numbers.
     Some(RESULTS_LOCK)

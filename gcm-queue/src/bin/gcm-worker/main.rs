@@ -14,16 +14,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod projects;
 mod settings;
 
 use clap::{Args, Parser, Subcommand};
 use gcm_hyper::gcm_proto::{Backoff, Gcm};
 use gcm_hyper::v1::Fcm;
 use gcm_hyper::{Client, Credentials, FcmClient};
-use gcm_queue::http::{AllowedHosts, Api, ApiKeys, EnqueueRequest, Kind, Limits, ResultRecord, TokenLimits};
+use gcm_queue::http::{AllowedHosts, Api, ApiKeys, EnqueueRequest, Kind, Limits, Projects, ResultRecord, TokenLimits};
 use gcm_queue::{
     Metrics, Policy, Processor, Queue, QueueConfig, ResultReader, Retention, Senders, Unsure, WorkerOptions,
 };
+use projects::ProjectConfigs;
 
 #[derive(Parser)]
 #[command(name = "gcm-worker", version, about = "Durable FCM sending through a job queue (SQLite, Postgres, Redis)")]
@@ -207,6 +209,10 @@ struct EnqueueArgs {
     /// When to send the first attempt (RFC 3339); now without it.
     #[arg(long, env = "GCM_SEND_AT")]
     send_at: Option<String>,
+    /// The project to send for (`[projects.<name>]` of the settings file); without it, the
+    /// only one configured.
+    #[arg(long, env = "GCM_PROJECT")]
+    project: Option<String>,
 }
 
 #[derive(Args)]
@@ -288,8 +294,8 @@ fn parse_unsure(text: &str) -> Result<Unsure, String> {
 }
 
 fn main() -> ExitCode {
-    let cli = match settings::parse_cli() {
-        Ok(cli) => cli,
+    let (cli, projects) = match settings::parse_cli() {
+        Ok(parsed) => parsed,
         Err(error) => {
             eprintln!("gcm-worker: {error}");
             return ExitCode::from(2);
@@ -303,7 +309,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    match runtime.block_on(run(cli.command, projects)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "gcm-worker failed");
@@ -352,10 +358,10 @@ async fn connect(args: &QueueArgs, config: QueueConfig) -> Result<Arc<Queue>, gc
     }
 }
 
-async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(command: Command, projects: ProjectConfigs) -> Result<(), Box<dyn std::error::Error>> {
     match command {
-        Command::Run(args) => work(*args).await,
-        Command::Enqueue(args) => enqueue(args).await,
+        Command::Run(args) => work(*args, &projects).await,
+        Command::Enqueue(args) => enqueue(args, &Projects::new(projects.keys())).await,
         Command::Results(args) => results(args).await,
         Command::Prune(args) => {
             let queue = connect(&args.queue, QueueConfig::default()).await?;
@@ -380,7 +386,8 @@ async fn run(command: Command) -> Result<(), Box<dyn std::error::Error>> {
                 request_timeout: Duration::from_secs(args.request_timeout),
                 ..Limits::default()
             };
-            let api = api(&args.auth, args.listen)?.limits(limits);
+            let mut api = api(&args.auth, args.listen)?.limits(limits);
+            api.projects = Projects::new(projects.keys());
             let queue = connect(&args.queue, QueueConfig::default()).await?;
             args.prune.spawn(&queue);
             let listener = tokio::net::TcpListener::bind(args.listen).await?;
@@ -423,17 +430,22 @@ fn api(args: &AuthArgs, listen: SocketAddr) -> Result<Api, Box<dyn std::error::E
     }
 }
 
-async fn senders(args: &RunArgs) -> Result<Senders, Box<dyn std::error::Error>> {
+/// The retries' backoff of `run`'s flags.
+fn backoff(args: &RunArgs) -> Result<Backoff, String> {
     if args.backoff_max_ms < args.backoff_ms {
-        return Err(
-            format!("--backoff-max-ms {} is below --backoff-ms {}", args.backoff_max_ms, args.backoff_ms).into()
-        );
+        return Err(format!("--backoff-max-ms {} is below --backoff-ms {}", args.backoff_max_ms, args.backoff_ms));
     }
-    let backoff = Backoff {
+    Ok(Backoff {
         initial: Duration::from_millis(args.backoff_ms),
         max: Duration::from_millis(args.backoff_max_ms),
         ..Backoff::fcm_v1()
-    };
+    })
+}
+
+/// The worker's own senders (`--credentials`, `--api-key`): for jobs of no project. None
+/// at all is refused unless projects are configured.
+async fn senders(args: &RunArgs, projects: &ProjectConfigs) -> Result<Senders, Box<dyn std::error::Error>> {
+    let backoff = backoff(args)?;
     let credentials = match &args.credentials {
         Some(path) => Some(Credentials::from_file(path)?),
         None => Credentials::from_env()?,
@@ -463,25 +475,33 @@ async fn senders(args: &RunArgs) -> Result<Senders, Box<dyn std::error::Error>> 
         }
         None => None,
     };
-    if fcm.is_none() && legacy.is_none() {
-        return Err("no credentials: pass --credentials (FCM v1) and/or --api-key (legacy)".into());
+    if fcm.is_none() && legacy.is_none() && projects.is_empty() {
+        return Err(
+            "no credentials: pass --credentials (FCM v1) and/or --api-key (legacy), or configure [projects]".into()
+        );
     }
     Ok(Senders { fcm, legacy })
 }
 
-async fn work(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
+async fn work(args: RunArgs, projects: &ProjectConfigs) -> Result<(), Box<dyn std::error::Error>> {
     let config = QueueConfig { heartbeat: Duration::from_secs(args.heartbeat), ..QueueConfig::default() };
     let queue = connect(&args.queue, config).await?;
-    let senders = senders(&args).await?;
+    let senders = senders(&args, projects).await?;
     let metrics = Arc::new(Metrics::default());
     // The project's bucket (legacy jobs count against the same project's quota).
     let bucket = senders.fcm.as_ref().map_or("legacy", |fcm| fcm.fcm().project_id()).to_owned();
-    let processor = Processor::new(senders, queue.clone(), queue.clone())
+    let mut processor = Processor::new(senders, queue.clone(), queue.clone())
         .policy(Policy { max_attempts: args.max_attempts, unsure: args.unsure })
         .rate_limit(args.rate)
-        .fleet_rate(queue.clone(), bucket, args.fleet_rate)
+        .quota(queue.clone())
+        .fleet_rate(bucket, args.fleet_rate)
         .lease(Duration::from_secs(args.lease))
         .with_metrics(metrics.clone());
+    for (name, project) in projects {
+        let fcm = project.client(name, backoff(&args)?)?;
+        tracing::info!(project = %name, fcm_project = fcm.fcm().project_id(), rate = project.rate, "sending for a project");
+        processor = processor.project(name, Senders { fcm: Some(fcm), legacy: None }, project.rate);
+    }
     if let Some(addr) = args.metrics {
         let api = Api { metrics, ..api(&args.auth, addr)? };
         let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -503,7 +523,7 @@ async fn work(args: RunArgs) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn enqueue(args: EnqueueArgs) -> Result<(), Box<dyn std::error::Error>> {
+async fn enqueue(args: EnqueueArgs, projects: &Projects) -> Result<(), Box<dyn std::error::Error>> {
     let message = match &args.message {
         Some(path) => serde_json::from_str(&tokio::fs::read_to_string(path).await?)?,
         None => serde_json::Value::Null,
@@ -526,9 +546,10 @@ async fn enqueue(args: EnqueueArgs) -> Result<(), Box<dyn std::error::Error>> {
         topic: None,
         correlation_id: args.correlation_id.clone(),
         send_at: args.send_at.clone(),
+        project: args.project.clone(),
     };
     let limits = TokenLimits { per_request: usize::MAX, per_job: args.tokens_per_job };
-    let (jobs, send_at) = request.into_jobs(limits)?;
+    let (jobs, send_at) = request.into_jobs(limits, projects)?;
     let queue = connect(&args.queue, QueueConfig::default()).await?;
     for job in jobs {
         queue.enqueue_at(&job, send_at).await?;

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use clap::Parser as _;
 
 use crate::Cli;
+use crate::projects::{self, ProjectConfigs};
 
 /// The command line, with the config file's values as defaults: its top-level keys for
-/// every command, its `[<command>]` table for that command.
-pub(crate) fn parse_cli() -> Result<Cli, String> {
+/// every command, its `[<command>]` table for that command; and the file's `[projects.*]`.
+pub(crate) fn parse_cli() -> Result<(Cli, ProjectConfigs), String> {
     use clap::{CommandFactory as _, FromArgMatches as _};
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mut command = Cli::command();
@@ -21,6 +22,7 @@ pub(crate) fn parse_cli() -> Result<Cli, String> {
         .and_then(|at| args.get(at + 1).map(PathBuf::from))
         .or_else(|| args.iter().find_map(|arg| arg.to_str()?.strip_prefix("--config=").map(PathBuf::from)))
         .or_else(|| std::env::var_os("GCM_CONFIG").map(PathBuf::from));
+    let mut configs = ProjectConfigs::new();
     if let Some(path) = path {
         let text =
             std::fs::read_to_string(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
@@ -28,12 +30,19 @@ pub(crate) fn parse_cli() -> Result<Cli, String> {
         let names: Vec<String> = command.get_subcommands().map(|sub| sub.get_name().to_owned()).collect();
         let chosen =
             args.iter().skip(1).filter_map(|arg| arg.to_str()).find(|arg| names.iter().any(|name| name == arg));
-        let Some(chosen) = chosen.map(str::to_owned) else { return Ok(Cli::parse()) };
+        let Some(chosen) = chosen.map(str::to_owned) else {
+            // No command: clap says what is missing (projects are read for none).
+            return Ok((Cli::parse(), configs));
+        };
         let mut settings = Vec::new();
         let mut unknown = Vec::new();
         for (key, value) in &table {
             let id = key.replace('-', "_");
             match value {
+                toml::Value::Table(_) if key == "projects" => {
+                    configs =
+                        projects::from_toml(value.clone()).map_err(|error| format!("{}: {error}", path.display()))?;
+                }
                 toml::Value::Table(section) if names.contains(key) => {
                     if *key == chosen {
                         settings.extend(section.iter().map(|(key, value)| (key.clone(), value.clone(), true)));
@@ -74,7 +83,8 @@ pub(crate) fn parse_cli() -> Result<Cli, String> {
         }
     }
     let matches = command.get_matches_from(args);
-    Cli::from_arg_matches(&matches).map_err(|error| error.to_string())
+    let cli = Cli::from_arg_matches(&matches).map_err(|error| error.to_string())?;
+    Ok((cli, configs))
 }
 
 /// A setting's value as clap's defaults: each item of an array, or the one value. (clap
