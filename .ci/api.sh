@@ -29,7 +29,9 @@ wait_for_line() { # wait_for_line FILE PATTERN: the first line of FILE matching 
   echo "no line matching $2 in $1:"; cat "$1"; return 1
 }
 
-target/debug/gcm-mock --api-key KEY >"$scratch/mock.out" 2>/dev/null &
+# Two tokens the audience example needs: one uninstalled, one malformed.
+printf '[tokens.tok-gone]\nresult = "not_registered"\n[tokens.tok-invalid]\nresult = "invalid"\n' >"$scratch/scenario.toml"
+target/debug/gcm-mock --api-key KEY --scenario "$scratch/scenario.toml" >"$scratch/mock.out" 2>/dev/null &
 pids+=($!)
 mock=$(wait_for_line "$scratch/mock.out" '^http://')
 mock=${mock%/gcm/send}
@@ -86,13 +88,27 @@ projects=$(curl -sS --fail "${auth[@]}" "$GCM_API/results?limit=100" | jq -c '[.
 [ "$projects" = '["shop"]' ] || { echo "the records' projects: $projects"; exit 1; }
 echo "== restock: sent for the shop project, as every other example"
 
+# The audience example: once its three fates are in, the audience lost tok-gone and
+# flagged tok-invalid, and its feed says so once each.
+for _ in $(seq 300); do
+  fates=$(curl -sS --fail "${auth[@]}" "$GCM_API/results?correlation_id=sale" | jq '.records | length')
+  [ "$fates" = 3 ] && break
+  sleep 0.1
+done
+[ "$fates" = 3 ] || { echo "sale: $fates of 3 fates"; exit 1; }
+held=$(curl -sS --fail "${auth[@]}" "$GCM_API/audiences/shop-users" | jq -c '.tokens')
+[ "$held" = '[{"token":"tok-invalid","flagged":"INVALID_ARGUMENT"},{"token":"token-6"}]' ] || { echo "shop-users: $held"; exit 1; }
+changes=$(curl -sS --fail "${auth[@]}" "$GCM_API/audiences/shop-users/changes?since=0" | jq -c '[.changes[] | [.token, .change]] | sort')
+[ "$changes" = '[["tok-gone","removed"],["tok-invalid","flagged"]]' ] || { echo "shop-users changes: $changes"; exit 1; }
+echo "== shop-users: tok-gone removed, tok-invalid flagged"
+
 # The README's prune keeps what is recent; with nothing kept, the finished jobs and their
 # records go (the welcome job, the subscription, the restock, the cancelled send).
 pruned=$(target/debug/gcm-worker prune --queue "$queue" --retain-results 7d --retain-jobs 30d)
 [ "$pruned" = '{"result_blocks":0,"jobs":0,"tasks":0}' ] || { echo "prune deleted recent things: $pruned"; exit 1; }
 sleep 1 # apalis dates its tasks to the second: past the second they were done in
 pruned=$(target/debug/gcm-worker prune --queue "$queue" --retain-results 0s --retain-jobs 0s)
-jq -e '.jobs >= 4 and .result_blocks >= 4 and .tasks >= 3' <<<"$pruned" >/dev/null || { echo "prune: $pruned"; exit 1; }
+jq -e '.jobs >= 5 and .result_blocks >= 5 and .tasks >= 4' <<<"$pruned" >/dev/null || { echo "prune: $pruned"; exit 1; }
 records=$(curl -sS --fail "${auth[@]}" "$GCM_API/results?correlation_id=welcome-batch" | jq '.records | length')
 [ "$records" = 0 ] || { echo "$records welcome-batch records left after the prune"; exit 1; }
 echo "== prune: $pruned"

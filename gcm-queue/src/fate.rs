@@ -104,6 +104,10 @@ pub struct Settlement {
     /// The next attempt, if some recipients are still pending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<Scheduled>,
+    /// The audience the job's tokens came from: the records' changes are applied to it
+    /// with the settlement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
 }
 
 impl Settlement {
@@ -119,7 +123,8 @@ impl Settlement {
             project: job.project.clone(),
             fate: Final::Cancelled,
         });
-        Self { job_id: job.id.clone(), attempt: job.attempt, records: records.collect(), retry: None }
+        let (records, audience) = (records.collect(), job.audience.clone());
+        Self { job_id: job.id.clone(), attempt: job.attempt, records, retry: None, audience }
     }
 
     /// How many recipients the retry carries.

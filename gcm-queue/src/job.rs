@@ -36,6 +36,9 @@ pub struct Job {
     /// `None`: the worker's own (`--credentials`, `--api-key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// The audience its tokens came from: its results clean that audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
     /// What to send.
     pub payload: Payload,
 }
@@ -113,6 +116,7 @@ impl Job {
             correlation_id: None,
             campaign_id: None,
             project: None,
+            audience: None,
             payload,
         }
     }
@@ -166,6 +170,7 @@ impl Job {
             correlation_id: self.correlation_id.clone(),
             campaign_id: self.campaign_id.clone(),
             project: self.project.clone(),
+            audience: self.audience.clone(),
             payload,
         }
     }
@@ -196,6 +201,8 @@ pub(crate) struct Ticket {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) project: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    audience: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     payload: Option<Payload>,
 }
 
@@ -216,6 +223,7 @@ impl Ticket {
             correlation_id: job.correlation_id.clone(),
             campaign_id: job.campaign_id.clone(),
             project: job.project.clone(),
+            audience: job.audience.clone(),
             payload: None,
         }
     }
@@ -228,9 +236,10 @@ impl Ticket {
     /// The job, with the payload the ticket holds or else `kept` (read from beside it);
     /// `None` when there is neither.
     pub(crate) fn into_job(self, kept: Option<Payload>) -> Option<Job> {
-        let Self { format, id, attempt, first_enqueued_ms, correlation_id, campaign_id, project, payload } = self;
+        let Self { format, id, attempt, first_enqueued_ms, correlation_id, campaign_id, project, audience, payload } =
+            self;
         let payload = payload.or(kept)?;
-        Some(Job { format, id, attempt, first_enqueued_ms, correlation_id, campaign_id, project, payload })
+        Some(Job { format, id, attempt, first_enqueued_ms, correlation_id, campaign_id, project, audience, payload })
     }
 }
 

@@ -12,9 +12,11 @@
 //!   [`Quota`] (`store::quota`): the fleet's messages-per-minute bucket, in the backend.
 //! - [`Gate`] (`gate`): the pause after a failure that concerns every message, and the rate.
 //! - [`Metrics`] (`metrics`), [`http`]: the counters and the HTTP API of `gcm-worker`.
+//! - [`Audiences`] ([`audience`]): token lists in the backend, cleaned by their results.
 //! - [`Error`] (`error`): what can go wrong around a send.
 #![deny(missing_docs)]
 
+pub mod audience;
 mod error;
 mod fate;
 mod gate;
@@ -26,6 +28,7 @@ mod round;
 mod send;
 mod store;
 
+pub use audience::{AudienceChange, AudienceToken, Audiences, Change};
 pub use error::{BoxError, Error};
 pub use fate::{Enqueued, Final, JobStatus, Record, Scheduled, Settlement, Summary};
 pub use gate::{Gate, RateLimit};

@@ -759,6 +759,42 @@ impl ResultStore for Queue {
     }
 }
 
+impl crate::Audiences for Queue {
+    fn put_audience<'a>(&'a self, name: &'a str, tokens: &'a [String]) -> BoxFuture<'a, Result<u64, Error>> {
+        each_backend!(self, |_storage, results| Box::pin(results.put_audience_tokens(name, tokens)))
+    }
+
+    fn add_to_audience<'a>(&'a self, name: &'a str, tokens: &'a [String]) -> BoxFuture<'a, Result<u64, Error>> {
+        each_backend!(self, |_storage, results| Box::pin(results.add_audience_tokens(name, tokens)))
+    }
+
+    fn audience_page<'a>(
+        &'a self,
+        name: &'a str,
+        after: &'a str,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<crate::AudienceToken>, Error>> {
+        each_backend!(self, |_storage, results| Box::pin(results.audience_tokens(name, after, limit)))
+    }
+
+    fn audience_recipients<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Vec<String>, Error>> {
+        each_backend!(self, |_storage, results| Box::pin(results.audience_sendable(name)))
+    }
+
+    fn delete_audience<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<bool, Error>> {
+        each_backend!(self, |_storage, results| Box::pin(results.drop_audience(name)))
+    }
+
+    fn audience_changes<'a>(
+        &'a self,
+        name: &'a str,
+        since: u64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<crate::AudienceChange>, Error>> {
+        each_backend!(self, |_storage, results| Box::pin(results.audience_feed(name, since, limit)))
+    }
+}
+
 impl crate::Quota for Queue {
     fn take<'a>(
         &'a self,

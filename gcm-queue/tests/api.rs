@@ -360,8 +360,13 @@ async fn the_api_answers_truthfully() {
         project: None,
         fate: gcm_queue::Final::Delivered { message_id: "m".into(), canonical: None },
     };
-    let settlement =
-        gcm_queue::Settlement { job_id: done.id.clone(), attempt: 0, records: vec![delivered], retry: None };
+    let settlement = gcm_queue::Settlement {
+        job_id: done.id.clone(),
+        attempt: 0,
+        records: vec![delivered],
+        retry: None,
+        audience: None,
+    };
     gcm_queue::ResultStore::settle(queue.as_ref(), &settlement).await.unwrap();
     assert_eq!(exchange(addr, "DELETE", &format!("/jobs/{}", done.id), SEND, "").await.0, 409);
 
@@ -406,7 +411,19 @@ async fn serve_refuses_to_start_open_on_a_network_and_describes_its_api() {
     let document = serde_json::to_value(gcm_queue::http::openapi_document()).unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1"), "{document}");
     let paths: Vec<&str> = document["paths"].as_object().unwrap().keys().map(String::as_str).collect();
-    assert_eq!(paths, ["/healthz", "/jobs", "/jobs/{id}", "/metrics", "/openapi.json", "/readyz", "/results"]);
+    let expected = [
+        "/audiences/{name}",
+        "/audiences/{name}/changes",
+        "/audiences/{name}/tokens",
+        "/healthz",
+        "/jobs",
+        "/jobs/{id}",
+        "/metrics",
+        "/openapi.json",
+        "/readyz",
+        "/results",
+    ];
+    assert_eq!(paths, expected);
     let methods: Vec<&str> = document["paths"]["/jobs/{id}"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(methods, ["delete", "get"]);
     // The request body's hand-written schemas are in, and every reference resolves.

@@ -205,7 +205,13 @@ async fn a_run_whose_attempt_another_worker_holds_waits_for_its_settlement_and_s
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert!(!run.is_finished(), "the run waits while the other worker's lease is live");
     let retry = Scheduled { job: job.retry(job.payload.clone()), run_at_ms: 7 };
-    let settlement = Settlement { job_id: job.id.clone(), attempt: 0, records: Vec::new(), retry: Some(retry.clone()) };
+    let settlement = Settlement {
+        job_id: job.id.clone(),
+        attempt: 0,
+        records: Vec::new(),
+        retry: Some(retry.clone()),
+        audience: None,
+    };
     results.settle(&settlement).await.unwrap();
     let started = tokio::time::Instant::now();
     assert_eq!(run.await.unwrap().unwrap(), Some(retry.clone()), "the holder's settlement, not a send");

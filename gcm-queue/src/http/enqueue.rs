@@ -37,8 +37,13 @@ pub struct EnqueueRequest {
     #[schema(value_type = Object)]
     pub message: serde_json::Value,
     /// The device tokens: each non-empty, without blanks or control characters, at most
-    /// 4096 characters.
+    /// 4096 characters. Or none, with an `audience`.
+    #[serde(default)]
     pub tokens: Vec<String>,
+    /// The audience to send to instead of `tokens` (`PUT /audiences/<name>`): its tokens
+    /// but the flagged, whose results then clean it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
     /// The topic of a `subscribe` or `unsubscribe` request (with or without `/topics/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
@@ -119,7 +124,7 @@ pub struct Invalid {
 }
 
 impl Invalid {
-    fn at(path: impl Into<String>, error: impl Into<String>) -> Self {
+    pub(super) fn at(path: impl Into<String>, error: impl Into<String>) -> Self {
         Self { path: path.into(), error: error.into() }
     }
 }
@@ -182,7 +187,7 @@ const LEGACY_OPTIONS: [&str; 9] = [
     "extra",
 ];
 
-fn check_token(index: usize, token: &str) -> Result<(), Invalid> {
+pub(super) fn check_token(index: usize, token: &str) -> Result<(), Invalid> {
     let path = || format!("$.tokens[{index}]");
     if token.is_empty() {
         return Err(Invalid::at(path(), "an empty token"));
@@ -196,6 +201,26 @@ fn check_token(index: usize, token: &str) -> Result<(), Invalid> {
         return Err(Invalid::at(path(), "a token with a blank or a control character"));
     }
     Ok(())
+}
+
+/// Writes each integral number of `value` (`3600.0`, `-2.5e1` is not) as an integer: JSON
+/// and its schema count them as integers, as protobuf's JSON reader does, and serde's
+/// integer types do not read them.
+fn integral_numbers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(number) if number.is_f64() => {
+            let Some(float) = number.as_f64().filter(|float| float.fract() == 0.0) else { return };
+            // 2^64 and -2^63: the bounds of u64 and i64, exact as floats.
+            if (0.0..18_446_744_073_709_551_616.0).contains(&float) {
+                *value = serde_json::Value::from(float as u64);
+            } else if (-9_223_372_036_854_775_808.0..0.0).contains(&float) {
+                *value = serde_json::Value::from(float as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        serde_json::Value::Object(fields) => fields.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
 }
 
 fn parse_in<T: serde::de::DeserializeOwned>(path: &str, value: serde_json::Value) -> Result<T, Invalid> {
@@ -257,6 +282,8 @@ impl EnqueueRequest {
         };
         match self.kind {
             Kind::V1 => {
+                let mut message = message;
+                integral_numbers(&mut message);
                 let content: v1::Content = parse_in("$.message", message)?;
                 if let Some(target) = TARGETS.iter().find(|name| content.extra.contains_key(**name)) {
                     return Err(Invalid::at(
@@ -457,5 +484,23 @@ mod tests {
         let body = r#"{"tokens": ["a"], "project": "news"}"#;
         let (jobs, _) = parse(body.as_bytes()).unwrap().into_jobs(TokenLimits::default(), &two).unwrap();
         assert_eq!(jobs[0].project.as_deref(), Some("news"));
+    }
+
+    /// Schemathesis sent `-25671810824491.0` as `webpush.notification.timestamp`, an
+    /// integer to the schema, and got a 400.
+    #[test]
+    fn integral_floats_read_as_integers_in_a_v1_message() {
+        let body = r#"{"tokens": ["a"], "message": {"webpush": {"notification": {"timestamp": -25671810824491.0}},
+            "android": {"notification": {"notification_count": 3.0}}, "extra": 2.5}}"#;
+        let (jobs, _) =
+            parse(body.as_bytes()).unwrap().into_jobs(TokenLimits::default(), &Projects::default()).unwrap();
+        let Payload::V1Multicast { multicast } = &jobs[0].payload else { panic!() };
+        let json = serde_json::to_value(multicast.content()).unwrap();
+        assert_eq!(json["webpush"]["notification"]["timestamp"], serde_json::json!(-25_671_810_824_491_i64));
+        assert_eq!(json["android"]["notification"]["notification_count"], serde_json::json!(3));
+        assert_eq!(json["extra"], serde_json::json!(2.5), "a fraction stays");
+        let fractional = r#"{"tokens": ["a"], "message": {"android": {"notification": {"notification_count": 3.5}}}}"#;
+        let error = parse(fractional.as_bytes()).unwrap().into_jobs(TokenLimits::default(), &Projects::default());
+        assert_eq!(error.unwrap_err().path, "$.message.android.notification.notification_count");
     }
 }

@@ -16,6 +16,7 @@
 //! shared by the bodies being read. Every other route needs an API key (see [`auth`]) and
 //! a `Host` the server answers to.
 
+mod audiences;
 pub mod auth;
 pub mod enqueue;
 mod openapi;
@@ -37,6 +38,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
+pub use self::audiences::{AudienceCount, AudiencePage, AudienceTokens, ChangesPage, ChangesQuery, PageQuery};
 pub use self::auth::{AllowedHosts, ApiKeys, Scope};
 pub use self::enqueue::{EnqueueRequest, Invalid, Kind, Projects, TokenLimits};
 pub use self::openapi::document as openapi_document;
@@ -167,6 +169,12 @@ pub fn router(api: Api) -> Router {
         .route("/jobs", post(enqueue_jobs))
         .route("/jobs/{id}", get(job_summary).delete(cancel_job))
         .route("/results", get(results))
+        .route(
+            "/audiences/{name}",
+            get(audiences::audience_tokens).put(audiences::put_audience).delete(audiences::delete_audience),
+        )
+        .route("/audiences/{name}/tokens", axum::routing::post(audiences::add_tokens))
+        .route("/audiences/{name}/changes", get(audiences::audience_changes))
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi))
@@ -213,8 +221,7 @@ async fn guard(State(shared): State<Shared>, mut request: Request, next: Next) -
         return problem(StatusCode::MISDIRECTED_REQUEST, "this server does not answer to that Host (see --allow-host)");
     }
     let scope = match (request.method(), request.uri().path()) {
-        (&Method::POST, "/jobs") => Some(Scope::Send),
-        (&Method::DELETE, _) => Some(Scope::Send),
+        (&Method::POST | &Method::PUT | &Method::DELETE, _) => Some(Scope::Send),
         (_, "/metrics") => Some(Scope::Metrics),
         (_, "/readyz" | "/openapi.json") => None,
         _ => Some(Scope::Read),

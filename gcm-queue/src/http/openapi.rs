@@ -8,18 +8,29 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse as _, Response};
 
+use super::audiences::{
+    __path_add_tokens, __path_audience_changes, __path_audience_tokens, __path_delete_audience, __path_put_audience,
+    AudienceCount, AudiencePage, AudienceTokens, ChangesPage,
+};
 use super::routes::{
     __path_cancel_job, __path_enqueue_jobs, __path_healthz, __path_job_summary, __path_metrics, __path_readyz,
     __path_results,
 };
 use super::routes::{Accepted, Problem, Ready, ResultRecord, ResultsPage};
+use crate::audience::{AudienceChange, AudienceToken};
 use crate::fate::Summary;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "gcm-worker", description = "Durable FCM sending through a job queue: enqueue multicasts, read each token's fate."),
-    paths(enqueue_jobs, job_summary, cancel_job, results, metrics, readyz, healthz, openapi),
-    components(schemas(EnqueueRequest, Accepted, Summary, ResultsPage, ResultRecord, Problem, Ready)),
+    paths(
+        enqueue_jobs, job_summary, cancel_job, results, metrics, readyz, healthz, openapi,
+        put_audience, add_tokens, audience_tokens, delete_audience, audience_changes
+    ),
+    components(schemas(
+        EnqueueRequest, Accepted, Summary, ResultsPage, ResultRecord, Problem, Ready,
+        AudienceTokens, AudienceCount, AudiencePage, ChangesPage, AudienceToken, AudienceChange
+    )),
     modifiers(&BearerKeys),
     security(("api_key" = []))
 )]
@@ -50,6 +61,10 @@ pub(super) fn document_for(projects: Option<&Projects>) -> serde_json::Value {
         serde_json::from_str(include_str!("messages.schema.json")).unwrap_or_default();
     if let Some(schemas) = document.pointer_mut("/components/schemas").and_then(serde_json::Value::as_object_mut) {
         schemas.extend(messages);
+    }
+    // An audience's tokens are checked as a request's are.
+    if let Some(tokens) = document.pointer_mut("/components/schemas/AudienceTokens/properties/tokens") {
+        *tokens = serde_json::json!({ "$ref": "#/components/schemas/Tokens" });
     }
     if let (Some(projects), Some(schema)) = (projects, document.pointer_mut("/components/schemas/Project")) {
         let names = projects.names().map(serde_json::Value::from).chain([serde_json::Value::Null]);

@@ -34,10 +34,10 @@ pub(super) fn problem(status: StatusCode, error: impl std::fmt::Display) -> Resp
 
 /// A refused request: its status and its [`Problem`].
 #[derive(Debug)]
-pub(super) struct ApiError(StatusCode, Problem);
+pub(super) struct ApiError(pub(super) StatusCode, pub(super) Problem);
 
 impl ApiError {
-    fn new(status: StatusCode, error: impl std::fmt::Display) -> Self {
+    pub(super) fn new(status: StatusCode, error: impl std::fmt::Display) -> Self {
         Self(status, Problem { error: error.to_string(), path: None })
     }
 }
@@ -133,12 +133,12 @@ pub struct Ready {
     pub backend: String,
 }
 
-fn queue(shared: &Shared) -> Result<&Arc<Queue>, ApiError> {
+pub(super) fn queue(shared: &Shared) -> Result<&Arc<Queue>, ApiError> {
     shared.api.queue.as_ref().ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "this server has no queue"))
 }
 
 /// Reads a body within the memory budget and the body limit.
-async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+pub(super) async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
     let max = shared.api.limits.max_body;
     let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the body is over {max} bytes"));
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|len| len.to_str().ok()?.parse::<usize>().ok());
@@ -167,7 +167,7 @@ async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<V
     Ok(bytes)
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
     let Some(kind) = headers.get(header::CONTENT_TYPE).and_then(|kind| kind.to_str().ok()) else { return false };
     let essence = kind.split(';').next().unwrap_or("").trim();
     essence.eq_ignore_ascii_case("application/json")
@@ -181,6 +181,7 @@ fn is_json(headers: &HeaderMap) -> bool {
     (status = 400, description = "Not a valid request: the path of the first problem", body = Problem),
     (status = 401, description = "No valid API key", body = Problem),
     (status = 403, description = "The key has no `send` scope", body = Problem),
+    (status = 404, description = "The audience holds no token to send to", body = Problem),
     (status = 408, description = "The request took too long", body = Problem),
     (status = 413, description = "The body is too large", body = Problem),
     (status = 409, description = "The Idempotency-Key's first request was cut into jobs differently", body = Problem),
@@ -202,12 +203,37 @@ pub(super) async fn enqueue_jobs(
     let idempotency_key = idempotency_key(&headers)?;
     let body = read_body(&shared, &headers, body).await?;
     let digest = hex(ring::digest::digest(&ring::digest::SHA256, &body).as_ref());
-    let parsed =
-        enqueue::parse(&body).and_then(|request| request.into_jobs(shared.api.limits.tokens, &shared.api.projects));
-    drop(body);
-    let (mut jobs, send_at) = parsed.map_err(|invalid| {
+    let bad_request = |invalid: enqueue::Invalid| {
         ApiError(StatusCode::BAD_REQUEST, Problem { error: invalid.error, path: Some(invalid.path) })
-    })?;
+    };
+    let mut request = enqueue::parse(&body).map_err(bad_request)?;
+    drop(body);
+    let mut limits = shared.api.limits.tokens;
+    let audience = request.audience.take();
+    if let Some(name) = &audience {
+        if !request.tokens.is_empty() {
+            return Err(bad_request(enqueue::Invalid::at(
+                "$.tokens",
+                "a request names tokens or an audience, not both",
+            )));
+        }
+        if !crate::audience::is_valid_name(name) {
+            let error = "an audience's name is 1 to 64 letters, digits, '-', '_' or '.'";
+            return Err(bad_request(enqueue::Invalid::at("$.audience", error)));
+        }
+        use crate::audience::Audiences as _;
+        let failed = |error: Error| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error);
+        request.tokens = queue.audience_recipients(name).await.map_err(failed)?;
+        if request.tokens.is_empty() {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("audience {name:?} holds no token to send to")));
+        }
+        // An audience is as large as it grew; the jobs are still of `per_job` tokens.
+        limits.per_request = usize::MAX;
+    }
+    let (mut jobs, send_at) = request.into_jobs(limits, &shared.api.projects).map_err(bad_request)?;
+    for job in &mut jobs {
+        job.audience.clone_from(&audience);
+    }
     let mut answer = Accepted {
         job_ids: jobs.iter().map(|job| job.id.clone()).collect(),
         campaign_id: jobs.first().and_then(|job| job.campaign_id.clone()),

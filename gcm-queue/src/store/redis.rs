@@ -28,9 +28,10 @@ impl std::fmt::Debug for RedisResults {
 }
 
 /// KEYS: settled key, blocks stream, sequence counter, job hash, totals hash, block times,
-/// finished jobs.
+/// finished jobs, then the audience's tokens, flags, change feed and its counter.
 /// ARGV: retry JSON ("" for none), pending count, job id, attempt, the number of counts N,
-/// the number of records, N pairs of count name and value, then the blocks.
+/// the number of records, N pairs of count name and value, the number of blocks B, the
+/// blocks, then the audience's changes (change, token, value: see `audience`).
 ///
 /// For retention, the block times hold the first block of each settlement scored by when
 /// it was written (numbers padded to 20 digits, so that equal times sort them in order),
@@ -43,15 +44,32 @@ redis.call('SET', KEYS[1], ARGV[1])
 if redis.call('HEXISTS', KEYS[4], 'recipients') == 1 then redis.call('HINCRBY', KEYS[5], 'finals', ARGV[6]) end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local blocks = 7 + 2 * tonumber(ARGV[5])
-for i = 7, blocks - 1, 2 do redis.call('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1]) end
-for i = blocks, #ARGV do
+local counted = 7 + 2 * tonumber(ARGV[5])
+for i = 7, counted - 1, 2 do redis.call('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1]) end
+local blocks = counted + 1
+local changes = blocks + tonumber(ARGV[counted])
+for i = blocks, changes - 1 do
   local seq = redis.call('INCR', KEYS[3])
   if i == blocks then
     if seq > 1 and redis.call('EXISTS', KEYS[6]) == 0 then redis.call('ZADD', KEYS[6], now, string.format('%020d', 1)) end
     redis.call('ZADD', KEYS[6], now, string.format('%020d', seq))
   end
   redis.call('XADD', KEYS[2], '0-' .. seq, 'job', ARGV[3], 'attempt', ARGV[4], 'records', ARGV[i])
+end
+for i = changes, #ARGV, 3 do
+  local change, token, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local changed = false
+  if change == 'flagged' then
+    changed = redis.call('ZSCORE', KEYS[8], token) and redis.call('HSETNX', KEYS[9], token, value) == 1
+  elseif redis.call('ZREM', KEYS[8], token) == 1 then
+    redis.call('HDEL', KEYS[9], token)
+    if change == 'replaced' then redis.call('ZADD', KEYS[8], 'NX', 0, value) end
+    changed = true
+  end
+  if changed then
+    local seq = redis.call('INCR', KEYS[11])
+    redis.call('XADD', KEYS[10], '0-' .. seq, 'token', token, 'change', change, 'value', value, 'job', ARGV[3], 'at', now)
+  end
 end
 if ARGV[1] == '' then redis.call('ZADD', KEYS[7], now, ARGV[3]) end
 redis.call('HINCRBY', KEYS[4], 'attempts', 1)
@@ -146,6 +164,29 @@ if tonumber(redis.call('HGET', KEYS[1], 'tokens')) > 0 then redis.call('HSET', K
 if tonumber(redis.call('HGET', KEYS[1], 'at')) < until_ms then redis.call('HSET', KEYS[1], 'at', until_ms) end
 return 1
 ";
+
+/// An audience's keys: one per backend, whatever the queue's name (as SQL's tables).
+struct Audience {
+    /// A sorted set, every score 0: its tokens in byte order.
+    tokens: String,
+    /// Flagged tokens and their codes.
+    flags: String,
+    /// The change feed, ids `0-<seq>`.
+    feed: String,
+    feed_seq: String,
+}
+
+impl Audience {
+    fn named(name: &str) -> Self {
+        let base = format!("gcm-queue:audience:{name}");
+        Self {
+            flags: format!("{base}:flagged"),
+            feed: format!("{base}:changes"),
+            feed_seq: format!("{base}:changes:seq"),
+            tokens: base,
+        }
+    }
+}
 
 /// How long a claim's hash outlives its last renewal: long after any retry of its attempt.
 const CLAIM_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -276,6 +317,122 @@ impl RedisResults {
         Ok(())
     }
 
+    pub(crate) async fn put_audience_tokens(&self, name: &str, tokens: &[String]) -> Result<u64, Error> {
+        let audience = Audience::named(name);
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&audience.tokens).ignore().del(&audience.flags).ignore();
+        for chunk in tokens.chunks(1000) {
+            pipe.zadd_multiple(&audience.tokens, &chunk.iter().map(|token| (0, token)).collect::<Vec<_>>()).ignore();
+        }
+        pipe.zcard(&audience.tokens);
+        let (held,): (u64,) = pipe.query_async(&mut self.connection.clone()).await.map_err(store_error)?;
+        Ok(held)
+    }
+
+    pub(crate) async fn add_audience_tokens(&self, name: &str, tokens: &[String]) -> Result<u64, Error> {
+        let audience = Audience::named(name);
+        let mut added = 0;
+        for chunk in tokens.chunks(1000) {
+            let members: Vec<_> = chunk.iter().map(|token| (0, token)).collect();
+            let new: u64 = redis::cmd("ZADD")
+                .arg(&audience.tokens)
+                .arg("NX")
+                .arg(&members)
+                .query_async(&mut self.connection.clone())
+                .await
+                .map_err(store_error)?;
+            added += new;
+        }
+        Ok(added)
+    }
+
+    pub(crate) async fn audience_tokens(
+        &self,
+        name: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<crate::AudienceToken>, Error> {
+        let audience = Audience::named(name);
+        let start = if after.is_empty() { "-".to_owned() } else { format!("({after}") };
+        let tokens: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&audience.tokens)
+            .arg(start)
+            .arg("+")
+            .arg("BYLEX")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)?;
+        if tokens.is_empty() {
+            return Ok(Vec::new());
+        }
+        let flags: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&audience.flags)
+            .arg(&tokens)
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(tokens.into_iter().zip(flags).map(|(token, flagged)| crate::AudienceToken { token, flagged }).collect())
+    }
+
+    pub(crate) async fn audience_sendable(&self, name: &str) -> Result<Vec<String>, Error> {
+        let audience = Audience::named(name);
+        let (tokens, flagged): (Vec<String>, std::collections::HashSet<String>) = redis::pipe()
+            .zrange(&audience.tokens, 0, -1)
+            .hkeys(&audience.flags)
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(tokens.into_iter().filter(|token| !flagged.contains(token)).collect())
+    }
+
+    pub(crate) async fn drop_audience(&self, name: &str) -> Result<bool, Error> {
+        let audience = Audience::named(name);
+        let (held,): (u64,) = redis::pipe()
+            .atomic()
+            .del(&audience.tokens)
+            .del(&audience.flags)
+            .ignore()
+            .del(&audience.feed)
+            .ignore()
+            .del(&audience.feed_seq)
+            .ignore()
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)?;
+        Ok(held > 0)
+    }
+
+    pub(crate) async fn audience_feed(
+        &self,
+        name: &str,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::AudienceChange>, Error> {
+        let audience = Audience::named(name);
+        let reply: redis::streams::StreamRangeReply = self
+            .connection
+            .clone()
+            .xrange_count(&audience.feed, format!("0-{}", since.saturating_add(1)), "+", limit)
+            .await
+            .map_err(store_error)?;
+        reply
+            .ids
+            .into_iter()
+            .map(|entry| {
+                let cursor = entry.id.strip_prefix("0-").and_then(|seq| seq.parse().ok()).unwrap_or(0);
+                let field = |name: &str| entry.get::<String>(name).unwrap_or_default();
+                let (name, value) = (field("change"), field("value"));
+                let change = crate::audience::Change::from_parts(&name, Some(value).filter(|value| !value.is_empty()))
+                    .ok_or_else(|| Error::Store(format!("an audience change reads {name:?}").into()))?;
+                let at_ms = field("at").parse().unwrap_or(0);
+                Ok(crate::AudienceChange { cursor, token: field("token"), change, job_id: field("job"), at_ms })
+            })
+            .collect()
+    }
+
     /// The connection, for the queue's own upkeep of apalis's keys.
     pub(crate) fn connection(&self) -> ConnectionManager {
         self.connection.clone()
@@ -318,7 +475,13 @@ impl RedisResults {
             .key(self.job_key(&settlement.job_id))
             .key(self.totals_key())
             .key(self.times_key())
-            .key(self.finished_key())
+            .key(self.finished_key());
+        let audience = Audience::named(settlement.audience.as_deref().unwrap_or_default());
+        invocation
+            .key(&audience.tokens)
+            .key(&audience.flags)
+            .key(&audience.feed)
+            .key(&audience.feed_seq)
             .arg(retry.unwrap_or_default())
             .arg(settlement.pending())
             .arg(&settlement.job_id)
@@ -339,8 +502,15 @@ impl RedisResults {
         for (name, count) in counts {
             invocation.arg(name).arg(count);
         }
-        for records in block::blocks(&settlement.records).map_err(json_error)? {
+        let blocks = block::blocks(&settlement.records).map_err(json_error)?;
+        invocation.arg(blocks.len());
+        for records in blocks {
             invocation.arg(records);
+        }
+        if settlement.audience.is_some() {
+            for (token, change) in crate::audience::changes(settlement) {
+                invocation.arg(change.name()).arg(token).arg(change.value().unwrap_or_default());
+            }
         }
         let stored: String = invocation.invoke_async(&mut self.connection.clone()).await.map_err(store_error)?;
         settled_from(&stored)

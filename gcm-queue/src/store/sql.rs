@@ -47,10 +47,12 @@ fn json_error(error: serde_json::Error) -> Error {
 //
 // `$now` is the database's clock in milliseconds since the Unix epoch: leases are timed by
 // the one clock every worker shares. `$storage` is a set-up statement for how the large
-// columns are stored; `$add_cancelled` adds the count a 0.1 database lacks; `$seq_lock` the advisory lock that keeps blocks in commit order, if
-// the database needs one.
+// columns are stored; `$add_columns` adds the columns an older database lacks; `$json_texts`
+// a query of the texts of the JSON array bound as `$2`, as column `token`; `$seq_lock` the
+// advisory lock that keeps blocks (and audience changes) in commit order, if the database
+// needs one.
 macro_rules! sql_results {
-    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal, $storage:literal, $add_columns:expr, $seq_lock:expr) => {
+    ($db:ty, $pool:ty, $feature:literal, $seq:literal, $now:literal, $storage:literal, $add_columns:expr, $json_texts:literal, $seq_lock:expr) => {
         #[cfg(feature = $feature)]
         impl SqlResults<$db> {
             /// Results in `pool`'s database; creates the tables if they are missing.
@@ -79,6 +81,15 @@ macro_rules! sql_results {
                      kept_at_ms BIGINT NOT NULL)",
                     "CREATE TABLE IF NOT EXISTS gcm_quota (bucket TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, \
                      at_ms BIGINT NOT NULL, taken_ms BIGINT NOT NULL)",
+                    "CREATE TABLE IF NOT EXISTS gcm_audience_tokens (audience TEXT NOT NULL, token TEXT NOT NULL, \
+                     flagged TEXT, PRIMARY KEY (audience, token))",
+                    concat!(
+                        "CREATE TABLE IF NOT EXISTS gcm_audience_changes (seq ",
+                        $seq,
+                        ", audience TEXT NOT NULL, token TEXT NOT NULL, change TEXT NOT NULL, value TEXT, \
+                         job_id TEXT NOT NULL, at_ms BIGINT NOT NULL)"
+                    ),
+                    "CREATE INDEX IF NOT EXISTS gcm_audience_changes_feed ON gcm_audience_changes (audience, seq)",
                 ];
                 for statement in statements {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
@@ -339,6 +350,175 @@ macro_rules! sql_results {
                 Ok(())
             }
 
+            /// Applies one result's `change` to `token` of `audience` within a settlement's
+            /// transaction; a change that finds nothing to change (the token is gone,
+            /// flagged already) is not listed.
+            async fn apply(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                audience: &str,
+                token: &str,
+                change: &crate::audience::Change,
+                job_id: &str,
+                at_ms: i64,
+            ) -> Result<(), Error> {
+                use crate::audience::Change;
+                let changed = match change {
+                    Change::Removed | Change::Replaced { .. } => {
+                        sqlx::query("DELETE FROM gcm_audience_tokens WHERE audience = $1 AND token = $2")
+                            .bind(audience)
+                            .bind(token)
+                            .execute(&mut **tx)
+                            .await
+                            .map_err(store_error)?
+                            .rows_affected()
+                    }
+                    Change::Flagged { code } => sqlx::query(
+                        "UPDATE gcm_audience_tokens SET flagged = $3 WHERE audience = $1 AND token = $2 AND flagged IS NULL",
+                    )
+                    .bind(audience)
+                    .bind(token)
+                    .bind(code)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?
+                    .rows_affected(),
+                };
+                if changed == 0 {
+                    return Ok(());
+                }
+                if let Change::Replaced { by } = change {
+                    sqlx::query(
+                        "INSERT INTO gcm_audience_tokens (audience, token) VALUES ($1, $2) ON CONFLICT (audience, token) DO NOTHING",
+                    )
+                    .bind(audience)
+                    .bind(by)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?;
+                }
+                sqlx::query(
+                    "INSERT INTO gcm_audience_changes (audience, token, change, value, job_id, at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(audience)
+                .bind(token)
+                .bind(change.name())
+                .bind(change.value())
+                .bind(job_id)
+                .bind(at_ms)
+                .execute(&mut **tx)
+                .await
+                .map_err(store_error)?;
+                Ok(())
+            }
+
+            /// Inserts `tokens` into `audience` (those it holds already are skipped) in
+            /// statements of 1000; returns how many were new.
+            async fn insert_tokens(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                audience: &str,
+                tokens: &[String],
+            ) -> Result<u64, Error> {
+                let mut added = 0;
+                for chunk in tokens.chunks(1000) {
+                    let array = serde_json::to_string(chunk).map_err(json_error)?;
+                    added += sqlx::query(concat!(
+                        "INSERT INTO gcm_audience_tokens (audience, token) SELECT $1, t.token FROM (",
+                        $json_texts,
+                        // `WHERE true`: SQLite reads an upsert after a SELECT only so.
+                        ") t WHERE true ON CONFLICT (audience, token) DO NOTHING"
+                    ))
+                    .bind(audience)
+                    .bind(array)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(store_error)?
+                    .rows_affected();
+                }
+                Ok(added)
+            }
+
+            pub(crate) async fn put_audience_tokens(&self, audience: &str, tokens: &[String]) -> Result<u64, Error> {
+                let mut tx = self.pool.begin().await.map_err(store_error)?;
+                sqlx::query("DELETE FROM gcm_audience_tokens WHERE audience = $1")
+                    .bind(audience)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                let held = Self::insert_tokens(&mut tx, audience, tokens).await?;
+                tx.commit().await.map_err(store_error)?;
+                Ok(held)
+            }
+
+            pub(crate) async fn add_audience_tokens(&self, audience: &str, tokens: &[String]) -> Result<u64, Error> {
+                let mut tx = self.pool.begin().await.map_err(store_error)?;
+                let added = Self::insert_tokens(&mut tx, audience, tokens).await?;
+                tx.commit().await.map_err(store_error)?;
+                Ok(added)
+            }
+
+            pub(crate) async fn audience_tokens(&self, audience: &str, after: &str, limit: usize) -> Result<Vec<crate::AudienceToken>, Error> {
+                let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+                    "SELECT token, flagged FROM gcm_audience_tokens WHERE audience = $1 AND token > $2 ORDER BY token LIMIT $3",
+                )
+                .bind(audience)
+                .bind(after)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(rows.into_iter().map(|(token, flagged)| crate::AudienceToken { token, flagged }).collect())
+            }
+
+            pub(crate) async fn audience_sendable(&self, audience: &str) -> Result<Vec<String>, Error> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT token FROM gcm_audience_tokens WHERE audience = $1 AND flagged IS NULL ORDER BY token",
+                )
+                .bind(audience)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(rows.into_iter().map(|(token,)| token).collect())
+            }
+
+            pub(crate) async fn drop_audience(&self, audience: &str) -> Result<bool, Error> {
+                let mut tx = self.pool.begin().await.map_err(store_error)?;
+                let held = sqlx::query("DELETE FROM gcm_audience_tokens WHERE audience = $1")
+                    .bind(audience)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?
+                    .rows_affected();
+                sqlx::query("DELETE FROM gcm_audience_changes WHERE audience = $1")
+                    .bind(audience)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                tx.commit().await.map_err(store_error)?;
+                Ok(held > 0)
+            }
+
+            pub(crate) async fn audience_feed(&self, audience: &str, since: u64, limit: usize) -> Result<Vec<crate::AudienceChange>, Error> {
+                type Row = (i64, String, String, Option<String>, String, i64);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT seq, token, change, value, job_id, at_ms FROM gcm_audience_changes \
+                     WHERE audience = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(audience)
+                .bind(i64::try_from(since).unwrap_or(i64::MAX))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+                rows.into_iter()
+                    .map(|(seq, token, change, value, job_id, at_ms)| {
+                        let unknown = || Error::Store(format!("an audience change reads {change:?}").into());
+                        let change = crate::audience::Change::from_parts(&change, value).ok_or_else(unknown)?;
+                        let (cursor, at_ms) = (u64::try_from(seq).unwrap_or(0), u64::try_from(at_ms).unwrap_or(0));
+                        Ok(crate::AudienceChange { cursor, token, change, job_id, at_ms })
+                    })
+                    .collect()
+            }
+
             async fn insert(&self, settlement: &Settlement) -> Result<Settled, Error> {
                 let retry = settlement.retry.as_ref().map(serde_json::to_string).transpose().map_err(json_error)?;
                 let mut tx = self.pool.begin().await.map_err(store_error)?;
@@ -375,6 +555,12 @@ macro_rules! sql_results {
                 }
                 if let Some(lock) = $seq_lock {
                     sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(lock).execute(&mut *tx).await.map_err(store_error)?;
+                }
+                if let Some(audience) = &settlement.audience {
+                    let at_ms = settled_at_ms;
+                    for (token, change) in crate::audience::changes(settlement) {
+                        Self::apply(&mut tx, audience, token, &change, &settlement.job_id, at_ms).await?;
+                    }
                 }
                 for records in block::blocks(&settlement.records).map_err(json_error)? {
                     sqlx::query(
@@ -552,6 +738,7 @@ sql_results!(
         "ALTER TABLE gcm_result_blocks ADD COLUMN settled_at_ms BIGINT",
         "ALTER TABLE gcm_jobs ADD COLUMN project TEXT"
     ],
+    "SELECT value AS token FROM json_each($2)",
     None::<i64>
 );
 sql_results!(
@@ -573,6 +760,7 @@ sql_results!(
         "ALTER TABLE gcm_result_blocks ADD COLUMN IF NOT EXISTS settled_at_ms BIGINT",
         "ALTER TABLE gcm_jobs ADD COLUMN IF NOT EXISTS project TEXT"
     ],
+    "SELECT jsonb_array_elements_text(CAST($2 AS JSONB)) AS token",
     // Blocks commit in the order of their numbers.
     Some(RESULTS_LOCK)
 );

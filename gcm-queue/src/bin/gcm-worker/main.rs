@@ -547,6 +547,7 @@ async fn enqueue(args: EnqueueArgs, projects: &Projects) -> Result<(), Box<dyn s
         correlation_id: args.correlation_id.clone(),
         send_at: args.send_at.clone(),
         project: args.project.clone(),
+        audience: None,
     };
     let limits = TokenLimits { per_request: usize::MAX, per_job: args.tokens_per_job };
     let (jobs, send_at) = request.into_jobs(limits, projects)?;
