@@ -307,10 +307,10 @@ impl Processor {
     }
 
     async fn send_and_record(&self, job: &Job) -> Result<Settled, Error> {
+        let lane = self.lane(job)?;
         if let Some(rate) = &self.rate {
             rate.wait_for(job.payload.len()).await;
         }
-        let lane = self.lane(job)?;
         let fleet = self.quota.as_ref().zip(lane.fleet.as_ref());
         if let Some((quota, (bucket, rate))) = fleet {
             let messages = job.payload.len() as u64;

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::*;
 use gcm_hyper::v1::Multicast;
 use gcm_mock::{Behaviour, Scenario, TokenRule};
-use gcm_queue::{Job, Processor, Pruned, Queue, QueueConfig, ResultReader, Retention};
+use gcm_queue::{Audiences, Job, Processor, Pruned, Queue, QueueConfig, ResultReader, Retention};
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
@@ -29,15 +29,23 @@ fn jobs_in(stats: &gcm_queue::QueueStats, state: &str) -> u64 {
 
 async fn retention_deletes_only_what_is_finished(url: &str) {
     let retried = format!("retried-{}", ulid::Ulid::generate());
+    let audience = format!("retained-{}", ulid::Ulid::generate());
+    let gone = format!("gone-{audience}");
     let mut scenario = Scenario::default();
     // Refused for an hour: its retry waits in the queue through every prune below.
     scenario.tokens.insert(retried.clone(), TokenRule::new(Behaviour::Unavailable).retry_after("3600"));
+    scenario.tokens.insert(gone.clone(), TokenRule::new(Behaviour::NotRegistered));
     let server = mock(scenario).await;
     let name = format!("retention-{}", ulid::Ulid::generate());
     let queue = Arc::new(Queue::connect_with(url, &QueueConfig { name, ..QueueConfig::default() }).await.unwrap());
     let processor = Processor::new(senders(&server), queue.clone(), queue.clone());
 
-    let finished = Job::v1_multicast(Multicast::new((0..3).map(|i| format!("done-{i}")).collect::<Vec<_>>()));
+    // The finished job came from an audience, one of whose tokens is uninstalled: a change
+    // in its feed, which retention prunes with the records.
+    let tokens: Vec<String> = (0..3).map(|i| format!("done-{i}")).chain([gone.clone()]).collect();
+    queue.put_audience(&audience, &tokens).await.unwrap();
+    let mut finished = Job::v1_multicast(Multicast::new(tokens));
+    finished.audience = Some(audience.clone());
     let retrying = Job::v1_multicast(Multicast::new(vec![retried]));
     let scheduled = Job::v1_multicast(Multicast::new(vec!["later-0".to_owned(), "later-1".to_owned()]));
     queue.enqueue(&finished).await.unwrap();
@@ -55,11 +63,16 @@ async fn retention_deletes_only_what_is_finished(url: &str) {
     // Two days on, records kept a day are gone; jobs kept 60 days stay.
     let records_only = Retention { results: days(1), jobs: days(60) };
     let pruned = queue.prune(&records_only, now_ms() + 2 * DAY_MS).await.unwrap();
-    // One block: the finished job's 3 records (the retried attempt settled no final fate).
+    // One block: the finished job's 4 records (the retried attempt settled no final fate);
+    // the audience's change (and, on a Redis other tests share, their audiences' changes:
+    // audiences belong to the backend, not to a queue).
     assert_eq!((pruned.result_blocks, pruned.jobs, pruned.tasks), (1, 0, 0), "{pruned:?}");
+    assert!(pruned.audience_changes >= 1, "{pruned:?}");
     assert!(queue.since(0, 100).await.unwrap().is_empty(), "no record left");
+    assert!(queue.audience_changes(&audience, 0, 10).await.unwrap().is_empty(), "no change left");
+    assert_eq!(queue.audience_recipients(&audience).await.unwrap().len(), 3, "the audience itself is kept");
     let summary = queue.summary(&finished.id).await.unwrap().expect("the finished job is still known");
-    assert_eq!((summary.status.as_str(), summary.delivered), ("done", 3), "{summary:?}");
+    assert_eq!((summary.status.as_str(), summary.delivered, summary.not_registered), ("done", 3, 1), "{summary:?}");
 
     // 31 days on, the finished job goes with its tasks; the others are untouched.
     let pruned = queue.prune(&Retention { results: days(1), jobs: days(30) }, now_ms() + 31 * DAY_MS).await.unwrap();

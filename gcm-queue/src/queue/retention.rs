@@ -26,7 +26,8 @@ pub const PRUNE_BATCH: usize = 500;
 /// How long finished things are kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
-    /// The records of settled attempts, as `GET /results` reads them.
+    /// The records of settled attempts, as `GET /results` reads them, and the changes of
+    /// audience feeds.
     pub results: Duration,
     /// Finished jobs: their summary, settlements, claims and payloads, and apalis's
     /// finished tasks.
@@ -44,6 +45,8 @@ impl Default for Retention {
 pub struct Pruned {
     /// Blocks of records (up to 1000 records each).
     pub result_blocks: u64,
+    /// Changes of audience feeds.
+    pub audience_changes: u64,
     /// Finished jobs.
     pub jobs: u64,
     /// apalis's finished tasks (one per attempt).
@@ -131,6 +134,8 @@ impl Queue {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite { storage, results } => {
                 pruned.result_blocks = in_batches(|| results.prune_results(results_cutoff, PRUNE_BATCH)).await?;
+                pruned.audience_changes =
+                    in_batches(|| results.prune_audience_changes(results_cutoff, PRUNE_BATCH)).await?;
                 pruned.jobs = in_batches(|| results.prune_jobs(jobs_cutoff, PRUNE_BATCH)).await?;
                 const STATEMENT: &str = concat!(
                     "DELETE FROM Jobs WHERE rowid IN (SELECT rowid FROM Jobs WHERE job_type = $1 AND ",
@@ -143,6 +148,8 @@ impl Queue {
             #[cfg(feature = "postgres")]
             Backend::Postgres { storage, results } => {
                 pruned.result_blocks = in_batches(|| results.prune_results(results_cutoff, PRUNE_BATCH)).await?;
+                pruned.audience_changes =
+                    in_batches(|| results.prune_audience_changes(results_cutoff, PRUNE_BATCH)).await?;
                 pruned.jobs = in_batches(|| results.prune_jobs(jobs_cutoff, PRUNE_BATCH)).await?;
                 const STATEMENT: &str = concat!(
                     "DELETE FROM apalis.jobs WHERE id IN (SELECT id FROM apalis.jobs WHERE job_type = $1 AND ",
@@ -155,6 +162,8 @@ impl Queue {
             #[cfg(feature = "redis")]
             Backend::Redis { results, .. } => {
                 pruned.result_blocks = in_batches(|| results.prune_results(results_cutoff, PRUNE_BATCH)).await?;
+                pruned.audience_changes =
+                    in_batches(|| results.prune_audience_changes(results_cutoff, PRUNE_BATCH)).await?;
                 pruned.jobs = in_batches(|| results.prune_jobs(jobs_cutoff, PRUNE_BATCH)).await?;
                 let mut connection = results.connection();
                 for ended in ["done", "dead"] {
@@ -190,6 +199,7 @@ impl Queue {
                 Ok(pruned) if pruned.is_empty() => tracing::debug!("nothing to prune"),
                 Ok(pruned) => tracing::info!(
                     result_blocks = pruned.result_blocks,
+                    audience_changes = pruned.audience_changes,
                     jobs = pruned.jobs,
                     tasks = pruned.tasks,
                     "pruned what retention no longer keeps"

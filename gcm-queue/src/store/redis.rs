@@ -165,6 +165,9 @@ if tonumber(redis.call('HGET', KEYS[1], 'at')) < until_ms then redis.call('HSET'
 return 1
 ";
 
+/// The names of the audiences: what retention walks to trim their feeds.
+const AUDIENCES: &str = "gcm-queue:audiences";
+
 /// An audience's keys: one per backend, whatever the queue's name (as SQL's tables).
 struct Audience {
     /// A sorted set, every score 0: its tokens in byte order.
@@ -321,6 +324,7 @@ impl RedisResults {
         let audience = Audience::named(name);
         let mut pipe = redis::pipe();
         pipe.atomic().del(&audience.tokens).ignore().del(&audience.flags).ignore();
+        pipe.sadd(AUDIENCES, name).ignore();
         for chunk in tokens.chunks(1000) {
             pipe.zadd_multiple(&audience.tokens, &chunk.iter().map(|token| (0, token)).collect::<Vec<_>>()).ignore();
         }
@@ -331,6 +335,7 @@ impl RedisResults {
 
     pub(crate) async fn add_audience_tokens(&self, name: &str, tokens: &[String]) -> Result<u64, Error> {
         let audience = Audience::named(name);
+        let () = self.connection.clone().sadd(AUDIENCES, name).await.map_err(store_error)?;
         let mut added = 0;
         for chunk in tokens.chunks(1000) {
             let members: Vec<_> = chunk.iter().map(|token| (0, token)).collect();
@@ -392,6 +397,8 @@ impl RedisResults {
         let audience = Audience::named(name);
         let (held,): (u64,) = redis::pipe()
             .atomic()
+            .srem(AUDIENCES, name)
+            .ignore()
             .del(&audience.tokens)
             .del(&audience.flags)
             .ignore()
@@ -431,6 +438,43 @@ impl RedisResults {
                 Ok(crate::AudienceChange { cursor, token: field("token"), change, job_id: field("job"), at_ms })
             })
             .collect()
+    }
+
+    /// Deletes up to `limit` changes of audience feeds applied before `cutoff_ms`, from the
+    /// front of each feed; returns how many.
+    pub(crate) async fn prune_audience_changes(&self, cutoff_ms: u64, limit: usize) -> Result<u64, Error> {
+        /// KEYS: a feed. ARGV: the cutoff, the most to read. Trims the changes before the
+        /// cutoff among the first ones; returns how many.
+        const PRUNE_FEED: &str = r"
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[2])
+if #first == 0 then return 0 end
+local keep = nil
+for _, entry in ipairs(first) do
+  local fields = entry[2]
+  local at = 0
+  for i = 1, #fields, 2 do if fields[i] == 'at' then at = tonumber(fields[i + 1]) end end
+  if at >= tonumber(ARGV[1]) then keep = entry[1] break end
+end
+if keep == nil then
+  local last = string.match(first[#first][1], '%-(%d+)$')
+  keep = '0-' .. (tonumber(last) + 1)
+end
+return redis.call('XTRIM', KEYS[1], 'MINID', keep)
+";
+        static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(PRUNE_FEED));
+        let names: Vec<String> = self.connection.clone().smembers(AUDIENCES).await.map_err(store_error)?;
+        let mut deleted = 0u64;
+        for name in names {
+            let trimmed: u64 = SCRIPT
+                .key(Audience::named(&name).feed)
+                .arg(cutoff_ms)
+                .arg(limit.max(1))
+                .invoke_async(&mut self.connection.clone())
+                .await
+                .map_err(store_error)?;
+            deleted = deleted.saturating_add(trimmed);
+        }
+        Ok(deleted)
     }
 
     /// The connection, for the queue's own upkeep of apalis's keys.

@@ -90,6 +90,7 @@ macro_rules! sql_results {
                          job_id TEXT NOT NULL, at_ms BIGINT NOT NULL)"
                     ),
                     "CREATE INDEX IF NOT EXISTS gcm_audience_changes_feed ON gcm_audience_changes (audience, seq)",
+                    "CREATE INDEX IF NOT EXISTS gcm_audience_changes_at ON gcm_audience_changes (at_ms)",
                 ];
                 for statement in statements {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
@@ -265,6 +266,21 @@ macro_rules! sql_results {
                 let deleted = sqlx::query(
                     "DELETE FROM gcm_result_blocks WHERE seq IN (SELECT seq FROM gcm_result_blocks \
                      WHERE settled_at_ms < $1 ORDER BY settled_at_ms LIMIT $2)",
+                )
+                .bind(i64::try_from(cutoff_ms).unwrap_or(i64::MAX))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(deleted.rows_affected())
+            }
+
+            /// Deletes up to `limit` changes of audience feeds applied before `cutoff_ms`;
+            /// returns how many.
+            pub(crate) async fn prune_audience_changes(&self, cutoff_ms: u64, limit: usize) -> Result<u64, Error> {
+                let deleted = sqlx::query(
+                    "DELETE FROM gcm_audience_changes WHERE seq IN (SELECT seq FROM gcm_audience_changes \
+                     WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
                 )
                 .bind(i64::try_from(cutoff_ms).unwrap_or(i64::MAX))
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
