@@ -3,14 +3,11 @@
 //! invalid token is flagged — each change applied once, even when a settlement is recorded
 //! again, and listed once in the audience's feed. Then the campaign: 100 000
 //! tokens, 5 % uninstalled, leave exactly the 95 000 live ones.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
-
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use gcm_hyper::Message;
 use gcm_hyper::v1::Multicast;
 use gcm_mock::{Behaviour, Scenario, TokenRule};
@@ -116,6 +113,7 @@ async fn postgres_audiences_clean_themselves() {
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_audiences_clean_themselves() {
+    let _audiences = crate::SHARED_AUDIENCES.lock().await;
     an_audience_cleans_itself(&server_url("GCM_QUEUE_REDIS_URL")).await;
 }
 
@@ -169,32 +167,11 @@ async fn a_campaign_to_100_000_tokens_leaves_the_95_000_live_ones() {
 
 mod api {
     use super::*;
+    use crate::call;
     use gcm_queue::http::{Api, ApiKeys, serve};
 
     const SEND: &str = "sender-secret-0123456789abcdef0123";
     const READ: &str = "reader-secret-0123456789abcdef0123";
-
-    async fn call(
-        addr: std::net::SocketAddr,
-        method: &str,
-        path: &str,
-        key: &str,
-        body: &str,
-    ) -> (u16, serde_json::Value) {
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http::<http_body_util::Full<bytes::Bytes>>();
-        let request = http::Request::builder()
-            .method(method)
-            .uri(format!("http://{addr}{path}"))
-            .header("authorization", format!("Bearer {key}"))
-            .header("content-type", "application/json")
-            .body(http_body_util::Full::new(bytes::Bytes::from(body.to_owned())))
-            .unwrap();
-        let response = client.request(request).await.unwrap();
-        let status = response.status().as_u16();
-        let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
-    }
 
     /// The routes, end to end: set, add, page, target with `POST /jobs`, follow the feed.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,11 @@
 //! One quota for the fleet, kept in the backend: the bucket's arithmetic on each backend,
 //! FCM's `QUOTA_EXCEEDED` holding it empty, and three `gcm-worker run` processes that
 //! together send at the configured rate and no faster.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
-
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use gcm_hyper::v1::Multicast;
 use gcm_mock::{Behaviour, Scenario, TokenRule};
 use gcm_queue::{Job, Processor, Queue, Quota, Rate};

@@ -1,33 +1,17 @@
 //! Many projects in one deployment: a request names its project (or the only one), an
 //! unknown one is refused at enqueue, each job is sent with its project's credentials and
 //! endpoint, and its results, summary and counters carry the project.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
-
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use crate::call;
+use crate::common::*;
 use gcm_hyper::v1::Multicast;
 use gcm_queue::http::{Api, ApiKeys, Projects, serve};
 use gcm_queue::{Job, Metrics, Processor, Queue, ResultReader, ResultStore};
 
 const KEY: &str = "sender-secret-0123456789abcdef0123";
-
-async fn post(addr: std::net::SocketAddr, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Full<bytes::Bytes>>();
-    let request = http::Request::post(format!("http://{addr}/jobs"))
-        .header("authorization", format!("Bearer {KEY}"))
-        .header("content-type", "application/json")
-        .body(http_body_util::Full::new(bytes::Bytes::from(body.to_string())))
-        .unwrap();
-    let response = client.request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_project_sends_its_own_jobs() {
@@ -42,16 +26,20 @@ async fn each_project_sends_its_own_jobs() {
     tokio::spawn(serve(listener, api, std::future::pending()));
 
     // Refused at enqueue: a project nobody configured, or none of two.
-    let (status, answer) = post(addr, serde_json::json!({"tokens": ["x"], "project": "nope"})).await;
+    let (status, answer) =
+        call(addr, "POST", "/jobs", KEY, &serde_json::json!({"tokens": ["x"], "project": "nope"}).to_string()).await;
     assert_eq!((status, answer["path"].as_str()), (400, Some("$.project")), "{answer}");
-    let (status, answer) = post(addr, serde_json::json!({"tokens": ["x"]})).await;
+    let (status, answer) = call(addr, "POST", "/jobs", KEY, &serde_json::json!({"tokens": ["x"]}).to_string()).await;
     assert_eq!(status, 400, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("name one of the projects: news, shop"), "{answer}");
 
-    let (status, answer) = post(addr, serde_json::json!({"tokens": ["s-1", "s-2"], "project": "shop"})).await;
+    let (status, answer) =
+        call(addr, "POST", "/jobs", KEY, &serde_json::json!({"tokens": ["s-1", "s-2"], "project": "shop"}).to_string())
+            .await;
     assert_eq!(status, 202, "{answer}");
     let shop_job = answer["job_ids"][0].as_str().unwrap().to_owned();
-    let (status, answer) = post(addr, serde_json::json!({"tokens": ["n-1"], "project": "news"})).await;
+    let (status, answer) =
+        call(addr, "POST", "/jobs", KEY, &serde_json::json!({"tokens": ["n-1"], "project": "news"}).to_string()).await;
     assert_eq!(status, 202, "{answer}");
     let news_job = answer["job_ids"][0].as_str().unwrap().to_owned();
 

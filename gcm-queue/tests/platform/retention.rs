@@ -1,14 +1,11 @@
 //! Retention on each backend: at a time given explicitly (days ahead of the clock), what is
 //! finished and older than kept is deleted — records, then jobs and apalis's tasks — and a
 //! job with an attempt to come, or not yet sent, is never touched.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
-
-mod common;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::*;
+use crate::common::*;
 use gcm_hyper::v1::Multicast;
 use gcm_mock::{Behaviour, Scenario, TokenRule};
 use gcm_queue::{Audiences, Job, Processor, Pruned, Queue, QueueConfig, ResultReader, Retention};
@@ -125,5 +122,6 @@ async fn postgres_retention_deletes_only_what_is_finished() {
 #[cfg(feature = "redis")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_retention_deletes_only_what_is_finished() {
+    let _audiences = crate::SHARED_AUDIENCES.lock().await;
     retention_deletes_only_what_is_finished(&server_url("GCM_QUEUE_REDIS_URL")).await;
 }
