@@ -19,8 +19,6 @@ use crate::metrics::QueueStats;
 use crate::send::{Enqueue, Processor};
 use crate::store::{BoxFuture, ResultReader, ResultStore, Settled};
 
-mod retention;
-
 pub use retention::{DEFAULT_RETENTION, PRUNE_BATCH, Pruned, Retention};
 
 /// The default apalis queue (the "job type") gcm-queue's jobs live in: a fixed name
@@ -215,6 +213,9 @@ macro_rules! each_backend {
         }
     };
 }
+
+// After `each_backend!`, which it uses.
+mod retention;
 
 impl Queue {
     /// Connects to the queue at `url` (see the module's table) with the default

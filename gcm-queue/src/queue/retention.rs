@@ -129,51 +129,39 @@ impl Queue {
     pub async fn prune(&self, retention: &Retention, now_ms: u64) -> Result<Pruned, Error> {
         let cutoff = |kept: Duration| now_ms.saturating_sub(u64::try_from(kept.as_millis()).unwrap_or(u64::MAX));
         let (results_cutoff, jobs_cutoff) = (cutoff(retention.results), cutoff(retention.jobs));
-        let mut pruned = Pruned::default();
-        match &self.backend {
+        let (result_blocks, audience_changes, jobs) = each_backend!(self, |_storage, results| (
+            in_batches(|| results.prune_results(results_cutoff, PRUNE_BATCH)).await?,
+            in_batches(|| results.prune_audience_changes(results_cutoff, PRUNE_BATCH)).await?,
+            in_batches(|| results.prune_jobs(jobs_cutoff, PRUNE_BATCH)).await?,
+        ));
+        // apalis's own tasks, as each engine keeps them.
+        let tasks = match &self.backend {
             #[cfg(feature = "sqlite")]
-            Backend::Sqlite { storage, results } => {
-                pruned.result_blocks = in_batches(|| results.prune_results(results_cutoff, PRUNE_BATCH)).await?;
-                pruned.audience_changes =
-                    in_batches(|| results.prune_audience_changes(results_cutoff, PRUNE_BATCH)).await?;
-                pruned.jobs = in_batches(|| results.prune_jobs(jobs_cutoff, PRUNE_BATCH)).await?;
+            Backend::Sqlite { storage, .. } => {
                 const STATEMENT: &str = concat!(
                     "DELETE FROM Jobs WHERE rowid IN (SELECT rowid FROM Jobs WHERE job_type = $1 AND ",
                     finished_task!(),
                     " AND done_at < $2 LIMIT $3)"
                 );
-                pruned.tasks =
-                    in_batches(|| async { delete_tasks!(self, storage.pool(), STATEMENT, jobs_cutoff) }).await?;
+                in_batches(|| async { delete_tasks!(self, storage.pool(), STATEMENT, jobs_cutoff) }).await?
             }
             #[cfg(feature = "postgres")]
-            Backend::Postgres { storage, results } => {
-                pruned.result_blocks = in_batches(|| results.prune_results(results_cutoff, PRUNE_BATCH)).await?;
-                pruned.audience_changes =
-                    in_batches(|| results.prune_audience_changes(results_cutoff, PRUNE_BATCH)).await?;
-                pruned.jobs = in_batches(|| results.prune_jobs(jobs_cutoff, PRUNE_BATCH)).await?;
+            Backend::Postgres { storage, .. } => {
                 const STATEMENT: &str = concat!(
                     "DELETE FROM apalis.jobs WHERE id IN (SELECT id FROM apalis.jobs WHERE job_type = $1 AND ",
                     finished_task!(),
                     " AND done_at < to_timestamp(CAST($2 AS DOUBLE PRECISION)) LIMIT $3)"
                 );
-                pruned.tasks =
-                    in_batches(|| async { delete_tasks!(self, storage.pool(), STATEMENT, jobs_cutoff) }).await?;
+                in_batches(|| async { delete_tasks!(self, storage.pool(), STATEMENT, jobs_cutoff) }).await?
             }
             #[cfg(feature = "redis")]
             Backend::Redis { results, .. } => {
-                pruned.result_blocks = in_batches(|| results.prune_results(results_cutoff, PRUNE_BATCH)).await?;
-                pruned.audience_changes =
-                    in_batches(|| results.prune_audience_changes(results_cutoff, PRUNE_BATCH)).await?;
-                pruned.jobs = in_batches(|| results.prune_jobs(jobs_cutoff, PRUNE_BATCH)).await?;
                 let mut connection = results.connection();
-                for ended in ["done", "dead"] {
-                    pruned.tasks = pruned
-                        .tasks
-                        .saturating_add(self.delete_redis_tasks(&mut connection, ended, jobs_cutoff).await?);
-                }
+                let done = self.delete_redis_tasks(&mut connection, "done", jobs_cutoff).await?;
+                done.saturating_add(self.delete_redis_tasks(&mut connection, "dead", jobs_cutoff).await?)
             }
-        }
-        Ok(pruned)
+        };
+        Ok(Pruned { result_blocks, audience_changes, jobs, tasks })
     }
 
     /// [`Queue::prune`] at the system clock's time.

@@ -263,30 +263,36 @@ macro_rules! sql_results {
             /// Deletes up to `limit` blocks of records settled before `cutoff_ms`; returns
             /// how many.
             pub(crate) async fn prune_results(&self, cutoff_ms: u64, limit: usize) -> Result<u64, Error> {
-                let deleted = sqlx::query(
+                self.delete_before(
                     "DELETE FROM gcm_result_blocks WHERE seq IN (SELECT seq FROM gcm_result_blocks \
                      WHERE settled_at_ms < $1 ORDER BY settled_at_ms LIMIT $2)",
+                    cutoff_ms,
+                    limit,
                 )
-                .bind(i64::try_from(cutoff_ms).unwrap_or(i64::MAX))
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .execute(&self.pool)
                 .await
-                .map_err(store_error)?;
-                Ok(deleted.rows_affected())
             }
 
             /// Deletes up to `limit` changes of audience feeds applied before `cutoff_ms`;
             /// returns how many.
             pub(crate) async fn prune_audience_changes(&self, cutoff_ms: u64, limit: usize) -> Result<u64, Error> {
-                let deleted = sqlx::query(
+                self.delete_before(
                     "DELETE FROM gcm_audience_changes WHERE seq IN (SELECT seq FROM gcm_audience_changes \
                      WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
+                    cutoff_ms,
+                    limit,
                 )
-                .bind(i64::try_from(cutoff_ms).unwrap_or(i64::MAX))
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .execute(&self.pool)
                 .await
-                .map_err(store_error)?;
+            }
+
+            /// Runs `statement`, a bounded delete (binds: the cutoff, the limit); returns
+            /// how many rows it deleted.
+            async fn delete_before(&self, statement: &'static str, cutoff_ms: u64, limit: usize) -> Result<u64, Error> {
+                let deleted = sqlx::query(statement)
+                    .bind(i64::try_from(cutoff_ms).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(store_error)?;
                 Ok(deleted.rows_affected())
             }
 
