@@ -162,6 +162,21 @@ impl<P> Builder<P> {
     }
 }
 
+/// A plain HTTP/1.1 client on the same connector (rustls, the proxy, the connect timeout),
+/// for the other requests a push service makes, such as webhooks.
+impl Builder<()> {
+    /// A builder of a plain client, with the default settings.
+    pub fn http() -> Self {
+        Builder::new(())
+    }
+
+    /// The pooled HTTP/1.1 client (`https://` and `http://`). Its requests have no timeout
+    /// of their own: wrap them in yours. Fails only on a TLS configuration that rustls refuses.
+    pub fn build_http(mut self) -> Result<HttpClient<DefaultConnector>, Error> {
+        self.http1_client()
+    }
+}
+
 /// rustls configured, waiting for its HTTP versions.
 pub(crate) type ConnectorBuilder = hyper_rustls::HttpsConnectorBuilder<hyper_rustls::builderstates::WantsProtocols1>;
 

@@ -177,8 +177,14 @@ mod tests {
             record("old", failed("InvalidRegistration", "")),
             record("later", Final::GivenUp { cause: "UNAVAILABLE".into() }),
         ];
-        let settlement =
-            Settlement { job_id: "j".into(), attempt: 0, records, retry: None, audience: Some("a".into()) };
+        let settlement = Settlement {
+            job_id: "j".into(),
+            attempt: 0,
+            records,
+            retry: None,
+            audience: Some("a".into()),
+            webhook: None,
+        };
         assert_eq!(
             changes(&settlement),
             [

@@ -108,6 +108,9 @@ pub struct Settlement {
     /// with the settlement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
+    /// The job's webhook: the settlement's records are posted to it (see [`crate::webhook`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
 }
 
 impl Settlement {
@@ -123,8 +126,8 @@ impl Settlement {
             project: job.project.clone(),
             fate: Final::Cancelled,
         });
-        let (records, audience) = (records.collect(), job.audience.clone());
-        Self { job_id: job.id.clone(), attempt: job.attempt, records, retry: None, audience }
+        let (records, audience, webhook) = (records.collect(), job.audience.clone(), job.webhook.clone());
+        Self { job_id: job.id.clone(), attempt: job.attempt, records, retry: None, audience, webhook }
     }
 
     /// How many recipients the retry carries.
@@ -199,6 +202,9 @@ pub struct Enqueued {
     /// Its project.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// Where its settlements are posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
     /// When it was enqueued, in milliseconds since the Unix epoch.
     pub enqueued_ms: u64,
     /// When its first attempt is due, if not at once.
@@ -218,6 +224,7 @@ impl Enqueued {
             campaign_id: job.campaign_id.clone(),
             correlation_id: job.correlation_id.clone(),
             project: job.project.clone(),
+            webhook: job.webhook.clone(),
             enqueued_ms: job.first_enqueued_ms,
             send_at_ms,
             cancelled_ms: None,
@@ -241,6 +248,9 @@ pub struct Summary {
     /// Its project.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// Where its settlements are posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
     /// Recipients the job was enqueued with (0 for a job enqueued by a release before 0.2).
     pub recipients: u64,
     /// When its first attempt is due, if it was enqueued for later (ms since the Unix epoch).
@@ -301,6 +311,7 @@ impl Summary {
             self.campaign_id = enqueued.campaign_id;
             self.correlation_id = enqueued.correlation_id;
             self.project = enqueued.project;
+            self.webhook = enqueued.webhook;
             self.send_at_ms = enqueued.send_at_ms;
             self.cancelled_ms = enqueued.cancelled_ms;
         }

@@ -6,11 +6,12 @@ use gcm_proto::v1;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// The job format this release writes. It reads every format up to this one; a job of a
-/// newer format is refused with a clear error instead of being misread. Format 3: a job
-/// may name its project (a worker of an older release would send it with its own
+/// newer format is refused with a clear error instead of being misread. Format 4: a job
+/// may name a webhook (a worker of an older release would settle it without writing the
+/// delivery). Format 3: a job may name its project (a worker of an older release would send it with its own
 /// credentials). Format 2: what the queue's engine holds may leave the payload out (a SQL
 /// queue keeps it beside the job); format 1 always holds it.
-pub const JOB_FORMAT: u32 = 3;
+pub const JOB_FORMAT: u32 = 4;
 
 /// One send and where it stands: what to send, which attempt this is, since when the
 /// job exists, and the caller's correlation id. Stored as JSON by the queue.
@@ -39,6 +40,9 @@ pub struct Job {
     /// The audience its tokens came from: its results clean that audience.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
+    /// The URL its settlements are posted to, signed with its project's webhook secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
     /// What to send.
     pub payload: Payload,
 }
@@ -117,6 +121,7 @@ impl Job {
             campaign_id: None,
             project: None,
             audience: None,
+            webhook: None,
             payload,
         }
     }
@@ -171,6 +176,7 @@ impl Job {
             campaign_id: self.campaign_id.clone(),
             project: self.project.clone(),
             audience: self.audience.clone(),
+            webhook: self.webhook.clone(),
             payload,
         }
     }
@@ -203,6 +209,8 @@ pub(crate) struct Ticket {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     audience: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    webhook: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     payload: Option<Payload>,
 }
 
@@ -224,6 +232,7 @@ impl Ticket {
             campaign_id: job.campaign_id.clone(),
             project: job.project.clone(),
             audience: job.audience.clone(),
+            webhook: job.webhook.clone(),
             payload: None,
         }
     }
@@ -236,10 +245,31 @@ impl Ticket {
     /// The job, with the payload the ticket holds or else `kept` (read from beside it);
     /// `None` when there is neither.
     pub(crate) fn into_job(self, kept: Option<Payload>) -> Option<Job> {
-        let Self { format, id, attempt, first_enqueued_ms, correlation_id, campaign_id, project, audience, payload } =
-            self;
+        let Self {
+            format,
+            id,
+            attempt,
+            first_enqueued_ms,
+            correlation_id,
+            campaign_id,
+            project,
+            audience,
+            webhook,
+            payload,
+        } = self;
         let payload = payload.or(kept)?;
-        Some(Job { format, id, attempt, first_enqueued_ms, correlation_id, campaign_id, project, audience, payload })
+        Some(Job {
+            format,
+            id,
+            attempt,
+            first_enqueued_ms,
+            correlation_id,
+            campaign_id,
+            project,
+            audience,
+            webhook,
+            payload,
+        })
     }
 }
 
@@ -278,11 +308,11 @@ mod tests {
 
     #[test]
     fn refuses_a_newer_format_by_name() {
-        let newer = FORMAT_1.replace(r#""format":1"#, r#""format":4"#);
+        let newer = FORMAT_1.replace(r#""format":1"#, r#""format":5"#);
         let error = serde_json::from_str::<Job>(&newer).unwrap_err().to_string();
-        assert!(error.contains("job format 4 is not one this release reads"), "{error}");
+        assert!(error.contains("job format 5 is not one this release reads"), "{error}");
         let error = serde_json::from_str::<Ticket>(&newer).unwrap_err().to_string();
-        assert!(error.contains("job format 4 is not one this release reads"), "{error}");
+        assert!(error.contains("job format 5 is not one this release reads"), "{error}");
     }
 
     #[test]
@@ -300,7 +330,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                r#"{{"format":3,"id":"{}","attempt":0,"first_enqueued_ms":{},"correlation_id":"c"}}"#,
+                r#"{{"format":4,"id":"{}","attempt":0,"first_enqueued_ms":{},"correlation_id":"c"}}"#,
                 job.id, job.first_enqueued_ms
             )
         );

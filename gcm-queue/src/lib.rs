@@ -13,6 +13,7 @@
 //! - [`Gate`] (`gate`): the pause after a failure that concerns every message, and the rate.
 //! - [`Metrics`] (`metrics`), [`http`]: the counters and the HTTP API of `gcm-worker`.
 //! - [`Audiences`] ([`audience`]): token lists in the backend, cleaned by their results.
+//! - [`webhook`]: settlements posted to a job's webhook, signed, durable, retried.
 //! - [`Error`] (`error`): what can go wrong around a send.
 #![deny(missing_docs)]
 
@@ -27,6 +28,7 @@ mod queue;
 mod round;
 mod send;
 mod store;
+pub mod webhook;
 
 pub use audience::{AudienceChange, AudienceToken, Audiences, Change};
 pub use error::{BoxError, Error};

@@ -214,8 +214,9 @@ macro_rules! each_backend {
     };
 }
 
-// After `each_backend!`, which it uses.
+// After `each_backend!`, which they use.
 mod retention;
+mod webhooks;
 
 impl Queue {
     /// Connects to the queue at `url` (see the module's table) with the default
@@ -545,6 +546,7 @@ impl Queue {
                 correlation_id: summary.correlation_id.clone(),
                 campaign_id: summary.campaign_id.clone(),
                 project: summary.project.clone(),
+                webhook: summary.webhook.clone(),
                 ..Job::new(payload)
             };
             store.settle(&crate::Settlement::cancelled(&job)).await?;

@@ -197,7 +197,8 @@ impl Step<'_> {
                 run_at_ms: millis(self.now).saturating_add(ceil_millis(delay)),
             }
         });
-        Settlement { job_id: job.id.clone(), attempt: job.attempt, records, retry, audience: job.audience.clone() }
+        let (audience, webhook) = (job.audience.clone(), job.webhook.clone());
+        Settlement { job_id: job.id.clone(), attempt: job.attempt, records, retry, audience, webhook }
     }
 }
 

@@ -366,6 +366,7 @@ async fn the_api_answers_truthfully() {
         records: vec![delivered],
         retry: None,
         audience: None,
+        webhook: None,
     };
     gcm_queue::ResultStore::settle(queue.as_ref(), &settlement).await.unwrap();
     assert_eq!(exchange(addr, "DELETE", &format!("/jobs/{}", done.id), SEND, "").await.0, 409);

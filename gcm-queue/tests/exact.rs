@@ -72,7 +72,8 @@ async fn claims_fence_an_attempt(store: &dyn gcm_queue::ResultStore) {
     tokio::time::sleep(short * 3).await;
     assert_eq!(store.claim(&job, 0, "b", long).await.unwrap(), granted(Some("a")));
     assert_eq!(store.claim(&job, 0, "a", long).await.unwrap(), held("b"), "a lost it");
-    let settlement = Settlement { job_id: job.clone(), attempt: 0, records: Vec::new(), retry: None, audience: None };
+    let settlement =
+        Settlement { job_id: job.clone(), attempt: 0, records: Vec::new(), retry: None, audience: None, webhook: None };
     store.settle(&settlement).await.unwrap();
     tokio::time::sleep(short * 3).await;
     assert!(
@@ -140,6 +141,7 @@ async fn records_read_back_once_in_order(store: &(impl gcm_queue::ResultStore + 
             records: (0..n).map(|i| record(attempt, i)).collect(),
             retry: None,
             audience: None,
+            webhook: None,
         })
         .collect();
     for settlement in &settlements {
@@ -206,8 +208,14 @@ async fn postgres_settlements_commit_their_blocks_in_the_order_of_their_numbers(
         project: None,
         fate: gcm_queue::Final::NotRegistered,
     };
-    let settlement =
-        gcm_queue::Settlement { job_id: job.clone(), attempt: 0, records: vec![record], retry: None, audience: None };
+    let settlement = gcm_queue::Settlement {
+        job_id: job.clone(),
+        attempt: 0,
+        records: vec![record],
+        retry: None,
+        audience: None,
+        webhook: None,
+    };
     let mut settling = tokio::spawn({
         let queue = queue.clone();
         async move { gcm_queue::ResultStore::settle(queue.as_ref(), &settlement).await.map(|_| ()) }

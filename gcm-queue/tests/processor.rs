@@ -211,6 +211,7 @@ async fn a_run_whose_attempt_another_worker_holds_waits_for_its_settlement_and_s
         records: Vec::new(),
         retry: Some(retry.clone()),
         audience: None,
+        webhook: None,
     };
     results.settle(&settlement).await.unwrap();
     let started = tokio::time::Instant::now();

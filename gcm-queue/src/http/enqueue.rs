@@ -57,37 +57,107 @@ pub struct EnqueueRequest {
     /// (`[projects.<name>]`); without it, the only one configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// Where the jobs' settlements are posted, signed (see [`crate::webhook`]): a URL that
+    /// starts with one the project allows (`job-urls`); without it, the project's own
+    /// webhook, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
 }
 
-/// The projects a deployment sends for (`[projects.<name>]`): what a request may name.
+/// Where the jobs of a project post their settlements.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Projects(std::collections::BTreeSet<String>);
+pub struct WebhookRoute {
+    /// The project's webhook: every job's, unless the job names its own.
+    pub url: Option<String>,
+    /// What a job's own webhook URL may start with (none: a job may not name one).
+    pub job_urls: Vec<String>,
+}
+
+/// The longest webhook URL a job may name.
+pub const MAX_WEBHOOK_URL_LEN: usize = 2048;
+
+impl WebhookRoute {
+    /// The webhook of a job that asks for `requested`.
+    fn resolve(&self, requested: Option<&str>) -> Result<Option<String>, Invalid> {
+        let Some(url) = requested else { return Ok(self.url.clone()) };
+        let refused = |why: String| Err(Invalid::at("$.webhook", why));
+        if url.len() > MAX_WEBHOOK_URL_LEN || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return refused(format!("at most {MAX_WEBHOOK_URL_LEN} characters, no blanks or control characters"));
+        }
+        if !self.job_urls.iter().any(|allowed| url.starts_with(allowed.as_str())) {
+            return match self.job_urls.is_empty() {
+                true => refused("this project takes no webhook URL from a job".to_owned()),
+                false => refused(format!("a job's webhook starts with one of: {}", self.job_urls.join(", "))),
+            };
+        }
+        match url.parse::<http::Uri>() {
+            Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+                Ok(Some(url.to_owned()))
+            }
+            _ => refused("not an http:// or https:// URL".to_owned()),
+        }
+    }
+}
+
+/// The projects a deployment sends for (`[projects.<name>]`): what a request may name, and
+/// where each project's jobs post their settlements.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Projects {
+    names: std::collections::BTreeMap<String, WebhookRoute>,
+    /// The webhook of jobs of no project.
+    unnamed: WebhookRoute,
+}
 
 impl Projects {
     /// These projects.
     pub fn new<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
-        Self(names.into_iter().map(Into::into).collect())
+        let names = names.into_iter().map(|name| (name.into(), WebhookRoute::default())).collect();
+        Self { names, unnamed: WebhookRoute::default() }
+    }
+
+    /// The same projects, project `name`'s jobs (`None`: the jobs of no project) posting
+    /// their settlements as `route` says.
+    pub fn webhook(mut self, name: Option<&str>, route: WebhookRoute) -> Self {
+        match name {
+            Some(name) => {
+                self.names.insert(name.to_owned(), route);
+            }
+            None => self.unnamed = route,
+        }
+        self
     }
 
     /// The names, in order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
+        self.names.keys().map(String::as_str)
+    }
+
+    /// Every URL prefix some project allows a job's own webhook to start with.
+    pub fn job_webhook_urls(&self) -> impl Iterator<Item = &str> {
+        let routes = self.names.values().chain([&self.unnamed]);
+        routes.flat_map(|route| route.job_urls.iter().map(String::as_str))
+    }
+
+    fn route(&self, project: Option<&str>) -> &WebhookRoute {
+        project.and_then(|name| self.names.get(name)).unwrap_or(&self.unnamed)
     }
 
     /// The project a request's jobs name: the one it asks for, if configured; else the only
     /// one; `None` when no project is configured (the workers' own credentials send it).
     pub fn resolve(&self, requested: Option<&str>) -> Result<Option<String>, Invalid> {
-        let known = || self.0.iter().map(String::as_str).collect::<Vec<_>>().join(", ");
+        let known = || self.names().collect::<Vec<_>>().join(", ");
         match requested {
-            Some(name) if self.0.contains(name) => Ok(Some(name.to_owned())),
-            Some(name) if self.0.is_empty() => {
+            Some(name) if self.names.contains_key(name) => Ok(Some(name.to_owned())),
+            Some(name) if self.names.is_empty() => {
                 Err(Invalid::at("$.project", format!("no project is configured, so {name:?} cannot be sent for")))
             }
             Some(name) => {
                 Err(Invalid::at("$.project", format!("unknown project {name:?}: the projects are {}", known())))
             }
-            None if self.0.len() > 1 => Err(Invalid::at("$.project", format!("name one of the projects: {}", known()))),
-            None => Ok(self.0.first().cloned()),
+            None if self.names.len() > 1 => {
+                Err(Invalid::at("$.project", format!("name one of the projects: {}", known())))
+            }
+            None => Ok(self.names.keys().next().cloned()),
         }
     }
 }
@@ -344,6 +414,7 @@ impl EnqueueRequest {
     /// the Unix epoch), if not at once.
     pub fn into_jobs(self, limits: TokenLimits, projects: &Projects) -> Result<(Vec<Job>, Option<u64>), Invalid> {
         let project = projects.resolve(self.project.as_deref())?;
+        let webhook = projects.route(project.as_deref()).resolve(self.webhook.as_deref())?;
         if let Some(id) = &self.correlation_id
             && (id.chars().count() > MAX_CORRELATION_ID_LEN || id.chars().any(char::is_control))
         {
@@ -370,6 +441,7 @@ impl EnqueueRequest {
                 job.correlation_id = correlation_id.clone();
                 job.campaign_id = campaign.clone();
                 job.project = project.clone();
+                job.webhook = webhook.clone();
                 job
             })
             .collect();

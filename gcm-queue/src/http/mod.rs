@@ -21,6 +21,7 @@ pub mod auth;
 pub mod enqueue;
 mod openapi;
 mod routes;
+mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -40,11 +41,12 @@ use tower::ServiceExt as _;
 
 pub use self::audiences::{AudienceCount, AudiencePage, AudienceTokens, ChangesPage, ChangesQuery, PageQuery};
 pub use self::auth::{AllowedHosts, ApiKeys, Scope};
-pub use self::enqueue::{EnqueueRequest, Invalid, Kind, Projects, TokenLimits};
+pub use self::enqueue::{EnqueueRequest, Invalid, Kind, MAX_WEBHOOK_URL_LEN, Projects, TokenLimits, WebhookRoute};
 pub use self::openapi::document as openapi_document;
 use self::openapi::openapi;
 pub use self::routes::{Accepted, Problem, Ready, ResultRecord, ResultsPage, ResultsQuery};
 use self::routes::{cancel_job, enqueue_jobs, healthz, job_summary, metrics, problem, readyz, results};
+pub use self::webhooks::{DeliveriesPage, DeliveriesQuery, Replayed};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -175,6 +177,8 @@ pub fn router(api: Api) -> Router {
         )
         .route("/audiences/{name}/tokens", axum::routing::post(audiences::add_tokens))
         .route("/audiences/{name}/changes", get(audiences::audience_changes))
+        .route("/webhooks", get(webhooks::deliveries))
+        .route("/webhooks/replay", axum::routing::post(webhooks::replay))
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi))

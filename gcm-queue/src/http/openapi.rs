@@ -17,19 +17,22 @@ use super::routes::{
     __path_results,
 };
 use super::routes::{Accepted, Problem, Ready, ResultRecord, ResultsPage};
+use super::webhooks::{__path_deliveries, __path_replay, DeliveriesPage, Replayed};
 use crate::audience::{AudienceChange, AudienceToken};
 use crate::fate::Summary;
+use crate::webhook::{Delivery, DeliveryState};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "gcm-worker", description = "Durable FCM sending through a job queue: enqueue multicasts, read each token's fate."),
     paths(
         enqueue_jobs, job_summary, cancel_job, results, metrics, readyz, healthz, openapi,
-        put_audience, add_tokens, audience_tokens, delete_audience, audience_changes
+        put_audience, add_tokens, audience_tokens, delete_audience, audience_changes, deliveries, replay
     ),
     components(schemas(
         EnqueueRequest, Accepted, Summary, ResultsPage, ResultRecord, Problem, Ready,
-        AudienceTokens, AudienceCount, AudiencePage, ChangesPage, AudienceToken, AudienceChange
+        AudienceTokens, AudienceCount, AudiencePage, ChangesPage, AudienceToken, AudienceChange,
+        DeliveriesPage, Replayed, Delivery, DeliveryState
     )),
     modifiers(&BearerKeys),
     security(("api_key" = []))
@@ -70,7 +73,25 @@ pub(super) fn document_for(projects: Option<&Projects>) -> serde_json::Value {
         let names = projects.names().map(serde_json::Value::from).chain([serde_json::Value::Null]);
         schema["enum"] = serde_json::Value::Array(names.collect());
     }
+    if let (Some(projects), Some(schema)) = (projects, document.pointer_mut("/components/schemas/Webhook")) {
+        let prefixes: Vec<String> = projects.job_webhook_urls().map(escape_regex).collect();
+        match prefixes.is_empty() {
+            true => *schema = serde_json::json!({ "type": "null", "description": schema["description"] }),
+            false => schema["pattern"] = format!("^(?:{})[^\\s]*$", prefixes.join("|")).into(),
+        }
+    }
     document
+}
+
+/// `text` as a regular expression that matches it alone.
+fn escape_regex(text: &str) -> String {
+    text.chars().fold(String::new(), |mut escaped, c| {
+        if "\\.+*?()|[]{}^$/".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+        escaped
+    })
 }
 
 /// This document.

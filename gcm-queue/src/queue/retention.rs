@@ -47,6 +47,8 @@ pub struct Pruned {
     pub result_blocks: u64,
     /// Changes of audience feeds.
     pub audience_changes: u64,
+    /// Webhook deliveries delivered or dead.
+    pub webhook_deliveries: u64,
     /// Finished jobs.
     pub jobs: u64,
     /// apalis's finished tasks (one per attempt).
@@ -129,9 +131,10 @@ impl Queue {
     pub async fn prune(&self, retention: &Retention, now_ms: u64) -> Result<Pruned, Error> {
         let cutoff = |kept: Duration| now_ms.saturating_sub(u64::try_from(kept.as_millis()).unwrap_or(u64::MAX));
         let (results_cutoff, jobs_cutoff) = (cutoff(retention.results), cutoff(retention.jobs));
-        let (result_blocks, audience_changes, jobs) = each_backend!(self, |_storage, results| (
+        let (result_blocks, audience_changes, webhook_deliveries, jobs) = each_backend!(self, |_storage, results| (
             in_batches(|| results.prune_results(results_cutoff, PRUNE_BATCH)).await?,
             in_batches(|| results.prune_audience_changes(results_cutoff, PRUNE_BATCH)).await?,
+            in_batches(|| results.prune_deliveries(results_cutoff, PRUNE_BATCH)).await?,
             in_batches(|| results.prune_jobs(jobs_cutoff, PRUNE_BATCH)).await?,
         ));
         // apalis's own tasks, as each engine keeps them.
@@ -161,7 +164,7 @@ impl Queue {
                 done.saturating_add(self.delete_redis_tasks(&mut connection, "dead", jobs_cutoff).await?)
             }
         };
-        Ok(Pruned { result_blocks, audience_changes, jobs, tasks })
+        Ok(Pruned { result_blocks, audience_changes, webhook_deliveries, jobs, tasks })
     }
 
     /// [`Queue::prune`] at the system clock's time.

@@ -14,6 +14,8 @@ use super::{BoxFuture, Claim, ResultReader, ResultStore, Settled};
 use crate::error::Error;
 use crate::fate::{Enqueued, Record, Settlement, Summary};
 
+mod webhooks;
+
 /// Results stored in Redis beside the jobs, under keys that start with `prefix`.
 #[derive(Clone)]
 pub struct RedisResults {
@@ -28,10 +30,13 @@ impl std::fmt::Debug for RedisResults {
 }
 
 /// KEYS: settled key, blocks stream, sequence counter, job hash, totals hash, block times,
-/// finished jobs, then the audience's tokens, flags, change feed and its counter.
+/// finished jobs, then the audience's tokens, flags, change feed and its counter, then the
+/// webhook delivery's hash, the deliveries' counter, their log, the job's pending
+/// deliveries and the due ones (see `webhooks`).
 /// ARGV: retry JSON ("" for none), pending count, job id, attempt, the number of counts N,
 /// the number of records, N pairs of count name and value, the number of blocks B, the
-/// blocks, then the audience's changes (change, token, value: see `audience`).
+/// blocks, then `1` and the delivery's id, URL, project and body (or `0`: none), then the
+/// audience's changes (change, token, value: see `audience`).
 ///
 /// For retention, the block times hold the first block of each settlement scored by when
 /// it was written (numbers padded to 20 digits, so that equal times sort them in order),
@@ -47,14 +52,24 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local counted = 7 + 2 * tonumber(ARGV[5])
 for i = 7, counted - 1, 2 do redis.call('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1]) end
 local blocks = counted + 1
-local changes = blocks + tonumber(ARGV[counted])
-for i = blocks, changes - 1 do
+local hook = blocks + tonumber(ARGV[counted])
+local changes = hook + 1
+for i = blocks, hook - 1 do
   local seq = redis.call('INCR', KEYS[3])
   if i == blocks then
     if seq > 1 and redis.call('EXISTS', KEYS[6]) == 0 then redis.call('ZADD', KEYS[6], now, string.format('%020d', 1)) end
     redis.call('ZADD', KEYS[6], now, string.format('%020d', seq))
   end
   redis.call('XADD', KEYS[2], '0-' .. seq, 'job', ARGV[3], 'attempt', ARGV[4], 'records', ARGV[i])
+end
+if ARGV[hook] == '1' then
+  changes = hook + 5
+  local id, seq = ARGV[hook + 1], redis.call('INCR', KEYS[13])
+  redis.call('HSET', KEYS[12], 'seq', seq, 'id', id, 'job', ARGV[3], 'attempt', ARGV[4], 'url', ARGV[hook + 2],
+    'project', ARGV[hook + 3], 'body', ARGV[hook + 4], 'state', 'pending', 'tries', 0, 'created', now, 'started', now)
+  redis.call('ZADD', KEYS[14], seq, id)
+  redis.call('ZADD', KEYS[15], seq, id)
+  if redis.call('ZCARD', KEYS[15]) == 1 then redis.call('ZADD', KEYS[16], now, id) end
 end
 for i = changes, #ARGV, 3 do
   local change, token, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -521,11 +536,19 @@ return redis.call('XTRIM', KEYS[1], 'MINID', keep)
             .key(self.times_key())
             .key(self.finished_key());
         let audience = Audience::named(settlement.audience.as_deref().unwrap_or_default());
+        let delivery = crate::webhook::delivery_of(settlement, std::time::SystemTime::now());
         invocation
             .key(&audience.tokens)
             .key(&audience.flags)
             .key(&audience.feed)
             .key(&audience.feed_seq)
+            .key(self.webhook_key(delivery.as_ref().map_or("", |delivery| &delivery.id)))
+            .key(self.webhooks_seq_key())
+            .key(self.webhooks_key())
+            .key(self.webhooks_job_key(&settlement.job_id))
+            .key(self.webhooks_due_key(
+                delivery.as_ref().and_then(|delivery| delivery.project.as_deref()).unwrap_or_default(),
+            ))
             .arg(retry.unwrap_or_default())
             .arg(settlement.pending())
             .arg(&settlement.job_id)
@@ -551,6 +574,13 @@ return redis.call('XTRIM', KEYS[1], 'MINID', keep)
         for records in blocks {
             invocation.arg(records);
         }
+        match delivery {
+            Some(delivery) => {
+                let project = delivery.project.unwrap_or_default();
+                invocation.arg(1).arg(delivery.id).arg(delivery.url).arg(project).arg(delivery.body)
+            }
+            None => invocation.arg(0),
+        };
         if settlement.audience.is_some() {
             for (token, change) in crate::audience::changes(settlement) {
                 invocation.arg(change.name()).arg(token).arg(change.value().unwrap_or_default());
@@ -598,6 +628,7 @@ return 1
         fields.extend(enqueued.campaign_id.clone().map(|id| ("campaign_id", id)));
         fields.extend(enqueued.correlation_id.clone().map(|id| ("correlation_id", id)));
         fields.extend(enqueued.project.clone().map(|name| ("project", name)));
+        fields.extend(enqueued.webhook.clone().map(|url| ("webhook", url)));
         fields.extend(enqueued.send_at_ms.map(|ms| ("send_at_ms", ms.to_string())));
         let mut invocation = SCRIPT.prepare_invoke();
         invocation.key(self.job_key(&enqueued.job_id)).key(self.totals_key()).arg(enqueued.recipients);
@@ -660,6 +691,7 @@ return 1
             campaign_id: fields.get("campaign_id").cloned(),
             correlation_id: fields.get("correlation_id").cloned(),
             project: fields.get("project").cloned(),
+            webhook: fields.get("webhook").cloned(),
             enqueued_ms: get("enqueued_ms"),
             send_at_ms: fields.contains_key("send_at_ms").then(|| get("send_at_ms")),
             cancelled_ms: fields.contains_key("cancelled_ms").then(|| get("cancelled_ms")),

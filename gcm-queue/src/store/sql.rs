@@ -41,6 +41,34 @@ fn json_error(error: serde_json::Error) -> Error {
     Error::Store(Box::new(error))
 }
 
+/// The columns of a delivery, in [`DeliveryRow`]'s order.
+macro_rules! delivery_columns {
+    () => {
+        "seq, id, job_id, attempt, url, project, state, tries, last_error, created_ms, started_ms, body"
+    };
+}
+
+type DeliveryRow = (i64, String, String, i64, String, Option<String>, String, i64, Option<String>, i64, i64, String);
+
+fn delivery(row: DeliveryRow) -> crate::webhook::Delivery {
+    let (seq, id, job_id, attempt, url, project, state, tries, last_error, created_ms, started_ms, body) = row;
+    let number = |value: i64| u64::try_from(value).unwrap_or(0);
+    crate::webhook::Delivery {
+        cursor: number(seq),
+        id,
+        job_id,
+        attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+        url,
+        project,
+        state: crate::webhook::DeliveryState::parse(&state),
+        tries: u32::try_from(tries).unwrap_or(u32::MAX),
+        last_error,
+        created_ms: number(created_ms),
+        started_ms: number(started_ms),
+        body,
+    }
+}
+
 // The same statements for both databases, but for the key column's type: sqlx's query
 // functions are generic over the database only through traits too wide to spell out, so
 // a macro writes each implementation.
@@ -76,7 +104,7 @@ macro_rules! sql_results {
                      PRIMARY KEY (job_id, attempt))",
                     "CREATE TABLE IF NOT EXISTS gcm_jobs (job_id TEXT PRIMARY KEY, recipients BIGINT NOT NULL, \
                      campaign_id TEXT, correlation_id TEXT, enqueued_ms BIGINT NOT NULL, send_at_ms BIGINT, \
-                     cancelled_ms BIGINT, project TEXT)",
+                     cancelled_ms BIGINT, project TEXT, webhook TEXT)",
                     "CREATE TABLE IF NOT EXISTS gcm_idempotency (key TEXT PRIMARY KEY, remembered TEXT NOT NULL, \
                      kept_at_ms BIGINT NOT NULL)",
                     "CREATE TABLE IF NOT EXISTS gcm_quota (bucket TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, \
@@ -91,6 +119,18 @@ macro_rules! sql_results {
                     ),
                     "CREATE INDEX IF NOT EXISTS gcm_audience_changes_feed ON gcm_audience_changes (audience, seq)",
                     "CREATE INDEX IF NOT EXISTS gcm_audience_changes_at ON gcm_audience_changes (at_ms)",
+                    // `due_ms` is also a claimed delivery's lease: it is due again when the lease ends.
+                    concat!(
+                        "CREATE TABLE IF NOT EXISTS gcm_webhooks (seq ",
+                        $seq,
+                        ", id TEXT NOT NULL UNIQUE, job_id TEXT NOT NULL, attempt BIGINT NOT NULL, url TEXT NOT NULL, \
+                         project TEXT, body TEXT NOT NULL, state TEXT NOT NULL, tries BIGINT NOT NULL, \
+                         created_ms BIGINT NOT NULL, started_ms BIGINT NOT NULL, due_ms BIGINT NOT NULL, owner TEXT, \
+                         last_error TEXT, done_ms BIGINT)"
+                    ),
+                    "CREATE INDEX IF NOT EXISTS gcm_webhooks_due ON gcm_webhooks (due_ms) WHERE state = 'pending'",
+                    "CREATE INDEX IF NOT EXISTS gcm_webhooks_job ON gcm_webhooks (job_id, seq) WHERE state = 'pending'",
+                    "CREATE INDEX IF NOT EXISTS gcm_webhooks_done ON gcm_webhooks (done_ms) WHERE state <> 'pending'",
                 ];
                 for statement in statements {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
@@ -596,8 +636,117 @@ macro_rules! sql_results {
                     .await
                     .map_err(store_error)?;
                 }
+                if let Some(delivery) = crate::webhook::delivery_of(settlement, std::time::SystemTime::now()) {
+                    sqlx::query(
+                        "INSERT INTO gcm_webhooks (id, job_id, attempt, url, project, body, state, tries, created_ms, \
+                         started_ms, due_ms) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)",
+                    )
+                    .bind(&delivery.id)
+                    .bind(&settlement.job_id)
+                    .bind(i64::from(settlement.attempt))
+                    .bind(&delivery.url)
+                    .bind(&delivery.project)
+                    .bind(&delivery.body)
+                    .bind(settled_at_ms)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_error)?;
+                }
                 tx.commit().await.map_err(store_error)?;
                 Ok(Settled { retry: settlement.retry.clone() })
+            }
+
+            /// Claims up to `limit` due deliveries, the first pending one of each job (see
+            /// [`crate::webhook::WebhookOutbox`]).
+            pub(crate) async fn claim_deliveries(&self, project: &str, owner: &str, lease: Duration, limit: usize) -> Result<Vec<crate::webhook::Delivery>, Error> {
+                let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+                // The outer conditions again: PostgreSQL rechecks them on a row another
+                // claim updated meanwhile, so that two claims never both take it.
+                let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+                    "UPDATE gcm_webhooks SET owner = $1, due_ms = ", $now, " + $2, tries = tries + 1 \
+                     WHERE state = 'pending' AND due_ms <= ", $now, " AND seq IN (SELECT w.seq FROM gcm_webhooks w \
+                     WHERE w.state = 'pending' AND w.due_ms <= ", $now, " AND COALESCE(w.project, '') = $4 AND NOT EXISTS (SELECT 1 FROM gcm_webhooks e \
+                     WHERE e.job_id = w.job_id AND e.state = 'pending' AND e.seq < w.seq) ORDER BY w.due_ms LIMIT $3) \
+                     RETURNING ", delivery_columns!()
+                ))
+                .bind(owner)
+                .bind(lease_ms)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .bind(project)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(rows.into_iter().map(delivery).collect())
+            }
+
+            /// Records how `owner`'s try of delivery `id` ended.
+            pub(crate) async fn finish_delivery(&self, delivery: &crate::webhook::Delivery, owner: &str, tried: &crate::webhook::Tried) -> Result<(), Error> {
+                use crate::webhook::{DeliveryState, Tried};
+                let id = &delivery.id;
+                let query = match tried {
+                    Tried::Retry { after, error } => sqlx::query(concat!(
+                        "UPDATE gcm_webhooks SET due_ms = ", $now, " + $3, owner = NULL, last_error = $4 \
+                         WHERE id = $1 AND owner = $2 AND state = 'pending'"
+                    ))
+                    .bind(id)
+                    .bind(owner)
+                    .bind(i64::try_from(after.as_millis()).unwrap_or(i64::MAX / 2))
+                    .bind(error),
+                    Tried::Delivered | Tried::Dead { .. } => {
+                        let (state, error) = match tried {
+                            Tried::Dead { error } => (DeliveryState::Dead, Some(error)),
+                            _ => (DeliveryState::Delivered, None),
+                        };
+                        sqlx::query(concat!(
+                            "UPDATE gcm_webhooks SET state = $3, owner = NULL, last_error = COALESCE($4, last_error), \
+                             done_ms = ", $now, " WHERE id = $1 AND owner = $2 AND state = 'pending'"
+                        ))
+                        .bind(id)
+                        .bind(owner)
+                        .bind(state.as_str())
+                        .bind(error)
+                    }
+                };
+                query.execute(&self.pool).await.map_err(store_error)?;
+                Ok(())
+            }
+
+            /// Up to `limit` deliveries after `since`.
+            pub(crate) async fn read_deliveries(&self, since: u64, limit: usize) -> Result<Vec<crate::webhook::Delivery>, Error> {
+                let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+                    "SELECT ", delivery_columns!(), " FROM gcm_webhooks WHERE seq > $1 ORDER BY seq LIMIT $2"
+                ))
+                .bind(i64::try_from(since).unwrap_or(i64::MAX))
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(rows.into_iter().map(delivery).collect())
+            }
+
+            /// Makes the deliveries after `since` pending again, due now.
+            pub(crate) async fn replay_deliveries(&self, since: u64) -> Result<u64, Error> {
+                let replayed = sqlx::query(concat!(
+                    "UPDATE gcm_webhooks SET state = 'pending', tries = 0, owner = NULL, done_ms = NULL, \
+                     started_ms = ", $now, ", due_ms = ", $now, " WHERE seq > $1 AND state <> 'pending'"
+                ))
+                .bind(i64::try_from(since).unwrap_or(i64::MAX))
+                .execute(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(replayed.rows_affected())
+            }
+
+            /// Deletes up to `limit` deliveries delivered or dead before `cutoff_ms`; returns
+            /// how many.
+            pub(crate) async fn prune_deliveries(&self, cutoff_ms: u64, limit: usize) -> Result<u64, Error> {
+                self.delete_before(
+                    "DELETE FROM gcm_webhooks WHERE seq IN (SELECT seq FROM gcm_webhooks \
+                     WHERE state <> 'pending' AND done_ms < $1 ORDER BY done_ms LIMIT $2)",
+                    cutoff_ms,
+                    limit,
+                )
+                .await
             }
 
             async fn page(&self, cursor: u64, limit: usize) -> Result<Vec<(u64, Record)>, Error> {
@@ -626,8 +775,8 @@ macro_rules! sql_results {
             async fn register_job(&self, enqueued: &Enqueued) -> Result<(), Error> {
                 let ms = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
                 sqlx::query(
-                    "INSERT INTO gcm_jobs (job_id, recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, project) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (job_id) DO NOTHING",
+                    "INSERT INTO gcm_jobs (job_id, recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, project, \
+                     webhook) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (job_id) DO NOTHING",
                 )
                 .bind(&enqueued.job_id)
                 .bind(ms(enqueued.recipients))
@@ -636,6 +785,7 @@ macro_rules! sql_results {
                 .bind(ms(enqueued.enqueued_ms))
                 .bind(enqueued.send_at_ms.map(ms))
                 .bind(&enqueued.project)
+                .bind(&enqueued.webhook)
                 .execute(&self.pool)
                 .await
                 .map_err(store_error)?;
@@ -656,20 +806,22 @@ macro_rules! sql_results {
                 .map_err(store_error)?;
                 let (attempts, delivered, canonical, not_registered, failed, given_up, parked, cancelled, pending) = sums;
                 let value = |sum: Option<i64>| sum.and_then(|sum| u64::try_from(sum).ok()).unwrap_or(0);
-                type Row = (i64, Option<String>, Option<String>, i64, Option<i64>, Option<i64>, Option<String>);
+                type Row = (i64, Option<String>, Option<String>, i64, Option<i64>, Option<i64>, Option<String>, Option<String>);
                 let row: Option<Row> = sqlx::query_as(
-                    "SELECT recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, cancelled_ms, project FROM gcm_jobs WHERE job_id = $1",
+                    "SELECT recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, cancelled_ms, project, webhook \
+                     FROM gcm_jobs WHERE job_id = $1",
                 )
                 .bind(job_id)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(store_error)?;
-                let enqueued = row.map(|(recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, cancelled_ms, project)| Enqueued {
+                let enqueued = row.map(|(recipients, campaign_id, correlation_id, enqueued_ms, send_at_ms, cancelled_ms, project, webhook)| Enqueued {
                     job_id: job_id.to_owned(),
                     recipients: value(Some(recipients)),
                     campaign_id,
                     correlation_id,
                     project,
+                    webhook,
                     enqueued_ms: value(Some(enqueued_ms)),
                     send_at_ms: send_at_ms.map(|ms| value(Some(ms))),
                     cancelled_ms: cancelled_ms.map(|ms| value(Some(ms))),
@@ -758,7 +910,8 @@ sql_results!(
     [
         "ALTER TABLE gcm_settlements ADD COLUMN cancelled BIGINT NOT NULL DEFAULT 0",
         "ALTER TABLE gcm_result_blocks ADD COLUMN settled_at_ms BIGINT",
-        "ALTER TABLE gcm_jobs ADD COLUMN project TEXT"
+        "ALTER TABLE gcm_jobs ADD COLUMN project TEXT",
+        "ALTER TABLE gcm_jobs ADD COLUMN webhook TEXT"
     ],
     "SELECT value AS token FROM json_each($2)",
     None::<i64>
@@ -780,7 +933,8 @@ sql_results!(
     [
         "ALTER TABLE gcm_settlements ADD COLUMN IF NOT EXISTS cancelled BIGINT NOT NULL DEFAULT 0",
         "ALTER TABLE gcm_result_blocks ADD COLUMN IF NOT EXISTS settled_at_ms BIGINT",
-        "ALTER TABLE gcm_jobs ADD COLUMN IF NOT EXISTS project TEXT"
+        "ALTER TABLE gcm_jobs ADD COLUMN IF NOT EXISTS project TEXT",
+        "ALTER TABLE gcm_jobs ADD COLUMN IF NOT EXISTS webhook TEXT"
     ],
     "SELECT jsonb_array_elements_text(CAST($2 AS JSONB)) AS token",
     // Blocks commit in the order of their numbers.

@@ -1,4 +1,4 @@
-//! Running a push platform: projects, the fleet's quota, audiences and retention, each on
+//! Running a push platform: projects, the fleet's quota, audiences, retention and webhooks, each on
 //! every backend built. One test binary for the four: each binary links every dependency
 //! once more, in each CI step that builds it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
@@ -39,3 +39,4 @@ mod audiences;
 mod fleet_quota;
 mod projects;
 mod retention;
+mod webhooks;

@@ -22,10 +22,11 @@ use gcm_hyper::gcm_proto::{Backoff, Gcm};
 use gcm_hyper::v1::Fcm;
 use gcm_hyper::{Client, Credentials, FcmClient};
 use gcm_queue::http::{AllowedHosts, Api, ApiKeys, EnqueueRequest, Kind, Limits, Projects, ResultRecord, TokenLimits};
+use gcm_queue::webhook::Deliverer;
 use gcm_queue::{
     Metrics, Policy, Processor, Queue, QueueConfig, ResultReader, Retention, Senders, Unsure, WorkerOptions,
 };
-use projects::ProjectConfigs;
+use projects::{Platform, ProjectConfigs};
 
 #[derive(Parser)]
 #[command(name = "gcm-worker", version, about = "Durable FCM sending through a job queue (SQLite, Postgres, Redis)")]
@@ -213,6 +214,10 @@ struct EnqueueArgs {
     /// only one configured.
     #[arg(long, env = "GCM_PROJECT")]
     project: Option<String>,
+    /// Where the jobs' settlements are posted (a URL the project's `job-urls` allow);
+    /// without it, the project's webhook, if it has one.
+    #[arg(long, env = "GCM_WEBHOOK")]
+    webhook: Option<String>,
 }
 
 #[derive(Args)]
@@ -294,7 +299,7 @@ fn parse_unsure(text: &str) -> Result<Unsure, String> {
 }
 
 fn main() -> ExitCode {
-    let (cli, projects) = match settings::parse_cli() {
+    let (cli, platform) = match settings::parse_cli() {
         Ok(parsed) => parsed,
         Err(error) => {
             eprintln!("gcm-worker: {error}");
@@ -309,7 +314,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command, projects)) {
+    match runtime.block_on(run(cli.command, platform)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "gcm-worker failed");
@@ -358,10 +363,10 @@ async fn connect(args: &QueueArgs, config: QueueConfig) -> Result<Arc<Queue>, gc
     }
 }
 
-async fn run(command: Command, projects: ProjectConfigs) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(command: Command, platform: Platform) -> Result<(), Box<dyn std::error::Error>> {
     match command {
-        Command::Run(args) => work(*args, &projects).await,
-        Command::Enqueue(args) => enqueue(args, &Projects::new(projects.keys())).await,
+        Command::Run(args) => work(*args, &platform).await,
+        Command::Enqueue(args) => enqueue(args, &platform.api_projects()).await,
         Command::Results(args) => results(args).await,
         Command::Prune(args) => {
             let queue = connect(&args.queue, QueueConfig::default()).await?;
@@ -387,7 +392,7 @@ async fn run(command: Command, projects: ProjectConfigs) -> Result<(), Box<dyn s
                 ..Limits::default()
             };
             let mut api = api(&args.auth, args.listen)?.limits(limits);
-            api.projects = Projects::new(projects.keys());
+            api.projects = platform.api_projects();
             let queue = connect(&args.queue, QueueConfig::default()).await?;
             args.prune.spawn(&queue);
             let listener = tokio::net::TcpListener::bind(args.listen).await?;
@@ -483,7 +488,8 @@ async fn senders(args: &RunArgs, projects: &ProjectConfigs) -> Result<Senders, B
     Ok(Senders { fcm, legacy })
 }
 
-async fn work(args: RunArgs, projects: &ProjectConfigs) -> Result<(), Box<dyn std::error::Error>> {
+async fn work(args: RunArgs, platform: &Platform) -> Result<(), Box<dyn std::error::Error>> {
+    let (projects, endpoints) = (&platform.projects, platform.endpoints()?);
     let config = QueueConfig { heartbeat: Duration::from_secs(args.heartbeat), ..QueueConfig::default() };
     let queue = connect(&args.queue, config).await?;
     let senders = senders(&args, projects).await?;
@@ -517,6 +523,10 @@ async fn work(args: RunArgs, projects: &ProjectConfigs) -> Result<(), Box<dyn st
         options.name = name;
     }
     args.prune.spawn(&queue);
+    if !endpoints.is_empty() {
+        let deliverer = Deliverer::new(queue.clone(), endpoints, options.name.clone())?;
+        tokio::spawn(deliverer.run(std::future::pending()));
+    }
     tracing::info!(name = %options.name, backend = queue.backend_name(), concurrency = options.concurrency, "worker started");
     queue.work(processor, &options, shutdown_signal()).await?;
     tracing::info!("worker stopped");
@@ -548,6 +558,7 @@ async fn enqueue(args: EnqueueArgs, projects: &Projects) -> Result<(), Box<dyn s
         send_at: args.send_at.clone(),
         project: args.project.clone(),
         audience: None,
+        webhook: args.webhook.clone(),
     };
     let limits = TokenLimits { per_request: usize::MAX, per_job: args.tokens_per_job };
     let (jobs, send_at) = request.into_jobs(limits, projects)?;

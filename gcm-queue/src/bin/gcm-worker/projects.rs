@@ -11,13 +11,24 @@
 //! credentials = "metadata"
 //! project-id = "news-prod"                    # the metadata server names no project
 //! endpoint = "https://fcm.googleapis.com"     # FCM v1's base URL (default: Google's)
+//! [projects.news.webhook]                     # where its jobs' settlements are posted
+//! url = "https://hooks.news.example/push"
+//! secrets = ["whsec_…"]                       # two during a rotation
+//! job-urls = ["https://hooks.news.example/"]  # what a job's own webhook may start with
+//! retry-for = "3d"                            # then a failing delivery is dead
 //! ```
+//!
+//! A top-level `[webhook]` table is the webhook of jobs of no project.
 
 use std::collections::BTreeMap;
+
+use std::time::Duration;
 
 use gcm_hyper::gcm_proto::Backoff;
 use gcm_hyper::v1::Fcm;
 use gcm_hyper::{Credentials, FcmClient};
+use gcm_queue::http::{Projects, WebhookRoute};
+use gcm_queue::webhook::{Endpoint, Secret};
 use serde::Deserialize;
 
 /// One project's settings.
@@ -34,10 +45,98 @@ pub(crate) struct ProjectConfig {
     /// Messages a minute every worker together sends for this project at most (0: no limit).
     #[serde(default)]
     pub(crate) rate: u32,
+    /// Where its jobs' settlements are posted.
+    webhook: Option<WebhookConfig>,
 }
 
 /// The configured projects, by name.
 pub(crate) type ProjectConfigs = BTreeMap<String, ProjectConfig>;
+
+/// `[webhook]`, or a project's: where jobs post their settlements, signed with `secrets`.
+/// `Debug` never shows a secret.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct WebhookConfig {
+    /// Every job's webhook, unless the job names its own.
+    url: Option<String>,
+    /// `whsec_…`: the first signs; during a rotation, each signs (a receiver holds either).
+    secrets: Vec<Secret>,
+    /// What a job's own webhook URL may start with (none: a job may not name one).
+    #[serde(default)]
+    job_urls: Vec<String>,
+    /// How long a failing delivery is retried (default 3d).
+    retry_for: Option<String>,
+    /// How long one try may take (default 10s).
+    timeout: Option<String>,
+    /// The wait after the first failed try, doubled each next one (default 5s).
+    first_retry: Option<String>,
+}
+
+impl WebhookConfig {
+    fn route(&self) -> WebhookRoute {
+        WebhookRoute { url: self.url.clone(), job_urls: self.job_urls.clone() }
+    }
+
+    /// How its deliveries are signed and timed; `table` names it in errors.
+    fn endpoint(&self, table: &str) -> Result<Endpoint, String> {
+        if self.secrets.is_empty() {
+            return Err(format!("{table}: give secrets = [\"whsec_…\"]"));
+        }
+        let urls = self.url.iter().chain(&self.job_urls);
+        if let Some(url) = urls.clone().find(|url| !url.starts_with("https://") && !url.starts_with("http://")) {
+            return Err(format!("{table}: {url:?} is not an http:// or https:// URL"));
+        }
+        let duration = |text: &Option<String>, default: Duration| match text {
+            Some(text) => humantime::parse_duration(text).map_err(|error| format!("{table}: {text:?}: {error}")),
+            None => Ok(default),
+        };
+        let defaults = Endpoint::new(self.secrets.clone());
+        Ok(Endpoint {
+            retry_for: duration(&self.retry_for, defaults.retry_for)?,
+            timeout: duration(&self.timeout, defaults.timeout)?.max(Duration::from_millis(1)),
+            first_retry: duration(&self.first_retry, defaults.first_retry)?,
+            ..defaults
+        })
+    }
+}
+
+/// What the settings file configures beside the flags: its projects, and the webhook of
+/// jobs of none.
+#[derive(Debug, Default)]
+pub(crate) struct Platform {
+    pub(crate) projects: ProjectConfigs,
+    pub(crate) webhook: Option<WebhookConfig>,
+}
+
+impl Platform {
+    /// `webhook`, each project's, by project (`None`: jobs of no project).
+    fn webhooks(&self) -> impl Iterator<Item = (Option<&str>, &WebhookConfig)> {
+        let projects =
+            self.projects.iter().filter_map(|(name, project)| Some((Some(name.as_str()), project.webhook.as_ref()?)));
+        self.webhook.iter().map(|webhook| (None, webhook)).chain(projects)
+    }
+
+    /// What a request may name: the projects, and where their jobs post.
+    pub(crate) fn api_projects(&self) -> Projects {
+        let projects = Projects::new(self.projects.keys());
+        self.webhooks().fold(projects, |projects, (name, webhook)| projects.webhook(name, webhook.route()))
+    }
+
+    /// The endpoints that sign the deliveries, by project; none when no webhook is configured.
+    pub(crate) fn endpoints(&self) -> Result<BTreeMap<Option<String>, Endpoint>, String> {
+        self.webhooks()
+            .map(|(name, webhook)| {
+                let table = name.map_or("[webhook]".to_owned(), |name| format!("[projects.{name}.webhook]"));
+                Ok((name.map(str::to_owned), webhook.endpoint(&table)?))
+            })
+            .collect()
+    }
+}
+
+/// The top-level `webhook` table of the settings file.
+pub(crate) fn webhook_from_toml(value: toml::Value) -> Result<WebhookConfig, String> {
+    value.try_into().map_err(|error| format!("[webhook]: {error}"))
+}
 
 /// The `projects` table of the settings file.
 pub(crate) fn from_toml(value: toml::Value) -> Result<ProjectConfigs, String> {
@@ -102,6 +201,30 @@ mod tests {
         assert!(missing.contains("missing field `credentials`"), "{missing}");
         let name = parse("[projects.\"a b\"]\ncredentials = \"x\"\n").unwrap_err();
         assert!(name.contains("a project's name is"), "{name}");
+    }
+
+    #[test]
+    fn webhooks_are_read_with_their_secrets_kept_out_of_debug() {
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let projects = parse(&format!(
+            "[projects.shop]\ncredentials = \"shop.json\"\n[projects.shop.webhook]\nurl = \"https://h.shop/p\"\n\
+             secrets = [\"{secret}\"]\njob-urls = [\"https://h.shop/\"]\nretry-for = \"2h\"\n"
+        ))
+        .unwrap();
+        assert!(!format!("{projects:?}").contains("MfKQ9r8"), "{projects:?}");
+        let platform = Platform { projects, webhook: None };
+        let endpoints = platform.endpoints().unwrap();
+        let shop = &endpoints[&Some("shop".to_owned())];
+        assert_eq!((shop.retry_for, shop.timeout), (Duration::from_secs(7200), Duration::from_secs(10)));
+        let jobs = platform.api_projects();
+        assert_eq!(jobs.job_webhook_urls().collect::<Vec<_>>(), ["https://h.shop/"]);
+        let bad = parse("[projects.shop]\ncredentials = \"x\"\n[projects.shop.webhook]\nsecrets = [\"whsec_AAAA\"]\n");
+        assert!(bad.unwrap_err().contains("24 to 64 bytes"));
+        let none = Platform {
+            projects: ProjectConfigs::new(),
+            webhook: Some(webhook_from_toml(toml::from_str("secrets = []").unwrap()).unwrap()),
+        };
+        assert_eq!(none.endpoints().unwrap_err(), "[webhook]: give secrets = [\"whsec_…\"]");
     }
 
     #[test]

@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use clap::Parser as _;
 
 use crate::Cli;
-use crate::projects::{self, ProjectConfigs};
+use crate::projects::{self, Platform};
 
 /// The command line, with the config file's values as defaults: its top-level keys for
-/// every command, its `[<command>]` table for that command; and the file's `[projects.*]`.
-pub(crate) fn parse_cli() -> Result<(Cli, ProjectConfigs), String> {
+/// every command, its `[<command>]` table for that command; and the file's `[projects.*]`
+/// and `[webhook]`.
+pub(crate) fn parse_cli() -> Result<(Cli, Platform), String> {
     use clap::{CommandFactory as _, FromArgMatches as _};
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let mut command = Cli::command();
@@ -22,7 +23,7 @@ pub(crate) fn parse_cli() -> Result<(Cli, ProjectConfigs), String> {
         .and_then(|at| args.get(at + 1).map(PathBuf::from))
         .or_else(|| args.iter().find_map(|arg| arg.to_str()?.strip_prefix("--config=").map(PathBuf::from)))
         .or_else(|| std::env::var_os("GCM_CONFIG").map(PathBuf::from));
-    let mut configs = ProjectConfigs::new();
+    let mut configs = Platform::default();
     if let Some(path) = path {
         let text =
             std::fs::read_to_string(&path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
@@ -40,8 +41,14 @@ pub(crate) fn parse_cli() -> Result<(Cli, ProjectConfigs), String> {
             let id = key.replace('-', "_");
             match value {
                 toml::Value::Table(_) if key == "projects" => {
-                    configs =
+                    configs.projects =
                         projects::from_toml(value.clone()).map_err(|error| format!("{}: {error}", path.display()))?;
+                }
+                toml::Value::Table(_) if key == "webhook" => {
+                    configs.webhook = Some(
+                        projects::webhook_from_toml(value.clone())
+                            .map_err(|error| format!("{}: {error}", path.display()))?,
+                    );
                 }
                 toml::Value::Table(section) if names.contains(key) => {
                     if *key == chosen {
