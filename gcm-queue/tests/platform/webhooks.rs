@@ -285,3 +285,97 @@ async fn redis_settlements_reach_their_webhook() {
     let _audiences = crate::SHARED_AUDIENCES.lock().await;
     settlements_reach_their_webhook(&server_url("GCM_QUEUE_REDIS_URL")).await;
 }
+
+/// The kill: `gcm-worker` processes send the jobs and post their settlements; the
+/// first post hangs, and the worker is killed (SIGKILL) while it waits. Another worker
+/// takes the delivery over when its lease ends; after de-duplicating by `webhook-id`, the
+/// receiver holds every batch once, each recipient of each job once.
+async fn a_killed_worker_loses_no_delivery(url: &str) {
+    let run = ulid::Ulid::generate().to_string().to_lowercase();
+    let token = |i: usize| format!("kill-{run}-{i}");
+    let mut scenario = Scenario::default();
+    scenario.tokens.insert(token(2), TokenRule::unavailable_times(1));
+    scenario.tokens.insert(token(9), TokenRule::new(Behaviour::NotRegistered));
+    let server = mock(scenario).await;
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("service-account.json");
+    std::fs::write(&credentials, server.service_account_json().unwrap()).unwrap();
+    let (old, new) = (secret(3), secret(4));
+    let receiver = Receiver::start("hang,slow,slow", &[&old, &new]).await;
+    let settings = dir.path().join("gcm-worker.toml");
+    let webhook = format!("[webhook]\nsecrets = [\"{new}\", \"{old}\"]\ntimeout = \"2s\"\nfirst-retry = \"200ms\"\n");
+    std::fs::write(&settings, webhook).unwrap();
+    let queue_name = format!("killed-{run}");
+    let config = QueueConfig { name: queue_name.clone(), ..QueueConfig::default() };
+    let queue = Arc::new(Queue::connect_with(url, &config).await.unwrap());
+    let jobs: Vec<Job> = (0..4)
+        .map(|j| {
+            let mut job = Job::v1_multicast(Multicast::new((j * 3..j * 3 + 3).map(token)));
+            job.webhook = Some(receiver.url.clone());
+            job
+        })
+        .collect();
+    for job in &jobs {
+        queue.enqueue(job).await.unwrap();
+    }
+    let fleet = Fleet {
+        url: url.to_owned(),
+        queue_name,
+        credentials,
+        v1_endpoint: server.v1_base_url(),
+        legacy_endpoint: server.url(),
+        lease: 5,
+        concurrency: 2,
+        netns: None,
+    };
+    let config_flag = ["--config", settings.to_str().unwrap()];
+    let mut first = fleet.start_with("webhook-worker-1", &config_flag);
+    wait_until("the first post", Duration::from_secs(120), async || !receiver.arrivals().is_empty()).await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    let hung = receiver.arrivals()[0]["id"].clone();
+    let _second = fleet.start_with("webhook-worker-2", &config_flag);
+    let ours: Vec<&Job> = jobs.iter().collect();
+    wait_until("every job settled and every delivery delivered", Duration::from_secs(180), async || {
+        let mut settled = true;
+        for job in &jobs {
+            let summary = gcm_queue::ResultReader::summary(queue.as_ref(), &job.id).await.unwrap();
+            settled &= summary.is_some_and(|summary| summary.pending == 0 && summary.attempts > 0);
+        }
+        let written = deliveries(&queue, &ours).await;
+        settled && !written.is_empty() && written.iter().all(|delivery| delivery.state == DeliveryState::Delivered)
+    })
+    .await;
+
+    let arrivals = receiver.arrivals();
+    assert!(arrivals.iter().filter(|arrival| arrival["id"] == hung).count() >= 2, "the hung post was sent again");
+    let bodies = deduplicated(&arrivals);
+    let written: BTreeSet<_> = deliveries(&queue, &ours).await.into_iter().map(|delivery| delivery.id).collect();
+    assert_eq!(bodies.keys().cloned().collect::<BTreeSet<_>>(), written, "every batch, under its id");
+    let by_job = recipients_by_job(&bodies);
+    for (j, job) in jobs.iter().enumerate() {
+        let mut tokens: Vec<String> = (j * 3..j * 3 + 3).map(token).collect();
+        tokens.sort();
+        assert_eq!(by_job[&job.id], tokens, "job {j}: each recipient once");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_killed_worker_loses_no_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    a_killed_worker_loses_no_delivery(&format!("sqlite:{}", dir.path().join("q.db").display())).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_killed_worker_loses_no_delivery() {
+    let _turn = POSTGRES_DELIVERIES.lock().await;
+    a_killed_worker_loses_no_delivery(&server_url("GCM_QUEUE_POSTGRES_URL")).await;
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_killed_worker_loses_no_delivery() {
+    a_killed_worker_loses_no_delivery(&server_url("GCM_QUEUE_REDIS_URL")).await;
+}
