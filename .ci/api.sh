@@ -12,6 +12,9 @@ if [ ! -x "$venv/bin/schemathesis" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check schemathesis==4.32.5
 fi
+# The webhook receiver verifies signatures with an implementation nobody here wrote.
+"$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null ||
+  "$venv/bin/pip" install --quiet --disable-pip-version-check standardwebhooks==1.3.0
 command -v jq >/dev/null || { sudo -n apt-get install -y -qq jq >/dev/null 2>&1 || apt-get install -y -qq jq >/dev/null; }
 
 cargo build -q --locked -p gcm-queue --bin gcm-worker
@@ -37,12 +40,21 @@ mock=$(wait_for_line "$scratch/mock.out" '^http://')
 mock=${mock%/gcm/send}
 curl -sS --fail "$mock/_mock/service-account" >"$scratch/service-account.json"
 
+# The shop's webhook: a receiver that checks every signature with PyPI's standardwebhooks.
+secret="whsec_$(head -c 32 /dev/urandom | base64)"
+"$venv/bin/python" gcm-queue/tests/platform/receiver.py "$scratch/hooks.jsonl" ok "$secret" >"$scratch/hooks.out" &
+pids+=($!)
+export HOOKS="http://127.0.0.1:$(wait_for_line "$scratch/hooks.out" '^[0-9]')"
+
 queue="sqlite:$scratch/queue.db"
 key=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 printf 'ci:send,read,metrics:%s\n' "$key" >"$scratch/keys"
-# One project, as the README's platform section configures them: every job is its.
+# One project, as the README's platform section configures them: every job is its, and
+# posts its settlements to the shop's webhook (or a /jobs/ URL of its own).
 printf 'queue = "%s"\n[projects.shop]\ncredentials = "%s"\nendpoint = "%s"\nrate = 600000\n' \
   "$queue" "$scratch/service-account.json" "$mock" >"$scratch/gcm-worker.toml"
+printf '[projects.shop.webhook]\nurl = "%s/shop"\nsecrets = ["%s"]\njob-urls = ["%s/jobs/"]\nfirst-retry = "100ms"\n' \
+  "$HOOKS" "$secret" "$HOOKS" >>"$scratch/gcm-worker.toml"
 target/debug/gcm-worker --config "$scratch/gcm-worker.toml" --log-format json serve --listen 127.0.0.1:0 \
   --api-keys-file "$scratch/keys" 2>"$scratch/serve.log" &
 serve=$!
@@ -102,13 +114,31 @@ changes=$(curl -sS --fail "${auth[@]}" "$GCM_API/audiences/shop-users/changes?si
 [ "$changes" = '[["tok-gone","removed"],["tok-invalid","flagged"]]' ] || { echo "shop-users changes: $changes"; exit 1; }
 echo "== shop-users: tok-gone removed, tok-invalid flagged"
 
+# Every settlement reached the shop's webhook, signed (the receiver verified each), the
+# promo at its own URL: once each after de-duplicating by webhook-id, all delivered.
+for _ in $(seq 300); do
+  pending=$(curl -sS --fail "${auth[@]}" "$GCM_API/webhooks?since=0" | jq '[.deliveries[] | select(.state != "delivered")] | length')
+  [ "$pending" = 0 ] && break
+  sleep 0.1
+done
+deliveries=$(curl -sS --fail "${auth[@]}" "$GCM_API/webhooks?since=0")
+[ "$pending" = 0 ] || { echo "webhook deliveries not delivered: $deliveries"; cat "$scratch/run.log"; exit 1; }
+written=$(jq -c '[.deliveries[].id] | sort' <<<"$deliveries")
+received=$(jq -sc '[.[] | select(.event == "arrived") | .id] | unique' "$scratch/hooks.jsonl")
+[ "$written" = "$received" ] || { echo "written $written, received $received"; exit 1; }
+jq -se 'all(.[] | select(.event == "arrived"); .verified == [true])' "$scratch/hooks.jsonl" >/dev/null ||
+  { echo "a delivery's signature did not verify"; exit 1; }
+promo=$(jq -sc '[.[] | select(.event == "arrived" and .body.data.correlation_id == "promo") | .path] | unique' "$scratch/hooks.jsonl")
+[ "$promo" = '["/jobs/promo"]' ] || { echo "the promo's deliveries went to $promo"; exit 1; }
+echo "== webhooks: $(jq length <<<"$written") deliveries, each signed and received once after de-duplicating"
+
 # The README's prune keeps what is recent; with nothing kept, the finished jobs and their
 # records go (the welcome job, the subscription, the restock, the cancelled send).
 pruned=$(target/debug/gcm-worker prune --queue "$queue" --retain-results 7d --retain-jobs 30d)
-[ "$pruned" = '{"result_blocks":0,"audience_changes":0,"jobs":0,"tasks":0}' ] || { echo "prune deleted recent things: $pruned"; exit 1; }
+[ "$pruned" = '{"result_blocks":0,"audience_changes":0,"webhook_deliveries":0,"jobs":0,"tasks":0}' ] || { echo "prune deleted recent things: $pruned"; exit 1; }
 sleep 1 # apalis dates its tasks to the second: past the second they were done in
 pruned=$(target/debug/gcm-worker prune --queue "$queue" --retain-results 0s --retain-jobs 0s)
-jq -e '.jobs >= 5 and .result_blocks >= 5 and .audience_changes == 2 and .tasks >= 4' <<<"$pruned" >/dev/null || { echo "prune: $pruned"; exit 1; }
+jq -e '.jobs >= 5 and .result_blocks >= 5 and .audience_changes == 2 and .webhook_deliveries >= 5 and .tasks >= 4' <<<"$pruned" >/dev/null || { echo "prune: $pruned"; exit 1; }
 records=$(curl -sS --fail "${auth[@]}" "$GCM_API/results?correlation_id=welcome-batch" | jq '.records | length')
 [ "$records" = 0 ] || { echo "$records welcome-batch records left after the prune"; exit 1; }
 echo "== prune: $pruned"

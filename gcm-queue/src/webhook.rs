@@ -22,7 +22,7 @@ use gcm_hyper::{DefaultConnector, HttpClient};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::fate::{Final, Record, Settlement};
+use crate::fate::{Final, Settlement};
 use crate::job::millis;
 use crate::store::BoxFuture;
 
@@ -117,7 +117,7 @@ pub struct Delivery {
     pub id: String,
     /// The job whose settlement it carries.
     pub job_id: String,
-    /// The attempt that settled.
+    /// The attempt that settled, from 1 (as `GET /results` counts).
     pub attempt: u32,
     /// Where it is posted.
     pub url: String,
@@ -143,6 +143,8 @@ pub struct Delivery {
 /// A delivery as a settlement writes it.
 pub(crate) struct Outgoing {
     pub(crate) id: String,
+    /// From 1.
+    pub(crate) attempt: u32,
     pub(crate) url: String,
     pub(crate) project: Option<String>,
     pub(crate) body: String,
@@ -165,6 +167,12 @@ pub(crate) fn delivery_of(settlement: &Settlement, now: SystemTime) -> Option<Ou
         None => Vec::new(),
     };
     #[derive(Serialize)]
+    struct Fate<'a> {
+        recipient: &'a str,
+        #[serde(flatten)]
+        fate: &'a Final,
+    }
+    #[derive(Serialize)]
     struct Data<'a> {
         job_id: &'a str,
         attempt: u32,
@@ -174,7 +182,7 @@ pub(crate) fn delivery_of(settlement: &Settlement, now: SystemTime) -> Option<Ou
         campaign_id: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         correlation_id: Option<&'a str>,
-        records: &'a [Record],
+        records: Vec<Fate<'a>>,
         pending: usize,
         #[serde(skip_serializing_if = "Option::is_none")]
         retry_at_ms: Option<u64>,
@@ -191,16 +199,21 @@ pub(crate) fn delivery_of(settlement: &Settlement, now: SystemTime) -> Option<Ou
     }
     let timestamp =
         time::OffsetDateTime::from(now).format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let attempt = settlement.attempt.saturating_add(1);
     let body = Body {
         r#type: if cancelled { "job.cancelled" } else { "job.settled" },
         timestamp,
         data: Data {
             job_id: &settlement.job_id,
-            attempt: settlement.attempt,
+            attempt,
             project: first.project.as_deref(),
             campaign_id: first.campaign_id.as_deref(),
             correlation_id: first.correlation_id.as_deref(),
-            records: &settlement.records,
+            records: settlement
+                .records
+                .iter()
+                .map(|record| Fate { recipient: &record.recipient, fate: &record.fate })
+                .collect(),
             pending: settlement.pending(),
             retry_at_ms: settlement.retry.as_ref().map(|retry| retry.run_at_ms),
             audience: settlement.audience.as_deref(),
@@ -208,8 +221,8 @@ pub(crate) fn delivery_of(settlement: &Settlement, now: SystemTime) -> Option<Ou
         },
     };
     let body = serde_json::to_string(&body).ok()?;
-    let id = format!("msg_{}_{}", settlement.job_id, settlement.attempt);
-    Some(Outgoing { id, url, project: first.project.clone(), body })
+    let id = format!("msg_{}_{attempt}", settlement.job_id);
+    Some(Outgoing { id, url, project: first.project.clone(), attempt, body })
 }
 
 /// How a try ended, as [`WebhookOutbox::finish`] records it.
@@ -439,12 +452,55 @@ mod tests {
         // The example of the Standard Webhooks specification and of its libraries' tests.
         let secret: Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse().unwrap();
         let body = br#"{"test": 2432232314}"#;
-        let signed = signature(&[secret.clone()], "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, body);
+        let signed = signature(std::slice::from_ref(&secret), "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, body);
         assert_eq!(signed, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
         let other: Secret = format!("whsec_{}", BASE64.encode([7u8; 32])).parse().unwrap();
         let rotated = signature(&[other, secret], "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, body);
         assert!(rotated.ends_with(" v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="), "{rotated}");
         assert_eq!(format!("{:?}", Secret(vec![1; 24])), "whsec_…");
+    }
+
+    #[test]
+    fn a_delivery_is_its_settlements_records_exactly() {
+        use crate::fate::Record;
+        let record = |recipient: &str, fate: Final| Record {
+            job_id: "j1".into(),
+            attempt: 0,
+            recipient: recipient.into(),
+            correlation_id: Some("sale".into()),
+            campaign_id: None,
+            project: Some("shop".into()),
+            fate,
+        };
+        let mut settlement = Settlement {
+            job_id: "j1".into(),
+            attempt: 0,
+            records: vec![
+                record("t1", Final::Delivered { message_id: "m1".into(), canonical: None }),
+                record("t2", Final::NotRegistered),
+            ],
+            retry: None,
+            audience: Some("users".into()),
+            webhook: None,
+        };
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_764_936_000_123);
+        assert!(delivery_of(&settlement, at).is_none(), "no webhook, no delivery");
+        settlement.webhook = Some("https://h.shop/p".into());
+        let delivery = delivery_of(&settlement, at).unwrap();
+        assert_eq!(
+            (delivery.id.as_str(), delivery.attempt, delivery.project.as_deref()),
+            ("msg_j1_1", 1, Some("shop"))
+        );
+        assert_eq!(
+            delivery.body,
+            r#"{"type":"job.settled","timestamp":"2025-12-05T12:00:00.123Z","data":{"job_id":"j1","attempt":1,"#
+                .to_owned()
+                + r#""project":"shop","correlation_id":"sale","records":[{"recipient":"t1","fate":"delivered","#
+                + r#""message_id":"m1"},{"recipient":"t2","fate":"not_registered"}],"pending":0,"audience":"users","#
+                + r#""audience_changes":[{"token":"t2","change":"removed"}]}}"#
+        );
+        settlement.records = Vec::new();
+        assert!(delivery_of(&settlement, at).is_none(), "nothing settled, nothing posted");
     }
 
     #[test]

@@ -423,6 +423,8 @@ async fn serve_refuses_to_start_open_on_a_network_and_describes_its_api() {
         "/openapi.json",
         "/readyz",
         "/results",
+        "/webhooks",
+        "/webhooks/replay",
     ];
     assert_eq!(paths, expected);
     let methods: Vec<&str> = document["paths"]["/jobs/{id}"].as_object().unwrap().keys().map(String::as_str).collect();

@@ -77,26 +77,30 @@ pub struct WebhookRoute {
 pub const MAX_WEBHOOK_URL_LEN: usize = 2048;
 
 impl WebhookRoute {
-    /// The webhook of a job that asks for `requested`.
+    /// The webhook of a job that asks for `requested`: an allowed prefix, then URL
+    /// characters (letters, digits and `-._~/?=&`) — what `/openapi.json`'s pattern says.
     fn resolve(&self, requested: Option<&str>) -> Result<Option<String>, Invalid> {
         let Some(url) = requested else { return Ok(self.url.clone()) };
         let refused = |why: String| Err(Invalid::at("$.webhook", why));
-        if url.len() > MAX_WEBHOOK_URL_LEN || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return refused(format!("at most {MAX_WEBHOOK_URL_LEN} characters, no blanks or control characters"));
+        if self.job_urls.is_empty() {
+            return refused("this project takes no webhook URL from a job".to_owned());
         }
-        if !self.job_urls.iter().any(|allowed| url.starts_with(allowed.as_str())) {
-            return match self.job_urls.is_empty() {
-                true => refused("this project takes no webhook URL from a job".to_owned()),
-                false => refused(format!("a job's webhook starts with one of: {}", self.job_urls.join(", "))),
-            };
+        if url.chars().count() > MAX_WEBHOOK_URL_LEN {
+            return refused(format!("at most {MAX_WEBHOOK_URL_LEN} characters"));
         }
-        match url.parse::<http::Uri>() {
-            Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
-                Ok(Some(url.to_owned()))
-            }
-            _ => refused("not an http:// or https:// URL".to_owned()),
+        let Some(rest) = self.job_urls.iter().find_map(|allowed| url.strip_prefix(allowed.as_str())) else {
+            return refused(format!("a job's webhook starts with one of: {}", self.job_urls.join(", ")));
+        };
+        if !rest.chars().all(is_webhook_char) {
+            return refused("after its prefix, a job's webhook has letters, digits and -._~/?=& only".to_owned());
         }
+        Ok(Some(url.to_owned()))
     }
+}
+
+/// What a job's webhook URL may hold after its allowed prefix.
+fn is_webhook_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~/?=&".contains(c)
 }
 
 /// The projects a deployment sends for (`[projects.<name>]`): what a request may name, and
@@ -457,6 +461,32 @@ mod tests {
         parse(body.as_bytes())
             .and_then(|request| request.into_jobs(TokenLimits::default(), &Projects::default()))
             .unwrap_err()
+    }
+
+    #[test]
+    fn a_jobs_webhook_is_its_projects_or_one_the_project_allows() {
+        let route = WebhookRoute { url: Some("https://h.shop/p".into()), job_urls: vec!["https://h.shop/j/".into()] };
+        let projects = Projects::new(["news", "shop"]).webhook(Some("shop"), route);
+        let webhook = |body: &str| {
+            let request = parse(body.as_bytes()).unwrap();
+            request.into_jobs(TokenLimits::default(), &projects).map(|(jobs, _)| jobs[0].webhook.clone())
+        };
+        let shop = |webhook: &str| format!(r#"{{"tokens": ["a"], "project": "shop", "webhook": {webhook}}}"#);
+        assert_eq!(webhook(&shop("null")), Ok(Some("https://h.shop/p".to_owned())));
+        assert_eq!(webhook(&shop(r#""https://h.shop/j/c-7?t=x""#)), Ok(Some("https://h.shop/j/c-7?t=x".to_owned())));
+        assert_eq!(webhook(r#"{"tokens": ["a"], "project": "news"}"#), Ok(None));
+        let refused = [
+            (r#"{"tokens": ["a"], "project": "news", "webhook": "https://h.shop/j/"}"#, "takes no webhook URL"),
+            (&shop(r#""https://h.shop/p""#), "starts with one of: https://h.shop/j/"),
+            (&shop(r#""https://h.shop/j/a b""#), "letters, digits"),
+            (&shop(r#""https://h.shop/j/x@evil""#), "letters, digits"),
+            (&shop(&format!(r#""https://h.shop/j/{}""#, "a".repeat(MAX_WEBHOOK_URL_LEN))), "at most 2048"),
+        ];
+        for (body, why) in refused {
+            let invalid = webhook(body).unwrap_err();
+            assert_eq!(invalid.path, "$.webhook");
+            assert!(invalid.error.contains(why), "{body}: {invalid}");
+        }
     }
 
     #[test]

@@ -77,7 +77,8 @@ pub(super) fn document_for(projects: Option<&Projects>) -> serde_json::Value {
         let prefixes: Vec<String> = projects.job_webhook_urls().map(escape_regex).collect();
         match prefixes.is_empty() {
             true => *schema = serde_json::json!({ "type": "null", "description": schema["description"] }),
-            false => schema["pattern"] = format!("^(?:{})[^\\s]*$", prefixes.join("|")).into(),
+            // What `enqueue::is_webhook_char` accepts after the prefix.
+            false => schema["pattern"] = format!("^(?:{})[A-Za-z0-9._~/?=&-]*$", prefixes.join("|")).into(),
         }
     }
     document

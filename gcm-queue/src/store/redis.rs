@@ -35,7 +35,7 @@ impl std::fmt::Debug for RedisResults {
 /// deliveries and the due ones (see `webhooks`).
 /// ARGV: retry JSON ("" for none), pending count, job id, attempt, the number of counts N,
 /// the number of records, N pairs of count name and value, the number of blocks B, the
-/// blocks, then `1` and the delivery's id, URL, project and body (or `0`: none), then the
+/// blocks, then `1` and the delivery's id, URL, project, attempt and body (or `0`: none), then the
 /// audience's changes (change, token, value: see `audience`).
 ///
 /// For retention, the block times hold the first block of each settlement scored by when
@@ -63,10 +63,10 @@ for i = blocks, hook - 1 do
   redis.call('XADD', KEYS[2], '0-' .. seq, 'job', ARGV[3], 'attempt', ARGV[4], 'records', ARGV[i])
 end
 if ARGV[hook] == '1' then
-  changes = hook + 5
+  changes = hook + 6
   local id, seq = ARGV[hook + 1], redis.call('INCR', KEYS[13])
-  redis.call('HSET', KEYS[12], 'seq', seq, 'id', id, 'job', ARGV[3], 'attempt', ARGV[4], 'url', ARGV[hook + 2],
-    'project', ARGV[hook + 3], 'body', ARGV[hook + 4], 'state', 'pending', 'tries', 0, 'created', now, 'started', now)
+  redis.call('HSET', KEYS[12], 'seq', seq, 'id', id, 'job', ARGV[3], 'attempt', ARGV[hook + 4], 'url', ARGV[hook + 2],
+    'project', ARGV[hook + 3], 'body', ARGV[hook + 5], 'state', 'pending', 'tries', 0, 'created', now, 'started', now)
   redis.call('ZADD', KEYS[14], seq, id)
   redis.call('ZADD', KEYS[15], seq, id)
   if redis.call('ZCARD', KEYS[15]) == 1 then redis.call('ZADD', KEYS[16], now, id) end
@@ -577,7 +577,13 @@ return redis.call('XTRIM', KEYS[1], 'MINID', keep)
         match delivery {
             Some(delivery) => {
                 let project = delivery.project.unwrap_or_default();
-                invocation.arg(1).arg(delivery.id).arg(delivery.url).arg(project).arg(delivery.body)
+                invocation
+                    .arg(1)
+                    .arg(delivery.id)
+                    .arg(delivery.url)
+                    .arg(project)
+                    .arg(delivery.attempt)
+                    .arg(delivery.body)
             }
             None => invocation.arg(0),
         };

@@ -643,7 +643,7 @@ macro_rules! sql_results {
                     )
                     .bind(&delivery.id)
                     .bind(&settlement.job_id)
-                    .bind(i64::from(settlement.attempt))
+                    .bind(i64::from(delivery.attempt))
                     .bind(&delivery.url)
                     .bind(&delivery.project)
                     .bind(&delivery.body)

@@ -12,6 +12,20 @@ mod common;
 #[cfg(feature = "redis")]
 static SHARED_AUDIENCES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// Runs `test` on a PostgreSQL database of its own, dropped after: the results tables are
+/// shared by every queue of a database (a prune days ahead would delete other tests'
+/// finished jobs; a worker delivers any queue's webhooks).
+#[cfg(feature = "postgres")]
+pub(crate) async fn on_own_postgres_database<F: std::future::Future<Output = ()>>(test: impl FnOnce(String) -> F) {
+    let server = common::server_url("GCM_QUEUE_POSTGRES_URL");
+    let admin = sqlx::PgPool::connect(&server).await.unwrap();
+    let base = server.rsplit_once('/').unwrap().0;
+    let name = format!("gcm_test_{}", ulid::Ulid::generate().to_string().to_lowercase());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+    test(format!("{base}/{name}")).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).execute(&admin).await.unwrap();
+}
+
 /// One API exchange with `key`: the status and the JSON answer (null for none).
 pub(crate) async fn call(
     addr: std::net::SocketAddr,

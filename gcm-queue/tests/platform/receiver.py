@@ -50,7 +50,14 @@ class Receiver(http.server.BaseHTTPRequestHandler):
             except WebhookVerificationError:
                 verified.append(False)
         delivery = headers.get("webhook-id")
-        log({"event": "arrived", "id": delivery, "action": action, "verified": verified, "body": json.loads(body)})
+        log({
+            "event": "arrived",
+            "id": delivery,
+            "path": self.path,
+            "action": action,
+            "verified": verified,
+            "body": json.loads(body),
+        })
         if action == "hang":
             time.sleep(60)
         if action == "slow":

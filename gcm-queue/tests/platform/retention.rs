@@ -104,18 +104,11 @@ async fn sqlite_retention_deletes_only_what_is_finished() {
     retention_deletes_only_what_is_finished(&format!("sqlite:{}", dir.path().join("q.db").display())).await;
 }
 
-/// In a database of its own: the results tables are shared by every queue of a database,
-/// and a prune days ahead would delete other tests' finished jobs.
+/// In a database of its own: a prune days ahead would delete other tests' finished jobs.
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_retention_deletes_only_what_is_finished() {
-    let server = server_url("GCM_QUEUE_POSTGRES_URL");
-    let admin = sqlx::PgPool::connect(&server).await.unwrap();
-    let base = server.rsplit_once('/').unwrap().0;
-    let name = format!("gcm_retention_{}", ulid::Ulid::generate().to_string().to_lowercase());
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
-    retention_deletes_only_what_is_finished(&format!("{base}/{name}")).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).execute(&admin).await.unwrap();
+    crate::on_own_postgres_database(async |url| retention_deletes_only_what_is_finished(&url).await).await;
 }
 
 /// Redis keeps each queue's keys under its name: the test's queue is its own.

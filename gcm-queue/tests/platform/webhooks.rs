@@ -90,7 +90,7 @@ fn secret(byte: u8) -> String {
     format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode([byte; 24]))
 }
 
-/// The deliveries of `jobs` (bodies left out): a PostgreSQL database keeps every queue's.
+/// The deliveries of `jobs` (bodies left out).
 async fn deliveries(queue: &Queue, jobs: &[&Job]) -> Vec<gcm_queue::webhook::Delivery> {
     let all = queue.deliveries(0, 100_000).await.unwrap();
     all.into_iter().filter(|delivery| jobs.iter().any(|job| job.id == delivery.job_id)).collect()
@@ -164,7 +164,7 @@ async fn settlements_reach_their_webhook(url: &str) {
     let written = deliveries(&queue, &ours).await;
     let ids: Vec<_> = written.iter().map(|delivery| (delivery.job_id.clone(), delivery.attempt)).collect();
     let expected =
-        vec![(jobs[0].id.clone(), 0), (jobs[0].id.clone(), 1), (jobs[1].id.clone(), 0), (cancelled.id.clone(), 0)];
+        vec![(jobs[0].id.clone(), 1), (jobs[0].id.clone(), 2), (jobs[1].id.clone(), 1), (cancelled.id.clone(), 1)];
     assert_eq!(ids, expected, "one delivery per settlement, in the order they were written");
     assert!(written.iter().all(|delivery| delivery.state == DeliveryState::Pending && delivery.tries == 0));
 
@@ -196,33 +196,33 @@ async fn settlements_reach_their_webhook(url: &str) {
         let again = arrivals.iter().filter(|arrival| arrival["id"] == tried["id"]).count();
         assert!(again >= 2, "the {action} delivery was tried {again} time(s)");
     }
-    // A job's deliveries arrive in attempt order: attempt 1 never before attempt 0 is answered.
-    let first_of_1 = arrivals.iter().position(|arrival| arrival["body"]["data"]["attempt"] == 1).unwrap();
+    // A job's deliveries arrive in attempt order: attempt 2 never before attempt 1 is answered.
+    let first_of_2 = arrivals.iter().position(|arrival| arrival["body"]["data"]["attempt"] == 2).unwrap();
     let job_0 = serde_json::json!(jobs[0].id);
     let answered = receiver.entries();
     let delivered_0 = answered.iter().position(|entry| {
-        entry["event"] == "answered" && entry["status"] == 200 && entry["id"] == format!("msg_{}_0", jobs[0].id)
+        entry["event"] == "answered" && entry["status"] == 200 && entry["id"] == format!("msg_{}_1", jobs[0].id)
     });
     let arrivals_before: Vec<_> =
         answered.iter().take(delivered_0.unwrap()).filter(|entry| entry["event"] == "arrived").collect();
     assert!(
         arrivals_before
             .iter()
-            .all(|entry| entry["body"]["data"]["attempt"] != 1 || entry["body"]["data"]["job_id"] != job_0)
+            .all(|entry| entry["body"]["data"]["attempt"] != 2 || entry["body"]["data"]["job_id"] != job_0)
     );
-    assert!(arrivals[first_of_1]["body"]["data"]["job_id"] == job_0);
+    assert!(arrivals[first_of_2]["body"]["data"]["job_id"] == job_0);
     // What the bodies say: the type, the records, the audience's changes.
-    let cancelled_body = &bodies[&format!("msg_{}_0", cancelled.id)];
+    let cancelled_body = &bodies[&format!("msg_{}_1", cancelled.id)];
     assert_eq!(cancelled_body["type"], "job.cancelled");
     assert_eq!(cancelled_body["data"]["records"][0]["fate"], "cancelled");
-    let audience_body = &bodies[&format!("msg_{}_0", jobs[1].id)];
+    let audience_body = &bodies[&format!("msg_{}_1", jobs[1].id)];
     assert_eq!(audience_body["type"], "job.settled");
     assert_eq!(audience_body["data"]["audience"], audience.as_str());
     assert_eq!(
         audience_body["data"]["audience_changes"],
         serde_json::json!([{"token": token(4), "change": "removed"}])
     );
-    let retried = &bodies[&format!("msg_{}_0", jobs[0].id)];
+    let retried = &bodies[&format!("msg_{}_1", jobs[0].id)];
     assert_eq!(
         (retried["data"]["pending"].as_u64(), retried["data"]["records"].as_array().unwrap().len()),
         (Some(1), 2)
@@ -238,7 +238,7 @@ async fn settlements_reach_their_webhook(url: &str) {
     let replayed = receiver.arrivals();
     let again: BTreeSet<_> =
         replayed[arrivals.len()..].iter().map(|arrival| arrival["id"].as_str().unwrap().to_owned()).collect();
-    let later: BTreeSet<_> = written.iter().filter(|id| !id.ends_with(&format!("{}_0", jobs[0].id))).cloned().collect();
+    let later: BTreeSet<_> = written.iter().filter(|id| **id != format!("msg_{}_1", jobs[0].id)).cloned().collect();
     assert_eq!(again, later);
     assert_eq!(deduplicated(&replayed).len(), 4, "nothing new after de-duplicating");
 
@@ -258,6 +258,15 @@ async fn settlements_reach_their_webhook(url: &str) {
     let dead = deliveries(&queue, &[&lost]).await.pop().unwrap();
     assert_eq!((dead.job_id.as_str(), dead.tries), (lost.id.as_str(), 1));
     assert!(dead.last_error.is_some(), "{dead:?}");
+
+    // Delivered and dead deliveries go with the results they carry.
+    let now_ms = u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
+    let day = Duration::from_secs(24 * 3600);
+    let retention = gcm_queue::Retention { results: day, jobs: day * 30 };
+    assert_eq!(queue.prune(&retention, now_ms.unwrap()).await.unwrap().webhook_deliveries, 0, "all recent");
+    let pruned = queue.prune(&retention, now_ms.unwrap() + 2 * 24 * 3600 * 1000).await.unwrap();
+    assert_eq!(pruned.webhook_deliveries, 5, "{pruned:?}");
+    assert!(queue.deliveries(0, 100).await.unwrap().is_empty());
     server.shutdown().await;
 }
 
@@ -267,16 +276,10 @@ async fn sqlite_settlements_reach_their_webhook() {
     settlements_reach_their_webhook(&format!("sqlite:{}", dir.path().join("q.db").display())).await;
 }
 
-/// PostgreSQL's deliveries belong to the database, not to a queue: its webhook tests take
-/// turns.
-#[cfg(feature = "postgres")]
-static POSTGRES_DELIVERIES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_settlements_reach_their_webhook() {
-    let _turn = POSTGRES_DELIVERIES.lock().await;
-    settlements_reach_their_webhook(&server_url("GCM_QUEUE_POSTGRES_URL")).await;
+    crate::on_own_postgres_database(async |url| settlements_reach_their_webhook(&url).await).await;
 }
 
 #[cfg(feature = "redis")]
@@ -370,8 +373,7 @@ async fn sqlite_a_killed_worker_loses_no_delivery() {
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_a_killed_worker_loses_no_delivery() {
-    let _turn = POSTGRES_DELIVERIES.lock().await;
-    a_killed_worker_loses_no_delivery(&server_url("GCM_QUEUE_POSTGRES_URL")).await;
+    crate::on_own_postgres_database(async |url| a_killed_worker_loses_no_delivery(&url).await).await;
 }
 
 #[cfg(feature = "redis")]

@@ -9,9 +9,13 @@ use super::{RedisResults, store_error};
 use crate::error::Error;
 use crate::webhook::{Delivery, DeliveryState, Tried};
 
-/// The fields a delivery is read back with, in [`delivery`]'s order.
+/// The fields a delivery is read back with, in [`delivery`]'s order: [`LISTED`], then the body.
 const FIELDS: [&str; 12] =
     ["seq", "id", "job", "attempt", "url", "project", "state", "tries", "error", "created", "started", "body"];
+
+/// The fields a listing reads: all but the body.
+const LISTED: [&str; 11] =
+    ["seq", "id", "job", "attempt", "url", "project", "state", "tries", "error", "created", "started"];
 
 /// KEYS: the due set. ARGV: the lease in ms, the most to claim, the owner, the hashes'
 /// prefix, then the fields to read. Returns each claimed delivery's fields.
@@ -180,9 +184,9 @@ impl RedisResults {
         let id = &delivery.id;
         static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(FINISH));
         let (outcome, delay, error) = match tried {
-            Tried::Delivered => ("delivered", Duration::ZERO, ""),
+            Tried::Delivered => (DeliveryState::Delivered.as_str(), Duration::ZERO, ""),
             Tried::Retry { after, error } => ("retry", *after, error.as_str()),
-            Tried::Dead { error } => ("dead", Duration::ZERO, error.as_str()),
+            Tried::Dead { error } => (DeliveryState::Dead.as_str(), Duration::ZERO, error.as_str()),
         };
         let _: u8 = SCRIPT
             .key(self.webhook_key(id))
@@ -207,7 +211,7 @@ impl RedisResults {
             .arg(since)
             .arg(limit)
             .arg(self.webhook_key(""))
-            .arg(&FIELDS[..FIELDS.len() - 1]) // not the bodies
+            .arg(&LISTED[..])
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(store_error)?;
