@@ -35,7 +35,7 @@ pub use error::{BoxError, Error};
 pub use fate::{Enqueued, Final, JobStatus, Record, Scheduled, Settlement, Summary};
 pub use gate::{Gate, RateLimit};
 pub use job::{JOB_FORMAT, Job, Payload};
-pub use metrics::{Metrics, ProjectFateLabel, QueueGauges, QueueStats, StateLabel};
+pub use metrics::{Metrics, OutcomeLabel, ProjectFateLabel, QueueGauges, QueueStats, StateLabel};
 pub use queue::{
     CONNECT_TIMEOUT, DEFAULT_RETENTION, PRUNE_BATCH, Pruned, QUEUE_NAME, Queue, QueueConfig, Retention, WorkerOptions,
 };

@@ -52,6 +52,15 @@ pub struct Metrics {
     pub settle_seconds: Histogram,
     /// Final fates by project (`""` for jobs of no project) and fate.
     pub project_fates: Family<ProjectFateLabel, Counter>,
+    /// Webhook tries by outcome (`delivered`, `retry`, `dead`).
+    pub webhook_tries: Family<OutcomeLabel, Counter>,
+}
+
+/// How a try ended, as a label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// `delivered`, `retry` or `dead`.
+    pub outcome: &'static str,
 }
 
 /// A project and a fate, as labels.
@@ -98,6 +107,8 @@ impl Default for Metrics {
         registry.register("backend_down", "1 while the queue's backend fails", backend_down.clone());
         let project_fates = Family::<ProjectFateLabel, Counter>::default();
         registry.register("project_fates", "Final fates by project and fate", project_fates.clone());
+        let webhook_tries = Family::<OutcomeLabel, Counter>::default();
+        registry.register("webhook_tries", "Webhook deliveries tried, by outcome", webhook_tries.clone());
         Self {
             registry,
             enqueued,
@@ -118,6 +129,7 @@ impl Default for Metrics {
             send_seconds,
             settle_seconds,
             project_fates,
+            webhook_tries,
         }
     }
 }

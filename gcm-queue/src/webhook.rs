@@ -317,6 +317,7 @@ pub struct Deliverer {
     endpoints: Arc<BTreeMap<Option<String>, Endpoint>>,
     owner: String,
     concurrency: usize,
+    metrics: Option<Arc<crate::Metrics>>,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -339,7 +340,14 @@ impl Deliverer {
         let http = gcm_hyper::Builder::http()
             .build_http()
             .map_err(|error| Error::Config(format!("the webhooks' HTTP client: {error}")))?;
-        Ok(Self { outbox, http, endpoints: Arc::new(endpoints), owner: owner.into(), concurrency: 16 })
+        let endpoints = Arc::new(endpoints);
+        Ok(Self { outbox, http, endpoints, owner: owner.into(), concurrency: 16, metrics: None })
+    }
+
+    /// Counts each try in `metrics` (`gcm_queue_webhook_tries_total{outcome}`).
+    pub fn with_metrics(mut self, metrics: Arc<crate::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Posts at most `concurrency` deliveries at once (default 16; of different jobs).
@@ -362,14 +370,22 @@ impl Deliverer {
         }
         let tries = claimed.iter().map(|delivery| async move {
             let tried = self.try_once(delivery).await;
-            match &tried {
-                Tried::Delivered => tracing::debug!(id = %delivery.id, tries = delivery.tries, "webhook delivered"),
+            let outcome = match &tried {
+                Tried::Delivered => {
+                    tracing::debug!(id = %delivery.id, tries = delivery.tries, "webhook delivered");
+                    "delivered"
+                }
                 Tried::Retry { after, error } => {
-                    tracing::info!(id = %delivery.id, tries = delivery.tries, retry_in = ?after, %error, "webhook failed")
+                    tracing::info!(id = %delivery.id, tries = delivery.tries, retry_in = ?after, %error, "webhook failed");
+                    "retry"
                 }
                 Tried::Dead { error } => {
-                    tracing::warn!(id = %delivery.id, tries = delivery.tries, %error, "webhook dead: retry period over")
+                    tracing::warn!(id = %delivery.id, tries = delivery.tries, %error, "webhook dead: retry period over");
+                    "dead"
                 }
+            };
+            if let Some(metrics) = &self.metrics {
+                metrics.webhook_tries.get_or_create(&crate::OutcomeLabel { outcome }).inc();
             }
             self.outbox.finish(delivery, &self.owner, &tried).await
         });

@@ -87,7 +87,7 @@ fn name_of(name: &str) -> Result<&str, ApiError> {
     Err(ApiError::new(StatusCode::BAD_REQUEST, "an audience's name is 1 to 64 letters, digits, '-', '_' or '.'"))
 }
 
-fn limit_of(limit: Option<u64>) -> Result<usize, ApiError> {
+pub(super) fn limit_of(limit: Option<u64>) -> Result<usize, ApiError> {
     match limit.unwrap_or(1000) {
         limit @ 1..=10_000 => Ok(limit as usize),
         other => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("limit {other}: from 1 to 10000"))),

@@ -48,10 +48,7 @@ fn query_of(query: Option<&str>) -> Result<(u64, usize), ApiError> {
     if i64::try_from(since).is_err() {
         return Err(bad(format!("since {since}: at most {}", i64::MAX)));
     }
-    match query.limit.unwrap_or(1000) {
-        limit @ 1..=10_000 => Ok((since, limit as usize)),
-        other => Err(bad(format!("limit {other}: from 1 to 10000"))),
-    }
+    Ok((since, super::audiences::limit_of(query.limit)?))
 }
 
 fn backend(error: crate::Error) -> ApiError {

@@ -174,7 +174,10 @@ async fn settlements_reach_their_webhook(url: &str) {
         first_retry: Duration::from_millis(100),
         ..Endpoint::new(vec![new.parse::<Secret>().unwrap(), old.parse().unwrap()])
     };
-    let deliverer = Deliverer::new(queue.clone(), BTreeMap::from([(None, endpoint)]), "deliverer-1").unwrap();
+    let metrics = Arc::new(gcm_queue::Metrics::default());
+    let deliverer = Deliverer::new(queue.clone(), BTreeMap::from([(None, endpoint)]), "deliverer-1")
+        .unwrap()
+        .with_metrics(metrics.clone());
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn(deliverer.clone().run(stop.clone().cancelled_owned()));
     wait_until("every delivery delivered", Duration::from_secs(120), async || {
@@ -241,6 +244,9 @@ async fn settlements_reach_their_webhook(url: &str) {
     let later: BTreeSet<_> = written.iter().filter(|id| **id != format!("msg_{}_1", jobs[0].id)).cloned().collect();
     assert_eq!(again, later);
     assert_eq!(deduplicated(&replayed).len(), 4, "nothing new after de-duplicating");
+    let tries = |outcome| metrics.webhook_tries.get_or_create(&gcm_queue::OutcomeLabel { outcome }).get();
+    assert_eq!(tries("delivered"), 4 + 3);
+    assert!(tries("retry") >= 2, "the failed and the hung tries: {}", tries("retry"));
 
     // A receiver that never answers: dead when the retry period ends, kept for a replay.
     let mut lost = Job::v1_multicast(Multicast::new([token(7)]));

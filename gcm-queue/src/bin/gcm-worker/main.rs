@@ -509,7 +509,7 @@ async fn work(args: RunArgs, platform: &Platform) -> Result<(), Box<dyn std::err
         processor = processor.project(name, Senders { fcm: Some(fcm), legacy: None }, project.rate);
     }
     if let Some(addr) = args.metrics {
-        let api = Api { metrics, ..api(&args.auth, addr)? };
+        let api = Api { metrics: metrics.clone(), ..api(&args.auth, addr)? };
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(addr = %listener.local_addr()?, "serving /metrics");
         tokio::spawn(gcm_queue::http::serve(listener, api, std::future::pending()));
@@ -524,7 +524,7 @@ async fn work(args: RunArgs, platform: &Platform) -> Result<(), Box<dyn std::err
     }
     args.prune.spawn(&queue);
     if !endpoints.is_empty() {
-        let deliverer = Deliverer::new(queue.clone(), endpoints, options.name.clone())?;
+        let deliverer = Deliverer::new(queue.clone(), endpoints, options.name.clone())?.with_metrics(metrics);
         tokio::spawn(deliverer.run(std::future::pending()));
     }
     tracing::info!(name = %options.name, backend = queue.backend_name(), concurrency = options.concurrency, "worker started");
