@@ -87,6 +87,7 @@ fn name_of(name: &str) -> Result<&str, ApiError> {
     Err(ApiError::new(StatusCode::BAD_REQUEST, "an audience's name is 1 to 64 letters, digits, '-', '_' or '.'"))
 }
 
+/// A page's size: 1 to 10 000, 1000 without one.
 pub(super) fn limit_of(limit: Option<u64>) -> Result<usize, ApiError> {
     match limit.unwrap_or(1000) {
         limit @ 1..=10_000 => Ok(limit as usize),
