@@ -126,7 +126,7 @@ pub struct Delivery {
     pub project: Option<String>,
     /// Where it stands.
     pub state: DeliveryState,
-    /// Tries so far (a try cut by a worker's death counts).
+    /// Tries since it was written or last replayed (a try cut by a worker's death counts).
     pub tries: u32,
     /// Why the last try failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -358,60 +358,88 @@ impl Deliverer {
 
     /// Claims what is due, posts it, records how each try ended; returns how many it tried.
     pub async fn deliver_due(&self) -> Result<usize, Error> {
+        let claimed = self.claim(self.concurrency).await?;
+        let tries = claimed.iter().map(|delivery| self.try_and_record(delivery));
+        for recorded in futures_util::future::join_all(tries).await {
+            recorded?;
+        }
+        Ok(claimed.len())
+    }
+
+    /// Delivers until `shutdown` resolves, `concurrency` tries at a time, claiming more as
+    /// each ends (a hanging receiver holds one slot, not the others). A backend error is
+    /// logged and the loop goes on; a try cut by the shutdown is taken over when its lease ends.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            let room = self.concurrency.saturating_sub(running.len());
+            let wait = match room {
+                0 => None,
+                room => match self.claim(room).await {
+                    Ok(claimed) if claimed.is_empty() => Some(IDLE),
+                    Ok(claimed) => {
+                        for delivery in claimed {
+                            let deliverer = self.clone();
+                            running.spawn(async move { deliverer.try_and_record(&delivery).await });
+                        }
+                        Some(Duration::ZERO)
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "webhook deliveries: the backend failed");
+                        Some(IDLE.saturating_mul(4))
+                    }
+                },
+            };
+            tokio::select! {
+                () = &mut shutdown => return,
+                Some(ended) = running.join_next(), if !running.is_empty() => {
+                    if let Ok(Err(error)) = ended {
+                        tracing::warn!(%error, "a webhook try's outcome was not recorded: it is tried again after its lease");
+                    }
+                }
+                () = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
+            }
+        }
+    }
+
+    /// Up to `room` due deliveries of the projects this deliverer signs for.
+    async fn claim(&self, room: usize) -> Result<Vec<Delivery>, Error> {
         let longest = self.endpoints.values().map(|endpoint| endpoint.timeout).max().unwrap_or_default();
         // A try ends within its timeout: a lease half as long again is never taken from a live try.
         let lease = longest.saturating_add(longest / 2).saturating_add(Duration::from_secs(1));
         let mut claimed = Vec::new();
         for project in self.endpoints.keys() {
-            let room = self.concurrency.saturating_sub(claimed.len());
+            let room = room.saturating_sub(claimed.len());
             if room > 0 {
                 claimed.extend(self.outbox.claim_deliveries(project.as_deref(), &self.owner, lease, room).await?);
             }
         }
-        let tries = claimed.iter().map(|delivery| async move {
-            let tried = self.try_once(delivery).await;
-            let outcome = match &tried {
-                Tried::Delivered => {
-                    tracing::debug!(id = %delivery.id, tries = delivery.tries, "webhook delivered");
-                    "delivered"
-                }
-                Tried::Retry { after, error } => {
-                    tracing::info!(id = %delivery.id, tries = delivery.tries, retry_in = ?after, %error, "webhook failed");
-                    "retry"
-                }
-                Tried::Dead { error } => {
-                    tracing::warn!(id = %delivery.id, tries = delivery.tries, %error, "webhook dead: retry period over");
-                    "dead"
-                }
-            };
-            if let Some(metrics) = &self.metrics {
-                metrics.webhook_tries.get_or_create(&crate::OutcomeLabel { outcome }).inc();
-            }
-            self.outbox.finish(delivery, &self.owner, &tried).await
-        });
-        for finished in futures_util::future::join_all(tries).await {
-            finished?;
-        }
-        Ok(claimed.len())
+        Ok(claimed)
     }
 
-    /// Delivers until `shutdown` resolves; a backend error is logged and the loop goes on.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            let wait = match self.deliver_due().await {
-                Ok(0) => IDLE,
-                Ok(_) => Duration::ZERO,
-                Err(error) => {
-                    tracing::warn!(%error, "webhook deliveries: the backend failed");
-                    IDLE.saturating_mul(4)
-                }
-            };
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = tokio::time::sleep(wait) => {}
+    /// Tries `delivery` once, logs and counts how it went, and records it.
+    async fn try_and_record(&self, delivery: &Delivery) -> Result<(), Error> {
+        let tried = self.try_once(delivery).await;
+        let (id, tries) = (&delivery.id, delivery.tries);
+        let outcome = match &tried {
+            Tried::Delivered => {
+                tracing::debug!(%id, tries, "webhook delivered");
+                "delivered"
             }
+            Tried::Retry { after, error } => {
+                tracing::info!(%id, tries, retry_in = ?after, %error, "webhook failed");
+                "retry"
+            }
+            Tried::Dead { error } => {
+                tracing::warn!(%id, tries, %error, "webhook dead: retry period over");
+                "dead"
+            }
+        };
+        if let Some(metrics) = &self.metrics {
+            metrics.webhook_tries.get_or_create(&crate::OutcomeLabel { outcome }).inc();
         }
+        self.outbox.finish(delivery, &self.owner, &tried).await
     }
 
     /// One try of `delivery`.

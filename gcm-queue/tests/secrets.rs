@@ -1,5 +1,6 @@
-//! API keys and database passwords appear in no log line (JSON, at TRACE), error, `Debug`
-//! or answer of `gcm-worker serve`, whatever requests it gets and whatever fails.
+//! API keys, database passwords and webhook secrets appear in no log line (JSON, at TRACE),
+//! error, `Debug` or answer of `gcm-worker serve` (and `run`, which signs the webhooks),
+//! whatever requests it gets and whatever fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
 
 use std::net::SocketAddr;
@@ -131,4 +132,60 @@ async fn database_passwords_never_show() {
     assert_hidden(&format!("{queue:?}"), &[DB_PASSWORD]);
     let error = Queue::connect(&unreachable).await.unwrap_err();
     assert_hidden(&format!("{error} {error:?}"), &[DB_PASSWORD]);
+}
+
+/// A webhook secret (`whsec_` and its key) shows in no log line of a `run` that signs and
+/// posts a delivery at TRACE, nor in the error of a settings file whose secret is mistyped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_secrets_never_show() {
+    const SECRET_KEY: &str = "c2VjcmV0LXdlYmhvb2sta2V5LTAxMjM0NTY3"; // 27 bytes
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("q.db").display());
+    // A cancelled job's settlement: a delivery to a port where nobody listens.
+    let queue = Queue::connect(&url).await.unwrap();
+    let mut job = gcm_queue::Job::legacy(gcm_hyper::Message::multicast(["t1"]));
+    job.webhook = Some("http://127.0.0.1:9/hooks".to_owned());
+    queue.enqueue(&job).await.unwrap();
+    queue.cancel(&job.id).await.unwrap();
+    queue.close().await;
+    let run = |settings: String| {
+        let path = dir.path().join("gcm-worker.toml");
+        std::fs::write(&path, settings).unwrap();
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_gcm-worker"))
+            .args([
+                "--config",
+                path.to_str().unwrap(),
+                "--log-format",
+                "json",
+                "run",
+                "--queue",
+                &url,
+                "--api-key",
+                "k",
+            ])
+            .env("RUST_LOG", "trace")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let mut worker = run(format!("[webhook]\nsecrets = [\"whsec_{SECRET_KEY}\"]\ntimeout = \"1s\"\n"));
+    let mut lines = tokio::io::BufReader::new(worker.stderr.take().unwrap()).lines();
+    let mut logs = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        logs.push_str(&line);
+        logs.push('\n');
+        if line.contains("webhook failed") {
+            break;
+        }
+    }
+    assert!(logs.contains("webhook failed") && logs.contains("msg_"), "the try was logged: {logs}");
+    worker.start_kill().unwrap();
+    worker.wait().await.unwrap();
+    assert_hidden(&logs, &[SECRET_KEY]);
+
+    let mistyped = run(format!("[webhook]\nsecrets = [\"whsec_{SECRET_KEY}!\"]\n")).wait_with_output().await.unwrap();
+    let error = String::from_utf8_lossy(&mistyped.stderr);
+    assert!(!mistyped.status.success() && error.contains("a webhook secret is `whsec_` then base64"), "{error}");
+    assert_hidden(&error, &[SECRET_KEY]);
 }

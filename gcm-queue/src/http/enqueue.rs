@@ -120,11 +120,13 @@ impl Projects {
     }
 
     /// The same projects, project `name`'s jobs (`None`: the jobs of no project) posting
-    /// their settlements as `route` says.
+    /// their settlements as `route` says (a name not among the projects changes nothing).
     pub fn webhook(mut self, name: Option<&str>, route: WebhookRoute) -> Self {
         match name {
             Some(name) => {
-                self.names.insert(name.to_owned(), route);
+                if let Some(project) = self.names.get_mut(name) {
+                    *project = route;
+                }
             }
             None => self.unnamed = route,
         }

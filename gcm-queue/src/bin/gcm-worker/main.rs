@@ -392,6 +392,7 @@ async fn run(command: Command, platform: Platform) -> Result<(), Box<dyn std::er
                 ..Limits::default()
             };
             let mut api = api(&args.auth, args.listen)?.limits(limits);
+            platform.endpoints()?; // a webhook's mistake stops serve as it stops run
             api.projects = platform.api_projects();
             let queue = connect(&args.queue, QueueConfig::default()).await?;
             args.prune.spawn(&queue);

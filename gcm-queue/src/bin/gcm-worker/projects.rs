@@ -21,7 +21,6 @@
 //! A top-level `[webhook]` table is the webhook of jobs of no project.
 
 use std::collections::BTreeMap;
-
 use std::time::Duration;
 
 use gcm_hyper::gcm_proto::Backoff;
