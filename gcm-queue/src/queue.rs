@@ -79,7 +79,9 @@ impl Default for QueueConfig {
 #[derive(Clone, Debug)]
 pub struct WorkerOptions {
     /// The worker's name, unique among running workers. A worker restarted under the same
-    /// name takes back at once the jobs its previous run left running.
+    /// name takes back at once the jobs its previous run left running. After a backend
+    /// failure, apalis's worker starts again as `<name>~1`, `<name>~2`…, so that what the
+    /// lost run had fetched is re-enqueued once its heartbeats stop.
     pub name: String,
     /// Jobs in flight at once.
     pub concurrency: usize,
@@ -583,9 +585,10 @@ impl Queue {
             .shared()
         };
         let mut wait = Duration::from_secs(1);
-        'work: loop {
+        let mut run = options.clone();
+        for restart in 1u64.. {
             // apalis's monitor returns, with or without an error, once its worker has died.
-            let ended = self.run_worker(&processor, &jobs, options, shutdown.clone()).await;
+            let ended = self.run_worker(&processor, &jobs, &run, shutdown.clone()).await;
             if signalled.get().is_some() {
                 if let Err(error) = ended {
                     tracing::warn!(%error, "the worker stopped with an error while shutting down");
@@ -599,23 +602,30 @@ impl Queue {
             };
             tracing::warn!(worker = %options.name, %error, %cause, "the worker stopped on a backend failure; starting it again once the backend answers");
             // The worker starts again once the backend answers (the waits double up to 10 s).
-            loop {
+            let answered = loop {
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    () = shutdown.clone() => break 'work,
+                    () = shutdown.clone() => break false,
                 }
                 wait = wait.saturating_mul(2).min(Duration::from_secs(10));
                 // A write the backend must take (a full disk still answers reads): a
                 // one-millisecond claim of an attempt no job has.
                 match self.results().0.claim("", 0, &options.name, Duration::from_millis(1)).await {
-                    Ok(_) => break,
+                    Ok(_) => break true,
                     Err(error) => {
                         tracing::warn!(worker = %options.name, %error, cause = %error.root_cause(), retry_in_ms = wait.as_millis() as u64, "the backend still fails");
                     }
                 }
+            };
+            if !answered {
+                break;
             }
             metrics.backend_down.set(0);
             wait = Duration::from_secs(1);
+            // Under a new name: a task the lost run fetched but never got (the backend
+            // took the fetch, the answer was cut) stays locked by the old name, and apalis
+            // re-enqueues it only once that name's heartbeats stop. Kept, they never would.
+            run.name = format!("{}~{restart}", options.name);
         }
         // apalis waited for its handlers up to the grace period; a job whose handler was
         // dropped (the worker died under it) may still be running on its own task. One cut
