@@ -192,13 +192,17 @@ pub struct QueueStats {
     pub oldest_due_lag_s: u64,
     /// Recipients of registered jobs without a final fate yet.
     pub pending_recipients: u64,
+    /// Webhook deliveries not yet delivered (due, in flight or waiting to be tried again).
+    pub pending_deliveries: u64,
+    /// Webhook deliveries dead: still failing when their retry period ended.
+    pub dead_deliveries: u64,
 }
 
 impl QueueStats {
     pub(crate) fn new(jobs: Vec<(String, i64)>, lag_s: Option<i64>, pending_recipients: u64) -> Self {
         let count = |value: i64| u64::try_from(value).unwrap_or(0);
         let jobs = jobs.into_iter().map(|(state, n)| (state.to_ascii_lowercase(), count(n))).collect();
-        Self { jobs, oldest_due_lag_s: lag_s.map_or(0, count), pending_recipients }
+        Self { jobs, oldest_due_lag_s: lag_s.map_or(0, count), pending_recipients, ..Self::default() }
     }
 }
 
@@ -213,6 +217,8 @@ pub struct QueueGauges {
     pub oldest_due_lag_seconds: Gauge,
     /// Recipients of registered jobs without a final fate yet.
     pub pending_recipients: Gauge,
+    /// Webhook deliveries by state: `pending`, `dead`.
+    pub webhook_deliveries: Family<StateLabel, Gauge>,
     /// 1 when the last read of these gauges failed (they then keep their last values).
     pub read_failed: Gauge,
 }
@@ -237,9 +243,11 @@ impl Default for QueueGauges {
         );
         let pending_recipients = Gauge::default();
         registry.register("pending_recipients", "Recipients without a final fate yet", pending_recipients.clone());
+        let webhook_deliveries = Family::<StateLabel, Gauge>::default();
+        registry.register("webhook_deliveries", "Webhook deliveries pending or dead", webhook_deliveries.clone());
         let read_failed = Gauge::default();
         registry.register("gauges_read_failed", "1 when the queue's gauges could not be read", read_failed.clone());
-        Self { registry, jobs, oldest_due_lag_seconds, pending_recipients, read_failed }
+        Self { registry, jobs, oldest_due_lag_seconds, pending_recipients, webhook_deliveries, read_failed }
     }
 }
 
@@ -254,6 +262,10 @@ impl QueueGauges {
         }
         self.oldest_due_lag_seconds.set(i64::try_from(stats.oldest_due_lag_s).unwrap_or(i64::MAX));
         self.pending_recipients.set(i64::try_from(stats.pending_recipients).unwrap_or(i64::MAX));
+        for (state, count) in [("pending", stats.pending_deliveries), ("dead", stats.dead_deliveries)] {
+            let gauge = self.webhook_deliveries.get_or_create(&StateLabel { state: state.to_owned() });
+            gauge.set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
         self.read_failed.set(0);
     }
 }

@@ -441,6 +441,14 @@ impl Queue {
     /// What the queue holds, read from its backend (for `/metrics`: a few scans and counts,
     /// never on a send's path).
     pub async fn stats(&self) -> Result<QueueStats, Error> {
+        let mut stats = self.job_stats().await?;
+        (stats.pending_deliveries, stats.dead_deliveries) =
+            each_backend!(self, |_storage, results| results.delivery_counts().await?);
+        Ok(stats)
+    }
+
+    /// The jobs' part of [`Queue::stats`].
+    async fn job_stats(&self) -> Result<QueueStats, Error> {
         match &self.backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite { storage, results } => {

@@ -98,9 +98,14 @@ async fn enqueue_over_http_then_read_the_status_the_results_and_the_counters() {
 
     let (status, text) = exchange(addr, "GET", "/metrics", METRICS, "").await;
     assert_eq!(status, 200);
-    for line in
-        ["gcm_queue_jobs{state=\"pending\"} 1", "gcm_queue_pending_recipients 100", "gcm_queue_gauges_read_failed 0"]
-    {
+    let lines = [
+        "gcm_queue_jobs{state=\"pending\"} 1",
+        "gcm_queue_pending_recipients 100",
+        "gcm_queue_webhook_deliveries{state=\"pending\"} 0",
+        "gcm_queue_webhook_deliveries{state=\"dead\"} 0",
+        "gcm_queue_gauges_read_failed 0",
+    ];
+    for line in lines {
         assert!(text.contains(line), "{line} in {text}");
     }
 

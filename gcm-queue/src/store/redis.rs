@@ -32,7 +32,7 @@ impl std::fmt::Debug for RedisResults {
 /// KEYS: settled key, blocks stream, sequence counter, job hash, totals hash, block times,
 /// finished jobs, then the audience's tokens, flags, change feed and its counter, then the
 /// webhook delivery's hash, the deliveries' counter, their log, the job's pending
-/// deliveries and the due ones (see `webhooks`).
+/// deliveries, the due ones and the pending ones (see `webhooks`).
 /// ARGV: retry JSON ("" for none), pending count, job id, attempt, the number of counts N,
 /// the number of records, N pairs of count name and value, the number of blocks B, the
 /// blocks, then `1` and the delivery's id, URL, project, attempt and body (or `0`: none), then the
@@ -69,6 +69,7 @@ if ARGV[hook] == '1' then
     'project', ARGV[hook + 3], 'body', ARGV[hook + 5], 'state', 'pending', 'tries', 0, 'created', now, 'started', now)
   redis.call('ZADD', KEYS[14], seq, id)
   redis.call('ZADD', KEYS[15], seq, id)
+  redis.call('ZADD', KEYS[17], seq, id)
   if redis.call('ZCARD', KEYS[15]) == 1 then redis.call('ZADD', KEYS[16], now, id) end
 end
 for i = changes, #ARGV, 3 do
@@ -549,6 +550,7 @@ return redis.call('XTRIM', KEYS[1], 'MINID', keep)
             .key(self.webhooks_due_key(
                 delivery.as_ref().and_then(|delivery| delivery.project.as_deref()).unwrap_or_default(),
             ))
+            .key(self.webhooks_pending_key())
             .arg(retry.unwrap_or_default())
             .arg(settlement.pending())
             .arg(&settlement.job_id)

@@ -131,6 +131,7 @@ macro_rules! sql_results {
                     "CREATE INDEX IF NOT EXISTS gcm_webhooks_due ON gcm_webhooks (due_ms) WHERE state = 'pending'",
                     "CREATE INDEX IF NOT EXISTS gcm_webhooks_job ON gcm_webhooks (job_id, seq) WHERE state = 'pending'",
                     "CREATE INDEX IF NOT EXISTS gcm_webhooks_done ON gcm_webhooks (done_ms) WHERE state <> 'pending'",
+                    "CREATE INDEX IF NOT EXISTS gcm_webhooks_dead ON gcm_webhooks (seq) WHERE state = 'dead'",
                 ];
                 for statement in statements {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
@@ -735,6 +736,18 @@ macro_rules! sql_results {
                 .await
                 .map_err(store_error)?;
                 Ok(replayed.rows_affected())
+            }
+
+            /// How many deliveries are pending, and how many dead (each counted on its index).
+            pub(crate) async fn delivery_counts(&self) -> Result<(u64, u64), Error> {
+                let (pending, dead): (i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM gcm_webhooks WHERE state = 'pending'), \
+                     (SELECT COUNT(*) FROM gcm_webhooks WHERE state = 'dead')",
+                )
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok((u64::try_from(pending).unwrap_or(0), u64::try_from(dead).unwrap_or(0)))
             }
 
             /// Deletes up to `limit` deliveries delivered or dead before `cutoff_ms`; returns

@@ -167,6 +167,8 @@ async fn settlements_reach_their_webhook(url: &str) {
         vec![(jobs[0].id.clone(), 1), (jobs[0].id.clone(), 2), (jobs[1].id.clone(), 1), (cancelled.id.clone(), 1)];
     assert_eq!(ids, expected, "one delivery per settlement, in the order they were written");
     assert!(written.iter().all(|delivery| delivery.state == DeliveryState::Pending && delivery.tries == 0));
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.pending_deliveries, stats.dead_deliveries), (4, 0), "the gauges' counts");
 
     // Rotation: the new secret signs, and the old one too.
     let endpoint = Endpoint {
@@ -264,6 +266,8 @@ async fn settlements_reach_their_webhook(url: &str) {
     let dead = deliveries(&queue, &[&lost]).await.pop().unwrap();
     assert_eq!((dead.job_id.as_str(), dead.tries), (lost.id.as_str(), 1));
     assert!(dead.last_error.is_some(), "{dead:?}");
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.pending_deliveries, stats.dead_deliveries), (0, 1), "the gauges' counts");
 
     // Delivered and dead deliveries go with the results they carry.
     let now_ms = u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
@@ -273,6 +277,8 @@ async fn settlements_reach_their_webhook(url: &str) {
     let pruned = queue.prune(&retention, now_ms.unwrap() + 2 * 24 * 3600 * 1000).await.unwrap();
     assert_eq!(pruned.webhook_deliveries, 5, "{pruned:?}");
     assert!(queue.deliveries(0, 100).await.unwrap().is_empty());
+    let stats = queue.stats().await.unwrap();
+    assert_eq!((stats.pending_deliveries, stats.dead_deliveries), (0, 0), "the gauges' counts");
     server.shutdown().await;
 }
 

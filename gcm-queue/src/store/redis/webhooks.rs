@@ -1,7 +1,8 @@
 //! The webhook deliveries in Redis (see `crate::webhook`): a hash per delivery, the log of
 //! every delivery scored by its number, per job a sorted set of its pending deliveries in
 //! order, and per project the due set: the first pending delivery of each job, scored by
-//! when it is due (a claim moves it to when its lease ends). `SETTLE` writes a delivery with its settlement.
+//! when it is due (a claim moves it to when its lease ends); for the gauges, the pending
+//! and the dead ones. `SETTLE` writes a delivery with its settlement.
 
 use std::time::Duration;
 
@@ -34,7 +35,8 @@ end
 return claimed
 ";
 
-/// KEYS: the delivery's hash, the due set, the done set. ARGV: its id, the owner, the
+/// KEYS: the delivery's hash, the due set, the done set, the pending set, the dead set.
+/// ARGV: its id, the owner, the
 /// outcome (`retry`, `delivered`, `dead`), the delay in ms, the error, the jobs' sets'
 /// prefix. A delivered or dead delivery leaves its job's set, whose next one becomes due.
 const FINISH: &str = r"
@@ -50,6 +52,8 @@ end
 redis.call('HSET', KEYS[1], 'state', ARGV[3], 'done', now)
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], now, ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+if ARGV[3] == 'dead' then redis.call('ZADD', KEYS[5], now, ARGV[1]) end
 local job = ARGV[6] .. redis.call('HGET', KEYS[1], 'job')
 redis.call('ZREM', job, ARGV[1])
 local next = redis.call('ZRANGE', job, 0, 0)
@@ -65,7 +69,7 @@ for _, id in ipairs(ids) do read[#read + 1] = redis.call('HMGET', ARGV[3] .. id,
 return read
 ";
 
-/// KEYS: the log, the done set. ARGV: the cursor, the most to read, the hashes' prefix, the
+/// KEYS: the log, the done set, the pending set, the dead set. ARGV: the cursor, the most to read, the hashes' prefix, the
 /// jobs' sets' prefix, the due sets' prefix. Returns {replayed, the last cursor read, read}.
 const REPLAY: &str = r"
 local time = redis.call('TIME')
@@ -81,6 +85,8 @@ for i = 1, #ids, 2 do
     redis.call('HSET', key, 'state', 'pending', 'tries', 0, 'owner', '', 'started', now)
     redis.call('HDEL', key, 'done')
     redis.call('ZREM', KEYS[2], id)
+    redis.call('ZADD', KEYS[3], seq, id)
+    redis.call('ZREM', KEYS[4], id)
     local job = ARGV[4] .. redis.call('HGET', key, 'job')
     redis.call('ZADD', job, seq, id)
     local first = redis.call('ZRANGE', job, 0, 1)
@@ -96,13 +102,15 @@ end
 return {replayed, tonumber(last), #ids / 2}
 ";
 
-/// KEYS: the done set, the log. ARGV: the cutoff, the most to delete, the hashes' prefix.
+/// KEYS: the done set, the log, the dead set. ARGV: the cutoff, the most to delete, the
+/// hashes' prefix.
 const PRUNE: &str = r"
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
   redis.call('DEL', ARGV[3] .. id)
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
+  redis.call('ZREM', KEYS[3], id)
 end
 return #ids
 ";
@@ -159,6 +167,26 @@ impl RedisResults {
         format!("{}:webhooks:done", self.prefix)
     }
 
+    /// Pending deliveries, scored by number.
+    pub(super) fn webhooks_pending_key(&self) -> String {
+        format!("{}:webhooks:pending", self.prefix)
+    }
+
+    /// Dead deliveries, scored by when.
+    fn webhooks_dead_key(&self) -> String {
+        format!("{}:webhooks:dead", self.prefix)
+    }
+
+    /// How many deliveries are pending, and how many dead.
+    pub(crate) async fn delivery_counts(&self) -> Result<(u64, u64), Error> {
+        redis::pipe()
+            .zcard(self.webhooks_pending_key())
+            .zcard(self.webhooks_dead_key())
+            .query_async(&mut self.connection.clone())
+            .await
+            .map_err(store_error)
+    }
+
     pub(crate) async fn claim_deliveries(
         &self,
         project: &str,
@@ -192,6 +220,8 @@ impl RedisResults {
             .key(self.webhook_key(id))
             .key(self.webhooks_due_key(delivery.project.as_deref().unwrap_or_default()))
             .key(self.webhooks_done_key())
+            .key(self.webhooks_pending_key())
+            .key(self.webhooks_dead_key())
             .arg(id)
             .arg(owner)
             .arg(outcome)
@@ -225,6 +255,8 @@ impl RedisResults {
             let (count, last, read): (u64, u64, usize) = SCRIPT
                 .key(self.webhooks_key())
                 .key(self.webhooks_done_key())
+                .key(self.webhooks_pending_key())
+                .key(self.webhooks_dead_key())
                 .arg(cursor)
                 .arg(crate::PRUNE_BATCH)
                 .arg(self.webhook_key(""))
@@ -246,6 +278,7 @@ impl RedisResults {
         SCRIPT
             .key(self.webhooks_done_key())
             .key(self.webhooks_key())
+            .key(self.webhooks_dead_key())
             .arg(cutoff_ms)
             .arg(limit)
             .arg(self.webhook_key(""))
