@@ -16,6 +16,15 @@ fi
 "$venv/bin/python" -c 'import standardwebhooks' 2>/dev/null ||
   "$venv/bin/pip" install --quiet --disable-pip-version-check standardwebhooks==1.3.0
 command -v jq >/dev/null || { sudo -n apt-get install -y -qq jq >/dev/null 2>&1 || apt-get install -y -qq jq >/dev/null; }
+# The dashboard's browser: Debian's Chromium, driven by playwright-core from npm (no
+# browser download: Playwright's own is not reachable, and not needed).
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=(); [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+  "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+playwright=$tools/playwright-1.64.1
+[ -d "$playwright/node_modules/playwright-core" ] ||
+  (mkdir -p "$playwright" && cd "$playwright" && npm install --silent --no-audit --no-fund playwright-core@1.64.1)
 
 cargo build -q --locked -p gcm-queue --bin gcm-worker
 cargo build -q --locked -p gcm-mock --bin gcm-mock
@@ -48,7 +57,8 @@ export HOOKS="http://127.0.0.1:$(wait_for_line "$scratch/hooks.out" '^[0-9]')"
 
 queue="sqlite:$scratch/queue.db"
 key=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-printf 'ci:send,read,metrics:%s\n' "$key" >"$scratch/keys"
+read_key=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf 'ci:send,read,metrics:%s\nviewer:read:%s\n' "$key" "$read_key" >"$scratch/keys"
 # One project, as the README's platform section configures them: every job is its, and
 # posts its settlements to the shop's webhook (or a /jobs/ URL of its own).
 printf 'queue = "%s"\n[projects.shop]\ncredentials = "%s"\nendpoint = "%s"\nrate = 600000\n' \
@@ -142,6 +152,12 @@ jq -e '.jobs >= 5 and .result_blocks >= 5 and .audience_changes == 2 and .webhoo
 records=$(curl -sS --fail "${auth[@]}" "$GCM_API/results?correlation_id=welcome-batch" | jq '.records | length')
 [ "$records" = 0 ] || { echo "$records welcome-batch records left after the prune"; exit 1; }
 echo "== prune: $pruned"
+
+echo "== the dashboard in Chromium"
+shots=$PWD/target/ui-screenshots
+mkdir -p "$shots"
+cp .ci/ui.mjs "$playwright/ui.mjs"
+GCM_KEY=$key READ_KEY=$read_key SHOTS=$shots node "$playwright/ui.mjs"
 
 echo "== schemathesis"
 curl -sS --fail "${auth[@]}" "$GCM_API/openapi.json" >"$scratch/openapi.json"

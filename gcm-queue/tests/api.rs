@@ -626,3 +626,83 @@ async fn a_start_on_a_set_up_postgres_database_logs_no_notices() {
         assert!(output.status.success() && !logs.contains("already exists"), "{logs}");
     }
 }
+
+/// The dashboard's guards, request by request: the login page for a request without the
+/// session cookie, a login post refused without its CSRF token, an `HttpOnly`,
+/// `SameSite=Strict` session, a forged or truncated one refused, a cancel refused without
+/// its token, and the `Host` check kept. (The pages are driven in Chromium by `.ci/ui.mjs`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_needs_a_session_and_a_csrf_token_for_each_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = sqlite_queue(&dir).await;
+    let addr = start(Api::new(Some(queue.clone()), Arc::new(Metrics::default())).keys(keys())).await;
+    let form = "content-type: application/x-www-form-urlencoded";
+    let status = |answer: &str| answer[9..12].to_owned();
+    let header = |answer: &str, name: &str| {
+        let head = answer.split("\r\n\r\n").next().unwrap();
+        head.lines().find_map(|line| line.strip_prefix(name)).map(str::to_owned)
+    };
+    let csrf =
+        |answer: &str| answer.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+
+    let answer = raw(addr, "GET", "/ui", &[], "").await;
+    assert_eq!((status(&answer), header(&answer, "location: ")), ("303".into(), Some("/ui/login".into())));
+    let login = raw(addr, "GET", "/ui/login", &[], "").await;
+    let nonce_cookie = header(&login, "set-cookie: ").unwrap();
+    assert!(nonce_cookie.contains("HttpOnly") && nonce_cookie.contains("SameSite=Strict"), "{nonce_cookie}");
+    assert!(header(&login, "content-security-policy: ").unwrap().starts_with("default-src 'none'"), "{login}");
+    let nonce = format!("cookie: {}", nonce_cookie.split(';').next().unwrap());
+    let token = csrf(&login);
+
+    // Without the token, or with another nonce's: refused before the key is looked at.
+    let refused = raw(addr, "POST", "/ui/login", &[form, &nonce], &format!("key={SEND}")).await;
+    assert_eq!(status(&refused), "403");
+    let other = "cookie: gcm_login=AAAAAAAAAAAAAAAAAAAAAA";
+    let refused = raw(addr, "POST", "/ui/login", &[form, other], &format!("key={SEND}&csrf={token}")).await;
+    assert_eq!(status(&refused), "403");
+    let wrong = raw(addr, "POST", "/ui/login", &[form, &nonce], &format!("key=wrong&csrf={token}")).await;
+    assert_eq!(status(&wrong), "401", "an unknown key: the form again");
+    let logged_in = raw(addr, "POST", "/ui/login", &[form, &nonce], &format!("key={SEND}&csrf={token}")).await;
+    assert_eq!(status(&logged_in), "303");
+    let line = header(&logged_in, "set-cookie: ").unwrap();
+    assert!(line.contains("HttpOnly") && line.contains("SameSite=Strict") && line.contains("Path=/ui"), "{line}");
+    let session = format!("cookie: {}", line.split(';').next().unwrap());
+
+    let overview = raw(addr, "GET", "/ui", &[&session], "").await;
+    assert!(status(&overview) == "200" && overview.contains("Jobs by state"), "{overview}");
+    // A session whose name or signature is changed is no session.
+    let forged = session.replacen("gcm_session=", "gcm_session=cmVwb3J0aW5n", 1);
+    assert_eq!(header(&raw(addr, "GET", "/ui", &[&forged], "").await, "location: ").as_deref(), Some("/ui/login"));
+    let truncated = &session[..session.len() - 2];
+    assert_eq!(status(&raw(addr, "GET", "/ui", &[truncated], "").await), "303");
+    // /ui asks for no Bearer key, but still for a Host this server answers to.
+    let (code, _) = call(addr, "GET", "/ui", &[&session, "host: evil.example"], "").await;
+    assert_eq!(code, 421);
+
+    // A cancel: refused without the token; with the page's, the scheduled job is cancelled.
+    let job = gcm_queue::Job::legacy(gcm_hyper::Message::multicast(["ui-t1"]));
+    queue.enqueue_at(&job, Some(u64::MAX / 2)).await.unwrap();
+    let cancel = format!("/ui/jobs/{}/cancel", job.id);
+    assert_eq!(status(&raw(addr, "POST", &cancel, &[form, &session], "").await), "403");
+    let page = raw(addr, "GET", &format!("/ui/jobs/{}", job.id), &[&session], "").await;
+    assert!(page.contains("id=\"cancel\""), "a send key sees the button: {page}");
+    let cancelled = raw(addr, "POST", &cancel, &[form, &session], &format!("csrf={}", csrf(&page))).await;
+    assert_eq!(header(&cancelled, "location: "), Some(format!("/ui/jobs/{}", job.id)), "{cancelled}");
+    let summary = gcm_queue::ResultReader::summary(queue.as_ref(), &job.id).await.unwrap().unwrap();
+    assert_eq!(summary.status, gcm_queue::JobStatus::Cancelled);
+}
+
+/// One exchange, the answer as it came (its head's case kept: cookies are case-sensitive).
+async fn raw(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[&str], body: &str) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nhost: localhost\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()));
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+}

@@ -73,6 +73,11 @@ async fn every_kind_of_request(addr: SocketAddr) {
             "POST /jobs HTTP/1.1\r\nconnection: close\r\nhost: evil\r\nauthorization: Bearer {KEY}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{{}}"
         ),
         format!("GET /readyz HTTP/1.1\r\nconnection: close\r\nhost: localhost\r\nauthorization: Bearer {KEY}\r\n\r\n"),
+        // The dashboard's login form, the key in its body (and no CSRF token: refused).
+        format!(
+            "POST /ui/login HTTP/1.1\r\nconnection: close\r\nhost: localhost\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\nkey={KEY}",
+            KEY.len() + 4
+        ),
     ];
     for request in requests {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();

@@ -103,6 +103,11 @@ impl ApiKeys {
         self.keys.len()
     }
 
+    /// The scopes of the key named `name`, if there is one.
+    pub(super) fn scopes(&self, name: &str) -> Option<&BTreeSet<Scope>> {
+        self.keys.iter().find(|key| key.name == name).map(|key| &key.scopes)
+    }
+
     /// The name and scopes of the key whose secret is `secret`, comparing with every key
     /// in constant time (the digests, so that the secrets' lengths do not show either).
     fn find(&self, secret: &[u8]) -> Option<(&str, &BTreeSet<Scope>)> {

@@ -21,6 +21,7 @@ pub mod auth;
 pub mod enqueue;
 mod openapi;
 mod routes;
+mod ui;
 mod webhooks;
 
 use std::future::Future;
@@ -151,6 +152,8 @@ struct Shared {
     api: Api,
     bodies: Arc<Semaphore>,
     gauges: Arc<crate::QueueGauges>,
+    /// Signs the dashboard's sessions and CSRF tokens.
+    signer: Arc<ui::Signer>,
 }
 
 /// The API's routes, with its guards and bounds (but the connection's, which [`serve`]
@@ -160,7 +163,8 @@ pub fn router(api: Api) -> Router {
     use tower_http::trace::{DefaultOnResponse, TraceLayer};
     let permits = (api.limits.body_memory / 1024).clamp(1, Semaphore::MAX_PERMITS);
     let timeout = api.limits.request_timeout;
-    let shared = Shared { bodies: Arc::new(Semaphore::new(permits)), api, gauges: Arc::default() };
+    let signer = Arc::new(ui::Signer::new());
+    let shared = Shared { bodies: Arc::new(Semaphore::new(permits)), api, gauges: Arc::default(), signer };
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request| {
             let id = request.headers().get("x-request-id").and_then(|id| id.to_str().ok()).unwrap_or("");
@@ -182,6 +186,7 @@ pub fn router(api: Api) -> Router {
         .route("/metrics", get(metrics))
         .route("/readyz", get(readyz))
         .route("/openapi.json", get(openapi))
+        .merge(ui::routes())
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "no such route") })
         .method_not_allowed_fallback(|| async { problem(StatusCode::METHOD_NOT_ALLOWED, "method not allowed") })
         .layer(axum::middleware::from_fn_with_state(shared.clone(), guard))
@@ -223,6 +228,10 @@ async fn guard(State(shared): State<Shared>, mut request: Request, next: Next) -
         tracing::info!(host, "refused: a Host this server does not answer to");
         // 421 Misdirected Request: a name this server was not told it answers to.
         return problem(StatusCode::MISDIRECTED_REQUEST, "this server does not answer to that Host (see --allow-host)");
+    }
+    if request.uri().path() == "/ui" || request.uri().path().starts_with("/ui/") {
+        // The dashboard checks its session cookie itself.
+        return next.run(request).await;
     }
     let scope = match (request.method(), request.uri().path()) {
         (&Method::POST | &Method::PUT | &Method::DELETE, _) => Some(Scope::Send),

@@ -307,7 +307,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A job id as this crate makes them (a ULID) or a caller's: letters, digits, `-` and `_`.
-fn is_job_id(id: &str) -> bool {
+pub(super) fn is_job_id(id: &str) -> bool {
     (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
@@ -336,7 +336,7 @@ fn backend_failed(error: Error) -> ApiError {
 }
 
 /// The summary of job `id`: 404 for an id that is not one, or a job the queue does not know.
-async fn known_job(queue: &Queue, id: &str) -> Result<Summary, ApiError> {
+pub(super) async fn known_job(queue: &Queue, id: &str) -> Result<Summary, ApiError> {
     if !is_job_id(id) {
         return Err(no_such_job());
     }
@@ -358,14 +358,18 @@ pub(super) async fn cancel_job(
     State(shared): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Summary>, ApiError> {
-    let queue = queue(&shared)?;
-    let summary = known_job(queue, &id).await?;
+    let summary = cancel_known(queue(&shared)?, &id).await?;
+    tracing::info!(job = %id, pending = summary.pending, cancelled = summary.cancelled, "job cancelled");
+    Ok(Json(summary))
+}
+
+/// Cancels job `id`: 404 for a job the queue does not know, 409 for a finished one.
+pub(super) async fn cancel_known(queue: &Queue, id: &str) -> Result<Summary, ApiError> {
+    let summary = known_job(queue, id).await?;
     if matches!(summary.status, JobStatus::Done | JobStatus::GivenUp) {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("the job is {}: nothing to cancel", summary.status)));
     }
-    let summary = queue.cancel(&id).await.map_err(backend_failed)?.ok_or_else(no_such_job)?;
-    tracing::info!(job = %id, pending = summary.pending, cancelled = summary.cancelled, "job cancelled");
-    Ok(Json(summary))
+    queue.cancel(id).await.map_err(backend_failed)?.ok_or_else(no_such_job)
 }
 
 /// The recorded fates after a cursor, in the order they were recorded.
