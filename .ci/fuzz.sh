@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bounded libFuzzer runs of every target (CI: 20 s each), from the corpus kept in
+# Bounded libFuzzer runs of every target (CI: 10 s each), from the corpus kept in
 # fuzz/corpus/<target> and the inputs kept under gcm-mock/tests/fuzz/regressions/. New
 # inputs land in the corpus; `bash .ci/fuzz.sh 300 && (cd fuzz && cargo fuzz cmin T)` then
 # commit keeps them. A crash fails the run and leaves its input under
@@ -7,7 +7,7 @@
 # Usage: bash .ci/fuzz.sh [seconds per target]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-${FUZZ_SECONDS:-15}}
+seconds=${1:-${FUZZ_SECONDS:-10}}
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --quiet
 fi
