@@ -393,11 +393,13 @@ impl Deliverer {
             };
             tokio::select! {
                 () = &mut shutdown => return,
-                Some(ended) = running.join_next(), if !running.is_empty() => {
-                    if let Ok(Err(error)) = ended {
+                Some(ended) = running.join_next(), if !running.is_empty() => match ended {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => {
                         tracing::warn!(%error, "a webhook try's outcome was not recorded: it is tried again after its lease");
                     }
-                }
+                    Err(error) => tracing::error!(%error, "a webhook try ended abnormally: it is tried again after its lease"),
+                },
                 () = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
             }
         }
