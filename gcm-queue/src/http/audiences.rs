@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Shared;
 use super::enqueue::check_token;
-use super::routes::{ApiError, Problem, is_json, queue, read_body};
+use super::routes::{ApiError, Problem, backend_failed, cursor_of, is_json, limit_of, query_of, queue, read_body};
 use crate::audience::{AudienceChange, AudienceToken, Audiences as _, is_valid_name};
 
 /// The body of `PUT /audiences/<name>` and `POST /audiences/<name>/tokens`.
@@ -76,23 +76,11 @@ pub struct ChangesQuery {
     pub limit: Option<u64>,
 }
 
-fn backend(error: crate::Error) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error)
-}
-
 fn name_of(name: &str) -> Result<&str, ApiError> {
     if is_valid_name(name) {
         return Ok(name);
     }
     Err(ApiError::new(StatusCode::BAD_REQUEST, "an audience's name is 1 to 64 letters, digits, '-', '_' or '.'"))
-}
-
-/// A page's size: 1 to 10 000, 1000 without one.
-pub(super) fn limit_of(limit: Option<u64>) -> Result<usize, ApiError> {
-    match limit.unwrap_or(1000) {
-        limit @ 1..=10_000 => Ok(limit as usize),
-        other => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("limit {other}: from 1 to 10000"))),
-    }
 }
 
 /// The tokens of a body, each checked as `POST /jobs` checks them, at most as many as a
@@ -143,7 +131,7 @@ pub(super) async fn put_audience(
 ) -> Result<Json<AudienceCount>, ApiError> {
     let name = name_of(&name)?;
     let tokens = tokens_of(&shared, &headers, body).await?;
-    let held = queue(&shared)?.put_audience(name, &tokens).await.map_err(backend)?;
+    let held = queue(&shared)?.put_audience(name, &tokens).await.map_err(backend_failed)?;
     tracing::info!(audience = name, tokens = held, "audience set");
     Ok(Json(AudienceCount { audience: name.to_owned(), tokens: held }))
 }
@@ -169,7 +157,7 @@ pub(super) async fn add_tokens(
 ) -> Result<Json<AudienceCount>, ApiError> {
     let name = name_of(&name)?;
     let tokens = tokens_of(&shared, &headers, body).await?;
-    let added = queue(&shared)?.add_to_audience(name, &tokens).await.map_err(backend)?;
+    let added = queue(&shared)?.add_to_audience(name, &tokens).await.map_err(backend_failed)?;
     Ok(Json(AudienceCount { audience: name.to_owned(), tokens: added }))
 }
 
@@ -190,11 +178,10 @@ pub(super) async fn audience_tokens(
     RawQuery(query): RawQuery,
 ) -> Result<Json<AudiencePage>, ApiError> {
     let name = name_of(&name)?;
-    let query: PageQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query: {error}")))?;
+    let query: PageQuery = query_of(query.as_deref())?;
     let limit = limit_of(query.limit)?;
     let after = query.after.unwrap_or_default();
-    let tokens = queue(&shared)?.audience_page(name, &after, limit).await.map_err(backend)?;
+    let tokens = queue(&shared)?.audience_page(name, &after, limit).await.map_err(backend_failed)?;
     let next = (tokens.len() == limit).then(|| tokens.last().map(|last| last.token.clone())).flatten();
     Ok(Json(AudiencePage { tokens, next }))
 }
@@ -216,7 +203,7 @@ pub(super) async fn delete_audience(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let name = name_of(&name)?;
-    if !queue(&shared)?.delete_audience(name).await.map_err(backend)? {
+    if !queue(&shared)?.delete_audience(name).await.map_err(backend_failed)? {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no audience {name:?}")));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -240,14 +227,9 @@ pub(super) async fn audience_changes(
     RawQuery(query): RawQuery,
 ) -> Result<Json<ChangesPage>, ApiError> {
     let name = name_of(&name)?;
-    let query: ChangesQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query: {error}")))?;
-    let limit = limit_of(query.limit)?;
-    let since = query.since.unwrap_or(0);
-    if i64::try_from(since).is_err() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("since {since}: at most {}", i64::MAX)));
-    }
-    let changes = queue(&shared)?.audience_changes(name, since, limit).await.map_err(backend)?;
+    let query: ChangesQuery = query_of(query.as_deref())?;
+    let (since, limit) = (cursor_of(query.since)?, limit_of(query.limit)?);
+    let changes = queue(&shared)?.audience_changes(name, since, limit).await.map_err(backend_failed)?;
     let next = changes.last().map_or(since, |last| last.cursor);
     Ok(Json(ChangesPage { changes, next }))
 }

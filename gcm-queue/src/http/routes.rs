@@ -307,6 +307,29 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// A job id as this crate makes them (a ULID) or a caller's: letters, digits, `-` and `_`.
+/// A query string read as `Q`: 400 with the reason when it is not one.
+pub(super) fn query_of<Q: serde::de::DeserializeOwned>(query: Option<&str>) -> Result<Q, ApiError> {
+    serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query: {error}")))
+}
+
+/// A page's size: 1 to 10 000, 1000 without one.
+pub(super) fn limit_of(limit: Option<u64>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(1000) {
+        limit @ 1..=10_000 => Ok(limit as usize),
+        other => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("limit {other}: from 1 to 10000"))),
+    }
+}
+
+/// A feed's cursor: 0 without one, at most what the stores' columns hold (`i64::MAX`).
+pub(super) fn cursor_of(since: Option<u64>) -> Result<u64, ApiError> {
+    let since = since.unwrap_or(0);
+    match i64::try_from(since) {
+        Ok(_) => Ok(since),
+        Err(_) => Err(ApiError::new(StatusCode::BAD_REQUEST, format!("since {since}: at most {}", i64::MAX))),
+    }
+}
+
 pub(super) fn is_job_id(id: &str) -> bool {
     (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
@@ -331,7 +354,8 @@ fn no_such_job() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "no such job")
 }
 
-fn backend_failed(error: Error) -> ApiError {
+/// 503: the queue's backend failed.
+pub(super) fn backend_failed(error: Error) -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error)
 }
 
@@ -386,16 +410,8 @@ pub(super) async fn results(
     RawQuery(query): RawQuery,
 ) -> Result<Json<ResultsPage>, ApiError> {
     let queue = queue(&shared)?;
-    let query: ResultsQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|error| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query: {error}")))?;
-    let limit = match query.limit.unwrap_or(1000) {
-        limit @ 1..=10_000 => limit as usize,
-        other => return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("limit {other}: from 1 to 10000"))),
-    };
-    let since = query.since.unwrap_or(0);
-    if i64::try_from(since).is_err() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("since {since}: at most {}", i64::MAX)));
-    }
+    let query: ResultsQuery = query_of(query.as_deref())?;
+    let (since, limit) = (cursor_of(query.since)?, limit_of(query.limit)?);
     let filtered = query.job.is_some() || query.campaign.is_some() || query.correlation_id.is_some();
     let matches = |record: &crate::Record| {
         query.job.as_ref().is_none_or(|job| *job == record.job_id)

@@ -4,11 +4,10 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::Shared;
-use super::routes::{ApiError, Problem, queue};
+use super::routes::{ApiError, Problem, backend_failed, cursor_of, limit_of, query_of, queue};
 use crate::webhook::{Delivery, WebhookOutbox as _};
 
 /// A page of deliveries.
@@ -40,19 +39,10 @@ pub struct DeliveriesQuery {
     pub limit: Option<u64>,
 }
 
-fn query_of(query: Option<&str>) -> Result<(u64, usize), ApiError> {
-    let bad = |error: String| ApiError::new(StatusCode::BAD_REQUEST, error);
-    let query: DeliveriesQuery =
-        serde_urlencoded::from_str(query.unwrap_or("")).map_err(|error| bad(format!("bad query: {error}")))?;
-    let since = query.since.unwrap_or(0);
-    if i64::try_from(since).is_err() {
-        return Err(bad(format!("since {since}: at most {}", i64::MAX)));
-    }
-    Ok((since, super::audiences::limit_of(query.limit)?))
-}
-
-fn backend(error: crate::Error) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error)
+/// The query's cursor and page size.
+fn bounds(query: Option<&str>) -> Result<(u64, usize), ApiError> {
+    let query: DeliveriesQuery = query_of(query)?;
+    Ok((cursor_of(query.since)?, limit_of(query.limit)?))
 }
 
 /// The webhook deliveries, in the order their settlements wrote them, with where each stands.
@@ -68,8 +58,8 @@ pub(super) async fn deliveries(
     State(shared): State<Shared>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<DeliveriesPage>, ApiError> {
-    let (since, limit) = query_of(query.as_deref())?;
-    let deliveries = queue(&shared)?.deliveries(since, limit).await.map_err(backend)?;
+    let (since, limit) = bounds(query.as_deref())?;
+    let deliveries = queue(&shared)?.deliveries(since, limit).await.map_err(backend_failed)?;
     let next = deliveries.last().map_or(since, |last| last.cursor);
     Ok(Json(DeliveriesPage { deliveries, next }))
 }
@@ -88,8 +78,8 @@ pub(super) async fn replay(
     State(shared): State<Shared>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Replayed>, ApiError> {
-    let (since, _) = query_of(query.as_deref())?;
-    let replayed = queue(&shared)?.replay(since).await.map_err(backend)?;
+    let (since, _) = bounds(query.as_deref())?;
+    let replayed = queue(&shared)?.replay(since).await.map_err(backend_failed)?;
     tracing::info!(since, replayed, "webhook deliveries replayed");
     Ok(Json(Replayed { replayed }))
 }
