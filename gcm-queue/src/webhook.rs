@@ -314,7 +314,11 @@ impl Endpoint {
 pub struct Deliverer {
     outbox: Arc<dyn WebhookOutbox>,
     http: HttpClient<DefaultConnector>,
-    endpoints: Arc<BTreeMap<Option<String>, Endpoint>>,
+    /// What signs each project's deliveries (`None`: those of jobs of no project).
+    endpoints: Arc<BTreeMap<Option<String>, Arc<Endpoint>>>,
+    /// A claim's lease: half again the longest timeout, and a second, so that a try ends
+    /// before another worker may take its delivery over.
+    lease: Duration,
     owner: String,
     concurrency: usize,
     metrics: Option<Arc<crate::Metrics>>,
@@ -340,8 +344,11 @@ impl Deliverer {
         let http = gcm_hyper::Builder::http()
             .build_http()
             .map_err(|error| Error::Config(format!("the webhooks' HTTP client: {error}")))?;
-        let endpoints = Arc::new(endpoints);
-        Ok(Self { outbox, http, endpoints, owner: owner.into(), concurrency: 16, metrics: None })
+        let longest = endpoints.values().map(|endpoint| endpoint.timeout).max().unwrap_or_default();
+        let lease = longest.saturating_add(longest / 2).saturating_add(Duration::from_secs(1));
+        let endpoints =
+            Arc::new(endpoints.into_iter().map(|(project, endpoint)| (project, Arc::new(endpoint))).collect());
+        Ok(Self { outbox, http, endpoints, lease, owner: owner.into(), concurrency: 16, metrics: None })
     }
 
     /// Counts each try in `metrics` (`gcm_queue_webhook_tries_total{outcome}`).
@@ -359,7 +366,7 @@ impl Deliverer {
     /// Claims what is due, posts it, records how each try ended; returns how many it tried.
     pub async fn deliver_due(&self) -> Result<usize, Error> {
         let claimed = self.claim(self.concurrency).await?;
-        let tries = claimed.iter().map(|delivery| self.try_and_record(delivery));
+        let tries = claimed.iter().map(|(endpoint, delivery)| self.try_and_record(endpoint, delivery));
         for recorded in futures_util::future::join_all(tries).await {
             recorded?;
         }
@@ -379,9 +386,9 @@ impl Deliverer {
                 room => match self.claim(room).await {
                     Ok(claimed) if claimed.is_empty() => Some(IDLE),
                     Ok(claimed) => {
-                        for delivery in claimed {
+                        for (endpoint, delivery) in claimed {
                             let deliverer = self.clone();
-                            running.spawn(async move { deliverer.try_and_record(&delivery).await });
+                            running.spawn(async move { deliverer.try_and_record(&endpoint, &delivery).await });
                         }
                         Some(Duration::ZERO)
                     }
@@ -405,24 +412,24 @@ impl Deliverer {
         }
     }
 
-    /// Up to `room` due deliveries of the projects this deliverer signs for.
-    async fn claim(&self, room: usize) -> Result<Vec<Delivery>, Error> {
-        let longest = self.endpoints.values().map(|endpoint| endpoint.timeout).max().unwrap_or_default();
-        // A try ends within its timeout: a lease half as long again is never taken from a live try.
-        let lease = longest.saturating_add(longest / 2).saturating_add(Duration::from_secs(1));
+    /// Up to `room` due deliveries of the projects this deliverer signs for, each with
+    /// what signs it.
+    async fn claim(&self, room: usize) -> Result<Vec<(Arc<Endpoint>, Delivery)>, Error> {
         let mut claimed = Vec::new();
-        for project in self.endpoints.keys() {
+        for (project, endpoint) in self.endpoints.iter() {
             let room = room.saturating_sub(claimed.len());
             if room > 0 {
-                claimed.extend(self.outbox.claim_deliveries(project.as_deref(), &self.owner, lease, room).await?);
+                let deliveries =
+                    self.outbox.claim_deliveries(project.as_deref(), &self.owner, self.lease, room).await?;
+                claimed.extend(deliveries.into_iter().map(|delivery| (endpoint.clone(), delivery)));
             }
         }
         Ok(claimed)
     }
 
     /// Tries `delivery` once, logs and counts how it went, and records it.
-    async fn try_and_record(&self, delivery: &Delivery) -> Result<(), Error> {
-        let tried = self.try_once(delivery).await;
+    async fn try_and_record(&self, endpoint: &Endpoint, delivery: &Delivery) -> Result<(), Error> {
+        let tried = self.try_once(endpoint, delivery).await;
         let (id, tries) = (&delivery.id, delivery.tries);
         let outcome = match &tried {
             Tried::Delivered => {
@@ -444,15 +451,8 @@ impl Deliverer {
         self.outbox.finish(delivery, &self.owner, &tried).await
     }
 
-    /// One try of `delivery`.
-    async fn try_once(&self, delivery: &Delivery) -> Tried {
-        let Some(endpoint) = self.endpoints.get(&delivery.project) else {
-            let project = delivery.project.as_deref().unwrap_or("(none)");
-            let error = format!("no webhook secret is configured for project {project}");
-            // Kept for when the configuration names one, retried as a failure would be.
-            let after = Duration::from_secs(60);
-            return Tried::Retry { after, error };
-        };
+    /// One try of `delivery`, signed and timed by `endpoint`.
+    async fn try_once(&self, endpoint: &Endpoint, delivery: &Delivery) -> Tried {
         let error = match self.post(delivery, endpoint).await {
             Ok(status) if status.is_success() => return Tried::Delivered,
             Ok(status) => format!("answered {status}"),
