@@ -41,8 +41,6 @@ fn slow(latency: Duration) -> Scenario {
 async fn case(url: &str, worker_url: &str, scenario: Scenario) -> Case {
     let server = mock(scenario).await;
     let dir = tempfile::tempdir().unwrap();
-    let credentials = dir.path().join("service-account.json");
-    std::fs::write(&credentials, server.service_account_json().unwrap()).unwrap();
     let queue_name = format!("faults-{}", ulid::Ulid::generate());
     let config = QueueConfig { name: queue_name.clone(), ..QueueConfig::default() };
     let queue = Arc::new(Queue::connect_with(url, &config).await.expect("the queue connects"));
@@ -53,16 +51,7 @@ async fn case(url: &str, worker_url: &str, scenario: Scenario) -> Case {
         queue.enqueue(&job).await.unwrap();
         jobs.push(job.id);
     }
-    let fleet = Fleet {
-        url: worker_url.to_owned(),
-        queue_name,
-        credentials,
-        v1_endpoint: server.v1_base_url(),
-        legacy_endpoint: server.url(),
-        lease: gcm_queue::DEFAULT_LEASE.as_secs(),
-        concurrency: 2,
-        netns: None,
-    };
+    let fleet = Fleet::sending_to(&server, dir.path(), worker_url, queue_name, gcm_queue::DEFAULT_LEASE.as_secs(), 2);
     Case { server, queue, jobs, fleet, _dir: dir }
 }
 

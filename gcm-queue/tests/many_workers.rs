@@ -29,22 +29,11 @@ async fn kill_a_worker_in_the_middle(url: &str) {
     let tokens = JOBS * TOKENS_PER_JOB;
     let server = mock(faulty_scenario(tokens, 11)).await;
     let dir = tempfile::tempdir().unwrap();
-    let credentials = dir.path().join("service-account.json");
-    std::fs::write(&credentials, server.service_account_json().unwrap()).unwrap();
     let queue_name = format!("kill-test-{}", ulid::Ulid::generate());
     let config = QueueConfig { name: queue_name.clone(), ..QueueConfig::default() };
     let queue = Arc::new(Queue::connect_with(url, &config).await.expect("the queue connects"));
-    let fleet = Fleet {
-        url: url.to_owned(),
-        queue_name,
-        credentials,
-        v1_endpoint: server.v1_base_url(),
-        legacy_endpoint: server.url(),
-        // A killed worker's attempts go to another once its claim runs out.
-        lease: 15,
-        concurrency: CONCURRENCY,
-        netns: None,
-    };
+    // A killed worker's attempts go to another once its 15 s claim runs out.
+    let fleet = Fleet::sending_to(&server, dir.path(), url, queue_name, 15, CONCURRENCY);
 
     // Half legacy multicasts (canonical ids exist there), half v1.
     let mut jobs = Vec::new();

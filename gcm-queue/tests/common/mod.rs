@@ -305,6 +305,31 @@ pub(crate) struct Fleet {
 }
 
 impl Fleet {
+    /// Workers of queue `queue_name` at `url` sending to `server`, whose service account is
+    /// written into `dir`: `concurrency` jobs each, claims of `lease` seconds.
+    pub(crate) fn sending_to(
+        server: &MockServer,
+        dir: &std::path::Path,
+        url: &str,
+        queue_name: String,
+        lease: u64,
+        concurrency: usize,
+    ) -> Self {
+        let credentials = dir.join("service-account.json");
+        std::fs::write(&credentials, server.service_account_json().expect("the mock has a service account")).unwrap();
+        let (v1_endpoint, legacy_endpoint) = (server.v1_base_url(), server.url());
+        Self {
+            url: url.to_owned(),
+            queue_name,
+            credentials,
+            v1_endpoint,
+            legacy_endpoint,
+            lease,
+            concurrency,
+            netns: None,
+        }
+    }
+
     pub(crate) fn start(&self, name: &str) -> tokio::process::Child {
         self.start_with(name, &[])
     }

@@ -91,8 +91,6 @@ async fn three_workers_share_one_rate() {
 async fn three_workers_at(url: &str) {
     let server = mock(Scenario::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let credentials = dir.path().join("service-account.json");
-    std::fs::write(&credentials, server.service_account_json().unwrap()).unwrap();
     let queue_name = format!("fleet-{}", ulid::Ulid::generate());
     let config = gcm_queue::QueueConfig { name: queue_name.clone(), ..Default::default() };
     let queue = Queue::connect_with(url, &config).await.unwrap();
@@ -101,16 +99,7 @@ async fn three_workers_at(url: &str) {
         let tokens: Vec<String> = (0..50).map(|i| format!("fleet-{job}-{i}")).collect();
         queue.enqueue(&Job::v1_multicast(Multicast::new(tokens))).await.unwrap();
     }
-    let fleet = Fleet {
-        url: url.to_owned(),
-        queue_name,
-        credentials,
-        v1_endpoint: server.v1_base_url(),
-        legacy_endpoint: server.url(),
-        lease: 15,
-        concurrency: 2,
-        netns: None,
-    };
+    let fleet = Fleet::sending_to(&server, dir.path(), url, queue_name, 15, 2);
     let rate = PER_MINUTE.to_string();
     let _workers: Vec<_> =
         (0..3).map(|i| fleet.start_with(&format!("fleet-worker-{i}"), &["--fleet-rate", &rate])).collect();

@@ -313,8 +313,6 @@ async fn a_killed_worker_loses_no_delivery(url: &str) {
     scenario.tokens.insert(token(9), TokenRule::new(Behaviour::NotRegistered));
     let server = mock(scenario).await;
     let dir = tempfile::tempdir().unwrap();
-    let credentials = dir.path().join("service-account.json");
-    std::fs::write(&credentials, server.service_account_json().unwrap()).unwrap();
     let (old, new) = (secret(3), secret(4));
     let receiver = Receiver::start("hang,slow,slow", &[&old, &new]).await;
     let settings = dir.path().join("gcm-worker.toml");
@@ -333,16 +331,7 @@ async fn a_killed_worker_loses_no_delivery(url: &str) {
     for job in &jobs {
         queue.enqueue(job).await.unwrap();
     }
-    let fleet = Fleet {
-        url: url.to_owned(),
-        queue_name,
-        credentials,
-        v1_endpoint: server.v1_base_url(),
-        legacy_endpoint: server.url(),
-        lease: 5,
-        concurrency: 2,
-        netns: None,
-    };
+    let fleet = Fleet::sending_to(&server, dir.path(), url, queue_name, 5, 2);
     let config_flag = ["--config", settings.to_str().unwrap()];
     let mut first = fleet.start_with("webhook-worker-1", &config_flag);
     wait_until("the first post", Duration::from_secs(120), async || !receiver.arrivals().is_empty()).await;
