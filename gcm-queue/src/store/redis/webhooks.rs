@@ -10,13 +10,10 @@ use super::{RedisResults, store_error};
 use crate::error::Error;
 use crate::webhook::{Delivery, DeliveryState, Tried};
 
-/// The fields a delivery is read back with, in [`delivery`]'s order: [`LISTED`], then the body.
+/// The fields a delivery is read back with, in [`delivery`]'s order; the body last, so that
+/// a listing can leave it out.
 const FIELDS: [&str; 12] =
     ["seq", "id", "job", "attempt", "url", "project", "state", "tries", "error", "created", "started", "body"];
-
-/// The fields a listing reads: all but the body.
-const LISTED: [&str; 11] =
-    ["seq", "id", "job", "attempt", "url", "project", "state", "tries", "error", "created", "started"];
 
 /// KEYS: the due set. ARGV: the lease in ms, the most to claim, the owner, the hashes'
 /// prefix, then the fields to read. Returns each claimed delivery's fields.
@@ -241,7 +238,7 @@ impl RedisResults {
             .arg(since)
             .arg(limit)
             .arg(self.webhook_key(""))
-            .arg(&LISTED[..])
+            .arg(FIELDS.split_last().map_or(FIELDS.as_slice(), |(_body, listed)| listed))
             .invoke_async(&mut self.connection.clone())
             .await
             .map_err(store_error)?;
