@@ -584,6 +584,8 @@ macro_rules! sql_results {
 
             async fn insert(&self, settlement: &Settlement) -> Result<Settled, Error> {
                 let retry = settlement.retry.as_ref().map(serde_json::to_string).transpose().map_err(json_error)?;
+                // Serialized before the transaction: on PostgreSQL it holds the results lock.
+                let delivery = crate::webhook::delivery_of(settlement, std::time::SystemTime::now());
                 let mut tx = self.pool.begin().await.map_err(store_error)?;
                 let mut counts = Summary::default();
                 settlement.records.iter().for_each(|record| counts.count(&record.fate));
@@ -637,7 +639,7 @@ macro_rules! sql_results {
                     .await
                     .map_err(store_error)?;
                 }
-                if let Some(delivery) = crate::webhook::delivery_of(settlement, std::time::SystemTime::now()) {
+                if let Some(delivery) = delivery {
                     sqlx::query(
                         "INSERT INTO gcm_webhooks (id, job_id, attempt, url, project, body, state, tries, created_ms, \
                          started_ms, due_ms) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7, $7)",
