@@ -278,6 +278,10 @@ pub struct Summary {
     /// Recipients without a final fate yet: all of them before the first attempt settles,
     /// then those the latest settled attempt left for a retry.
     pub pending: u64,
+    /// When the retry of the `pending` recipients is due (ms since the Unix epoch), once an
+    /// attempt has left some for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<u64>,
 }
 
 impl Summary {
@@ -317,6 +321,9 @@ impl Summary {
         }
         if self.attempts == 0 {
             self.pending = self.recipients;
+        }
+        if self.pending == 0 {
+            self.retry_at_ms = None;
         }
         self.status = match () {
             () if sending && self.pending > 0 => JobStatus::Sending,

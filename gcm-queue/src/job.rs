@@ -106,6 +106,19 @@ impl Payload {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The same content to `recipients` (tokens, or v1 messages' targets), in order.
+    pub fn to(&self, recipients: Vec<String>) -> Self {
+        use gcm_proto::Retryable as _;
+        match self {
+            Self::V1Multicast { multicast } => Self::V1Multicast { multicast: multicast.with_recipients(recipients) },
+            Self::Legacy { message } => Self::Legacy { message: message.with_recipients(recipients) },
+            Self::V1Messages { messages } => Self::V1Messages { messages: messages.with_recipients(recipients) },
+            Self::V1Subscription { subscription } => {
+                Self::V1Subscription { subscription: subscription.with_recipients(recipients) }
+            }
+        }
+    }
 }
 
 impl Job {

@@ -37,7 +37,8 @@ pub use gate::{Gate, RateLimit};
 pub use job::{JOB_FORMAT, Job, Payload};
 pub use metrics::{Metrics, OutcomeLabel, ProjectFateLabel, QueueGauges, QueueStats, StateLabel};
 pub use queue::{
-    CONNECT_TIMEOUT, DEFAULT_RETENTION, PRUNE_BATCH, Pruned, QUEUE_NAME, Queue, QueueConfig, Retention, WorkerOptions,
+    CONNECT_TIMEOUT, Campaign, DEFAULT_RETENTION, MOST_CAMPAIGN_JOBS, PRUNE_BATCH, Pruned, QUEUE_NAME, Queue,
+    QueueConfig, Requeued, Retention, WorkerOptions,
 };
 pub use round::{Policy, Unsure};
 pub use send::{DEFAULT_LEASE, Enqueue, Processor, Senders};

@@ -129,8 +129,8 @@ impl Backend {
         }
     }
 
-    /// The payload kept apart for an attempt, if any (Redis keeps none apart).
-    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_variables))]
+    /// The payload an attempt was enqueued with, while the backend keeps it: beside the
+    /// ticket on SQL, in apalis's task on Redis (found by the attempt's idempotency key).
     fn payload<'a>(&'a self, job_id: &'a str, attempt: u32) -> BoxFuture<'a, Result<Option<crate::Payload>, Error>> {
         match self {
             #[cfg(feature = "sqlite")]
@@ -138,9 +138,30 @@ impl Backend {
             #[cfg(feature = "postgres")]
             Self::Postgres { results, .. } => Box::pin(results.payload(job_id, attempt)),
             #[cfg(feature = "redis")]
-            Self::Redis { .. } => Box::pin(async { Ok(None) }),
+            Self::Redis { storage, .. } => Box::pin(redis_payload(storage, job_id, attempt)),
         }
     }
+}
+
+/// The payload of attempt `attempt` of job `job_id` as apalis-redis holds it: the attempt's
+/// idempotency key names the task, whose data is the ticket until apalis vacuums it.
+#[cfg(feature = "redis")]
+async fn redis_payload(
+    storage: &apalis_redis::RedisStorage<Ticket>,
+    job_id: &str,
+    attempt: u32,
+) -> Result<Option<crate::Payload>, Error> {
+    use redis::AsyncCommands as _;
+    let config = storage.get_config();
+    let mut connection = storage.clone().get_connection().clone();
+    let key = format!("{}:{job_id}:{attempt}", config.idempotency_key_set());
+    let task: Option<String> = connection.get(&key).await.map_err(queue_error)?;
+    let Some(task) = task else { return Ok(None) };
+    let data: Option<Vec<u8>> = connection.hget(config.job_data_hash(), task).await.map_err(queue_error)?;
+    let Some(data) = data else { return Ok(None) };
+    let ticket: Ticket =
+        serde_json::from_slice(&data).map_err(|error| Error::Queue(format!("a task apalis holds: {error}").into()))?;
+    Ok(ticket.into_job(None).map(|job| job.payload))
 }
 
 impl std::fmt::Debug for Queue {
@@ -217,8 +238,11 @@ macro_rules! each_backend {
 }
 
 // After `each_backend!`, which they use.
+mod campaigns;
 mod retention;
 mod webhooks;
+
+pub use self::campaigns::{Campaign, MOST_CAMPAIGN_JOBS, Requeued};
 
 impl Queue {
     /// Connects to the queue at `url` (see the module's table) with the default

@@ -27,6 +27,8 @@ use super::auth::{Scope, authorize};
 use super::routes::{cancel_known, is_job_id, known_job, queue};
 use crate::fate::{JobStatus, Summary};
 
+mod campaigns;
+
 const SESSION_COOKIE: &str = "gcm_session";
 const LOGIN_COOKIE: &str = "gcm_login";
 const SESSION: Duration = Duration::from_secs(12 * 3600);
@@ -40,6 +42,11 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/ui/jobs", get(find_job))
         .route("/ui/jobs/{id}", get(job_page))
         .route("/ui/jobs/{id}/cancel", post(cancel))
+        .route("/ui/campaigns", get(campaigns::list))
+        .route("/ui/campaigns/{id}", get(campaigns::campaign_page))
+        .route("/ui/campaigns/{id}/results.csv", get(campaigns::results_csv))
+        .route("/ui/campaigns/{id}/cancel", post(campaigns::cancel))
+        .route("/ui/campaigns/{id}/requeue", post(campaigns::requeue))
         .route("/ui/style.css", get(stylesheet))
 }
 
@@ -143,6 +150,7 @@ fn page(title: &str, session: Option<(&Session, &Shared)>, refresh: Option<u32>,
                 header {
                     a.brand href="/ui" { "gcm-worker" }
                     @if let Some((session, shared)) = session {
+                        nav { a href="/ui" { "Overview" } " " a href="/ui/campaigns" { "Campaigns" } }
                         form.find method="get" action="/ui/jobs" {
                             input type="search" name="id" placeholder="job id" aria-label="job id";
                             button type="submit" { "Open" }
@@ -331,10 +339,12 @@ async fn job_page(State(shared): State<Shared>, headers: HeaderMap, Path(id): Pa
     let body = html! {
         h1 { "Job " code { (summary.job_id) } }
         p { "Status: " strong #status { (summary.status) } " · attempts " (summary.attempts) }
-        @if let Some(campaign) = &summary.campaign_id { p { "Campaign " code { (campaign) } } }
+        @if let Some(campaign) = &summary.campaign_id { p { "Campaign " a href={ "/ui/campaigns/" (campaign) } { code { (campaign) } } } }
         @if let Some(project) = &summary.project { p { "Project " (project) } }
         label for="settled" { "Settled " (settled) " of " (summary.recipients) }
         progress #settled max=(summary.recipients) value=(settled) { (settled) " of " (summary.recipients) }
+        (campaigns::bar(&summary))
+        @if let Some(at) = summary.retry_at_ms { p #retry { "Retry of " (summary.pending) " due " (campaigns::due(SystemTime::now(), at)) } }
         table.fates {
             @for (name, key, count) in fates(&summary) {
                 tr {

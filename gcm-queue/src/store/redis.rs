@@ -4,6 +4,7 @@
 //! already.
 //! Another script keeps each attempt's lease in a hash (owner, expiry, who it took over from).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::AsyncCommands;
@@ -41,7 +42,9 @@ impl std::fmt::Debug for RedisResults {
 /// For retention, the block times hold the first block of each settlement scored by when
 /// it was written (numbers padded to 20 digits, so that equal times sort them in order),
 /// and the finished jobs each job whose last attempt settled, scored the same way. Blocks
-/// written before there were times are dated by the first settlement after them.
+/// written before there were times are dated by the first settlement after them. The job's
+/// hash keeps each attempt's block numbers (`blocks:<attempt>` = `first-last`: what reads a
+/// job's records) and when its retry is due (from the end of the retry's JSON).
 const SETTLE: &str = r"
 local existing = redis.call('GET', KEYS[1])
 if existing then return existing end
@@ -56,6 +59,7 @@ local hook = blocks + tonumber(ARGV[counted])
 local changes = hook + 1
 for i = blocks, hook - 1 do
   local seq = redis.call('INCR', KEYS[3])
+  if i == blocks then redis.call('HSET', KEYS[4], 'blocks:' .. ARGV[4], seq .. '-' .. (seq + hook - 1 - blocks)) end
   if i == blocks then
     if seq > 1 and redis.call('EXISTS', KEYS[6]) == 0 then redis.call('ZADD', KEYS[6], now, string.format('%020d', 1)) end
     redis.call('ZADD', KEYS[6], now, string.format('%020d', seq))
@@ -90,6 +94,8 @@ end
 if ARGV[1] == '' then redis.call('ZADD', KEYS[7], now, ARGV[3]) end
 redis.call('HINCRBY', KEYS[4], 'attempts', 1)
 redis.call('HSET', KEYS[4], 'pending', ARGV[2])
+local due = string.match(string.sub(ARGV[1], -40), '\34run_at_ms\34:(%d+)}$')
+if due then redis.call('HSET', KEYS[4], 'retry_at_ms', due) else redis.call('HDEL', KEYS[4], 'retry_at_ms') end
 return ARGV[1]
 ";
 
@@ -113,12 +119,19 @@ return trimmed
 ";
 
 /// KEYS: finished jobs. ARGV: cutoff in milliseconds, the most jobs, the key prefix.
-/// Deletes the jobs that finished before the cutoff: their hash, settlements and claims.
+/// Deletes the jobs that finished before the cutoff: their hash, settlements and claims,
+/// and their place in their campaign (the campaign too, with its last job).
 const PRUNE_JOBS: &str = r"
 local jobs = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, job in ipairs(jobs) do
   local job_key = ARGV[3] .. ':job:' .. job
   local attempts = tonumber(redis.call('HGET', job_key, 'attempts') or '0')
+  local campaign = redis.call('HGET', job_key, 'campaign_id')
+  if campaign then
+    local campaign_key = ARGV[3] .. ':campaign:' .. campaign
+    redis.call('SREM', campaign_key, job)
+    if redis.call('SCARD', campaign_key) == 0 then redis.call('ZREM', ARGV[3] .. ':campaigns', campaign) end
+  end
   for attempt = 0, attempts - 1 do
     redis.call('DEL', ARGV[3] .. ':settled:' .. job .. ':' .. attempt, ARGV[3] .. ':claim:' .. job .. ':' .. attempt)
   end
@@ -244,6 +257,16 @@ impl RedisResults {
 
     fn job_key(&self, job_id: &str) -> String {
         format!("{}:job:{job_id}", self.prefix)
+    }
+
+    /// The campaigns, scored by when their first job was enqueued.
+    fn campaigns_key(&self) -> String {
+        format!("{}:campaigns", self.prefix)
+    }
+
+    /// A campaign's jobs.
+    fn campaign_key(&self, campaign_id: &str) -> String {
+        format!("{}:campaign:{campaign_id}", self.prefix)
     }
 
     /// Recipients registered and finals recorded for them, over all jobs.
@@ -623,12 +646,18 @@ return redis.call('XTRIM', KEYS[1], 'MINID', keep)
     }
 
     async fn register_job(&self, enqueued: &Enqueued) -> Result<(), Error> {
-        // KEYS: the job hash, the totals hash. ARGV: recipients, then field and value pairs.
-        // A job is counted in the totals once.
+        // KEYS: the job hash, the totals hash, then for a campaign's job the campaigns (by
+        // when their first job was enqueued) and the campaign's jobs. ARGV: recipients, the
+        // job's id, then field and value pairs. A job is counted in the totals once.
         const REGISTER: &str = r"
 if redis.call('HSETNX', KEYS[1], 'recipients', ARGV[1]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[2], 'recipients', ARGV[1])
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if #KEYS == 4 then
+  local fields = redis.call('HMGET', KEYS[1], 'enqueued_ms', 'campaign_id')
+  redis.call('ZADD', KEYS[3], 'NX', fields[1], fields[2])
+  redis.call('SADD', KEYS[4], ARGV[2])
+end
 return 1
 ";
         static SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| redis::Script::new(REGISTER));
@@ -639,7 +668,11 @@ return 1
         fields.extend(enqueued.webhook.clone().map(|url| ("webhook", url)));
         fields.extend(enqueued.send_at_ms.map(|ms| ("send_at_ms", ms.to_string())));
         let mut invocation = SCRIPT.prepare_invoke();
-        invocation.key(self.job_key(&enqueued.job_id)).key(self.totals_key()).arg(enqueued.recipients);
+        invocation.key(self.job_key(&enqueued.job_id)).key(self.totals_key());
+        if let Some(campaign) = &enqueued.campaign_id {
+            invocation.key(self.campaigns_key()).key(self.campaign_key(campaign));
+        }
+        invocation.arg(enqueued.recipients).arg(&enqueued.job_id);
         for (name, value) in fields {
             invocation.arg(name).arg(value);
         }
@@ -690,43 +723,134 @@ return 1
     }
 
     async fn count(&self, job_id: &str) -> Result<Option<Summary>, Error> {
-        let fields: std::collections::HashMap<String, String> =
+        let fields: HashMap<String, String> =
             self.connection.clone().hgetall(self.job_key(job_id)).await.map_err(store_error)?;
-        let get = |field: &str| fields.get(field).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
-        let enqueued = fields.contains_key("recipients").then(|| Enqueued {
-            job_id: job_id.to_owned(),
-            recipients: get("recipients"),
-            campaign_id: fields.get("campaign_id").cloned(),
-            correlation_id: fields.get("correlation_id").cloned(),
-            project: fields.get("project").cloned(),
-            webhook: fields.get("webhook").cloned(),
-            enqueued_ms: get("enqueued_ms"),
-            send_at_ms: fields.contains_key("send_at_ms").then(|| get("send_at_ms")),
-            cancelled_ms: fields.contains_key("cancelled_ms").then(|| get("cancelled_ms")),
-        });
-        // Attempts settle in order: the next one is numbered by the count of settled ones.
-        let next = u32::try_from(get("attempts")).unwrap_or(u32::MAX);
-        let (expires, (seconds, micros)): (Option<u64>, (u64, u64)) = redis::pipe()
-            .hget(self.claim_key(job_id, next), "expires")
+        // Attempts settled in order: the next one is numbered by the count of settled ones.
+        let (expires, now): (Option<u64>, (u64, u64)) = redis::pipe()
+            .hget(self.claim_key(job_id, next_attempt(&fields)), "expires")
             .cmd("TIME")
             .query_async(&mut self.connection.clone())
             .await
             .map_err(store_error)?;
-        let now = seconds.saturating_mul(1000).saturating_add(micros / 1000);
-        let summary = Summary {
-            attempts: get("attempts"),
-            delivered: get("delivered"),
-            canonical: get("canonical"),
-            not_registered: get("not_registered"),
-            failed: get("failed"),
-            given_up: get("given_up"),
-            parked: get("parked"),
-            cancelled: get("cancelled"),
-            pending: get("pending"),
-            ..Summary::default()
-        };
-        Ok(summary.finish(job_id, enqueued, expires.is_some_and(|expires| expires > now), now))
+        Ok(summary_of(job_id, &fields, expires, millis_of(now)))
     }
+
+    /// The newest `limit` campaigns: each one's id and when its first job was enqueued.
+    pub(crate) async fn campaigns(&self, limit: usize) -> Result<Vec<(String, u64)>, Error> {
+        let last = isize::try_from(limit).unwrap_or(isize::MAX).saturating_sub(1);
+        let campaigns: Vec<(String, f64)> = if limit == 0 {
+            Vec::new()
+        } else {
+            self.connection.clone().zrevrange_withscores(self.campaigns_key(), 0, last).await.map_err(store_error)?
+        };
+        // Scores are milliseconds, exact in an f64 for the next 280 000 years.
+        Ok(campaigns.into_iter().map(|(id, started)| (id, started.max(0.0) as u64)).collect())
+    }
+
+    /// The summaries of campaign `campaign_id`'s jobs (at most `limit`, in id order), in two
+    /// round trips.
+    pub(crate) async fn campaign_jobs(&self, campaign_id: &str, limit: usize) -> Result<Vec<Summary>, Error> {
+        let mut jobs: Vec<String> =
+            self.connection.clone().smembers(self.campaign_key(campaign_id)).await.map_err(store_error)?;
+        jobs.sort_unstable();
+        jobs.truncate(limit);
+        if jobs.is_empty() {
+            return Ok(Vec::new()); // an empty pipeline is an error
+        }
+        let mut reads = redis::pipe();
+        for job in &jobs {
+            reads.hgetall(self.job_key(job));
+        }
+        let hashes: Vec<HashMap<String, String>> =
+            reads.query_async(&mut self.connection.clone()).await.map_err(store_error)?;
+        let mut claims = redis::pipe();
+        for (job, fields) in jobs.iter().zip(&hashes) {
+            claims.hget(self.claim_key(job, next_attempt(fields)), "expires");
+        }
+        claims.cmd("TIME");
+        let mut replies: Vec<redis::Value> =
+            claims.query_async(&mut self.connection.clone()).await.map_err(store_error)?;
+        let time = replies.pop().ok_or_else(|| Error::Store("Redis answered no TIME".into()))?;
+        let now: (u64, u64) = redis::from_redis_value(time).map_err(|error| Error::Store(error.to_string().into()))?;
+        let expires = replies.into_iter().map(|reply| redis::from_redis_value::<Option<u64>>(reply).ok().flatten());
+        let now = millis_of(now);
+        let summaries = jobs.iter().zip(&hashes).zip(expires);
+        Ok(summaries.filter_map(|((job, fields), expires)| summary_of(job, fields, expires, now)).collect())
+    }
+
+    /// Every record of job `job_id`, in the order they were written (those its hash names
+    /// the blocks of: settled by this release or later).
+    pub(crate) async fn job_records(&self, job_id: &str) -> Result<Vec<Record>, Error> {
+        let fields: HashMap<String, String> =
+            self.connection.clone().hgetall(self.job_key(job_id)).await.map_err(store_error)?;
+        let mut ranges: Vec<(u32, u64, u64)> = fields
+            .iter()
+            .filter_map(|(field, range)| {
+                let attempt = field.strip_prefix("blocks:")?.parse().ok()?;
+                let (first, last) = range.split_once('-')?;
+                Some((attempt, first.parse().ok()?, last.parse().ok()?))
+            })
+            .collect();
+        ranges.sort_unstable();
+        let mut reads = redis::pipe();
+        for (_, first, last) in &ranges {
+            reads.xrange(self.stream_key(), format!("0-{first}"), format!("0-{last}"));
+        }
+        let replies: Vec<redis::streams::StreamRangeReply> = if ranges.is_empty() {
+            Vec::new()
+        } else {
+            reads.query_async(&mut self.connection.clone()).await.map_err(store_error)?
+        };
+        let mut page = Page::after(0, usize::MAX);
+        for ((attempt, _, _), reply) in ranges.iter().zip(replies) {
+            for entry in reply.ids {
+                let seq = entry.id.strip_prefix("0-").and_then(|seq| seq.parse().ok()).unwrap_or(0);
+                let records: String = entry.get("records").unwrap_or_default();
+                page.add(seq, job_id, *attempt, &records).map_err(json_error)?;
+            }
+        }
+        Ok(page.records.into_iter().map(|(_, record)| record).collect())
+    }
+}
+
+/// The attempt a job's hash says comes next: attempts settle in order.
+fn next_attempt(fields: &HashMap<String, String>) -> u32 {
+    fields.get("attempts").and_then(|value| value.parse::<u32>().ok()).unwrap_or(0)
+}
+
+/// Redis's `TIME` in milliseconds.
+fn millis_of((seconds, micros): (u64, u64)) -> u64 {
+    seconds.saturating_mul(1000).saturating_add(micros / 1000)
+}
+
+/// A job's summary from its hash and its next attempt's lease.
+fn summary_of(job_id: &str, fields: &HashMap<String, String>, expires: Option<u64>, now: u64) -> Option<Summary> {
+    let get = |field: &str| fields.get(field).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
+    let enqueued = fields.contains_key("recipients").then(|| Enqueued {
+        job_id: job_id.to_owned(),
+        recipients: get("recipients"),
+        campaign_id: fields.get("campaign_id").cloned(),
+        correlation_id: fields.get("correlation_id").cloned(),
+        project: fields.get("project").cloned(),
+        webhook: fields.get("webhook").cloned(),
+        enqueued_ms: get("enqueued_ms"),
+        send_at_ms: fields.contains_key("send_at_ms").then(|| get("send_at_ms")),
+        cancelled_ms: fields.contains_key("cancelled_ms").then(|| get("cancelled_ms")),
+    });
+    let summary = Summary {
+        attempts: get("attempts"),
+        delivered: get("delivered"),
+        canonical: get("canonical"),
+        not_registered: get("not_registered"),
+        failed: get("failed"),
+        given_up: get("given_up"),
+        parked: get("parked"),
+        cancelled: get("cancelled"),
+        pending: get("pending"),
+        retry_at_ms: fields.contains_key("retry_at_ms").then(|| get("retry_at_ms")),
+        ..Summary::default()
+    };
+    summary.finish(job_id, enqueued, expires.is_some_and(|expires| expires > now), now)
 }
 
 impl ResultStore for RedisResults {

@@ -69,6 +69,13 @@ fn delivery(row: DeliveryRow) -> crate::webhook::Delivery {
     }
 }
 
+/// When a settlement's retry is due, read from the last 40 characters of its JSON (a
+/// [`crate::Scheduled`] ends with `"run_at_ms":N}`): a summary learns it without reading the
+/// retry's payload.
+fn retry_due(retry_tail: &str) -> Option<u64> {
+    retry_tail.rsplit_once("\"run_at_ms\":")?.1.strip_suffix('}')?.parse().ok()
+}
+
 // The same statements for both databases, but for the key column's type: sqlx's query
 // functions are generic over the database only through traits too wide to spell out, so
 // a macro writes each implementation.
@@ -132,6 +139,9 @@ macro_rules! sql_results {
                     "CREATE INDEX IF NOT EXISTS gcm_webhooks_job ON gcm_webhooks (job_id, seq) WHERE state = 'pending'",
                     "CREATE INDEX IF NOT EXISTS gcm_webhooks_done ON gcm_webhooks (done_ms) WHERE state <> 'pending'",
                     "CREATE INDEX IF NOT EXISTS gcm_webhooks_dead ON gcm_webhooks (seq) WHERE state = 'dead'",
+                    // What a campaign's page reads: its jobs, and their records.
+                    "CREATE INDEX IF NOT EXISTS gcm_jobs_campaign ON gcm_jobs (campaign_id) WHERE campaign_id IS NOT NULL",
+                    "CREATE INDEX IF NOT EXISTS gcm_result_blocks_job ON gcm_result_blocks (job_id)",
                 ];
                 for statement in statements {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
@@ -288,6 +298,95 @@ macro_rules! sql_results {
                 .await
                 .map_err(store_error)?;
                 Ok(pending.and_then(|pending| u64::try_from(pending).ok()).unwrap_or(0))
+            }
+
+            /// The newest `limit` campaigns: each one's id and when its first job was enqueued.
+            pub(crate) async fn campaigns(&self, limit: usize) -> Result<Vec<(String, u64)>, Error> {
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT campaign_id, MIN(enqueued_ms) FROM gcm_jobs WHERE campaign_id IS NOT NULL \
+                     GROUP BY campaign_id ORDER BY 2 DESC, 1 DESC LIMIT $1",
+                )
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+                Ok(rows.into_iter().map(|(id, started)| (id, u64::try_from(started).unwrap_or(0))).collect())
+            }
+
+            /// The summaries of campaign `campaign_id`'s jobs (at most `limit`, in id order), in
+            /// one query.
+            pub(crate) async fn campaign_jobs(&self, campaign_id: &str, limit: usize) -> Result<Vec<Summary>, Error> {
+                use sqlx::Row as _;
+                let rows = sqlx::query(concat!(
+                    "SELECT j.job_id, j.recipients, j.correlation_id, j.enqueued_ms, j.send_at_ms, j.cancelled_ms, \
+                     j.project, j.webhook, COUNT(s.attempt), CAST(SUM(s.delivered) AS BIGINT), \
+                     CAST(SUM(s.canonical) AS BIGINT), CAST(SUM(s.not_registered) AS BIGINT), CAST(SUM(s.failed) AS BIGINT), \
+                     CAST(SUM(s.given_up) AS BIGINT), CAST(SUM(s.parked) AS BIGINT), CAST(SUM(s.cancelled) AS BIGINT), \
+                     MAX(CASE WHEN s.attempt = l.attempt THEN s.pending END), \
+                     MAX(CASE WHEN s.attempt = l.attempt THEN substr(s.retry, length(s.retry) - 39) END), \
+                     (SELECT COUNT(*) FROM gcm_claims c WHERE c.job_id = j.job_id AND c.attempt = COALESCE(l.attempt + 1, 0) \
+                     AND c.expires_at_ms > ", $now, "), ", $now, " \
+                     FROM gcm_jobs j LEFT JOIN gcm_settlements s ON s.job_id = j.job_id \
+                     LEFT JOIN (SELECT job_id, MAX(attempt) AS attempt FROM gcm_settlements GROUP BY job_id) l ON l.job_id = j.job_id \
+                     WHERE j.campaign_id = $1 GROUP BY j.job_id, l.attempt ORDER BY j.job_id LIMIT $2"
+                ))
+                .bind(campaign_id)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+                let mut summaries = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let number = |index: usize| -> Result<Option<u64>, Error> {
+                        let value: Option<i64> = row.try_get(index).map_err(store_error)?;
+                        Ok(value.map(|value| u64::try_from(value).unwrap_or(0)))
+                    };
+                    let text = |index: usize| -> Result<Option<String>, Error> { row.try_get(index).map_err(store_error) };
+                    let job_id: String = row.try_get(0).map_err(store_error)?;
+                    let enqueued = Enqueued {
+                        job_id: job_id.clone(),
+                        recipients: number(1)?.unwrap_or(0),
+                        campaign_id: Some(campaign_id.to_owned()),
+                        correlation_id: text(2)?,
+                        enqueued_ms: number(3)?.unwrap_or(0),
+                        send_at_ms: number(4)?,
+                        cancelled_ms: number(5)?,
+                        project: text(6)?,
+                        webhook: text(7)?,
+                    };
+                    let summary = Summary {
+                        attempts: number(8)?.unwrap_or(0),
+                        delivered: number(9)?.unwrap_or(0),
+                        canonical: number(10)?.unwrap_or(0),
+                        not_registered: number(11)?.unwrap_or(0),
+                        failed: number(12)?.unwrap_or(0),
+                        given_up: number(13)?.unwrap_or(0),
+                        parked: number(14)?.unwrap_or(0),
+                        cancelled: number(15)?.unwrap_or(0),
+                        pending: number(16)?.unwrap_or(0),
+                        retry_at_ms: text(17)?.as_deref().and_then(retry_due),
+                        ..Summary::default()
+                    };
+                    let sending = number(18)?.unwrap_or(0) > 0;
+                    summaries.extend(summary.finish(&job_id, Some(enqueued), sending, number(19)?.unwrap_or(0)));
+                }
+                Ok(summaries)
+            }
+
+            /// Every record of job `job_id`, in the order they were written.
+            pub(crate) async fn job_records(&self, job_id: &str) -> Result<Vec<Record>, Error> {
+                let rows: Vec<(i64, i64, String)> =
+                    sqlx::query_as("SELECT seq, attempt, records FROM gcm_result_blocks WHERE job_id = $1 ORDER BY seq")
+                        .bind(job_id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(store_error)?;
+                let mut page = Page::after(0, usize::MAX);
+                for (seq, attempt, records) in rows {
+                    let (seq, attempt) = (u64::try_from(seq).unwrap_or(0), u32::try_from(attempt).unwrap_or(u32::MAX));
+                    page.add(seq, job_id, attempt, &records).map_err(json_error)?;
+                }
+                Ok(page.records.into_iter().map(|(_, record)| record).collect())
             }
 
             async fn cancel_job(&self, job_id: &str) -> Result<bool, Error> {
@@ -809,17 +908,18 @@ macro_rules! sql_results {
 
             async fn count(&self, job_id: &str) -> Result<Option<Summary>, Error> {
                 // PostgreSQL sums BIGINTs as NUMERIC: cast them back.
-                type Sums = (i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+                type Sums = (i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<String>);
                 let sums: Sums = sqlx::query_as(
                     "SELECT COUNT(*), CAST(SUM(delivered) AS BIGINT), CAST(SUM(canonical) AS BIGINT), CAST(SUM(not_registered) AS BIGINT), CAST(SUM(failed) AS BIGINT), CAST(SUM(given_up) AS BIGINT), \
                      CAST(SUM(parked) AS BIGINT), CAST(SUM(cancelled) AS BIGINT), MAX(CASE WHEN attempt = (SELECT MAX(attempt) FROM gcm_settlements WHERE job_id = $1) \
-                     THEN pending END) FROM gcm_settlements WHERE job_id = $1",
+                     THEN pending END), MAX(CASE WHEN attempt = (SELECT MAX(attempt) FROM gcm_settlements WHERE job_id = $1) \
+                     THEN substr(retry, length(retry) - 39) END) FROM gcm_settlements WHERE job_id = $1",
                 )
                 .bind(job_id)
                 .fetch_one(&self.pool)
                 .await
                 .map_err(store_error)?;
-                let (attempts, delivered, canonical, not_registered, failed, given_up, parked, cancelled, pending) = sums;
+                let (attempts, delivered, canonical, not_registered, failed, given_up, parked, cancelled, pending, retry) = sums;
                 let value = |sum: Option<i64>| sum.and_then(|sum| u64::try_from(sum).ok()).unwrap_or(0);
                 type Row = (i64, Option<String>, Option<String>, i64, Option<i64>, Option<i64>, Option<String>, Option<String>);
                 let row: Option<Row> = sqlx::query_as(
@@ -863,6 +963,7 @@ macro_rules! sql_results {
                     parked: value(parked),
                     cancelled: value(cancelled),
                     pending: value(pending),
+                    retry_at_ms: retry.as_deref().and_then(retry_due),
                     ..Summary::default()
                 };
                 Ok(summary.finish(job_id, enqueued, sending > 0, value(Some(now))))
@@ -955,3 +1056,21 @@ sql_results!(
     // Blocks commit in the order of their numbers.
     Some(RESULTS_LOCK)
 );
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a test may fail loudly
+
+    use super::retry_due;
+
+    #[test]
+    fn a_retry_is_due_when_the_end_of_its_json_says() {
+        let job = crate::Job::legacy(gcm_proto::Message::multicast(["a"]).data("run_at_ms", 7));
+        let retry = crate::Scheduled { job, run_at_ms: 1_764_633_600_123 };
+        let json = serde_json::to_string(&retry).unwrap();
+        let tail: String = json.chars().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+        assert_eq!(retry_due(&tail), Some(1_764_633_600_123), "{json}");
+        assert_eq!(retry_due(&json), Some(1_764_633_600_123), "a payload's own run_at_ms is not read");
+        assert_eq!(retry_due("{\"run_at_ms\":12"), None, "a cut tail");
+    }
+}

@@ -1,4 +1,4 @@
-//! Running a push platform: projects, the fleet's quota, audiences, retention and webhooks, each on
+//! Running a push platform: projects, the fleet's quota, audiences, campaigns, retention and webhooks, each on
 //! every backend built. One test binary for the four: each binary links every dependency
 //! once more, in each CI step that builds it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::string_slice)] // a test may fail loudly
@@ -50,6 +50,7 @@ pub(crate) async fn call(
 }
 
 mod audiences;
+mod campaigns;
 mod fleet_quota;
 mod projects;
 mod retention;

@@ -1,0 +1,372 @@
+//! The dashboard's campaigns: a list with a bar each, and a campaign's page with its fates
+//! by error code, its tokens in each bucket (paged, searchable), its jobs and their retry
+//! schedule, and its actions (cancel, re-queue what was given up or parked, a CSV of the
+//! results).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use axum::Form;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{CsrfForm, Session, fates, page, refusal, to_login};
+use crate::fate::{Final, JobStatus, Record, Summary};
+use crate::http::Shared;
+use crate::http::auth::Scope;
+use crate::http::routes::{is_job_id, queue};
+
+/// Campaigns the list shows: the newest.
+const LISTED: usize = 50;
+/// Tokens a bucket's page shows.
+const TOKENS_PER_PAGE: usize = 100;
+
+/// A campaign's bar: each fate's share of its recipients, as SVG rectangles the stylesheet
+/// colours (no inline style: the policy allows none).
+pub(super) fn bar(summary: &Summary) -> Markup {
+    let total = summary.recipients.max(1);
+    let mut x = 0u64;
+    let mut rects = Vec::new();
+    for (_, key, count) in fates(summary) {
+        let width = count.saturating_mul(1000) / total;
+        if width > 0 {
+            rects.push((key, x, width));
+        }
+        x = x.saturating_add(width);
+    }
+    let settled = summary.recipients.saturating_sub(summary.pending);
+    html! {
+        svg.bar viewBox="0 0 1000 10" preserveAspectRatio="none" role="img"
+            aria-label={ (settled) " of " (summary.recipients) " settled" } {
+            @for (key, x, width) in rects { rect class=(key) x=(x) y="0" width=(width) height="10" {} }
+        }
+    }
+}
+
+fn moving(status: JobStatus) -> bool {
+    matches!(status, JobStatus::Queued | JobStatus::Sending | JobStatus::Retrying | JobStatus::Scheduled)
+}
+
+fn failed_backend(error: &crate::Error) -> Response {
+    refusal(StatusCode::SERVICE_UNAVAILABLE, &format!("the queue's backend fails: {error}"))
+}
+
+pub(super) async fn list(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    let Some(session) = Session::of(&shared, &headers) else { return to_login() };
+    let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
+    let campaigns = match queue.campaigns(LISTED).await {
+        Ok(campaigns) => campaigns,
+        Err(error) => return failed_backend(&error),
+    };
+    let busy = campaigns.iter().any(|campaign| moving(campaign.totals.status));
+    let body = html! {
+        h1 { "Campaigns" }
+        @if campaigns.is_empty() { p { "No campaign yet: a POST /jobs with more tokens than one job holds starts one." } }
+        table.campaigns {
+            @for campaign in &campaigns {
+                @let totals = &campaign.totals;
+                tr {
+                    td {
+                        a href={ "/ui/campaigns/" (campaign.campaign_id) } { code { (campaign.campaign_id) } }
+                        br; span.hint { (totals.status) " · " (campaign.jobs.len()) " jobs"
+                            @if let Some(project) = &totals.project { " · " (project) } }
+                    }
+                    td.wide {
+                        (bar(totals))
+                        span.hint { (totals.delivered) " delivered · " (totals.not_registered) " not registered · "
+                            (totals.failed) " failed · " (totals.pending) " pending of " (totals.recipients) }
+                    }
+                }
+            }
+        }
+        (legend())
+    };
+    page("Campaigns", Some((&session, &shared)), busy.then_some(2), body)
+}
+
+fn legend() -> Markup {
+    let shown = fates(&Summary::default());
+    html! {
+        ul.legend { @for (name, key, _) in shown { li { svg viewBox="0 0 10 10" { rect class=(key) width="10" height="10" {} } (name) } } }
+    }
+}
+
+/// A campaign page's query: the bucket shown, a token searched, the page.
+#[derive(Deserialize, Default)]
+struct Shown {
+    #[serde(default)]
+    fate: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+/// What groups a record on the page: its fate's name and its error code or cause.
+fn reason(fate: &Final) -> &str {
+    match fate {
+        Final::Failed { code, .. } => code,
+        Final::GivenUp { cause } | Final::Parked { cause } => cause,
+        _ => "",
+    }
+}
+
+fn detail(fate: &Final) -> String {
+    match fate {
+        Final::Delivered { message_id, canonical: Some(canonical) } => format!("{message_id} → {canonical}"),
+        Final::Delivered { message_id, canonical: None } => message_id.clone(),
+        Final::Failed { code, detail } => {
+            detail.as_ref().map_or_else(|| code.clone(), |detail| format!("{code}: {detail}"))
+        }
+        Final::GivenUp { cause } | Final::Parked { cause } => cause.clone(),
+        Final::NotRegistered | Final::Cancelled => String::new(),
+    }
+}
+
+pub(super) async fn campaign_page(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(session) = Session::of(&shared, &headers) else { return to_login() };
+    let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
+    let shown: Shown = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let campaign = match queue.campaign(&id).await {
+        Ok(Some(campaign)) => campaign,
+        Ok(None) => return refusal(StatusCode::NOT_FOUND, "no such campaign"),
+        Err(error) => return failed_backend(&error),
+    };
+    let records = match queue.campaign_records(&campaign).await {
+        Ok(records) => records,
+        Err(error) => return failed_backend(&error),
+    };
+    let totals = &campaign.totals;
+    let settled = totals.recipients.saturating_sub(totals.pending);
+    let mut reasons: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for record in &records {
+        *reasons.entry((record.fate.name(), reason(&record.fate))).or_default() += 1;
+    }
+    let fate = shown.fate.as_deref().unwrap_or("not_registered");
+    let search = shown.q.as_deref().map(str::trim).unwrap_or_default();
+    let bucket: Vec<&Record> = records
+        .iter()
+        .filter(|record| record.fate.name() == fate && (search.is_empty() || record.recipient.contains(search)))
+        .collect();
+    let pages = bucket.len().div_ceil(TOKENS_PER_PAGE).max(1);
+    let page_number = shown.page.unwrap_or(1).clamp(1, pages);
+    let now = SystemTime::now();
+    let can_act = session.may(&shared, Scope::Send);
+    let retrying: Vec<&Summary> = campaign.jobs.iter().filter(|job| job.pending > 0 && job.attempts > 0).collect();
+    let body = html! {
+        h1 { "Campaign " code { (campaign.campaign_id) } }
+        p { "Status: " strong #status { (totals.status) } " · " (campaign.jobs.len()) " jobs"
+            @if let Some(project) = &totals.project { " · project " (project) } }
+        label for="settled" { "Settled " (settled) " of " (totals.recipients) }
+        progress #settled max=(totals.recipients) value=(settled) { (settled) " of " (totals.recipients) }
+        (bar(totals))
+        table.fates {
+            @for (name, key, count) in fates(totals) {
+                tr { th { a href={ "?fate=" (key.replace('-', "_")) } { (name) } } td #(key) { (count) } }
+            }
+        }
+        section.actions {
+            a.button #csv href={ "/ui/campaigns/" (campaign.campaign_id) "/results.csv" } download { "Download the results (CSV)" }
+            @if can_act && totals.given_up + totals.parked > 0 {
+                form method="post" action={ "/ui/campaigns/" (campaign.campaign_id) "/requeue" } {
+                    input type="hidden" name="csrf" value=(session.csrf(&shared));
+                    button #requeue type="submit" { "Re-queue " (totals.given_up + totals.parked) " given-up and parked tokens" }
+                }
+            }
+            @if can_act && moving(totals.status) {
+                form method="post" action={ "/ui/campaigns/" (campaign.campaign_id) "/cancel" } {
+                    input type="hidden" name="csrf" value=(session.csrf(&shared));
+                    button.danger #cancel type="submit" { "Cancel the campaign" }
+                }
+            }
+        }
+        h2 { "Fates by error code" }
+        table #reasons {
+            tr { th { "Fate" } th { "Code or cause" } th { "Tokens" } }
+            @for ((name, why), count) in &reasons { tr { td { (name) } td { code { (why) } } td { (count) } } }
+        }
+        h2 #tokens { "Tokens: " (fate.replace('_', " ")) " (" (bucket.len()) ")" }
+        form.find method="get" action="" {
+            input type="hidden" name="fate" value=(fate);
+            input type="search" name="q" value=(search) placeholder="token contains" aria-label="token contains";
+            button type="submit" { "Search" }
+        }
+        table #bucket {
+            tr { th { "Token" } th { "Job" } th { "Attempt" } th { "Detail" } }
+            @for record in bucket.iter().skip((page_number - 1) * TOKENS_PER_PAGE).take(TOKENS_PER_PAGE) {
+                tr {
+                    td.token { code { (record.recipient) } }
+                    td { a href={ "/ui/jobs/" (record.job_id) } { (record.job_id) } }
+                    td { (record.attempt.saturating_add(1)) }
+                    td { (detail(&record.fate)) }
+                }
+            }
+        }
+        @if pages > 1 {
+            nav.pages {
+                @if page_number > 1 { a rel="prev" href={ "?fate=" (fate) "&q=" (search) "&page=" (page_number - 1) } { "← previous" } }
+                span { " page " (page_number) " of " (pages) " " }
+                @if page_number < pages { a rel="next" href={ "?fate=" (fate) "&q=" (search) "&page=" (page_number + 1) } { "next →" } }
+            }
+        }
+        h2 { "Retry schedule" }
+        @if retrying.is_empty() { p #no-retries { "No retry is waiting." } }
+        @else {
+            table #retries {
+                tr { th { "Job" } th { "Pending" } th { "Attempts so far" } th { "Due" } }
+                @for job in &retrying {
+                    tr {
+                        td { a href={ "/ui/jobs/" (job.job_id) } { (job.job_id) } }
+                        td { (job.pending) }
+                        td { (job.attempts) }
+                        td { @match job.retry_at_ms {
+                            Some(at) => { (due(now, at)) }
+                            None => { "—" }
+                        } }
+                    }
+                }
+            }
+        }
+        h2 { "Jobs" }
+        table #jobs {
+            tr { th { "Job" } th { "Status" } th { "Recipients" } th { "Settled" } }
+            @for job in &campaign.jobs {
+                tr {
+                    td { a href={ "/ui/jobs/" (job.job_id) } { (job.job_id) } }
+                    td { (job.status) }
+                    td { (job.recipients) }
+                    td { (job.recipients.saturating_sub(job.pending)) }
+                }
+            }
+        }
+    };
+    let title = format!("Campaign {}", campaign.campaign_id);
+    page(&title, Some((&session, &shared)), moving(totals.status).then_some(2), body)
+}
+
+/// When a retry is due, as a time and as a wait from now.
+pub(super) fn due(now: SystemTime, at_ms: u64) -> String {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(at_ms);
+    let when = humantime::format_rfc3339_seconds(at);
+    match at.duration_since(now) {
+        Ok(wait) => format!("{when} (in {} s)", wait.as_secs()),
+        Err(_) => format!("{when} (due)"),
+    }
+}
+
+/// The campaign's records as CSV: one row per token and attempt that settled it.
+pub(super) async fn results_csv(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let Some(_session) = Session::of(&shared, &headers) else { return to_login() };
+    let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
+    let records = match queue.campaign(&id).await {
+        Ok(Some(campaign)) => queue.campaign_records(&campaign).await,
+        Ok(None) => return refusal(StatusCode::NOT_FOUND, "no such campaign"),
+        Err(error) => Err(error),
+    };
+    let records = match records {
+        Ok(records) => records,
+        Err(error) => return failed_backend(&error),
+    };
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let rows = std::iter::once(["job_id", "attempt", "token", "fate", "code", "detail"].map(str::to_owned)).chain(
+        records.iter().map(|record| {
+            [
+                record.job_id.clone(),
+                record.attempt.saturating_add(1).to_string(),
+                record.recipient.clone(),
+                record.fate.name().to_owned(),
+                reason(&record.fate).to_owned(),
+                detail(&record.fate),
+            ]
+        }),
+    );
+    for row in rows {
+        if let Err(error) = writer.write_record(&row) {
+            return refusal(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot write the CSV: {error}"));
+        }
+    }
+    let body = match writer.into_inner() {
+        Ok(body) => body,
+        Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot write the CSV: {error}")),
+    };
+    // The id is checked before it goes in a header.
+    let name = if is_job_id(&id) { id } else { "campaign".to_owned() };
+    let headers = [
+        (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+        (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
+        (header::CACHE_CONTROL, "no-store".to_owned()),
+    ];
+    (headers, body).into_response()
+}
+
+/// A campaign action's checks: a session, its CSRF token, the send scope.
+fn may_act(shared: &Shared, headers: &HeaderMap, form: &CsrfForm) -> Result<Session, Response> {
+    let Some(session) = Session::of(shared, headers) else { return Err(to_login()) };
+    if form.csrf != session.csrf(shared) {
+        return Err(refusal(StatusCode::FORBIDDEN, "the form's CSRF token is missing or wrong"));
+    }
+    if !session.may(shared, Scope::Send) {
+        return Err(refusal(StatusCode::FORBIDDEN, "this key has no send scope"));
+    }
+    Ok(session)
+}
+
+pub(super) async fn cancel(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let session = match may_act(&shared, &headers, &form) {
+        Ok(session) => session,
+        Err(refused) => return refused,
+    };
+    let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
+    match queue.cancel_campaign(&id).await {
+        Ok(Some(campaign)) => {
+            tracing::info!(campaign = %id, key = %session.name, cancelled = campaign.totals.cancelled, "campaign cancelled from the dashboard");
+            Redirect::to(&format!("/ui/campaigns/{id}")).into_response()
+        }
+        Ok(None) => refusal(StatusCode::NOT_FOUND, "no such campaign"),
+        Err(error) => failed_backend(&error),
+    }
+}
+
+pub(super) async fn requeue(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    let session = match may_act(&shared, &headers, &form) {
+        Ok(session) => session,
+        Err(refused) => return refused,
+    };
+    let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
+    match queue.requeue_campaign(&id).await {
+        Ok(Some(requeued)) => {
+            let recipients: u64 = requeued.jobs.iter().map(|(_, recipients)| recipients).sum();
+            tracing::info!(campaign = %id, key = %session.name, jobs = requeued.jobs.len(), recipients, lost = requeued.lost.len(), "campaign re-queued from the dashboard");
+            if requeued.lost.is_empty() {
+                Redirect::to(&format!("/ui/campaigns/{id}")).into_response()
+            } else {
+                let why = format!(
+                    "{recipients} tokens were re-queued; the content of {} attempts is no longer kept ({})",
+                    requeued.lost.len(),
+                    requeued.lost.join(", ")
+                );
+                refusal(StatusCode::GONE, &why)
+            }
+        }
+        Ok(None) => refusal(StatusCode::NOT_FOUND, "no such campaign"),
+        Err(error) => failed_backend(&error),
+    }
+}

@@ -1,0 +1,115 @@
+//! Campaigns on each backend: a campaign's jobs read together (their summaries, records and
+//! retry schedule), its given-up tokens enqueued again once with their content, the
+//! campaign cancelled, and a pruned campaign gone from the list.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::common::*;
+use gcm_hyper::v1::Multicast;
+use gcm_mock::{Behaviour, Scenario, TokenRule};
+use gcm_queue::{Final, Job, JobStatus, Policy, Processor, Queue, QueueConfig, ResultReader, Retention};
+
+fn now_ms() -> u64 {
+    u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
+}
+
+async fn campaigns_are_read_and_acted_on_together(url: &str) {
+    let campaign = format!("c-{}", ulid::Ulid::generate());
+    let mut scenario = Scenario::default();
+    // Refused for an hour: a retry stays due through the test.
+    scenario.tokens.insert("busy".to_owned(), TokenRule::new(Behaviour::Unavailable).retry_after("3600"));
+    // Refused once: given up by a one-attempt policy, delivered when sent again.
+    scenario.tokens.insert("flaky".to_owned(), TokenRule::new(Behaviour::Unavailable).times(1));
+    scenario.tokens.insert("gone".to_owned(), TokenRule::new(Behaviour::NotRegistered));
+    let server = mock(scenario).await;
+    let name = format!("campaigns-{}", ulid::Ulid::generate());
+    let queue = Arc::new(Queue::connect_with(url, &QueueConfig { name, ..QueueConfig::default() }).await.unwrap());
+    let retrying = Processor::new(senders(&server), queue.clone(), queue.clone());
+    let one_attempt = Processor::new(senders(&server), queue.clone(), queue.clone())
+        .policy(Policy { max_attempts: 1, ..Policy::default() });
+
+    let job = |tokens: &[&str]| {
+        Job::v1_multicast(Multicast::new(tokens.iter().copied()).data("kind", "campaign")).campaign_id(&campaign)
+    };
+    let (a, b, later) = (job(&["a-0", "busy", "gone"]), job(&["b-0", "flaky"]), job(&["later-0"]));
+    queue.enqueue(&a).await.unwrap();
+    queue.enqueue(&b).await.unwrap();
+    queue.enqueue_at(&later, Some(now_ms() + 24 * 3600 * 1000)).await.unwrap();
+    let before = now_ms();
+    retrying.process(&a).await.unwrap().expect("busy is retried in an hour");
+    assert!(one_attempt.process(&b).await.unwrap().is_none(), "flaky is given up at once");
+
+    let read = queue.campaign(&campaign).await.unwrap().expect("the campaign is known");
+    let totals = &read.totals;
+    assert_eq!(read.jobs.len(), 3);
+    assert_eq!(
+        (totals.recipients, totals.delivered, totals.not_registered, totals.given_up, totals.pending),
+        (6, 2, 1, 1, 2),
+        "{totals:?}"
+    );
+    assert_eq!(totals.status, JobStatus::Retrying, "the busiest job's status");
+    // The retry schedule: an hour on, as the job's own summary says.
+    let due = totals.retry_at_ms.expect("a retry is due");
+    assert!((before + 3_600_000..=now_ms() + 3_600_000).contains(&due), "{due} vs {before}");
+    assert_eq!(queue.summary(&a.id).await.unwrap().unwrap().retry_at_ms, Some(due));
+    assert!(queue.campaigns(10).await.unwrap().iter().any(|listed| listed.campaign_id == campaign));
+
+    let records = queue.campaign_records(&read).await.unwrap();
+    let fate = |token: &str| records.iter().find(|record| record.recipient == token).map(|record| record.fate.name());
+    assert_eq!(records.len(), 4, "{records:?}");
+    assert_eq!(
+        (fate("gone"), fate("flaky"), fate("b-0")),
+        (Some("not_registered"), Some("given_up"), Some("delivered"))
+    );
+    let flaky = &records.iter().find(|record| record.recipient == "flaky").unwrap().fate;
+    assert_eq!(flaky, &Final::GivenUp { cause: "Unavailable".to_owned() });
+
+    // Re-queued once, whatever the calls: a job of the campaign with the same content.
+    let requeued = queue.requeue_campaign(&campaign).await.unwrap().unwrap();
+    assert_eq!(requeued.jobs, vec![(format!("{}-r0", b.id), 1)]);
+    assert!(requeued.lost.is_empty());
+    assert_eq!(queue.requeue_campaign(&campaign).await.unwrap().unwrap(), requeued);
+    let read = queue.campaign(&campaign).await.unwrap().unwrap();
+    assert_eq!((read.jobs.len(), read.totals.recipients), (4, 7));
+    drain(queue.clone(), retrying, &[requeued.jobs[0].0.clone()], Duration::from_secs(60)).await;
+    let sent: Vec<_> = server.inbox().into_iter().filter(|delivery| delivery.token == "flaky").collect();
+    assert_eq!(sent.len(), 1, "sent once again, not twice: {sent:?}");
+    assert_eq!(sent[0].data.get("kind").and_then(|kind| kind.as_str()), Some("campaign"));
+
+    // Cancelled: the scheduled job and the retry; what was settled stays.
+    let read = queue.cancel_campaign(&campaign).await.unwrap().unwrap();
+    assert_eq!(read.totals.status, JobStatus::Cancelled, "{read:?}");
+    assert_eq!((read.totals.delivered, read.totals.cancelled, read.totals.pending), (3, 2, 0), "{:?}", read.totals);
+
+    // Pruned with its jobs, the campaign leaves the list.
+    let month_on = now_ms() + 31 * 24 * 3600 * 1000;
+    queue
+        .prune(&Retention { results: Duration::from_secs(3600), jobs: Duration::from_secs(3600) }, month_on)
+        .await
+        .unwrap();
+    assert_eq!(queue.campaign(&campaign).await.unwrap(), None);
+    assert!(!queue.campaigns(10).await.unwrap().iter().any(|listed| listed.campaign_id == campaign));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_campaigns_are_read_and_acted_on_together() {
+    let dir = tempfile::tempdir().unwrap();
+    campaigns_are_read_and_acted_on_together(&format!("sqlite:{}", dir.path().join("q.db").display())).await;
+}
+
+/// In a database of its own: the prune at the end would delete other tests' jobs.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_campaigns_are_read_and_acted_on_together() {
+    crate::on_own_postgres_database(async |url| campaigns_are_read_and_acted_on_together(&url).await).await;
+}
+
+/// Redis keeps each queue's keys under its name: the test's queue is its own.
+#[cfg(feature = "redis")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_campaigns_are_read_and_acted_on_together() {
+    let _audiences = crate::SHARED_AUDIENCES.lock().await;
+    campaigns_are_read_and_acted_on_together(&server_url("GCM_QUEUE_REDIS_URL")).await;
+}
