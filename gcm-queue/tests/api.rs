@@ -706,3 +706,109 @@ async fn raw(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[&s
     stream.read_to_string(&mut answer).await.unwrap();
     answer
 }
+
+/// A session for `key`: the login form's nonce and token, then the session cookie, as a
+/// `cookie:` header.
+async fn session(addr: std::net::SocketAddr, key: &str) -> String {
+    let login = raw(addr, "GET", "/ui/login", &[], "").await;
+    let nonce = login.lines().find_map(|line| line.strip_prefix("set-cookie: ")).unwrap().split(';').next().unwrap();
+    let nonce = format!("cookie: {nonce}");
+    let form = "content-type: application/x-www-form-urlencoded";
+    let answer = raw(addr, "POST", "/ui/login", &[form, &nonce], &format!("key={key}&csrf={}", csrf_of(&login))).await;
+    let cookie = answer.lines().find_map(|line| line.strip_prefix("set-cookie: ")).unwrap();
+    format!("cookie: {}", cookie.split(';').next().unwrap())
+}
+
+/// The CSRF token of a page's first form.
+fn csrf_of(page: &str) -> String {
+    page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned()
+}
+
+/// A campaign's page, its buckets, its CSV and its actions: 120 tokens not registered (two
+/// pages of them, and a search), one given up and re-queued with the page's token (refused
+/// without it, and to a read key), the rest cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_page_shows_its_buckets_and_acts_with_its_token() {
+    use gcm_mock::{Behaviour, Scenario, TokenRule};
+    let mut scenario = Scenario::default();
+    let gone: Vec<String> = (0..120).map(|i| format!("gone-{i}")).collect();
+    for token in &gone {
+        scenario.tokens.insert(token.clone(), TokenRule::new(Behaviour::NotRegistered));
+    }
+    scenario.tokens.insert("flaky".to_owned(), TokenRule::new(Behaviour::Unavailable).times(1));
+    let server = mock(scenario).await;
+    let dir = tempfile::tempdir().unwrap();
+    let queue = sqlite_queue(&dir).await;
+    let one_attempt = Processor::new(senders(&server), queue.clone(), queue.clone())
+        .policy(gcm_queue::Policy { max_attempts: 1, ..gcm_queue::Policy::default() });
+    let job = |tokens: Vec<String>| {
+        gcm_queue::Job::v1_multicast(gcm_hyper::v1::Multicast::new(tokens).data("k", "v")).campaign_id("c-ui")
+    };
+    let (sent, later) = (
+        job(gone.iter().cloned().chain(["ok-0".to_owned(), "flaky".to_owned()]).collect()),
+        job(vec!["later".to_owned()]),
+    );
+    queue.enqueue(&sent).await.unwrap();
+    queue.enqueue_at(&later, Some(u64::MAX / 2)).await.unwrap();
+    one_attempt.process(&sent).await.unwrap();
+    let addr = start(Api::new(Some(queue.clone()), Arc::new(Metrics::default())).keys(keys())).await;
+    let sender = session(addr, SEND).await;
+    let get = |path: String, cookie: &str| {
+        let cookie = cookie.to_owned();
+        async move { raw(addr, "GET", &path, &[&cookie], "").await }
+    };
+    let rows = |page: &str| page.matches("<td class=\"token\">").count();
+
+    let list = get("/ui/campaigns".into(), &sender).await;
+    assert!(list.contains("href=\"/ui/campaigns/c-ui\"") && list.contains("class=\"bar\""), "{list}");
+    let page = get("/ui/campaigns/c-ui".into(), &sender).await;
+    assert!(page.contains("id=\"not-registered\">120<") && page.contains("id=\"given-up\">1<"), "{page}");
+    assert!(page.contains("<code>Unavailable</code>"), "the given-up cause among the fates by code: {page}");
+    assert_eq!(rows(&page), 100, "the not-registered bucket, first page");
+    assert!(page.contains("page 1 of 2"), "{page}");
+    assert_eq!(rows(&get("/ui/campaigns/c-ui?fate=not_registered&page=2".into(), &sender).await), 20);
+    assert_eq!(rows(&get("/ui/campaigns/c-ui?fate=not_registered&q=gone-7".into(), &sender).await), 11);
+    assert_eq!(rows(&get("/ui/campaigns/c-ui?fate=delivered".into(), &sender).await), 1);
+
+    let csv = get("/ui/campaigns/c-ui/results.csv".into(), &sender).await;
+    let (head, body) = csv.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("content-type: text/csv"), "{head}");
+    assert_eq!(body.lines().next(), Some("job_id,attempt,token,fate,code,detail"));
+    assert_eq!(body.lines().count(), 1 + 122, "a row per record");
+    assert!(body.lines().any(|line| line.starts_with(&format!("{},1,flaky,given_up,Unavailable,", sent.id))), "{body}");
+
+    // Re-queued: refused without the token, and to a read key; then once with the page's.
+    let form = "content-type: application/x-www-form-urlencoded";
+    let requeue = "/ui/campaigns/c-ui/requeue";
+    assert_eq!(&raw(addr, "POST", requeue, &[form, &sender], "").await[9..12], "403");
+    let reader = session(addr, READ).await;
+    let read_page = get("/ui/campaigns/c-ui".into(), &reader).await;
+    assert!(!read_page.contains("id=\"requeue\"") && !read_page.contains("id=\"cancel\""), "{read_page}");
+    let refused = raw(addr, "POST", requeue, &[form, &reader], &format!("csrf={}", csrf_of(&read_page))).await;
+    assert_eq!(&refused[9..12], "403", "a read key acts on nothing");
+    assert!(page.contains("id=\"requeue\""), "{page}");
+    let token = format!(
+        "csrf={}",
+        page.split("/requeue\"><input type=\"hidden\" name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+    );
+    let done = raw(addr, "POST", requeue, &[form, &sender], &token).await;
+    assert!(done.contains("location: /ui/campaigns/c-ui"), "{done}");
+    let requeued = format!("{}-r0", sent.id);
+    let summary = gcm_queue::ResultReader::summary(queue.as_ref(), &requeued).await.unwrap().unwrap();
+    assert_eq!((summary.recipients, summary.campaign_id.as_deref()), (1, Some("c-ui")));
+
+    // Cancelled: the scheduled job and the re-queued one, not yet sent.
+    let cancelled = raw(addr, "POST", "/ui/campaigns/c-ui/cancel", &[form, &sender], &token).await;
+    assert!(cancelled.contains("location: /ui/campaigns/c-ui"), "{cancelled}");
+    let campaign = queue.campaign("c-ui").await.unwrap().unwrap();
+    assert_eq!(
+        (campaign.totals.status, campaign.totals.cancelled, campaign.totals.pending),
+        (gcm_queue::JobStatus::Cancelled, 2, 0)
+    );
+    server.shutdown().await;
+}
