@@ -127,20 +127,6 @@ async fn an_attempt_run_twice_sends_once_and_pushes_the_same_retry() {
     assert_eq!(all_records(s.results.as_ref()).await.len(), 1, "ok is recorded once");
 }
 
-/// A server that reads requests and never answers: the client's timeout ends them, after
-/// they may have reached it.
-async fn silent_server() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/fcm/send", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
-        }
-    });
-    url
-}
-
 #[tokio::test]
 async fn messages_that_may_have_reached_the_server_are_parked_when_the_policy_says_so() {
     let results = Arc::new(MemoryResults::new());

@@ -381,3 +381,17 @@ pub(crate) async fn terminate(child: &mut tokio::process::Child) -> std::process
     assert!(sent.success());
     tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("stops within its grace").unwrap()
 }
+
+/// A server that reads requests and never answers: the client's timeout ends them, after
+/// they may have reached it.
+pub(crate) async fn silent_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/fcm/send", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    url
+}

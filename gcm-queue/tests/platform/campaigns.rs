@@ -1,5 +1,5 @@
 //! Campaigns on each backend: a campaign's jobs read together (their summaries, records and
-//! retry schedule), its given-up tokens enqueued again once with their content, the
+//! retry schedule), its given-up and parked tokens enqueued again once with their content, the
 //! campaign cancelled, and a pruned campaign gone from the list.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::common::*;
 use gcm_hyper::v1::Multicast;
 use gcm_mock::{Behaviour, Scenario, TokenRule};
-use gcm_queue::{Final, Job, JobStatus, Policy, Processor, Queue, QueueConfig, ResultReader, Retention};
+use gcm_queue::{Final, Job, JobStatus, Policy, Processor, Queue, QueueConfig, ResultReader, Retention, Unsure};
 
 fn now_ms() -> u64 {
     u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
@@ -28,6 +28,11 @@ async fn campaigns_are_read_and_acted_on_together(url: &str) {
     let retrying = Processor::new(senders(&server), queue.clone(), queue.clone());
     let one_attempt = Processor::new(senders(&server), queue.clone(), queue.clone())
         .policy(Policy { max_attempts: 1, ..Policy::default() });
+    // A server that never answers, and a policy that parks what may have reached it.
+    let silent = gcm_hyper::Gcm::new(API_KEY).unwrap().with_endpoint(&silent_server().await).unwrap();
+    let silent = gcm_hyper::Client::builder(silent).request_timeout(Duration::from_millis(200)).build().unwrap();
+    let parking = Processor::new(gcm_queue::Senders { fcm: None, legacy: Some(silent) }, queue.clone(), queue.clone())
+        .policy(Policy { unsure: Unsure::Park, ..Policy::default() });
 
     let job = |tokens: &[&str]| {
         Job::v1_multicast(Multicast::new(tokens.iter().copied()).data("kind", "campaign")).campaign_id(&campaign)
@@ -36,16 +41,19 @@ async fn campaigns_are_read_and_acted_on_together(url: &str) {
     queue.enqueue(&a).await.unwrap();
     queue.enqueue(&b).await.unwrap();
     queue.enqueue_at(&later, Some(now_ms() + 24 * 3600 * 1000)).await.unwrap();
+    let parked = Job::legacy(gcm_hyper::Message::multicast(["unsure"]).data("kind", "legacy")).campaign_id(&campaign);
+    queue.enqueue(&parked).await.unwrap();
     let before = now_ms();
     retrying.process(&a).await.unwrap().expect("busy is retried in an hour");
     assert!(one_attempt.process(&b).await.unwrap().is_none(), "flaky is given up at once");
+    assert!(parking.process(&parked).await.unwrap().is_none(), "unsure is parked");
 
     let read = queue.campaign(&campaign).await.unwrap().expect("the campaign is known");
     let totals = &read.totals;
-    assert_eq!(read.jobs.len(), 3);
+    assert_eq!(read.jobs.len(), 4);
     assert_eq!(
-        (totals.recipients, totals.delivered, totals.not_registered, totals.given_up, totals.pending),
-        (6, 2, 1, 1, 2),
+        (totals.recipients, totals.delivered, totals.not_registered, totals.given_up, totals.parked, totals.pending),
+        (7, 2, 1, 1, 1, 2),
         "{totals:?}"
     );
     assert_eq!(totals.status, JobStatus::Retrying, "the busiest job's status");
@@ -57,7 +65,7 @@ async fn campaigns_are_read_and_acted_on_together(url: &str) {
 
     let records = queue.campaign_records(&read).await.unwrap();
     let fate = |token: &str| records.iter().find(|record| record.recipient == token).map(|record| record.fate.name());
-    assert_eq!(records.len(), 4, "{records:?}");
+    assert_eq!(records.len(), 5, "{records:?}");
     assert_eq!(
         (fate("gone"), fate("flaky"), fate("b-0")),
         (Some("not_registered"), Some("given_up"), Some("delivered"))
@@ -65,22 +73,29 @@ async fn campaigns_are_read_and_acted_on_together(url: &str) {
     let flaky = &records.iter().find(|record| record.recipient == "flaky").unwrap().fate;
     assert_eq!(flaky, &Final::GivenUp { cause: "Unavailable".to_owned() });
 
-    // Re-queued once, whatever the calls: a job of the campaign with the same content.
+    // Re-queued once, whatever the calls: jobs of the campaign with the same content.
     let requeued = queue.requeue_campaign(&campaign).await.unwrap().unwrap();
-    assert_eq!(requeued.jobs, vec![(format!("{}-r0", b.id), 1)]);
+    let mut expected = vec![(format!("{}-r0", b.id), 1), (format!("{}-r0", parked.id), 1)];
+    expected.sort();
+    let mut jobs = requeued.jobs.clone();
+    jobs.sort();
+    assert_eq!(jobs, expected);
     assert!(requeued.lost.is_empty());
     assert_eq!(queue.requeue_campaign(&campaign).await.unwrap().unwrap(), requeued);
     let read = queue.campaign(&campaign).await.unwrap().unwrap();
-    assert_eq!((read.jobs.len(), read.totals.recipients), (4, 7));
-    drain(queue.clone(), retrying, &[requeued.jobs[0].0.clone()], Duration::from_secs(60)).await;
-    let sent: Vec<_> = server.inbox().into_iter().filter(|delivery| delivery.token == "flaky").collect();
-    assert_eq!(sent.len(), 1, "sent once again, not twice: {sent:?}");
-    assert_eq!(sent[0].data.get("kind").and_then(|kind| kind.as_str()), Some("campaign"));
+    assert_eq!((read.jobs.len(), read.totals.recipients), (6, 9));
+    let ids: Vec<String> = expected.into_iter().map(|(id, _)| id).collect();
+    drain(queue.clone(), retrying, &ids, Duration::from_secs(60)).await;
+    for (token, kind) in [("flaky", "campaign"), ("unsure", "legacy")] {
+        let sent: Vec<_> = server.inbox().into_iter().filter(|delivery| delivery.token == token).collect();
+        assert_eq!(sent.len(), 1, "{token} sent once again, not twice: {sent:?}");
+        assert_eq!(sent[0].data.get("kind").and_then(|kind| kind.as_str()), Some(kind));
+    }
 
     // Cancelled: the scheduled job and the retry; what was settled stays.
     let read = queue.cancel_campaign(&campaign).await.unwrap().unwrap();
     assert_eq!(read.totals.status, JobStatus::Cancelled, "{read:?}");
-    assert_eq!((read.totals.delivered, read.totals.cancelled, read.totals.pending), (3, 2, 0), "{:?}", read.totals);
+    assert_eq!((read.totals.delivered, read.totals.cancelled, read.totals.pending), (4, 2, 0), "{:?}", read.totals);
 
     // Pruned with its jobs, the campaign leaves the list.
     let month_on = now_ms() + 31 * 24 * 3600 * 1000;
