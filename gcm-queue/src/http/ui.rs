@@ -312,6 +312,16 @@ async fn find_job(RawQuery(query): RawQuery) -> Response {
     Redirect::to(&format!("/ui/jobs/{id}")).into_response()
 }
 
+/// How often a page showing something in `status` reloads itself: every 2 s while it is
+/// sent, every 30 s while it waits for its time, never once it is over.
+fn refresh(status: JobStatus) -> Option<u32> {
+    match status {
+        JobStatus::Queued | JobStatus::Sending | JobStatus::Retrying => Some(2),
+        JobStatus::Scheduled => Some(30),
+        _ => None,
+    }
+}
+
 /// The fates of a job, as the page lists them: name, element id, count.
 fn fates(summary: &Summary) -> [(&'static str, &'static str, u64); 7] {
     [
@@ -333,8 +343,6 @@ async fn job_page(State(shared): State<Shared>, headers: HeaderMap, Path(id): Pa
         Err(error) => return refusal(error.0, &error.1.error),
     };
     let settled = summary.recipients.saturating_sub(summary.pending);
-    let moving =
-        matches!(summary.status, JobStatus::Queued | JobStatus::Sending | JobStatus::Retrying | JobStatus::Scheduled);
     let cancellable = !matches!(summary.status, JobStatus::Done | JobStatus::GivenUp | JobStatus::Cancelled);
     let body = html! {
         h1 { "Job " code { (summary.job_id) } }
@@ -361,7 +369,7 @@ async fn job_page(State(shared): State<Shared>, headers: HeaderMap, Path(id): Pa
             }
         }
     };
-    page(&format!("Job {}", summary.job_id), Some((&session, &shared)), moving.then_some(2), body)
+    page(&format!("Job {}", summary.job_id), Some((&session, &shared)), refresh(summary.status), body)
 }
 
 async fn cancel(

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{CsrfForm, Session, fates, page, refusal, to_login};
+use super::{CsrfForm, Session, fates, page, refresh, refusal, to_login};
 use crate::fate::{Final, JobStatus, Record, Summary};
 use crate::http::Shared;
 use crate::http::auth::Scope;
@@ -47,7 +47,7 @@ pub(super) fn bar(summary: &Summary) -> Markup {
 }
 
 fn moving(status: JobStatus) -> bool {
-    matches!(status, JobStatus::Queued | JobStatus::Sending | JobStatus::Retrying | JobStatus::Scheduled)
+    refresh(status).is_some()
 }
 
 fn failed_backend(error: &crate::Error) -> Response {
@@ -61,7 +61,7 @@ pub(super) async fn list(State(shared): State<Shared>, headers: HeaderMap) -> Re
         Ok(campaigns) => campaigns,
         Err(error) => return failed_backend(&error),
     };
-    let busy = campaigns.iter().any(|campaign| moving(campaign.totals.status));
+    let every = campaigns.iter().filter_map(|campaign| refresh(campaign.totals.status)).min();
     let body = html! {
         h1 { "Campaigns" }
         @if campaigns.is_empty() { p { "No campaign yet: a POST /jobs with more tokens than one job holds starts one." } }
@@ -77,14 +77,17 @@ pub(super) async fn list(State(shared): State<Shared>, headers: HeaderMap) -> Re
                     td.wide {
                         (bar(totals))
                         span.hint { (totals.delivered) " delivered · " (totals.not_registered) " not registered · "
-                            (totals.failed) " failed · " (totals.pending) " pending of " (totals.recipients) }
+                            (totals.failed) " failed · "
+                            @if totals.given_up + totals.parked > 0 { (totals.given_up + totals.parked) " given up or parked · " }
+                            @if totals.cancelled > 0 { (totals.cancelled) " cancelled · " }
+                            (totals.pending) " pending of " (totals.recipients) }
                     }
                 }
             }
         }
         (legend())
     };
-    page("Campaigns", Some((&session, &shared)), busy.then_some(2), body)
+    page("Campaigns", Some((&session, &shared)), every, body)
 }
 
 fn legend() -> Markup {
@@ -249,7 +252,7 @@ pub(super) async fn campaign_page(
         }
     };
     let title = format!("Campaign {}", campaign.campaign_id);
-    page(&title, Some((&session, &shared)), moving(totals.status).then_some(2), body)
+    page(&title, Some((&session, &shared)), refresh(totals.status), body)
 }
 
 /// When a retry is due, as a time and as a wait from now.
