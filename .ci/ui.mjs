@@ -164,9 +164,14 @@ await watch('the re-queued token delivered', `/ui/campaigns/${retried}`,
 assert.equal(await page.locator('#jobs tr').count(), 1 + 3, 'two jobs and the one re-queued');
 step('a given-up token re-queued from its campaign and delivered');
 
-// The overview shows what the campaign left.
+// The overview: the campaign's sends in the chart and against the shop's fleet rate, the
+// worker with its heartbeat.
 await page.goto(`${base}/ui`);
+assert.ok(Number(await page.textContent('#peak')) >= 1000, 'a minute of the campaign in the chart');
+assert.match(await page.textContent('#projects'), /shop\s*\d+\s*\d+\s*600000/);
+assert.match(await page.textContent('#workers'), /\d+ s ago/);
 await page.screenshot({ path: `${shots}/overview.png`, fullPage: true });
+step('the overview: sends per minute and per project, the worker and its heartbeat');
 
 // A read-only key sees the page but no cancel button, and its post is refused.
 const reader = await browser.newContext();

@@ -238,10 +238,12 @@ macro_rules! each_backend {
 }
 
 // After `each_backend!`, which they use.
+mod activity;
 mod campaigns;
 mod retention;
 mod webhooks;
 
+pub use self::activity::Worker;
 pub use self::campaigns::{Campaign, MOST_CAMPAIGN_JOBS, Requeued};
 
 impl Queue {

@@ -759,6 +759,9 @@ async fn a_campaign_page_shows_its_buckets_and_acts_with_its_token() {
     };
     let rows = |page: &str| page.matches("<td class=\"token\">").count();
 
+    // The overview's chart: the 122 recipients sent this minute; no worker registered.
+    let overview = get("/ui".into(), &sender).await;
+    assert!(overview.contains("id=\"peak\">122<") && overview.contains("id=\"no-workers\""), "{overview}");
     let list = get("/ui/campaigns".into(), &sender).await;
     assert!(list.contains("href=\"/ui/campaigns/c-ui\"") && list.contains("class=\"bar\""), "{list}");
     let page = get("/ui/campaigns/c-ui".into(), &sender).await;

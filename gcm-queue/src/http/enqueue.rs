@@ -110,13 +110,29 @@ pub struct Projects {
     names: std::collections::BTreeMap<String, WebhookRoute>,
     /// The webhook of jobs of no project.
     unnamed: WebhookRoute,
+    /// Each project's fleet rate, in messages a minute (what the dashboard measures use by).
+    rates: std::collections::BTreeMap<String, u32>,
 }
 
 impl Projects {
     /// These projects.
     pub fn new<S: Into<String>>(names: impl IntoIterator<Item = S>) -> Self {
         let names = names.into_iter().map(|name| (name.into(), WebhookRoute::default())).collect();
-        Self { names, unnamed: WebhookRoute::default() }
+        Self { names, unnamed: WebhookRoute::default(), rates: std::collections::BTreeMap::new() }
+    }
+
+    /// The same projects, project `name` sending `per_minute` messages a minute at most, all
+    /// workers together (0: no limit).
+    pub fn rate(mut self, name: &str, per_minute: u32) -> Self {
+        if self.names.contains_key(name) && per_minute > 0 {
+            self.rates.insert(name.to_owned(), per_minute);
+        }
+        self
+    }
+
+    /// Project `name`'s fleet rate in messages a minute, if it has one.
+    pub fn rate_of(&self, name: &str) -> Option<u32> {
+        self.rates.get(name).copied()
     }
 
     /// The same projects, project `name`'s jobs (`None`: the jobs of no project) posting

@@ -28,6 +28,7 @@ use super::routes::{cancel_known, is_job_id, known_job, queue};
 use crate::fate::{JobStatus, Summary};
 
 mod campaigns;
+mod overview;
 
 const SESSION_COOKIE: &str = "gcm_session";
 const LOGIN_COOKIE: &str = "gcm_login";
@@ -36,7 +37,7 @@ const SESSION: Duration = Duration::from_secs(12 * 3600);
 /// The dashboard's routes (the API's guard lets `/ui` through: these check their session).
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
-        .route("/ui", get(overview))
+        .route("/ui", get(overview::overview))
         .route("/ui/login", get(login_form).post(login))
         .route("/ui/logout", post(logout))
         .route("/ui/jobs", get(find_job))
@@ -263,39 +264,6 @@ async fn logout(State(shared): State<Shared>, headers: HeaderMap, Form(form): Fo
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
-}
-
-async fn overview(State(shared): State<Shared>, headers: HeaderMap) -> Response {
-    let Some(session) = Session::of(&shared, &headers) else { return to_login() };
-    let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
-    let stats = queue.stats().await;
-    let body = html! {
-        h1 { "Overview" }
-        @match &stats {
-            Ok(stats) => {
-                p #health.ok { "The backend (" (queue.backend_name()) ") answers." }
-                section {
-                    h2 { "Jobs by state" }
-                    table #jobs {
-                        @for (state, count) in &stats.jobs { tr { th { (state) } td { (count) } } }
-                    }
-                }
-                section {
-                    h2 { "Waiting" }
-                    dl {
-                        dt { "Recipients without a final fate" } dd #pending-recipients { (stats.pending_recipients) }
-                        dt { "Webhook deliveries pending" } dd { (stats.pending_deliveries) }
-                        dt { "Webhook deliveries dead" } dd #dead-deliveries { (stats.dead_deliveries) }
-                        dt { "Oldest due job's wait" } dd { (stats.oldest_due_lag_s) " s" }
-                    }
-                }
-            }
-            Err(error) => {
-                p #health.error role="alert" { "The backend (" (queue.backend_name()) ") fails: " (error) }
-            }
-        }
-    };
-    page("Overview", Some((&session, &shared)), Some(5), body)
 }
 
 async fn find_job(RawQuery(query): RawQuery) -> Response {

@@ -33,7 +33,9 @@ impl std::fmt::Debug for RedisResults {
 /// KEYS: settled key, blocks stream, sequence counter, job hash, totals hash, block times,
 /// finished jobs, then the audience's tokens, flags, change feed and its counter, then the
 /// webhook delivery's hash, the deliveries' counter, their log, the job's pending
-/// deliveries, the due ones and the pending ones (see `webhooks`).
+/// deliveries, the due ones and the pending ones (see `webhooks`), then the prefix of the
+/// counts of recipients sent per project and minute (`<prefix><project>:<minute>`, kept two
+/// hours) and of the set of projects counted (`<prefix>projects`).
 /// ARGV: retry JSON ("" for none), pending count, job id, attempt, the number of counts N,
 /// the number of records, N pairs of count name and value, the number of blocks B, the
 /// blocks, then `1` and the delivery's id, URL, project, attempt and body (or `0`: none), then the
@@ -53,7 +55,19 @@ if redis.call('HEXISTS', KEYS[4], 'recipients') == 1 then redis.call('HINCRBY', 
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local counted = 7 + 2 * tonumber(ARGV[5])
-for i = 7, counted - 1, 2 do redis.call('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1]) end
+local cancelled = 0
+for i = 7, counted - 1, 2 do
+  redis.call('HINCRBY', KEYS[4], ARGV[i], ARGV[i + 1])
+  if ARGV[i] == 'cancelled' then cancelled = tonumber(ARGV[i + 1]) end
+end
+local sent = tonumber(ARGV[6]) - cancelled + tonumber(ARGV[2])
+if sent > 0 then
+  local project = redis.call('HGET', KEYS[4], 'project') or ''
+  local minute = KEYS[18] .. project .. ':' .. math.floor(now / 60000)
+  redis.call('INCRBY', minute, sent)
+  redis.call('EXPIRE', minute, 7200)
+  redis.call('SADD', KEYS[18] .. 'projects', project)
+end
 local blocks = counted + 1
 local hook = blocks + tonumber(ARGV[counted])
 local changes = hook + 1
@@ -257,6 +271,37 @@ impl RedisResults {
 
     fn job_key(&self, job_id: &str) -> String {
         format!("{}:job:{job_id}", self.prefix)
+    }
+
+    /// What the counts of recipients sent per project and minute start with (see [`SETTLE`]).
+    fn sent_prefix(&self) -> String {
+        format!("{}:sent:", self.prefix)
+    }
+
+    /// Recipients sent by the attempts settled since `since_ms` (at most two hours back:
+    /// what the counts keep), by project (`""` for none) and minute since the Unix epoch.
+    pub(crate) async fn sent_per_minute(&self, since_ms: u64) -> Result<Vec<(String, u64, u64)>, Error> {
+        let prefix = self.sent_prefix();
+        let projects: Vec<String> =
+            self.connection.clone().smembers(format!("{prefix}projects")).await.map_err(store_error)?;
+        let now = crate::job::millis(std::time::SystemTime::now()) / 60_000;
+        let minutes: Vec<u64> = (since_ms / 60_000..=now).rev().take(120).collect();
+        if projects.is_empty() || minutes.is_empty() {
+            return Ok(Vec::new()); // an empty MGET is an error
+        }
+        let mut reads = redis::pipe();
+        for project in &projects {
+            reads.mget(minutes.iter().map(|minute| format!("{prefix}{project}:{minute}")).collect::<Vec<_>>());
+        }
+        let counts: Vec<Vec<Option<u64>>> =
+            reads.query_async(&mut self.connection.clone()).await.map_err(store_error)?;
+        let mut sent = Vec::new();
+        for (project, counts) in projects.iter().zip(counts) {
+            for (minute, count) in minutes.iter().zip(counts) {
+                sent.extend(count.map(|count| (project.clone(), *minute, count)));
+            }
+        }
+        Ok(sent)
     }
 
     /// The campaigns, scored by when their first job was enqueued.
@@ -574,6 +619,7 @@ return redis.call('XTRIM', KEYS[1], 'MINID', keep)
                 delivery.as_ref().and_then(|delivery| delivery.project.as_deref()).unwrap_or_default(),
             ))
             .key(self.webhooks_pending_key())
+            .key(self.sent_prefix())
             .arg(retry.unwrap_or_default())
             .arg(settlement.pending())
             .arg(&settlement.job_id)

@@ -142,6 +142,8 @@ macro_rules! sql_results {
                     // What a campaign's page reads: its jobs, and their records.
                     "CREATE INDEX IF NOT EXISTS gcm_jobs_campaign ON gcm_jobs (campaign_id) WHERE campaign_id IS NOT NULL",
                     "CREATE INDEX IF NOT EXISTS gcm_result_blocks_job ON gcm_result_blocks (job_id)",
+                    // What the dashboard's chart reads: the last hour's settlements.
+                    "CREATE INDEX IF NOT EXISTS gcm_settlements_at ON gcm_settlements (settled_at_ms)",
                 ];
                 for statement in statements {
                     sqlx::query(statement).execute(pool).await.map_err(store_error)?;
@@ -298,6 +300,23 @@ macro_rules! sql_results {
                 .await
                 .map_err(store_error)?;
                 Ok(pending.and_then(|pending| u64::try_from(pending).ok()).unwrap_or(0))
+            }
+
+            /// Recipients sent by the attempts settled since `since_ms` (the cancelled ones
+            /// are not sent; those left for a retry were), by project (`""` for none) and
+            /// minute since the Unix epoch.
+            pub(crate) async fn sent_per_minute(&self, since_ms: u64) -> Result<Vec<(String, u64, u64)>, Error> {
+                let rows: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT COALESCE(j.project, ''), s.settled_at_ms / 60000, CAST(SUM(s.delivered + s.not_registered + \
+                     s.failed + s.given_up + s.parked + s.pending) AS BIGINT) FROM gcm_settlements s \
+                     LEFT JOIN gcm_jobs j ON j.job_id = s.job_id WHERE s.settled_at_ms >= $1 GROUP BY 1, 2",
+                )
+                .bind(i64::try_from(since_ms).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+                let number = |value: i64| u64::try_from(value).unwrap_or(0);
+                Ok(rows.into_iter().map(|(project, minute, sent)| (project, number(minute), number(sent.unwrap_or(0)))).collect())
             }
 
             /// The newest `limit` campaigns: each one's id and when its first job was enqueued.

@@ -49,6 +49,7 @@ pub(crate) async fn call(
     (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
 }
 
+mod activity;
 mod audiences;
 mod campaigns;
 mod fleet_quota;

@@ -115,9 +115,11 @@ impl Platform {
         self.webhook.iter().map(|webhook| (None, webhook)).chain(projects)
     }
 
-    /// What a request may name: the projects, and where their jobs post.
+    /// What a request may name: the projects, their rates, and where their jobs post.
     pub(crate) fn api_projects(&self) -> Projects {
         let projects = Projects::new(self.projects.keys());
+        let projects =
+            self.projects.iter().fold(projects, |projects, (name, project)| projects.rate(name, project.rate));
         self.webhooks().fold(projects, |projects, (name, webhook)| projects.webhook(name, webhook.route()))
     }
 
