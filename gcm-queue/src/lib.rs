@@ -38,7 +38,7 @@ pub use job::{JOB_FORMAT, Job, Payload};
 pub use metrics::{Metrics, OutcomeLabel, ProjectFateLabel, QueueGauges, QueueStats, StateLabel};
 pub use queue::{
     CONNECT_TIMEOUT, Campaign, DEFAULT_RETENTION, MOST_CAMPAIGN_JOBS, PRUNE_BATCH, Pruned, QUEUE_NAME, Queue,
-    QueueConfig, Requeued, Retention, Worker, WorkerOptions,
+    QueueConfig, Requeued, RequeuedJob, Retention, Worker, WorkerOptions,
 };
 pub use round::{Policy, Unsure};
 pub use send::{DEFAULT_LEASE, Enqueue, Processor, Senders};

@@ -244,7 +244,7 @@ mod retention;
 mod webhooks;
 
 pub use self::activity::Worker;
-pub use self::campaigns::{Campaign, MOST_CAMPAIGN_JOBS, Requeued};
+pub use self::campaigns::{Campaign, MOST_CAMPAIGN_JOBS, Requeued, RequeuedJob};
 
 impl Queue {
     /// Connects to the queue at `url` (see the module's table) with the default

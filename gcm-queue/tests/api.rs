@@ -165,6 +165,9 @@ async fn every_route_but_healthz_needs_a_key_of_its_scope_and_a_known_host() {
         ("GET", "/openapi.json"),
         ("GET", "/nowhere"),
         ("DELETE", "/jobs"),
+        ("GET", "/campaigns"),
+        ("DELETE", "/campaigns/c-1"),
+        ("POST", "/campaigns/c-1/requeue"),
     ];
     for (method, path) in routes {
         let (status, answer) = call(addr, method, path, &["content-type: application/json"], body).await;
@@ -176,6 +179,7 @@ async fn every_route_but_healthz_needs_a_key_of_its_scope_and_a_known_host() {
     }
     assert_eq!(call(addr, "GET", "/healthz", &[], "").await, (200, "ok\n".to_owned()));
     assert_eq!(exchange(addr, "POST", "/jobs", READ, body).await.0, 403, "a read key does not send");
+    assert_eq!(exchange(addr, "POST", "/campaigns/c-1/requeue", READ, "").await.0, 403, "nor re-queue");
     assert_eq!(exchange(addr, "GET", "/results", METRICS, "").await.0, 403, "a metrics key reads no tokens");
     assert_eq!(exchange(addr, "GET", "/metrics", SEND, "").await.0, 403);
     assert_eq!(exchange(addr, "POST", "/jobs", SEND, body).await.0, 202);
@@ -421,6 +425,9 @@ async fn serve_refuses_to_start_open_on_a_network_and_describes_its_api() {
         "/audiences/{name}",
         "/audiences/{name}/changes",
         "/audiences/{name}/tokens",
+        "/campaigns",
+        "/campaigns/{id}",
+        "/campaigns/{id}/requeue",
         "/healthz",
         "/jobs",
         "/jobs/{id}",
@@ -804,6 +811,24 @@ async fn a_campaign_page_shows_its_buckets_and_acts_with_its_token() {
     let requeued = format!("{}-r0", sent.id);
     let summary = gcm_queue::ResultReader::summary(queue.as_ref(), &requeued).await.unwrap().unwrap();
     assert_eq!((summary.recipients, summary.campaign_id.as_deref()), (1, Some("c-ui")));
+
+    // The API says the same: the list, the campaign, a second re-queue that enqueues nothing.
+    let (status, listed) = exchange(addr, "GET", "/campaigns", SEND, "").await;
+    let listed = json(&listed);
+    assert_eq!((status, listed["campaigns"][0]["campaign_id"].as_str()), (200, Some("c-ui")), "{listed}");
+    assert_eq!(listed["campaigns"][0]["jobs"], 3);
+    let (status, read) = exchange(addr, "GET", "/campaigns/c-ui", READ, "").await;
+    let read = json(&read);
+    assert_eq!((status, &read["totals"]["not_registered"]), (200, &json("120")), "{read}");
+    assert!(read["jobs"].as_array().unwrap().iter().any(|job| job["job_id"] == sent.id.as_str()), "{read}");
+    let (status, again) = exchange(addr, "POST", "/campaigns/c-ui/requeue", SEND, "").await;
+    assert_eq!(
+        (status, json(&again)),
+        (200, serde_json::json!({"jobs": [{"job_id": requeued, "recipients": 1}], "lost": []}))
+    );
+    assert_eq!(exchange(addr, "GET", "/campaigns/c-none", READ, "").await.0, 404);
+    assert_eq!(exchange(addr, "GET", "/campaigns/c%20ui", READ, "").await.0, 404);
+    assert_eq!(exchange(addr, "GET", "/campaigns?limit=0", READ, "").await.0, 400);
 
     // Cancelled: the scheduled job and the re-queued one, not yet sent.
     let cancelled = raw(addr, "POST", "/ui/campaigns/c-ui/cancel", &[form, &sender], &token).await;

@@ -18,6 +18,7 @@
 
 mod audiences;
 pub mod auth;
+mod campaigns;
 pub mod enqueue;
 mod openapi;
 mod routes;
@@ -42,6 +43,7 @@ use tower::ServiceExt as _;
 
 pub use self::audiences::{AudienceCount, AudiencePage, AudienceTokens, ChangesPage, ChangesQuery, PageQuery};
 pub use self::auth::{AllowedHosts, ApiKeys, Scope};
+pub use self::campaigns::{CampaignTotals, CampaignsPage, CampaignsQuery};
 pub use self::enqueue::{EnqueueRequest, Invalid, Kind, MAX_WEBHOOK_URL_LEN, Projects, TokenLimits, WebhookRoute};
 pub use self::openapi::document as openapi_document;
 use self::openapi::openapi;
@@ -175,6 +177,9 @@ pub fn router(api: Api) -> Router {
         .route("/jobs", post(enqueue_jobs))
         .route("/jobs/{id}", get(job_summary).delete(cancel_job))
         .route("/results", get(results))
+        .route("/campaigns", get(campaigns::campaigns))
+        .route("/campaigns/{id}", get(campaigns::campaign).delete(campaigns::cancel_campaign))
+        .route("/campaigns/{id}/requeue", axum::routing::post(campaigns::requeue_campaign))
         .route(
             "/audiences/{name}",
             get(audiences::audience_tokens).put(audiences::put_audience).delete(audiences::delete_audience),

@@ -12,6 +12,9 @@ use super::audiences::{
     __path_add_tokens, __path_audience_changes, __path_audience_tokens, __path_delete_audience, __path_put_audience,
     AudienceCount, AudiencePage, AudienceTokens, ChangesPage,
 };
+use super::campaigns::{
+    __path_campaign, __path_campaigns, __path_cancel_campaign, __path_requeue_campaign, CampaignTotals, CampaignsPage,
+};
 use super::routes::{
     __path_cancel_job, __path_enqueue_jobs, __path_healthz, __path_job_summary, __path_metrics, __path_readyz,
     __path_results,
@@ -20,6 +23,7 @@ use super::routes::{Accepted, Problem, Ready, ResultRecord, ResultsPage};
 use super::webhooks::{__path_deliveries, __path_replay, DeliveriesPage, Replayed};
 use crate::audience::{AudienceChange, AudienceToken};
 use crate::fate::Summary;
+use crate::queue::{Campaign, Requeued, RequeuedJob};
 use crate::webhook::{Delivery, DeliveryState};
 
 #[derive(utoipa::OpenApi)]
@@ -27,12 +31,14 @@ use crate::webhook::{Delivery, DeliveryState};
     info(title = "gcm-worker", description = "Durable FCM sending through a job queue: enqueue multicasts, read each token's fate."),
     paths(
         enqueue_jobs, job_summary, cancel_job, results, metrics, readyz, healthz, openapi,
-        put_audience, add_tokens, audience_tokens, delete_audience, audience_changes, deliveries, replay
+        put_audience, add_tokens, audience_tokens, delete_audience, audience_changes, deliveries, replay,
+        campaigns, campaign, cancel_campaign, requeue_campaign
     ),
     components(schemas(
         EnqueueRequest, Accepted, Summary, ResultsPage, ResultRecord, Problem, Ready,
         AudienceTokens, AudienceCount, AudiencePage, ChangesPage, AudienceToken, AudienceChange,
-        DeliveriesPage, Replayed, Delivery, DeliveryState
+        DeliveriesPage, Replayed, Delivery, DeliveryState, CampaignsPage, CampaignTotals, Campaign, Requeued,
+        RequeuedJob
     )),
     modifiers(&BearerKeys),
     security(("api_key" = []))

@@ -163,7 +163,7 @@ impl Queue {
                     ..sent
                 };
                 self.enqueue(&job).await?;
-                requeued.jobs.push((job.id, job.payload.len() as u64));
+                requeued.jobs.push(RequeuedJob { recipients: job.payload.len() as u64, job_id: job.id });
             }
         }
         Ok(Some(requeued))
@@ -193,12 +193,21 @@ impl Queue {
 /// What [`Queue::requeue_campaign`] enqueued.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Requeued {
-    /// The new jobs' ids and recipients (a job enqueued by an earlier call too is listed
-    /// again, not enqueued twice).
-    pub jobs: Vec<(String, u64)>,
+    /// The new jobs (a job enqueued by an earlier call too is listed again, not enqueued
+    /// twice).
+    pub jobs: Vec<RequeuedJob>,
     /// The attempts (`job/attempt`) whose recipients could not be enqueued again: their
     /// content is no longer kept.
     pub lost: Vec<String>,
+}
+
+/// A job [`Queue::requeue_campaign`] enqueued.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+pub struct RequeuedJob {
+    /// Its id: the attempt's job id and `-r<attempt>`.
+    pub job_id: String,
+    /// The recipients it sends again.
+    pub recipients: u64,
 }
 
 #[cfg(test)]

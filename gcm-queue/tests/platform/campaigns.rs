@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::common::*;
 use gcm_hyper::v1::Multicast;
 use gcm_mock::{Behaviour, Scenario, TokenRule};
-use gcm_queue::{Final, Job, JobStatus, Policy, Processor, Queue, QueueConfig, ResultReader, Retention, Unsure};
+use gcm_queue::{
+    Final, Job, JobStatus, Policy, Processor, Queue, QueueConfig, RequeuedJob, ResultReader, Retention, Unsure,
+};
 
 fn now_ms() -> u64 {
     u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
@@ -75,7 +77,8 @@ async fn campaigns_are_read_and_acted_on_together(url: &str) {
 
     // Re-queued once, whatever the calls: jobs of the campaign with the same content.
     let requeued = queue.requeue_campaign(&campaign).await.unwrap().unwrap();
-    let mut expected = vec![(format!("{}-r0", b.id), 1), (format!("{}-r0", parked.id), 1)];
+    let requeued_job = |job: &Job| RequeuedJob { job_id: format!("{}-r0", job.id), recipients: 1 };
+    let mut expected = vec![requeued_job(&b), requeued_job(&parked)];
     expected.sort();
     let mut jobs = requeued.jobs.clone();
     jobs.sort();
@@ -84,7 +87,7 @@ async fn campaigns_are_read_and_acted_on_together(url: &str) {
     assert_eq!(queue.requeue_campaign(&campaign).await.unwrap().unwrap(), requeued);
     let read = queue.campaign(&campaign).await.unwrap().unwrap();
     assert_eq!((read.jobs.len(), read.totals.recipients), (6, 9));
-    let ids: Vec<String> = expected.into_iter().map(|(id, _)| id).collect();
+    let ids: Vec<String> = expected.into_iter().map(|job| job.job_id).collect();
     drain(queue.clone(), retrying, &ids, Duration::from_secs(60)).await;
     for (token, kind) in [("flaky", "campaign"), ("unsure", "legacy")] {
         let sent: Vec<_> = server.inbox().into_iter().filter(|delivery| delivery.token == token).collect();

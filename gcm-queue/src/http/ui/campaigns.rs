@@ -17,7 +17,8 @@ use super::{CsrfForm, Session, fates, page, refresh, refusal, to_login};
 use crate::fate::{Final, JobStatus, Record, Summary};
 use crate::http::Shared;
 use crate::http::auth::Scope;
-use crate::http::routes::{is_job_id, queue};
+use crate::http::campaigns::known_campaign;
+use crate::http::routes::queue;
 
 /// Campaigns the list shows: the newest.
 const LISTED: usize = 50;
@@ -138,10 +139,9 @@ pub(super) async fn campaign_page(
     let Some(session) = Session::of(&shared, &headers) else { return to_login() };
     let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
     let shown: Shown = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
-    let campaign = match queue.campaign(&id).await {
-        Ok(Some(campaign)) => campaign,
-        Ok(None) => return refusal(StatusCode::NOT_FOUND, "no such campaign"),
-        Err(error) => return failed_backend(&error),
+    let campaign = match known_campaign(queue, &id).await {
+        Ok(campaign) => campaign,
+        Err(error) => return refusal(error.0, &error.1.error),
     };
     let records = match queue.campaign_records(&campaign).await {
         Ok(records) => records,
@@ -269,12 +269,11 @@ pub(super) fn due(now: SystemTime, at_ms: u64) -> String {
 pub(super) async fn results_csv(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let Some(_session) = Session::of(&shared, &headers) else { return to_login() };
     let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
-    let records = match queue.campaign(&id).await {
-        Ok(Some(campaign)) => queue.campaign_records(&campaign).await,
-        Ok(None) => return refusal(StatusCode::NOT_FOUND, "no such campaign"),
-        Err(error) => Err(error),
+    let campaign = match known_campaign(queue, &id).await {
+        Ok(campaign) => campaign,
+        Err(error) => return refusal(error.0, &error.1.error),
     };
-    let records = match records {
+    let records = match queue.campaign_records(&campaign).await {
         Ok(records) => records,
         Err(error) => return failed_backend(&error),
     };
@@ -300,8 +299,8 @@ pub(super) async fn results_csv(State(shared): State<Shared>, headers: HeaderMap
         Ok(body) => body,
         Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot write the CSV: {error}")),
     };
-    // The id is checked before it goes in a header.
-    let name = if is_job_id(&id) { id } else { "campaign".to_owned() };
+    // The id is a job id's characters (`known_campaign` checked): safe in a header.
+    let name = campaign.campaign_id;
     let headers = [
         (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
         (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
@@ -356,7 +355,7 @@ pub(super) async fn requeue(
     let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
     match queue.requeue_campaign(&id).await {
         Ok(Some(requeued)) => {
-            let recipients: u64 = requeued.jobs.iter().map(|(_, recipients)| recipients).sum();
+            let recipients: u64 = requeued.jobs.iter().map(|job| job.recipients).sum();
             tracing::info!(campaign = %id, key = %session.name, jobs = requeued.jobs.len(), recipients, lost = requeued.lost.len(), "campaign re-queued from the dashboard");
             if requeued.lost.is_empty() {
                 Redirect::to(&format!("/ui/campaigns/{id}")).into_response()
