@@ -44,7 +44,10 @@ wait_for_line() { # wait_for_line FILE PATTERN: the first line of FILE matching 
 # Two tokens the audience example needs: one uninstalled, one malformed; and one for each
 # of the dashboard's runs, refused on its first 3 attempts (given up: the worker makes 3).
 printf '[tokens.tok-gone]\nresult = "not_registered"\n[tokens.tok-invalid]\nresult = "invalid"\n' >"$scratch/scenario.toml"
-for run in 1 2 3; do printf '[tokens.tok-flaky-%s]\nresult = "unavailable"\ntimes = 3\n' "$run" >>"$scratch/scenario.toml"; done
+# (With a Retry-After of 1 s: FCM's own floor for an unavailable server is 10 s.)
+for run in 1 2 3; do
+  printf '[tokens.tok-flaky-%s]\nresult = "unavailable"\ntimes = 3\nretry_after = "1"\n' "$run" >>"$scratch/scenario.toml"
+done
 target/debug/gcm-mock --api-key KEY --scenario "$scratch/scenario.toml" >"$scratch/mock.out" 2>/dev/null &
 pids+=($!)
 mock=$(wait_for_line "$scratch/mock.out" '^http://')

@@ -32,7 +32,8 @@ await context.route('**/*', (route) => {
   return route.continue();
 });
 const page = await context.newPage();
-const step = (what) => console.log(`ui ${run}: ${what}`);
+const began = Date.now();
+const step = (what) => console.log(`ui ${run} (${((Date.now() - began) / 1000).toFixed(1)} s): ${what}`);
 const api = (method, path, body) => page.request.fetch(base + path, {
   method, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, data: body,
 });
@@ -186,6 +187,15 @@ await readPage.goto(`${base}/ui/campaigns/${retried}`);
 assert.equal(await readPage.textContent('#given-up'), '1');
 assert.equal(await readPage.$('#requeue'), null);
 step('a read key: no cancel or re-queue button');
+
+// On a phone's width: one column, nothing wider than the screen.
+await page.setViewportSize({ width: 390, height: 800 });
+await page.goto(`${base}/ui/campaigns/${campaign}`);
+assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390), 'no sideways scrolling');
+assert.ok(await page.isVisible('#delivered'), 'the counts stay on a phone');
+await page.screenshot({ path: `${shots}/campaign-phone.png`, fullPage: true });
+await page.setViewportSize({ width: 1000, height: 700 });
+step('a campaign on a phone: no sideways scrolling');
 
 // Log out: the pages ask for a key again.
 await page.click('header form[action="/ui/logout"] button');

@@ -600,6 +600,11 @@ async fn the_command_line_refuses_what_it_cannot_honour() {
         (vec!["enqueue", "--queue", &url, "--heartbeat", "5"], "--heartbeat"),
         (vec!["serve", "--queue", &url, "--heartbeat", "5"], "--heartbeat"),
     ];
+    let short_secret = dir.path().join("secret");
+    std::fs::write(&short_secret, "too-short\n").unwrap();
+    let short_secret = short_secret.display().to_string();
+    let serve_with_short_secret = vec!["serve", "--queue", &url, "--no-auth", "--session-secret-file", &short_secret];
+    let refused = refused.into_iter().chain([(serve_with_short_secret, "at least 32 characters")]);
     for (args, named) in refused {
         let output = tokio::process::Command::new(bin).args(&args).output().await.unwrap();
         let error = String::from_utf8_lossy(&output.stderr);
@@ -839,4 +844,34 @@ async fn a_campaign_page_shows_its_buckets_and_acts_with_its_token() {
         (gcm_queue::JobStatus::Cancelled, 2, 0)
     );
     server.shutdown().await;
+}
+
+/// Replicas behind one address, given one session secret, accept each other's sessions and
+/// forms; a replica with another secret, or none, does not. The secret shows in no `Debug`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_with_one_session_secret_share_their_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = sqlite_queue(&dir).await;
+    let secret = "a-secret-the-replicas-share-0123456789";
+    let replica = |secret: Option<&str>| {
+        let mut api = Api::new(Some(queue.clone()), Arc::new(Metrics::default())).keys(keys());
+        api.session_secret = secret.map(|secret| gcm_queue::http::SessionSecret::new(secret).unwrap());
+        api
+    };
+    assert!(!format!("{:?}", replica(Some(secret))).contains(secret), "the secret is kept out of Debug");
+    let (first, second) = (start(replica(Some(secret))).await, start(replica(Some(secret))).await);
+    let (other, unshared) = (start(replica(Some(&secret.replace('a', "b")))).await, start(replica(None)).await);
+    let cookie = session(first, SEND).await;
+    let page = raw(second, "GET", "/ui", &[&cookie], "").await;
+    assert_eq!(&page[9..12], "200", "the second replica knows the first one's session: {page}");
+    // A form the first replica served, posted to the second: its CSRF token holds there too.
+    let form = "content-type: application/x-www-form-urlencoded";
+    let served = raw(first, "GET", "/ui", &[&cookie], "").await;
+    let logout = raw(second, "POST", "/ui/logout", &[form, &cookie], &format!("csrf={}", csrf_of(&served))).await;
+    assert!(logout.contains("location: /ui/login") && logout.contains("gcm_session=;"), "{logout}");
+    for (name, addr) in [("another secret", other), ("no secret", unshared)] {
+        let refused = raw(addr, "GET", "/ui", &[&cookie], "").await;
+        assert!(refused.contains("location: /ui/login"), "{name}: {refused}");
+    }
+    assert!(gcm_queue::http::SessionSecret::new("short").is_err());
 }

@@ -107,6 +107,31 @@ pub struct Api {
     pub limits: Limits,
     /// The projects a request may name (none: the workers' own credentials send).
     pub projects: Projects,
+    /// What signs the dashboard's sessions: the same for every replica behind one address
+    /// (`--session-secret-file`); `None`, a key drawn at start (a restart logs out).
+    pub session_secret: Option<SessionSecret>,
+}
+
+/// A secret the dashboard's sessions are signed with, shared by replicas. Kept out of
+/// `Debug`.
+#[derive(Clone)]
+pub struct SessionSecret(Arc<[u8]>);
+
+impl SessionSecret {
+    /// The secret in `text` (surrounding whitespace ignored): at least 32 characters.
+    pub fn new(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.len() < 32 {
+            return Err(format!("a session secret has at least 32 characters, not {}", text.len()));
+        }
+        Ok(Self(text.as_bytes().into()))
+    }
+}
+
+impl std::fmt::Debug for SessionSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionSecret(…)")
+    }
 }
 
 impl Api {
@@ -121,6 +146,7 @@ impl Api {
             hosts: AllowedHosts::loopback_and([]),
             limits: Limits::default(),
             projects: Projects::default(),
+            session_secret: None,
         }
     }
 
@@ -165,7 +191,7 @@ pub fn router(api: Api) -> Router {
     use tower_http::trace::{DefaultOnResponse, TraceLayer};
     let permits = (api.limits.body_memory / 1024).clamp(1, Semaphore::MAX_PERMITS);
     let timeout = api.limits.request_timeout;
-    let signer = Arc::new(ui::Signer::new());
+    let signer = Arc::new(api.session_secret.as_ref().map_or_else(ui::Signer::new, ui::Signer::shared));
     let shared = Shared { bodies: Arc::new(Semaphore::new(permits)), api, gauges: Arc::default(), signer };
     let trace = TraceLayer::new_for_http()
         .make_span_with(|request: &Request| {

@@ -3,7 +3,8 @@
 //! off, and a page whose numbers move reloads itself.
 //!
 //! Behind the API's keys: the login form takes a key and sets a session cookie (`HttpOnly`,
-//! `SameSite=Strict`, signed with a key this process draws at start, valid 12 hours); the
+//! `SameSite=Strict`, valid 12 hours, signed with a key this process draws at start or, for
+//! replicas behind one address, derives from their shared `--session-secret-file`); the
 //! key's `read` scope looks, `send` acts. Every form carries a CSRF token bound to the
 //! session (the login form, to a cookie of its own); a post without it is refused (403).
 //! Without keys (`--no-auth`, loopback only) the pages need no login, and forms still carry
@@ -51,13 +52,22 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/ui/style.css", get(stylesheet))
 }
 
-/// What signs sessions and CSRF tokens: drawn at start, so sessions end with the process.
+/// What signs sessions and CSRF tokens: drawn at start (sessions end with the process), or
+/// derived from a secret the replicas share.
 pub(super) struct Signer(ring::hmac::Key);
 
 impl Signer {
     pub(super) fn new() -> Self {
         let key: [u8; 32] = rand::random();
         Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key))
+    }
+
+    /// The signer of every replica given `secret` (a key of its own, derived from it: the
+    /// secret itself signs nothing).
+    pub(super) fn shared(secret: &super::SessionSecret) -> Self {
+        let derived =
+            ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret.0), b"gcm-worker dashboard");
+        Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()))
     }
 
     fn sign(&self, text: &str) -> String {
@@ -326,7 +336,7 @@ async fn job_page(State(shared): State<Shared>, headers: HeaderMap, Path(id): Pa
                 tr {
                     th { (name) }
                     td #(key) { (count) }
-                    td { progress max=(summary.recipients.max(1)) value=(count) {} }
+                    td.meter { progress max=(summary.recipients.max(1)) value=(count) {} }
                 }
             }
         }

@@ -21,7 +21,9 @@ use clap::{Args, Parser, Subcommand};
 use gcm_hyper::gcm_proto::{Backoff, Gcm};
 use gcm_hyper::v1::Fcm;
 use gcm_hyper::{Client, Credentials, FcmClient};
-use gcm_queue::http::{AllowedHosts, Api, ApiKeys, EnqueueRequest, Kind, Limits, Projects, ResultRecord, TokenLimits};
+use gcm_queue::http::{
+    AllowedHosts, Api, ApiKeys, EnqueueRequest, Kind, Limits, Projects, ResultRecord, SessionSecret, TokenLimits,
+};
 use gcm_queue::webhook::Deliverer;
 use gcm_queue::{
     Metrics, Policy, Processor, Queue, QueueConfig, ResultReader, Retention, Senders, Unsure, WorkerOptions,
@@ -288,6 +290,11 @@ struct AuthArgs {
     /// route still needs one.
     #[arg(long, env = "GCM_PUBLIC_METRICS")]
     public_metrics: bool,
+    /// A file holding the secret (32 characters or more) that signs the dashboard's sessions:
+    /// give every replica behind one address the same. Without it, each process draws its
+    /// own, and a restart logs everyone out.
+    #[arg(long, env = "GCM_SESSION_SECRET_FILE")]
+    session_secret_file: Option<PathBuf>,
 }
 
 fn parse_unsure(text: &str) -> Result<Unsure, String> {
@@ -425,6 +432,10 @@ fn api(args: &AuthArgs, listen: SocketAddr) -> Result<Api, Box<dyn std::error::E
     };
     let mut api = Api::new(None, Arc::new(Metrics::default())).hosts(hosts);
     api.public_metrics = args.public_metrics;
+    if let Some(path) = &args.session_secret_file {
+        let text = std::fs::read_to_string(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+        api.session_secret = Some(SessionSecret::new(&text).map_err(|error| format!("{}: {error}", path.display()))?);
+    }
     match (keys.is_empty(), args.no_auth) {
         (false, true) => Err("--no-auth with API keys: choose one".into()),
         (true, true) if !listen.ip().is_loopback() => {
