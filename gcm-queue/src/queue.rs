@@ -28,6 +28,7 @@ pub const QUEUE_NAME: &str = "gcm-queue";
 
 /// How long a backend may take to answer one command (SQLite's busy wait, a Redis reply)
 /// before it is an error: workers, settlements and readers share one loaded server.
+#[cfg(any(feature = "sqlite", feature = "redis"))]
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long connecting to a server (PostgreSQL, Redis) may take before it is an error

@@ -1,6 +1,7 @@
 //! What the queue's fleet is doing: the workers apalis knows, with their heartbeats and the
 //! jobs each runs, and the recipients sent per minute.
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use apalis::prelude::ListWorkers as _;
 use serde::Serialize;
 

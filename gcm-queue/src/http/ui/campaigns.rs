@@ -309,14 +309,15 @@ pub(super) async fn results_csv(State(shared): State<Shared>, headers: HeaderMap
     (headers, body).into_response()
 }
 
-/// A campaign action's checks: a session, its CSRF token, the send scope.
-fn may_act(shared: &Shared, headers: &HeaderMap, form: &CsrfForm) -> Result<Session, Response> {
-    let Some(session) = Session::of(shared, headers) else { return Err(to_login()) };
+/// A campaign action's checks: a session, its CSRF token, the send scope (boxed: a
+/// response is large).
+fn may_act(shared: &Shared, headers: &HeaderMap, form: &CsrfForm) -> Result<Session, Box<Response>> {
+    let Some(session) = Session::of(shared, headers) else { return Err(Box::new(to_login())) };
     if form.csrf != session.csrf(shared) {
-        return Err(refusal(StatusCode::FORBIDDEN, "the form's CSRF token is missing or wrong"));
+        return Err(Box::new(refusal(StatusCode::FORBIDDEN, "the form's CSRF token is missing or wrong")));
     }
     if !session.may(shared, Scope::Send) {
-        return Err(refusal(StatusCode::FORBIDDEN, "this key has no send scope"));
+        return Err(Box::new(refusal(StatusCode::FORBIDDEN, "this key has no send scope")));
     }
     Ok(session)
 }
@@ -329,7 +330,7 @@ pub(super) async fn cancel(
 ) -> Response {
     let session = match may_act(&shared, &headers, &form) {
         Ok(session) => session,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
     match queue.cancel_campaign(&id).await {
@@ -350,7 +351,7 @@ pub(super) async fn requeue(
 ) -> Response {
     let session = match may_act(&shared, &headers, &form) {
         Ok(session) => session,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
     match queue.requeue_campaign(&id).await {
