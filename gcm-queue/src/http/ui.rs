@@ -350,20 +350,36 @@ async fn job_page(State(shared): State<Shared>, headers: HeaderMap, Path(id): Pa
     page(&format!("Job {}", summary.job_id), Some((&session, &shared)), refresh(summary.status), body)
 }
 
+/// An action's checks: a session, its form's CSRF token, the send scope, a queue (boxed: a
+/// response is large).
+fn may_act<'a>(
+    shared: &'a Shared,
+    headers: &HeaderMap,
+    form: &CsrfForm,
+) -> Result<(Session, &'a crate::Queue), Box<Response>> {
+    let Some(session) = Session::of(shared, headers) else { return Err(Box::new(to_login())) };
+    if form.csrf != session.csrf(shared) {
+        return Err(Box::new(refusal(StatusCode::FORBIDDEN, "the form's CSRF token is missing or wrong")));
+    }
+    if !session.may(shared, Scope::Send) {
+        return Err(Box::new(refusal(StatusCode::FORBIDDEN, "this key has no send scope")));
+    }
+    let Ok(queue) = queue(shared) else {
+        return Err(Box::new(refusal(StatusCode::NOT_FOUND, "this server has no queue")));
+    };
+    Ok((session, queue))
+}
+
 async fn cancel(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let Some(session) = Session::of(&shared, &headers) else { return to_login() };
-    if form.csrf != session.csrf(&shared) {
-        return refusal(StatusCode::FORBIDDEN, "the form's CSRF token is missing or wrong");
-    }
-    if !session.may(&shared, Scope::Send) {
-        return refusal(StatusCode::FORBIDDEN, "this key has no send scope");
-    }
-    let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
+    let (session, queue) = match may_act(&shared, &headers, &form) {
+        Ok(allowed) => allowed,
+        Err(refused) => return *refused,
+    };
     match cancel_known(queue, &id).await {
         Ok(summary) => {
             tracing::info!(job = %id, key = %session.name, cancelled = summary.cancelled, "job cancelled from the dashboard");

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{CsrfForm, Session, fates, page, refresh, refusal, to_login};
+use super::{CsrfForm, Session, fates, may_act, page, refresh, refusal, to_login};
 use crate::fate::{Final, JobStatus, Record, Summary};
 use crate::http::Shared;
 use crate::http::auth::Scope;
@@ -309,30 +309,16 @@ pub(super) async fn results_csv(State(shared): State<Shared>, headers: HeaderMap
     (headers, body).into_response()
 }
 
-/// A campaign action's checks: a session, its CSRF token, the send scope (boxed: a
-/// response is large).
-fn may_act(shared: &Shared, headers: &HeaderMap, form: &CsrfForm) -> Result<Session, Box<Response>> {
-    let Some(session) = Session::of(shared, headers) else { return Err(Box::new(to_login())) };
-    if form.csrf != session.csrf(shared) {
-        return Err(Box::new(refusal(StatusCode::FORBIDDEN, "the form's CSRF token is missing or wrong")));
-    }
-    if !session.may(shared, Scope::Send) {
-        return Err(Box::new(refusal(StatusCode::FORBIDDEN, "this key has no send scope")));
-    }
-    Ok(session)
-}
-
 pub(super) async fn cancel(
     State(shared): State<Shared>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let session = match may_act(&shared, &headers, &form) {
-        Ok(session) => session,
+    let (session, queue) = match may_act(&shared, &headers, &form) {
+        Ok(allowed) => allowed,
         Err(refused) => return *refused,
     };
-    let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
     match queue.cancel_campaign(&id).await {
         Ok(Some(campaign)) => {
             tracing::info!(campaign = %id, key = %session.name, cancelled = campaign.totals.cancelled, "campaign cancelled from the dashboard");
@@ -349,11 +335,10 @@ pub(super) async fn requeue(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let session = match may_act(&shared, &headers, &form) {
-        Ok(session) => session,
+    let (session, queue) = match may_act(&shared, &headers, &form) {
+        Ok(allowed) => allowed,
         Err(refused) => return *refused,
     };
-    let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
     match queue.requeue_campaign(&id).await {
         Ok(Some(requeued)) => {
             let recipients: u64 = requeued.jobs.iter().map(|job| job.recipients).sum();
