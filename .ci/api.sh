@@ -176,7 +176,7 @@ curl -sS --fail "${auth[@]}" "$GCM_API/openapi.json" >"$scratch/openapi.json"
 config=$PWD/.ci/schemathesis.toml
 (cd "$scratch" && "$venv/bin/schemathesis" --config-file "$config" run "$scratch/openapi.json" \
   --url "$GCM_API" -H "Authorization: Bearer $GCM_KEY" --checks all --exclude-checks use_after_free \
-  --max-time "${SCHEMATHESIS_SECONDS:-30}" --seed 1 --no-color)
+  --max-time "${SCHEMATHESIS_SECONDS:-20}" --seed 1 --no-color)
 
 # A clean stop: SIGTERM, exit status 0.
 kill -TERM "$serve"

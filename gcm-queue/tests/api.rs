@@ -719,6 +719,20 @@ async fn raw(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[&s
     answer
 }
 
+/// A chunked body's bytes (a streamed answer).
+fn unchunked(mut body: &str) -> String {
+    let mut text = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size, 16).unwrap();
+        if size == 0 {
+            return text;
+        }
+        text.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+}
+
 /// A session for `key`: the login form's nonce and token, then the session cookie, as a
 /// `cookie:` header.
 async fn session(addr: std::net::SocketAddr, key: &str) -> String {
@@ -787,7 +801,8 @@ async fn a_campaign_page_shows_its_buckets_and_acts_with_its_token() {
 
     let csv = get("/ui/campaigns/c-ui/results.csv".into(), &sender).await;
     let (head, body) = csv.split_once("\r\n\r\n").unwrap();
-    assert!(head.contains("content-type: text/csv"), "{head}");
+    assert!(head.contains("content-type: text/csv") && head.contains("transfer-encoding: chunked"), "{head}");
+    let body = unchunked(body);
     assert_eq!(body.lines().next(), Some("job_id,attempt,token,fate,code,detail"));
     assert_eq!(body.lines().count(), 1 + 122, "a row per record");
     assert!(body.lines().any(|line| line.starts_with(&format!("{},1,flaky,given_up,Unavailable,", sent.id))), "{body}");

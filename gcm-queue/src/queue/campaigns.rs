@@ -104,15 +104,23 @@ impl Queue {
         Ok((!jobs.is_empty()).then(|| Campaign::new(campaign_id.to_owned(), jobs)))
     }
 
-    /// Every record of `campaign`'s jobs, job by job.
-    pub async fn campaign_records(&self, campaign: &Campaign) -> Result<Vec<Record>, Error> {
+    /// The records of `campaign`'s jobs, job by job, until `most` are read (a job is read
+    /// whole): the records, and whether every job's are among them.
+    pub async fn campaign_records(&self, campaign: &Campaign, most: usize) -> Result<(Vec<Record>, bool), Error> {
         // Owned ids: a closure over borrowed ones makes the stream's futures `Send` only for
         // one lifetime, and a handler needs them `Send` for all.
         let ids: Vec<String> = campaign.jobs.iter().map(|job| job.job_id.clone()).collect();
         let reads = ids.into_iter().map(|id| async move { self.job_records(&id).await });
-        let records: Vec<Vec<Record>> =
-            futures_util::stream::iter(reads).buffered(READS_IN_FLIGHT).try_collect().await?;
-        Ok(records.into_iter().flatten().collect())
+        let mut reads = futures_util::stream::iter(reads).buffered(READS_IN_FLIGHT);
+        let (mut records, mut jobs_read) = (Vec::new(), 0);
+        while let Some(read) = reads.try_next().await? {
+            records.extend(read);
+            jobs_read += 1;
+            if records.len() >= most {
+                break; // the reads in flight are dropped
+            }
+        }
+        Ok((records, jobs_read == campaign.jobs.len()))
     }
 
     /// Every record of job `job_id`, in the order they were written.

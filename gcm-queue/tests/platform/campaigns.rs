@@ -65,7 +65,11 @@ async fn campaigns_are_read_and_acted_on_together(url: &str) {
     assert_eq!(queue.summary(&a.id).await.unwrap().unwrap().retry_at_ms, Some(due));
     assert!(queue.campaigns(10).await.unwrap().iter().any(|listed| listed.campaign_id == campaign));
 
-    let records = queue.campaign_records(&read).await.unwrap();
+    let (records, complete) = queue.campaign_records(&read, 100).await.unwrap();
+    assert!(complete);
+    // Read up to a bound, job by job: the first jobs' records, and the caller told.
+    let (first, complete) = queue.campaign_records(&read, 1).await.unwrap();
+    assert!(!complete && !first.is_empty() && first.len() < 5, "{first:?}");
     let fate = |token: &str| records.iter().find(|record| record.recipient == token).map(|record| record.fate.name());
     assert_eq!(records.len(), 5, "{records:?}");
     assert_eq!(

@@ -10,6 +10,7 @@ use axum::Form;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::StreamExt as _;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -24,6 +25,9 @@ use crate::http::routes::queue;
 const LISTED: usize = 50;
 /// Tokens a bucket's page shows.
 const TOKENS_PER_PAGE: usize = 100;
+/// Records a campaign's page reads at most (about 40 MB): a larger campaign's page shows its
+/// first jobs' records, and its CSV has them all.
+const RECORDS_READ: usize = 200_000;
 
 /// A campaign's bar: each fate's share of its recipients, as SVG rectangles the stylesheet
 /// colours (no inline style: the policy allows none).
@@ -143,8 +147,8 @@ pub(super) async fn campaign_page(
         Ok(campaign) => campaign,
         Err(error) => return refusal(error.0, &error.1.error),
     };
-    let records = match queue.campaign_records(&campaign).await {
-        Ok(records) => records,
+    let (records, complete) = match queue.campaign_records(&campaign, RECORDS_READ).await {
+        Ok(read) => read,
         Err(error) => return failed_backend(&error),
     };
     let totals = &campaign.totals;
@@ -190,6 +194,10 @@ pub(super) async fn campaign_page(
                     button.danger #cancel type="submit" { "Cancel the campaign" }
                 }
             }
+        }
+        @if !complete {
+            p.hint #partial { "The fates by code and the tokens below are those of the first jobs' "
+                (records.len()) " records: the CSV has every one." }
         }
         h2 { "Fates by error code" }
         table #reasons {
@@ -238,6 +246,8 @@ pub(super) async fn campaign_page(
                 }
             }
         }
+        p.hint #api { "The same from the API: " code { "GET /campaigns/" (campaign.campaign_id) } ", "
+            code { "GET /results?campaign=" (campaign.campaign_id) } "." }
         h2 { "Jobs" }
         table #jobs {
             tr { th { "Job" } th { "Status" } th { "Recipients" } th { "Settled" } }
@@ -265,40 +275,28 @@ pub(super) fn due(now: SystemTime, at_ms: u64) -> String {
     }
 }
 
-/// The campaign's records as CSV: one row per token and attempt that settled it.
+/// The campaign's records as CSV, one row per token and attempt that settled it: streamed
+/// job by job, so that a campaign of millions is never held whole.
 pub(super) async fn results_csv(State(shared): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     let Some(_session) = Session::of(&shared, &headers) else { return to_login() };
-    let Ok(queue) = queue(&shared) else { return refusal(StatusCode::NOT_FOUND, "this server has no queue") };
-    let campaign = match known_campaign(queue, &id).await {
+    let Some(queue) = shared.api.queue.clone() else {
+        return refusal(StatusCode::NOT_FOUND, "this server has no queue");
+    };
+    let campaign = match known_campaign(&queue, &id).await {
         Ok(campaign) => campaign,
         Err(error) => return refusal(error.0, &error.1.error),
     };
-    let records = match queue.campaign_records(&campaign).await {
-        Ok(records) => records,
-        Err(error) => return failed_backend(&error),
-    };
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    let rows = std::iter::once(["job_id", "attempt", "token", "fate", "code", "detail"].map(str::to_owned)).chain(
-        records.iter().map(|record| {
-            [
-                record.job_id.clone(),
-                record.attempt.saturating_add(1).to_string(),
-                record.recipient.clone(),
-                record.fate.name().to_owned(),
-                reason(&record.fate).to_owned(),
-                detail(&record.fate),
-            ]
-        }),
-    );
-    for row in rows {
-        if let Err(error) = writer.write_record(&row) {
-            return refusal(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot write the CSV: {error}"));
+    let head = futures_util::stream::once(std::future::ready(csv_rows(&[], true)));
+    let ids: Vec<String> = campaign.jobs.iter().map(|job| job.job_id.clone()).collect();
+    let rows = futures_util::stream::iter(ids).then(move |job_id| {
+        let queue = queue.clone();
+        async move {
+            let records = queue.job_records(&job_id).await.inspect_err(|error| {
+                tracing::warn!(job = %job_id, %error, "a campaign's CSV is cut short: a job's records cannot be read");
+            })?;
+            csv_rows(&records, false)
         }
-    }
-    let body = match writer.into_inner() {
-        Ok(body) => body,
-        Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot write the CSV: {error}")),
-    };
+    });
     // The id is a job id's characters (`known_campaign` checked): safe in a header.
     let name = campaign.campaign_id;
     let headers = [
@@ -306,7 +304,30 @@ pub(super) async fn results_csv(State(shared): State<Shared>, headers: HeaderMap
         (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}.csv\"")),
         (header::CACHE_CONTROL, "no-store".to_owned()),
     ];
-    (headers, body).into_response()
+    (headers, axum::body::Body::from_stream(head.chain(rows))).into_response()
+}
+
+/// `records` as CSV rows, after the header row if `head`.
+fn csv_rows(records: &[Record], head: bool) -> Result<bytes::Bytes, crate::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let failed = |error: csv::Error| crate::Error::Store(format!("cannot write the CSV: {error}").into());
+    if head {
+        writer.write_record(["job_id", "attempt", "token", "fate", "code", "detail"]).map_err(failed)?;
+    }
+    for record in records {
+        let attempt = record.attempt.saturating_add(1).to_string();
+        let detail = detail(&record.fate);
+        let row = [
+            record.job_id.as_str(),
+            attempt.as_str(),
+            record.recipient.as_str(),
+            record.fate.name(),
+            reason(&record.fate),
+            detail.as_str(),
+        ];
+        writer.write_record(row).map_err(failed)?;
+    }
+    writer.into_inner().map(bytes::Bytes::from).map_err(|error| failed(error.into_error().into()))
 }
 
 pub(super) async fn cancel(
