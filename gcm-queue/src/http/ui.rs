@@ -330,7 +330,7 @@ async fn job_page(State(shared): State<Shared>, headers: HeaderMap, Path(id): Pa
         label for="settled" { "Settled " (settled) " of " (summary.recipients) }
         progress #settled max=(summary.recipients) value=(settled) { (settled) " of " (summary.recipients) }
         (campaigns::bar(&summary))
-        @if let Some(at) = summary.retry_at_ms { p #retry { "Retry of " (summary.pending) " due " (campaigns::due(SystemTime::now(), at)) } }
+        @if let Some(at) = summary.retry_at_ms { p #retry { "Retry of " (summary.pending) " due " (campaigns::due(crate::job::millis(SystemTime::now()), at)) } }
         table.fates {
             @for (name, key, count) in fates(&summary) {
                 tr {

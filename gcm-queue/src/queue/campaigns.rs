@@ -88,7 +88,7 @@ impl Queue {
     pub async fn campaigns(&self, limit: usize) -> Result<Vec<Campaign>, Error> {
         let campaigns = each_backend!(self, |_storage, results| results.campaigns(limit).await?);
         let mut read = Vec::with_capacity(campaigns.len());
-        for (campaign_id, _started_ms) in campaigns {
+        for campaign_id in campaigns {
             let jobs = each_backend!(self, |_storage, results| results
                 .campaign_jobs(&campaign_id, MOST_CAMPAIGN_JOBS)
                 .await?);

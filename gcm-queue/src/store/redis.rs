@@ -781,16 +781,13 @@ return 1
         Ok(summary_of(job_id, &fields, expires, millis_of(now)))
     }
 
-    /// The newest `limit` campaigns: each one's id and when its first job was enqueued.
-    pub(crate) async fn campaigns(&self, limit: usize) -> Result<Vec<(String, u64)>, Error> {
+    /// The ids of the newest `limit` campaigns, by when their first job was enqueued.
+    pub(crate) async fn campaigns(&self, limit: usize) -> Result<Vec<String>, Error> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let last = isize::try_from(limit).unwrap_or(isize::MAX).saturating_sub(1);
-        let campaigns: Vec<(String, f64)> = if limit == 0 {
-            Vec::new()
-        } else {
-            self.connection.clone().zrevrange_withscores(self.campaigns_key(), 0, last).await.map_err(store_error)?
-        };
-        // Scores are milliseconds, exact in an f64 for the next 280 000 years.
-        Ok(campaigns.into_iter().map(|(id, started)| (id, started.max(0.0) as u64)).collect())
+        self.connection.clone().zrevrange(self.campaigns_key(), 0, last).await.map_err(store_error)
     }
 
     /// The summaries of campaign `campaign_id`'s jobs (at most `limit`, in id order), in two

@@ -319,17 +319,17 @@ macro_rules! sql_results {
                 Ok(rows.into_iter().map(|(project, minute, sent)| (project, number(minute), number(sent.unwrap_or(0)))).collect())
             }
 
-            /// The newest `limit` campaigns: each one's id and when its first job was enqueued.
-            pub(crate) async fn campaigns(&self, limit: usize) -> Result<Vec<(String, u64)>, Error> {
-                let rows: Vec<(String, i64)> = sqlx::query_as(
-                    "SELECT campaign_id, MIN(enqueued_ms) FROM gcm_jobs WHERE campaign_id IS NOT NULL \
-                     GROUP BY campaign_id ORDER BY 2 DESC, 1 DESC LIMIT $1",
+            /// The ids of the newest `limit` campaigns, by when their first job was enqueued.
+            pub(crate) async fn campaigns(&self, limit: usize) -> Result<Vec<String>, Error> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT campaign_id FROM gcm_jobs WHERE campaign_id IS NOT NULL \
+                     GROUP BY campaign_id ORDER BY MIN(enqueued_ms) DESC, campaign_id DESC LIMIT $1",
                 )
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await
                 .map_err(store_error)?;
-                Ok(rows.into_iter().map(|(id, started)| (id, u64::try_from(started).unwrap_or(0))).collect())
+                Ok(rows.into_iter().map(|(id,)| id).collect())
             }
 
             /// The summaries of campaign `campaign_id`'s jobs (at most `limit`, in id order), in

@@ -4,7 +4,7 @@
 //! results).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use axum::Form;
 use axum::extract::{Path, RawQuery, State};
@@ -113,7 +113,7 @@ struct Shown {
     page: Option<usize>,
 }
 
-/// What groups a record on the page: its fate's name and its error code or cause.
+/// What groups a record on the page, with its fate's name: its error code or cause.
 fn reason(fate: &Final) -> &str {
     match fate {
         Final::Failed { code, .. } => code,
@@ -165,7 +165,7 @@ pub(super) async fn campaign_page(
         .collect();
     let pages = bucket.len().div_ceil(TOKENS_PER_PAGE).max(1);
     let page_number = shown.page.unwrap_or(1).clamp(1, pages);
-    let now = SystemTime::now();
+    let now = crate::job::millis(SystemTime::now());
     let can_act = session.may(&shared, Scope::Send);
     let retrying: Vec<&Summary> = campaign.jobs.iter().filter(|job| job.pending > 0 && job.attempts > 0).collect();
     let body = html! {
@@ -223,9 +223,9 @@ pub(super) async fn campaign_page(
         }
         @if pages > 1 {
             nav.pages {
-                @if page_number > 1 { a rel="prev" href={ "?fate=" (fate) "&q=" (search) "&page=" (page_number - 1) } { "← previous" } }
+                @if page_number > 1 { a rel="prev" href={ "?" (bucket_page(fate, search, page_number - 1)) } { "← previous" } }
                 span { " page " (page_number) " of " (pages) " " }
-                @if page_number < pages { a rel="next" href={ "?fate=" (fate) "&q=" (search) "&page=" (page_number + 1) } { "next →" } }
+                @if page_number < pages { a rel="next" href={ "?" (bucket_page(fate, search, page_number + 1)) } { "next →" } }
             }
         }
         h2 { "Retry schedule" }
@@ -265,14 +265,23 @@ pub(super) async fn campaign_page(
     page(&title, Some((&session, &shared)), refresh(totals.status), body)
 }
 
-/// When a retry is due, as a time and as a wait from now.
-pub(super) fn due(now: SystemTime, at_ms: u64) -> String {
-    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(at_ms);
-    let when = humantime::format_rfc3339_seconds(at);
-    match at.duration_since(now) {
-        Ok(wait) => format!("{when} (in {} s)", wait.as_secs()),
-        Err(_) => format!("{when} (due)"),
+/// When a retry is due, as a time and as a wait from `now_ms`. A time no calendar formats
+/// (past the year 9999: a server's `Retry-After` is honoured) is shown in milliseconds.
+pub(super) fn due(now_ms: u64, at_ms: u64) -> String {
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let at =
+        i64::try_from(at_ms / 1000).ok().and_then(|seconds| time::OffsetDateTime::from_unix_timestamp(seconds).ok());
+    let when = at.and_then(|at| at.format(rfc3339).ok()).unwrap_or_else(|| format!("{at_ms} ms after the epoch"));
+    match at_ms.checked_sub(now_ms) {
+        Some(wait) => format!("{when} (in {} s)", wait / 1000),
+        None => format!("{when} (due)"),
     }
+}
+
+/// The query of a page of a bucket.
+fn bucket_page(fate: &str, search: &str, page: usize) -> String {
+    let page = page.to_string();
+    serde_urlencoded::to_string([("fate", fate), ("q", search), ("page", page.as_str())]).unwrap_or_default()
 }
 
 /// The campaign's records as CSV, one row per token and attempt that settled it: streamed
@@ -377,5 +386,18 @@ pub(super) async fn requeue(
         }
         Ok(None) => refusal(StatusCode::NOT_FOUND, "no such campaign"),
         Err(error) => failed_backend(&error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_due_past_any_calendar_is_shown_not_a_panic() {
+        assert_eq!(due(1_000, 61_000), "1970-01-01T00:01:01Z (in 60 s)");
+        assert_eq!(due(61_000, 1_000), "1970-01-01T00:00:01Z (due)");
+        assert_eq!(due(0, u64::MAX), format!("{} ms after the epoch (in {} s)", u64::MAX, u64::MAX / 1000));
+        assert_eq!(bucket_page("given_up", "a&b #1", 2), "fate=given_up&q=a%26b+%231&page=2");
     }
 }
