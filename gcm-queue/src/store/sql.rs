@@ -333,7 +333,8 @@ macro_rules! sql_results {
             }
 
             /// The summaries of campaign `campaign_id`'s jobs (at most `limit`, in id order), in
-            /// one query.
+            /// one query that reads the campaign's rows alone (by its index and the settlements'
+            /// key).
             pub(crate) async fn campaign_jobs(&self, campaign_id: &str, limit: usize) -> Result<Vec<Summary>, Error> {
                 use sqlx::Row as _;
                 let rows = sqlx::query(concat!(
@@ -346,7 +347,8 @@ macro_rules! sql_results {
                      (SELECT COUNT(*) FROM gcm_claims c WHERE c.job_id = j.job_id AND c.attempt = COALESCE(l.attempt + 1, 0) \
                      AND c.expires_at_ms > ", $now, "), ", $now, " \
                      FROM gcm_jobs j LEFT JOIN gcm_settlements s ON s.job_id = j.job_id \
-                     LEFT JOIN (SELECT job_id, MAX(attempt) AS attempt FROM gcm_settlements GROUP BY job_id) l ON l.job_id = j.job_id \
+                     LEFT JOIN (SELECT job_id, MAX(attempt) AS attempt FROM gcm_settlements WHERE job_id IN \
+                     (SELECT job_id FROM gcm_jobs WHERE campaign_id = $1) GROUP BY job_id) l ON l.job_id = j.job_id \
                      WHERE j.campaign_id = $1 GROUP BY j.job_id, l.attempt ORDER BY j.job_id LIMIT $2"
                 ))
                 .bind(campaign_id)
