@@ -19,7 +19,7 @@ use crate::fate::{Final, JobStatus, Record, Summary};
 use crate::http::Shared;
 use crate::http::auth::Scope;
 use crate::http::campaigns::known_campaign;
-use crate::http::routes::queue;
+use crate::http::routes::{is_job_id, queue};
 
 /// Campaigns the list shows: the newest.
 const LISTED: usize = 50;
@@ -349,6 +349,9 @@ pub(super) async fn cancel(
         Ok(allowed) => allowed,
         Err(refused) => return *refused,
     };
+    if !is_job_id(&id) {
+        return refusal(StatusCode::NOT_FOUND, "no such campaign");
+    }
     match queue.cancel_campaign(&id).await {
         Ok(Some(campaign)) => {
             tracing::info!(campaign = %id, key = %session.name, cancelled = campaign.totals.cancelled, "campaign cancelled from the dashboard");
@@ -369,6 +372,9 @@ pub(super) async fn requeue(
         Ok(allowed) => allowed,
         Err(refused) => return *refused,
     };
+    if !is_job_id(&id) {
+        return refusal(StatusCode::NOT_FOUND, "no such campaign");
+    }
     match queue.requeue_campaign(&id).await {
         Ok(Some(requeued)) => {
             let recipients: u64 = requeued.jobs.iter().map(|job| job.recipients).sum();
