@@ -55,6 +55,17 @@ pub(super) async fn known_campaign(queue: &Queue, id: &str) -> Result<Campaign, 
     queue.campaign(campaign_id(id)?).await.map_err(backend_failed)?.ok_or_else(no_such_campaign)
 }
 
+/// Cancels campaign `id` (see [`Queue::cancel_campaign`]); 404 as [`known_campaign`] says.
+pub(super) async fn cancel_known_campaign(queue: &Queue, id: &str) -> Result<Campaign, ApiError> {
+    queue.cancel_campaign(campaign_id(id)?).await.map_err(backend_failed)?.ok_or_else(no_such_campaign)
+}
+
+/// Re-queues campaign `id`'s given-up and parked tokens (see [`Queue::requeue_campaign`]);
+/// 404 as [`known_campaign`] says.
+pub(super) async fn requeue_known_campaign(queue: &Queue, id: &str) -> Result<Requeued, ApiError> {
+    queue.requeue_campaign(campaign_id(id)?).await.map_err(backend_failed)?.ok_or_else(no_such_campaign)
+}
+
 /// The newest campaigns, with their counts.
 #[utoipa::path(get, path = "/campaigns", params(CampaignsQuery), responses(
     (status = 200, description = "The newest campaigns", body = CampaignsPage),
@@ -112,11 +123,7 @@ pub(super) async fn cancel_campaign(
     State(shared): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Campaign>, ApiError> {
-    let campaign = queue(&shared)?
-        .cancel_campaign(campaign_id(&id)?)
-        .await
-        .map_err(backend_failed)?
-        .ok_or_else(no_such_campaign)?;
+    let campaign = cancel_known_campaign(queue(&shared)?, &id).await?;
     tracing::info!(campaign = %id, cancelled = campaign.totals.cancelled, "campaign cancelled");
     Ok(Json(campaign))
 }
@@ -136,11 +143,7 @@ pub(super) async fn requeue_campaign(
     State(shared): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Requeued>, ApiError> {
-    let requeued = queue(&shared)?
-        .requeue_campaign(campaign_id(&id)?)
-        .await
-        .map_err(backend_failed)?
-        .ok_or_else(no_such_campaign)?;
+    let requeued = requeue_known_campaign(queue(&shared)?, &id).await?;
     let recipients: u64 = requeued.jobs.iter().map(|job| job.recipients).sum();
     tracing::info!(campaign = %id, jobs = requeued.jobs.len(), recipients, lost = requeued.lost.len(), "campaign re-queued");
     Ok(Json(requeued))

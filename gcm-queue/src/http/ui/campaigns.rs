@@ -18,8 +18,8 @@ use super::{CsrfForm, Session, fates, may_act, page, refresh, refusal, to_login}
 use crate::fate::{Final, JobStatus, Record, Summary};
 use crate::http::Shared;
 use crate::http::auth::Scope;
-use crate::http::campaigns::known_campaign;
-use crate::http::routes::{is_job_id, queue};
+use crate::http::campaigns::{cancel_known_campaign, known_campaign, requeue_known_campaign};
+use crate::http::routes::queue;
 
 /// Campaigns the list shows: the newest.
 const LISTED: usize = 50;
@@ -349,16 +349,12 @@ pub(super) async fn cancel(
         Ok(allowed) => allowed,
         Err(refused) => return *refused,
     };
-    if !is_job_id(&id) {
-        return refusal(StatusCode::NOT_FOUND, "no such campaign");
-    }
-    match queue.cancel_campaign(&id).await {
-        Ok(Some(campaign)) => {
+    match cancel_known_campaign(queue, &id).await {
+        Ok(campaign) => {
             tracing::info!(campaign = %id, key = %session.name, cancelled = campaign.totals.cancelled, "campaign cancelled from the dashboard");
             Redirect::to(&format!("/ui/campaigns/{id}")).into_response()
         }
-        Ok(None) => refusal(StatusCode::NOT_FOUND, "no such campaign"),
-        Err(error) => failed_backend(&error),
+        Err(error) => refusal(error.0, &error.1.error),
     }
 }
 
@@ -372,11 +368,8 @@ pub(super) async fn requeue(
         Ok(allowed) => allowed,
         Err(refused) => return *refused,
     };
-    if !is_job_id(&id) {
-        return refusal(StatusCode::NOT_FOUND, "no such campaign");
-    }
-    match queue.requeue_campaign(&id).await {
-        Ok(Some(requeued)) => {
+    match requeue_known_campaign(queue, &id).await {
+        Ok(requeued) => {
             let recipients: u64 = requeued.jobs.iter().map(|job| job.recipients).sum();
             tracing::info!(campaign = %id, key = %session.name, jobs = requeued.jobs.len(), recipients, lost = requeued.lost.len(), "campaign re-queued from the dashboard");
             if requeued.lost.is_empty() {
@@ -390,8 +383,7 @@ pub(super) async fn requeue(
                 refusal(StatusCode::GONE, &why)
             }
         }
-        Ok(None) => refusal(StatusCode::NOT_FOUND, "no such campaign"),
-        Err(error) => failed_backend(&error),
+        Err(error) => refusal(error.0, &error.1.error),
     }
 }
 
